@@ -1,0 +1,19 @@
+//! # valkit
+//!
+//! A synchronous, dependency-light Valkey/Redis toolkit with its own RESP2/RESP3 client.
+//! Blocking I/O all the way down: no async runtime.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod error;
+
+pub mod config;
+pub mod resp;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
+pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
+pub use resp::Value;

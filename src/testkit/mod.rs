@@ -1,0 +1,1 @@
+//! Test kit: throwaway servers. (Being written.)
