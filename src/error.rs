@@ -381,10 +381,16 @@ mod tests {
             ("WRONGPASS invalid username", ServerErrorKind::WrongPass),
             ("NOPERM User app has no", ServerErrorKind::NoPerm),
             ("TRYAGAIN Multiple keys", ServerErrorKind::TryAgain),
-            ("CLUSTERDOWN The cluster is down", ServerErrorKind::ClusterDown),
+            (
+                "CLUSTERDOWN The cluster is down",
+                ServerErrorKind::ClusterDown,
+            ),
             ("MASTERDOWN Link with MASTER", ServerErrorKind::MasterDown),
             ("CROSSSLOT Keys in request", ServerErrorKind::CrossSlot),
-            ("EXECABORT Transaction discarded", ServerErrorKind::ExecAbort),
+            (
+                "EXECABORT Transaction discarded",
+                ServerErrorKind::ExecAbort,
+            ),
             ("ERR unknown command", ServerErrorKind::Other),
             ("", ServerErrorKind::Other),
         ];

@@ -8,12 +8,14 @@
 
 mod error;
 
+pub mod cmd;
 pub mod config;
 pub mod resp;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use resp::Value;

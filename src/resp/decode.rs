@@ -45,7 +45,10 @@ impl Decoder {
 
     /// A decoder with the given limits.
     pub fn with_limits(limits: Limits) -> Decoder {
-        Decoder { limits, buf: Vec::new() }
+        Decoder {
+            limits,
+            buf: Vec::new(),
+        }
     }
 
     /// Append bytes received from the peer.

@@ -1,0 +1,251 @@
+//! [`FromValue`]: turning replies into Rust values, with typed conversion errors.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+
+use crate::error::{Error, Result};
+use crate::resp::Value;
+
+/// A Rust type a reply can be converted into.
+///
+/// Rules: an error reply converts into `Err` (its server error) whatever the target;
+/// `Nil` converts only into `Option::None` (or `()`, or [`Value`]), anything else is a
+/// conversion error naming both types; attributes are looked through. Numbers parse from
+/// integers, doubles and numeric strings; strings must be UTF-8 for `String`.
+///
+/// ```
+/// use valkit::{FromValue, Value};
+/// let v = Value::Array(vec![Value::Bulk(b"7".to_vec()), Value::Nil]);
+/// let (n, missing): (i64, Option<String>) = FromValue::from_value(v).unwrap();
+/// assert_eq!((n, missing), (7, None));
+/// assert!(i64::from_value(Value::Nil).is_err());
+/// ```
+pub trait FromValue: Sized {
+    /// Convert, or explain why not.
+    fn from_value(v: Value) -> Result<Self>;
+}
+
+fn unexpected<T>(v: &Value, want: &str) -> Result<T> {
+    Err(Error::conversion(format!(
+        "cannot convert a {} reply into {want}",
+        v.type_name()
+    )))
+}
+
+/// Look through attributes and turn error replies into `Err`.
+fn plain(v: Value) -> Result<Value> {
+    v.strip_attributes().into_result()
+}
+
+impl FromValue for Value {
+    fn from_value(v: Value) -> Result<Self> {
+        v.into_result()
+    }
+}
+
+impl FromValue for () {
+    fn from_value(v: Value) -> Result<Self> {
+        plain(v).map(|_| ())
+    }
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(v: Value) -> Result<Self> {
+        match plain(v)? {
+            Value::Bulk(b) => Ok(b),
+            Value::Simple(s) => Ok(s.into_bytes()),
+            Value::Verbatim { text, .. } => Ok(text),
+            Value::Int(i) => Ok(i.to_string().into_bytes()),
+            Value::Double(d) => Ok(d.to_string().into_bytes()),
+            Value::BigNumber(n) => Ok(n.into_bytes()),
+            other => unexpected(&other, "bytes"),
+        }
+    }
+}
+
+impl FromValue for String {
+    fn from_value(v: Value) -> Result<Self> {
+        let bytes = Vec::<u8>::from_value(v)?;
+        String::from_utf8(bytes)
+            .map_err(|e| Error::conversion("reply is not valid UTF-8").with_source(e))
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(v: Value, want: &str) -> Result<T> {
+    let text = match plain(v)? {
+        Value::Int(i) => i.to_string(),
+        Value::Double(d) => d.to_string(),
+        Value::Bool(b) => (b as u8).to_string(),
+        Value::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::Simple(s) | Value::BigNumber(s) => s,
+        other => return unexpected(&other, want),
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| Error::conversion(format!("cannot parse {text:?} as {want}")))
+}
+
+macro_rules! int_from_value {
+    ($($t:ty),*) => {$(
+        impl FromValue for $t {
+            fn from_value(v: Value) -> Result<Self> {
+                match plain(v)? {
+                    Value::Int(i) => <$t>::try_from(i).map_err(|_| {
+                        Error::conversion(format!("{i} does not fit in {}", stringify!($t)))
+                    }),
+                    other => parse_num(other, stringify!($t)),
+                }
+            }
+        }
+    )*};
+}
+int_from_value!(i8, i16, i32, i64, isize, u16, u32, u64, usize);
+
+impl FromValue for f64 {
+    fn from_value(v: Value) -> Result<Self> {
+        match plain(v)? {
+            Value::Double(d) => Ok(d),
+            Value::Int(i) => Ok(i as f64),
+            other => parse_num(other, "f64"),
+        }
+    }
+}
+
+impl FromValue for f32 {
+    fn from_value(v: Value) -> Result<Self> {
+        f64::from_value(v).map(|d| d as f32)
+    }
+}
+
+impl FromValue for bool {
+    fn from_value(v: Value) -> Result<Self> {
+        match plain(v)? {
+            Value::Bool(b) => Ok(b),
+            Value::Int(0) => Ok(false),
+            Value::Int(1) => Ok(true),
+            Value::Simple(s) if s == "OK" => Ok(true),
+            Value::Bulk(b) if b == b"1" => Ok(true),
+            Value::Bulk(b) if b == b"0" => Ok(false),
+            other => unexpected(&other, "bool"),
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: Value) -> Result<Self> {
+        match plain(v)? {
+            Value::Nil => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+/// Elements of an array-like reply; a map is flattened into `k1, v1, k2, v2, ...`.
+fn elements(v: Value, want: &str) -> Result<Vec<Value>> {
+    match plain(v)? {
+        Value::Array(items) | Value::Set(items) => Ok(items),
+        Value::Push { data, .. } => Ok(data),
+        Value::Map(pairs) => Ok(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+        other => unexpected(&other, want),
+    }
+}
+
+/// Key/value pairs of a map reply, or of a flat array `k1, v1, ...` (RESP2).
+fn pairs(v: Value, want: &str) -> Result<Vec<(Value, Value)>> {
+    match plain(v)? {
+        Value::Map(pairs) => Ok(pairs),
+        Value::Array(items) => {
+            if items.len() % 2 != 0 {
+                return Err(Error::conversion(format!(
+                    "an array of {} elements cannot be read as {want} pairs",
+                    items.len()
+                )));
+            }
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+        other => unexpected(&other, want),
+    }
+}
+
+macro_rules! seq_from_value {
+    ($t:ident $(, $bound:path)*) => {
+        impl<T: FromValue $(+ $bound)*> FromValue for $t<T> {
+            fn from_value(v: Value) -> Result<Self> {
+                elements(v, stringify!($t))?.into_iter().map(T::from_value).collect()
+            }
+        }
+    };
+}
+seq_from_value!(BTreeSet, Ord);
+
+impl<T: FromValue, S: BuildHasher + Default> FromValue for HashSet<T, S>
+where
+    T: Eq + Hash,
+{
+    fn from_value(v: Value) -> Result<Self> {
+        elements(v, "HashSet")?
+            .into_iter()
+            .map(T::from_value)
+            .collect()
+    }
+}
+
+/// `u8` deliberately has no `FromValue` impl, so that `Vec<u8>` means "the bytes of a
+/// string reply" while `Vec<T>` is a list of replies.
+impl<T: FromValue> FromValue for Vec<T> {
+    fn from_value(v: Value) -> Result<Self> {
+        elements(v, "Vec")?.into_iter().map(T::from_value).collect()
+    }
+}
+
+impl<K, V, S> FromValue for HashMap<K, V, S>
+where
+    K: FromValue + Eq + Hash,
+    V: FromValue,
+    S: BuildHasher + Default,
+{
+    fn from_value(v: Value) -> Result<Self> {
+        pairs(v, "HashMap")?
+            .into_iter()
+            .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
+            .collect()
+    }
+}
+
+impl<K: FromValue + Ord, V: FromValue> FromValue for BTreeMap<K, V> {
+    fn from_value(v: Value) -> Result<Self> {
+        pairs(v, "BTreeMap")?
+            .into_iter()
+            .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
+            .collect()
+    }
+}
+
+macro_rules! tuple_from_value {
+    ($n:expr; $($name:ident)+) => {
+        impl<$($name: FromValue),+> FromValue for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn from_value(v: Value) -> Result<Self> {
+                let items = elements(v, concat!("a tuple of ", $n))?;
+                if items.len() != $n {
+                    return Err(Error::conversion(format!(
+                        "expected {} elements for a tuple, got {}", $n, items.len()
+                    )));
+                }
+                let mut it = items.into_iter();
+                $(let $name = $name::from_value(it.next().unwrap_or(Value::Nil))?;)+
+                Ok(($($name,)+))
+            }
+        }
+    };
+}
+tuple_from_value!(1; A);
+tuple_from_value!(2; A B);
+tuple_from_value!(3; A B C);
+tuple_from_value!(4; A B C D);
+tuple_from_value!(5; A B C D E);

@@ -1,0 +1,194 @@
+//! Commands: the [`Cmd`] builder, argument and reply conversions, pipelines, and the
+//! [`Execute`] trait that every way of talking to a server implements.
+//!
+//! This layer sits below the connection: it knows RESP values and errors, never a socket.
+
+mod args;
+mod execute;
+mod from_value;
+mod pipeline;
+
+use std::time::Duration;
+
+pub use args::{ArgWriter, ToArgs};
+pub use execute::Execute;
+pub use from_value::FromValue;
+pub use pipeline::{pipe, Pipeline};
+
+/// How long a command may legitimately block on the server (BLPOP, BLMOVE, ...).
+///
+/// The connection extends its read timeout by this much for that one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Blocking {
+    /// Not a blocking command: the normal read timeout applies.
+    #[default]
+    No,
+    /// The server may hold the reply for up to this long.
+    For(Duration),
+    /// The server may hold the reply for ever (a blocking timeout of 0).
+    Forever,
+}
+
+/// One command and its arguments, built with [`cmd`] and [`Cmd::arg`].
+///
+/// Arguments are stored back to back in one buffer, so building a command costs one or two
+/// allocations whatever its length.
+///
+/// ```
+/// use valkit::cmd;
+/// let c = cmd("SET").arg("key").arg(42).arg("EX").arg(10);
+/// assert_eq!(c.name(), b"SET");
+/// assert_eq!(c.args().collect::<Vec<_>>(), [&b"SET"[..], b"key", b"42", b"EX", b"10"]);
+/// ```
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Cmd {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    blocking: Blocking,
+}
+
+/// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
+pub fn cmd(name: &str) -> Cmd {
+    let mut c = Cmd {
+        data: Vec::with_capacity(64),
+        ends: Vec::with_capacity(4),
+        blocking: Blocking::No,
+    };
+    c.push_arg(name.as_bytes());
+    c
+}
+
+impl Cmd {
+    /// An empty command; add the name with [`Cmd::arg`].
+    pub fn new() -> Cmd {
+        Cmd::default()
+    }
+
+    /// Append an argument (or several, for collections and tuples).
+    #[allow(clippy::should_implement_trait)]
+    pub fn arg<A: ToArgs>(mut self, arg: A) -> Cmd {
+        self.add_arg(arg);
+        self
+    }
+
+    /// Append an argument in place.
+    pub fn add_arg<A: ToArgs>(&mut self, arg: A) -> &mut Cmd {
+        arg.write_args(&mut ArgWriter { cmd: self });
+        self
+    }
+
+    /// Mark this command as one that may block on the server for `blocking`.
+    pub fn blocking(mut self, blocking: Blocking) -> Cmd {
+        self.blocking = blocking;
+        self
+    }
+
+    /// How long the server may hold the reply.
+    pub fn blocking_mode(&self) -> Blocking {
+        self.blocking
+    }
+
+    /// The first argument (the command name), or empty for an empty command.
+    pub fn name(&self) -> &[u8] {
+        self.args().next().unwrap_or(&[])
+    }
+
+    /// All arguments, the name first.
+    pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let s = &self.data[start..end];
+            start = end;
+            s
+        })
+    }
+
+    /// Number of arguments, the name included.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when not even a name was added.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Append this command's RESP encoding to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        crate::resp::encode_command(out, self.args());
+    }
+
+    /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER,
+    /// CONFIG SET requirepass, MIGRATE ... AUTH): their arguments are never logged.
+    pub fn is_sensitive(&self) -> bool {
+        let name = self.name();
+        let eq = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        if eq("AUTH") || eq("HELLO") || eq("MIGRATE") {
+            return true;
+        }
+        let sub = self.args().nth(1).unwrap_or(&[]);
+        (eq("ACL") && sub.eq_ignore_ascii_case(b"SETUSER"))
+            || (eq("CONFIG") && sub.eq_ignore_ascii_case(b"SET"))
+    }
+
+    pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
+        self.data.extend_from_slice(bytes);
+        self.ends.push(self.data.len());
+    }
+}
+
+impl std::fmt::Debug for Cmd {
+    /// Shows the command name and, unless the command carries secrets, its arguments
+    /// truncated to 64 bytes each.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_list();
+        if self.is_sensitive() {
+            list.entry(&String::from_utf8_lossy(self.name()));
+            if self.len() > 1 {
+                list.entry(&"<redacted>");
+            }
+        } else {
+            for a in self.args() {
+                let cut = &a[..a.len().min(64)];
+                let mut s = String::from_utf8_lossy(cut).into_owned();
+                if a.len() > 64 {
+                    s.push_str(&format!("...({} bytes)", a.len()));
+                }
+                list.entry(&s);
+            }
+        }
+        list.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_as_resp_array() {
+        let mut out = Vec::new();
+        cmd("SET").arg("k").arg(&b"a\r\nb"[..]).encode(&mut out);
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = cmd("AUTH").arg("user").arg("hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = cmd("HELLO").arg(3).arg("AUTH").arg("u").arg("hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = cmd("config").arg("set").arg("requirepass").arg("hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = cmd("GET").arg("visible");
+        assert!(format!("{c:?}").contains("visible"));
+    }
+
+    #[test]
+    fn debug_truncates_long_args() {
+        let c = cmd("SET").arg("k").arg(vec![b'x'; 1000]);
+        let s = format!("{c:?}");
+        assert!(s.len() < 200, "{s}");
+        assert!(s.contains("1000 bytes"));
+    }
+}

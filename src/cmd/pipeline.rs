@@ -1,0 +1,130 @@
+//! [`Pipeline`]: many commands in one write, optionally as one MULTI/EXEC transaction.
+
+use super::{Blocking, Cmd, Execute, FromValue};
+use crate::error::Result;
+use crate::resp::Value;
+
+/// A batch of commands sent in one write, whose replies are read back in order.
+///
+/// ```no_run
+/// use valkit::{cmd, pipe, Connection, Execute};
+/// # fn main() -> valkit::Result<()> {
+/// let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+/// let replies = pipe()
+///     .cmd(cmd("SET").arg("a").arg(1))
+///     .cmd(cmd("INCR").arg("a"))
+///     .cmd(cmd("LPUSH").arg("a").arg("x")) // WRONGTYPE: an error for this command only
+///     .run(&conn)?;
+/// assert!(replies[1].is_ok() && replies[2].is_err());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pipeline {
+    cmds: Vec<Cmd>,
+    atomic: bool,
+}
+
+/// Start an empty pipeline.
+pub fn pipe() -> Pipeline {
+    Pipeline::default()
+}
+
+impl Pipeline {
+    /// An empty pipeline.
+    pub fn new() -> Pipeline {
+        Pipeline::default()
+    }
+
+    /// Add a command (builder style).
+    pub fn cmd(mut self, cmd: Cmd) -> Pipeline {
+        self.cmds.push(cmd);
+        self
+    }
+
+    /// Add a command in place.
+    pub fn add(&mut self, cmd: Cmd) -> &mut Pipeline {
+        self.cmds.push(cmd);
+        self
+    }
+
+    /// Wrap the commands in MULTI/EXEC: they run as one transaction, and the replies are
+    /// those inside EXEC's reply.
+    pub fn atomic(mut self) -> Pipeline {
+        self.atomic = true;
+        self
+    }
+
+    /// Whether the commands run in MULTI/EXEC.
+    pub fn is_atomic(&self) -> bool {
+        self.atomic
+    }
+
+    /// The commands, in order.
+    pub fn commands(&self) -> &[Cmd] {
+        &self.cmds
+    }
+
+    /// Number of commands (MULTI/EXEC not counted).
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    /// True when no command was added.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    /// Remove all commands, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.cmds.clear();
+    }
+
+    /// The longest a command of this pipeline may block on the server.
+    pub fn blocking_mode(&self) -> Blocking {
+        let mut longest = Blocking::No;
+        for c in &self.cmds {
+            longest = match (longest, c.blocking_mode()) {
+                (Blocking::Forever, _) | (_, Blocking::Forever) => Blocking::Forever,
+                (Blocking::No, b) => b,
+                (Blocking::For(a), Blocking::For(b)) => Blocking::For(a.max(b)),
+                (a, Blocking::No) => a,
+            };
+        }
+        longest
+    }
+
+    /// Append the whole pipeline's encoding (with MULTI/EXEC when atomic) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        if self.atomic {
+            crate::resp::encode_command(out, [&b"MULTI"[..]]);
+        }
+        for c in &self.cmds {
+            c.encode(out);
+        }
+        if self.atomic {
+            crate::resp::encode_command(out, [&b"EXEC"[..]]);
+        }
+    }
+
+    /// Run it and return one result per command: a server error for one command is that
+    /// command's `Err`, the others still succeed. The outer `Err` is for failures of the
+    /// whole batch (I/O, timeout, EXECABORT, an aborted transaction).
+    pub fn run<E: Execute + ?Sized>(&self, ex: &E) -> Result<Vec<Result<Value>>> {
+        Ok(ex
+            .exec_pipeline(self)?
+            .into_iter()
+            .map(Value::into_result)
+            .collect())
+    }
+
+    /// Run it and convert all replies, as one array, into `T` (e.g. a tuple or a `Vec`).
+    /// The first per-command error, if any, is returned instead.
+    pub fn query<T: FromValue, E: Execute + ?Sized>(&self, ex: &E) -> Result<T> {
+        let replies = ex
+            .exec_pipeline(self)?
+            .into_iter()
+            .map(Value::into_result)
+            .collect::<Result<Vec<_>>>()?;
+        T::from_value(Value::Array(replies))
+    }
+}
