@@ -10,6 +10,7 @@ mod error;
 
 pub mod cmd;
 pub mod config;
+mod conn;
 pub mod resp;
 
 #[cfg(feature = "testkit")]
@@ -17,5 +18,6 @@ pub mod testkit;
 
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
+pub use conn::{Connection, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use resp::Value;
