@@ -395,6 +395,19 @@ impl Inner {
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let waited = self
+                    .socket_read_timeout
+                    .map_or_else(|| "?".to_owned(), |t| format!("{t:?}"));
+                let e = Error::new(ErrorKind::Timeout, format!("no reply within {waited}"))
+                    .with_source(e);
+                Err(self.poison(e))
+            }
             Err(e) => {
                 let e = Error::io(ErrorKind::Io, "read", e);
                 Err(self.poison(e))
