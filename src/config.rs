@@ -328,7 +328,14 @@ impl ConnectionConfig {
         let host = match var("VALKEY_HOST") {
             Some(h) => {
                 let h = match h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-                    Some(inner) => inner.to_owned(),
+                    // Brackets only around an IPv6 address.
+                    Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner.to_owned(),
+                    Some(_) => {
+                        return Err(env_err(
+                            "VALKEY_HOST",
+                            format!("invalid host '{}'", h.escape_debug()),
+                        ))
+                    }
                     None => h,
                 };
                 check_host(&h).map_err(|m| env_err("VALKEY_HOST", m))?;
@@ -337,14 +344,14 @@ impl ConnectionConfig {
             None => "127.0.0.1".to_owned(),
         };
         let port = match var("VALKEY_PORT") {
-            Some(p) => parse_port(&p).map_err(|m| env_err("VALKEY_PORT", m))?,
+            Some(p) => parse_port(&p, "").map_err(|m| env_err("VALKEY_PORT", m))?,
             None => DEFAULT_PORT,
         };
         let mut cfg = ConnectionConfig::new(host, port);
         cfg.username = var("VALKEY_USER");
         cfg.password = var("VALKEY_PASSWORD").map(Secret::from);
         if let Some(db) = var("VALKEY_DB") {
-            cfg.db = parse_db(&db).map_err(|m| env_err("VALKEY_DB", m))?;
+            cfg.db = parse_db(&db, "").map_err(|m| env_err("VALKEY_DB", m))?;
         }
         if let Some(tls) = var("VALKEY_TLS") {
             let on = match tls.to_ascii_lowercase().as_str() {
@@ -581,9 +588,11 @@ fn url_parse(url: &str) -> Msg<ConnectionConfig> {
                 .any(|seg| seg.split('=').next().unwrap_or("").contains('@'))
         });
         if path.contains('@') || fragment.is_some_and(|f| f.contains('@')) || in_query_keys {
-            return Err("unexpected '@' after the host in URL: percent-encode '/', '?', '#' \
+            return Err(
+                "unexpected '@' after the host in URL: percent-encode '/', '?', '#' \
                  and '@' in the user name and password (%2F, %3F, %23, %40)"
-                .to_owned());
+                    .to_owned(),
+            );
         }
     }
 
@@ -637,7 +646,7 @@ fn url_parse(url: &str) -> Msg<ConnectionConfig> {
     let mut path_db = false;
     if let Transport::Tcp { .. } = transport {
         if let Some(db) = path.strip_prefix('/').filter(|db| !db.is_empty()) {
-            cfg.db = parse_db(db).map_err(|m| format!("{m} in URL path"))?;
+            cfg.db = parse_db(db, " in URL path")?;
             path_db = true;
         }
     }
@@ -749,7 +758,7 @@ fn split_host_port(hostport: &str) -> Msg<(String, u16)> {
     }
     let port = match port {
         None => DEFAULT_PORT,
-        Some(p) => parse_port(p).map_err(|m| format!("{m} in URL"))?,
+        Some(p) => parse_port(p, " in URL")?,
     };
     Ok((host.to_owned(), port))
 }
@@ -775,8 +784,14 @@ fn check_host(host: &str) -> Msg<()> {
     }
 }
 
-fn parse_port(s: &str) -> Msg<u16> {
-    let bad = || format!("invalid port '{}' (expected 1..=65535)", s.escape_debug());
+/// `ctx` (e.g. `" in URL"`) follows the quoted value in the message.
+fn parse_port(s: &str, ctx: &str) -> Msg<u16> {
+    let bad = || {
+        format!(
+            "invalid port '{}'{ctx} (expected 1..=65535)",
+            s.escape_debug()
+        )
+    };
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -786,8 +801,8 @@ fn parse_port(s: &str) -> Msg<u16> {
     }
 }
 
-/// `0` or `[1-9][0-9]*` within `u32`.
-fn parse_db(s: &str) -> Msg<u32> {
+/// `0` or `[1-9][0-9]*` within `u32`. `ctx` follows the quoted value in the message.
+fn parse_db(s: &str, ctx: &str) -> Msg<u32> {
     let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if digits && (s == "0" || !s.starts_with('0')) {
         if let Ok(db) = s.parse::<u32>() {
@@ -795,7 +810,7 @@ fn parse_db(s: &str) -> Msg<u32> {
         }
     }
     Err(format!(
-        "invalid db '{}' (expected 0 or a number without leading zeros, at most {})",
+        "invalid db '{}'{ctx} (expected 0 or a number without leading zeros, at most {})",
         s.escape_debug(),
         u32::MAX
     ))
@@ -857,11 +872,10 @@ fn apply_query(
             "db" => {
                 if path_db {
                     return Err(
-                        "db given twice in URL: in the path and as query parameter 'db'"
-                            .to_owned(),
+                        "db given twice in URL: in the path and as query parameter 'db'".to_owned(),
                     );
                 }
-                cfg.db = parse_db(&value).map_err(|m| format!("{m} in query parameter 'db'"))?;
+                cfg.db = parse_db(&value, " in query parameter 'db'")?;
             }
             "protocol" => {
                 cfg.protocol = match value.as_str() {
@@ -910,7 +924,9 @@ fn apply_query(
                     "tls_client_cert_file" => cert = Some(PathBuf::from(value)),
                     "tls_client_key_file" => key = Some(PathBuf::from(value)),
                     _ => {
-                        if value.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+                        if value
+                            .bytes()
+                            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
                         {
                             return Err(bad("a host name"));
                         }
