@@ -200,6 +200,10 @@ fn valid_urls() {
             with(ConnectionConfig::unix("/run/v/s.sock"), |c| c.db = 2)
         }),
         ("unix:///tmp/my%20dir/s.sock", ConnectionConfig::unix("/tmp/my dir/s.sock")),
+        ("unix:///tmp/a@b.sock", ConnectionConfig::unix("/tmp/a@b.sock")),
+        ("redis://localhost?client_name=a@b", {
+            with(local(), |c| c.client_name = Some("a@b".into()))
+        }),
         ("unix://u:pw@/tmp/s.sock?protocol=resp2", {
             with(ConnectionConfig::unix("/tmp/s.sock"), |c| {
                 c.username = Some("u".into());
@@ -285,15 +289,35 @@ fn invalid_urls() {
         // Unescaped '/', '?', '#' in a password push it out of the authority.
         (
             "redis://u:Hunter2/Secret@localhost",
-            "unexpected '@' after the host",
+            "unescaped character in the password",
         ),
         (
             "redis://u:Hunter2?Secret@localhost",
-            "unexpected '@' after the host",
+            "unescaped character in the password",
         ),
         (
             "redis://u:Hunter2#Secret@localhost",
-            "unexpected '@' after the host",
+            "unescaped character in the password",
+        ),
+        (
+            "redis://u:Hunter2?x=Secret@localhost",
+            "unescaped character in the password",
+        ),
+        (
+            "redis://u:Hunter2?Secret=x@localhost",
+            "unescaped character in the password",
+        ),
+        (
+            "redis://u:Hunter2?db=1&Secret=x@localhost",
+            "unescaped character in the password",
+        ),
+        (
+            "redis://Hunter2/Secret@localhost",
+            "unescaped character in the password",
+        ),
+        (
+            "unix://u:Hunter2/Secret@/tmp/s.sock",
+            "unescaped character in the password",
         ),
         // Database.
         ("redis://localhost/abc", "invalid db 'abc'"),
