@@ -34,9 +34,32 @@ fn connector(tls: &TlsConfig) -> Result<native_tls::TlsConnector> {
             .map_err(|e| tls_config_error("CA certificate", e))?;
         b.add_root_certificate(cert);
     }
-    // FILES: read tls.ca_file / client cert files here once config has them.
-    if let Some((cert, key)) = &tls.client_identity_pem {
-        let id = native_tls::Identity::from_pkcs8(cert, key.expose().as_bytes())
+    if let Some(path) = &tls.ca_file {
+        let pem = read_file("CA file", path)?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|e| tls_config_error("CA certificate", e))?;
+        b.add_root_certificate(cert);
+    }
+    let identity = match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(c), Some(k)) => Some((
+            read_file("client certificate", c)?,
+            read_file("client key", k)?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a TLS client certificate and key must be given together",
+            ))
+        }
+    };
+    let identity = identity.or_else(|| {
+        tls.client_identity_pem
+            .as_ref()
+            .map(|(c, k)| (c.clone(), k.expose().as_bytes().to_vec()))
+    });
+    if let Some((cert, key)) = identity {
+        let id = native_tls::Identity::from_pkcs8(&cert, &key)
             .map_err(|e| tls_config_error("client identity", e))?;
         b.identity(id);
     }
@@ -49,6 +72,17 @@ fn connector(tls: &TlsConfig) -> Result<native_tls::TlsConnector> {
         b.danger_accept_invalid_hostnames(true);
     }
     b.build().map_err(|e| tls_config_error("TLS connector", e))
+}
+
+#[cfg(feature = "tls")]
+fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("read {what} {}: {e}", path.display()),
+        )
+        .with_source(e)
+    })
 }
 
 #[cfg(feature = "tls")]

@@ -147,12 +147,16 @@ impl Decoder {
     /// (after which the decoder stays failed).
     pub fn next_value(&mut self) -> Result<Option<Value>> {
         if let Some(detail) = &self.failed {
-            return Err(Error::protocol(format!(
-                "decoder failed earlier: {detail}"
-            )));
+            return Err(Error::protocol(format!("decoder failed earlier: {detail}")));
         }
         let start = self.pos;
-        let res = run(&mut self.state, &self.buf, &mut self.pos, &self.limits, true);
+        let res = run(
+            &mut self.state,
+            &self.buf,
+            &mut self.pos,
+            &self.limits,
+            true,
+        );
         self.frame_bytes = self
             .frame_bytes
             .saturating_add(self.pos.saturating_sub(start));
@@ -406,7 +410,8 @@ fn body_step(st: &mut State, buf: &[u8], pos: &mut usize, stash: bool) -> Result
         }
         if stash {
             let take = rest.len().min(need);
-            body.got.extend_from_slice(rest.get(..take).unwrap_or_default());
+            body.got
+                .extend_from_slice(rest.get(..take).unwrap_or_default());
             *pos = pos.saturating_add(take);
         }
         return Ok(Step::Incomplete);
@@ -775,12 +780,7 @@ fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step>
             return Ok(Step::Continue);
         }
         Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
-        Len::Streamed => {
-            return Err(proto(format!(
-                "streamed length '?' for a {}",
-                type_name(t)
-            )))
-        }
+        Len::Streamed => return Err(proto(format!("streamed length '?' for a {}", type_name(t)))),
     };
     if n > lim.max_bulk_len {
         return Err(proto(format!(
@@ -899,7 +899,12 @@ fn aggregate_header(
         Len::Streamed if t == b'>' => return Err(proto("streamed length '?' for a push")),
         Len::Streamed => (0, true),
     };
-    if t == b'>' && !st.stack.iter().all(|f| matches!(f, Frame::AttrValue { .. })) {
+    if t == b'>'
+        && !st
+            .stack
+            .iter()
+            .all(|f| matches!(f, Frame::AttrValue { .. }))
+    {
         return Err(proto("push nested inside an aggregate"));
     }
     if n > lim.max_aggregate_len {
@@ -911,9 +916,7 @@ fn aggregate_header(
     }
     let max_depth = lim.depth();
     if st.stack.len() >= max_depth {
-        return Err(proto(format!(
-            "nesting deeper than max_depth {max_depth}"
-        )));
+        return Err(proto(format!("nesting deeper than max_depth {max_depth}")));
     }
     let empty = n == 0 && !streamed;
     // Never trust the declared count for memory: at most what the bytes received can fill.
@@ -1138,7 +1141,10 @@ mod tests {
         let mut scanned = 0;
         assert!(matches!(find_line_end(b"+OK", &mut scanned, 100), Ok(None)));
         assert_eq!(scanned, 2);
-        assert!(matches!(find_line_end(b"+OK\r", &mut scanned, 100), Ok(None)));
+        assert!(matches!(
+            find_line_end(b"+OK\r", &mut scanned, 100),
+            Ok(None)
+        ));
         assert_eq!(scanned, 2);
         assert!(matches!(
             find_line_end(b"+OK\r\n", &mut scanned, 100),
