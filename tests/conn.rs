@@ -119,7 +119,7 @@ fn server_requiring_a_password() {
 
 #[test]
 fn read_timeout_is_a_timeout_within_bounds_and_breaks_the_connection() {
-    for kind in ServerKind::all_available() {
+    for kind in support::kinds() {
         // A dedicated server: DEBUG SLEEP blocks everyone on it.
         let server = Server::start(kind).unwrap();
         let mut cfg = server.config();
@@ -165,7 +165,7 @@ fn blocking_commands_extend_the_read_timeout() {
 
 #[test]
 fn killed_server_gives_an_io_error_never_a_hang() {
-    for kind in ServerKind::all_available() {
+    for kind in support::kinds() {
         let mut server = Server::start(kind).unwrap();
         let conn = Connection::open(&server.config()).unwrap();
         conn.exec(&cmd("PING")).unwrap();
@@ -265,7 +265,7 @@ fn hostile_length_reply_is_rejected_without_allocating() {
 /// never returned as a command's reply.
 #[test]
 fn push_frames_are_set_aside() {
-    for kind in ServerKind::all_available() {
+    for kind in support::kinds() {
         let server = shared(kind);
         let mut cfg = server.config();
         cfg.protocol = Protocol::Resp3;
