@@ -15,8 +15,13 @@ fn kinds() -> [ServerKind; 2] {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    // A reaped process has no /proc entry (we reap in kill/drop).
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    // Gone when reaped (no /proc entry) or a zombie (state `Z`) waiting for a reaper.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 fn wait_gone(pid: u32) -> bool {
@@ -376,4 +381,47 @@ fn available_kinds() {
     assert!(all.contains(&ServerKind::Valkey), "{all:?}");
     assert!(all.contains(&ServerKind::Redis), "{all:?}");
     assert!(ServerKind::Valkey.binary().is_ok());
+}
+
+/// A test process that dies without running destructors (abort) leaves nothing behind:
+/// the watchdog kills its server and removes the temp dir.
+#[test]
+fn watchdog_cleans_up_after_a_crash() {
+    if std::env::var_os("VALKIT_TESTKIT_CRASH_CHILD").is_some() {
+        let s = ServerOptions::new(ServerKind::from_env())
+            .tls(true)
+            .start()
+            .unwrap();
+        println!("PID={} DIR={}", s.pid().unwrap(), s.dir().display());
+        let front = s.tls_front().map(|f| f.dir().display().to_string());
+        println!("FRONT={}", front.unwrap_or_default());
+        std::process::abort();
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "watchdog_cleans_up_after_a_crash", "--nocapture"])
+        .env("VALKIT_TESTKIT_CRASH_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> String {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_owned()
+    };
+    let pid: u32 = field("PID=").parse().unwrap();
+    let mut dirs = vec![std::path::PathBuf::from(field("DIR="))];
+    let front = field("FRONT=");
+    if !front.is_empty() {
+        dirs.push(front.into());
+    }
+    assert!(wait_gone(pid), "server {pid} survived its test process");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in dirs {
+        while dir.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!dir.exists(), "{} survived its test process", dir.display());
+    }
 }

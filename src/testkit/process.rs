@@ -7,10 +7,11 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Send `signal` (e.g. `"TERM"`, `"STOP"`, `"CONT"`) to `pid` with the `kill` command.
+/// Send `signal` (e.g. `"TERM"`, `"STOP"`, `"CONT"`) to `pid` with the shell's `kill`
+/// builtin (always there, unlike `/usr/bin/kill`; and no libc needed).
 pub(crate) fn signal(pid: u32, signal: &str) -> io::Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
+    let status = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "valkit-kill", signal])
         .arg(pid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -20,7 +21,7 @@ pub(crate) fn signal(pid: u32, signal: &str) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::other(format!(
-            "kill -{signal} {pid} failed ({status})"
+            "kill -s {signal} {pid} failed ({status})"
         )))
     }
 }

@@ -410,7 +410,7 @@ impl TlsFront {
             .stderr(log2)
             .spawn()
             .map_err(|e| StartError::fatal(format!("cannot run {}: {e}", self.binary.display())))?;
-        let watchdog = Watchdog::spawn(&[child.id()], None).map(WatchdogHandle);
+        let watchdog = Watchdog::spawn(&[child.id()], Some(self.dir.path())).map(WatchdogHandle);
         let mut guard = self.proc.lock();
         let p = guard.insert(FrontProc { child, watchdog });
         let deadline = Instant::now() + READY_DEADLINE;
