@@ -147,12 +147,16 @@ impl Decoder {
     /// (after which the decoder stays failed).
     pub fn next_value(&mut self) -> Result<Option<Value>> {
         if let Some(detail) = &self.failed {
-            return Err(Error::protocol(format!(
-                "decoder failed earlier: {detail}"
-            )));
+            return Err(Error::protocol(format!("decoder failed earlier: {detail}")));
         }
         let start = self.pos;
-        let res = run(&mut self.state, &self.buf, &mut self.pos, &self.limits, true);
+        let res = run(
+            &mut self.state,
+            &self.buf,
+            &mut self.pos,
+            &self.limits,
+            true,
+        );
         self.frame_bytes = self
             .frame_bytes
             .saturating_add(self.pos.saturating_sub(start));
@@ -373,7 +377,8 @@ fn run(
         };
         match step {
             Step::Value(v) => {
-                if let Some(top) = complete(st, v, lim.max_aggregate_len)? {
+                let avail = buf.len().saturating_sub(*pos);
+                if let Some(top) = complete(st, v, lim.max_aggregate_len, avail)? {
                     return Ok(Some(top));
                 }
             }
@@ -406,7 +411,8 @@ fn body_step(st: &mut State, buf: &[u8], pos: &mut usize, stash: bool) -> Result
         }
         if stash {
             let take = rest.len().min(need);
-            body.got.extend_from_slice(rest.get(..take).unwrap_or_default());
+            body.got
+                .extend_from_slice(rest.get(..take).unwrap_or_default());
             *pos = pos.saturating_add(take);
         }
         return Ok(Step::Incomplete);
@@ -608,8 +614,6 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
     let line = rest.get(1..cr).unwrap_or_default();
     let after = cr.saturating_add(2);
     *pos = pos.saturating_add(after);
-    // Bytes received after this line: bounds what an aggregate may pre-allocate.
-    let avail = rest.len().saturating_sub(after);
 
     let v = match t {
         b'+' => Value::Simple(utf8_line(line, t)?),
@@ -644,7 +648,7 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
         b'$' | b'!' | b'=' => return body_header(st, t, line, lim),
         b';' => return chunk_header(st, line, lim),
         b'.' => return end_marker(st, line),
-        _ => return aggregate_header(st, t, line, lim, avail),
+        _ => return aggregate_header(st, t, line, lim),
     };
     Ok(Step::Value(v))
 }
@@ -775,12 +779,7 @@ fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step>
             return Ok(Step::Continue);
         }
         Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
-        Len::Streamed => {
-            return Err(proto(format!(
-                "streamed length '?' for a {}",
-                type_name(t)
-            )))
-        }
+        Len::Streamed => return Err(proto(format!("streamed length '?' for a {}", type_name(t)))),
     };
     if n > lim.max_bulk_len {
         return Err(proto(format!(
@@ -885,13 +884,7 @@ fn end_marker(st: &mut State, line: &[u8]) -> Result<Step> {
     }
 }
 
-fn aggregate_header(
-    st: &mut State,
-    t: u8,
-    line: &[u8],
-    lim: &Limits,
-    avail: usize,
-) -> Result<Step> {
+fn aggregate_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step> {
     let (n, streamed) = match parse_len(line, t)? {
         Len::N(n) => (n, false),
         Len::Null if t == b'*' => return Ok(Step::Value(Value::Nil)),
@@ -899,7 +892,12 @@ fn aggregate_header(
         Len::Streamed if t == b'>' => return Err(proto("streamed length '?' for a push")),
         Len::Streamed => (0, true),
     };
-    if t == b'>' && !st.stack.iter().all(|f| matches!(f, Frame::AttrValue { .. })) {
+    if t == b'>'
+        && !st
+            .stack
+            .iter()
+            .all(|f| matches!(f, Frame::AttrValue { .. }))
+    {
         return Err(proto("push nested inside an aggregate"));
     }
     if n > lim.max_aggregate_len {
@@ -911,13 +909,10 @@ fn aggregate_header(
     }
     let max_depth = lim.depth();
     if st.stack.len() >= max_depth {
-        return Err(proto(format!(
-            "nesting deeper than max_depth {max_depth}"
-        )));
+        return Err(proto(format!("nesting deeper than max_depth {max_depth}")));
     }
     let empty = n == 0 && !streamed;
-    // Never trust the declared count for memory: at most what the bytes received can fill.
-    let cap = |per_item: usize| n.min(avail / per_item).min(PREALLOC_MAX);
+    // Nothing is reserved here: see `reserve_for` (the declared count is not trusted).
     let frame = match t {
         b'*' | b'~' => {
             let kind = if t == b'*' {
@@ -934,7 +929,7 @@ fn aggregate_header(
             }
             Frame::Seq {
                 kind,
-                items: Vec::with_capacity(cap(3)),
+                items: Vec::new(),
                 left: n,
                 streamed,
                 push_kind: None,
@@ -946,7 +941,7 @@ fn aggregate_header(
             }
             Frame::Seq {
                 kind: SeqKind::Push,
-                items: Vec::with_capacity(cap(3).saturating_sub(1)),
+                items: Vec::new(),
                 left: n,
                 streamed: false,
                 push_kind: None,
@@ -958,7 +953,7 @@ fn aggregate_header(
             }
             Frame::Pairs {
                 attr: false,
-                pairs: Vec::with_capacity(cap(6)),
+                pairs: Vec::new(),
                 key: None,
                 left: n,
                 streamed,
@@ -972,7 +967,7 @@ fn aggregate_header(
             } else {
                 Frame::Pairs {
                     attr: true,
-                    pairs: Vec::with_capacity(cap(6)),
+                    pairs: Vec::new(),
                     key: None,
                     left: n,
                     streamed,
@@ -995,9 +990,19 @@ fn push_kind(v: Value) -> Result<String> {
     }
 }
 
+/// Room to reserve in a container when its first element arrives: what is still declared,
+/// but never more than the bytes already received can fill (an element takes at least
+/// `min_bytes`) nor [`PREALLOC_MAX`]. A hostile header alone thus reserves nothing, and a
+/// real aggregate whose bytes are all here gets its exact size in one allocation.
+fn reserve_for(left: usize, avail: usize, min_bytes: usize) -> usize {
+    left.min((avail / min_bytes).saturating_add(1))
+        .min(PREALLOC_MAX)
+}
+
 /// Add a completed value to the container on top of the stack, closing every container it
-/// completes. Returns the top-level value once the stack is empty.
-fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value>> {
+/// completes. Returns the top-level value once the stack is empty. `avail` is the number of
+/// bytes received but not parsed yet.
+fn complete(st: &mut State, mut v: Value, max_agg: usize, avail: usize) -> Result<Option<Value>> {
     loop {
         let Some(top) = st.stack.last_mut() else {
             return Ok(Some(v));
@@ -1017,6 +1022,9 @@ fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value
                         return Err(proto(format!(
                             "streamed aggregate exceeds max_aggregate_len {max_agg}"
                         )));
+                    }
+                    if items.capacity() == 0 && !*streamed {
+                        items.reserve_exact(reserve_for(*left, avail, 3));
                     }
                     items.push(v);
                 }
@@ -1055,6 +1063,9 @@ fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value
                             return Err(proto(format!(
                                 "streamed map exceeds max_aggregate_len {max_agg}"
                             )));
+                        }
+                        if pairs.capacity() == 0 && !*streamed {
+                            pairs.reserve_exact(reserve_for(*left, avail, 6));
                         }
                         pairs.push((k, v));
                     }
@@ -1138,7 +1149,10 @@ mod tests {
         let mut scanned = 0;
         assert!(matches!(find_line_end(b"+OK", &mut scanned, 100), Ok(None)));
         assert_eq!(scanned, 2);
-        assert!(matches!(find_line_end(b"+OK\r", &mut scanned, 100), Ok(None)));
+        assert!(matches!(
+            find_line_end(b"+OK\r", &mut scanned, 100),
+            Ok(None)
+        ));
         assert_eq!(scanned, 2);
         assert!(matches!(
             find_line_end(b"+OK\r\n", &mut scanned, 100),
