@@ -27,6 +27,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
     clippy::panic,
     clippy::unreachable,
     clippy::todo
@@ -248,6 +249,9 @@ impl Default for Decoder {
 /// assert_eq!(decode(b"$5\r\nhel", &l).unwrap(), None);
 /// assert!(decode(b":12a\r\n", &l).is_err());
 /// ```
+///
+/// Each call parses from the start of `buf`. To read a stream, use a [`Decoder`], which keeps
+/// its place between reads instead of parsing a growing prefix again and again.
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
     let mut state = State::default();
     let mut pos = 0;
@@ -739,35 +743,38 @@ fn parse_double(line: &[u8]) -> Option<f64> {
         return Some(f64::NAN);
     }
     let body = line.strip_prefix(b"-").unwrap_or(line);
-    let mut i = 0;
-    let digits = |s: &[u8], i: &mut usize| {
-        let start = *i;
-        while s.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
+    let (rest, int_digits) = skip_digits(body);
+    let (rest, frac_digits) = match rest.split_first() {
+        Some((b'.', r)) => skip_digits(r),
+        _ => (rest, false),
     };
-    let mut mantissa = digits(body, &mut i);
-    if body.get(i) == Some(&b'.') {
-        i += 1;
-        mantissa += digits(body, &mut i);
-    }
-    if mantissa == 0 {
+    if !int_digits && !frac_digits {
         return None;
     }
-    if matches!(body.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(body.get(i), Some(b'+' | b'-')) {
-            i += 1;
+    let rest = match rest.split_first() {
+        Some((b'e' | b'E', r)) => {
+            let r = match r.split_first() {
+                Some((b'+' | b'-', r)) => r,
+                _ => r,
+            };
+            let (r, any) = skip_digits(r);
+            if !any {
+                return None;
+            }
+            r
         }
-        if digits(body, &mut i) == 0 {
-            return None;
-        }
-    }
-    if i != body.len() {
+        _ => rest,
+    };
+    if !rest.is_empty() {
         return None;
     }
     std::str::from_utf8(line).ok()?.parse().ok()
+}
+
+/// The bytes after a run of ASCII digits, and whether there was at least one.
+fn skip_digits(s: &[u8]) -> (&[u8], bool) {
+    let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    (s.get(n..).unwrap_or_default(), n != 0)
 }
 
 fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step> {
@@ -995,7 +1002,7 @@ fn push_kind(v: Value) -> Result<String> {
 /// `min_bytes`) nor [`PREALLOC_MAX`]. A hostile header alone thus reserves nothing, and a
 /// real aggregate whose bytes are all here gets its exact size in one allocation.
 fn reserve_for(left: usize, avail: usize, min_bytes: usize) -> usize {
-    left.min((avail / min_bytes).saturating_add(1))
+    left.min(avail.checked_div(min_bytes).unwrap_or(0).saturating_add(1))
         .min(PREALLOC_MAX)
 }
 
