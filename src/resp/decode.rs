@@ -374,6 +374,15 @@ fn run(
     stash: bool,
 ) -> Result<Option<Value>> {
     loop {
+        if st.body.is_none() {
+            if let Some(v) = fill_seq(st, buf, pos, lim) {
+                let avail = buf.len().saturating_sub(*pos);
+                if let Some(top) = complete(st, v, lim.max_aggregate_len, avail)? {
+                    return Ok(Some(top));
+                }
+                continue;
+            }
+        }
         let step = if st.body.is_some() {
             body_step(st, buf, pos, stash)?
         } else {
@@ -390,6 +399,80 @@ fn run(
             Step::Incomplete => return Ok(None),
         }
     }
+}
+
+/// Fast path for the bulk of most replies: fill the array or set on top of the stack with
+/// integers and bulk strings whose bytes are all here, each built straight into its slot.
+/// Stops at the first element it does not handle (left to the general path, which owns all
+/// the rules and errors). Returns the container once its last element is in.
+#[inline]
+fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option<Value> {
+    let Some(Frame::Seq {
+        kind: kind @ (SeqKind::Array | SeqKind::Set),
+        items,
+        left,
+        streamed: false,
+        ..
+    }) = st.stack.last_mut()
+    else {
+        return None;
+    };
+    let mut at = *pos;
+    while *left != 0 {
+        let rest = buf.get(at..).unwrap_or_default();
+        let used = match rest.first() {
+            Some(b':') => {
+                let Some((n, used)) = fast_int(rest, lim.max_line_len) else {
+                    break;
+                };
+                if items.capacity() == 0 {
+                    items.reserve_exact(reserve_for(*left, rest.len(), 3));
+                }
+                items.push(Value::Int(n));
+                used
+            }
+            Some(b'$') => {
+                let Some((n, digits)) =
+                    rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
+                else {
+                    break;
+                };
+                let Ok(n) = usize::try_from(n) else { break };
+                if n > lim.max_bulk_len {
+                    break;
+                }
+                let start = digits.saturating_add(3);
+                let end = start.saturating_add(n);
+                let (Some(data), Some(b"\r\n")) =
+                    (rest.get(start..end), rest.get(end..end.saturating_add(2)))
+                else {
+                    break;
+                };
+                if items.capacity() == 0 {
+                    items.reserve_exact(reserve_for(*left, rest.len(), 3));
+                }
+                items.push(Value::Bulk(data.to_vec()));
+                end.saturating_add(2)
+            }
+            _ => break,
+        };
+        at = at.saturating_add(used);
+        *left = left.saturating_sub(1);
+    }
+    if at != *pos {
+        st.scanned = 0;
+        *pos = at;
+    }
+    if *left != 0 {
+        return None;
+    }
+    let items = mem::take(items);
+    let v = match kind {
+        SeqKind::Set => Value::Set(items),
+        _ => Value::Array(items),
+    };
+    st.stack.pop();
+    Some(v)
 }
 
 /// Continue the pending body.
@@ -611,6 +694,37 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
     if t == b';' && !in_chunks {
         return Err(proto("streamed string chunk outside a streamed string"));
     }
+    // Fast path: integers and length headers whose line is complete are parsed in one pass;
+    // a bulk string whose bytes are all here is copied out at once.
+    match t {
+        b':' => {
+            if let Some((n, used)) = fast_int(rest, lim.max_line_len) {
+                st.scanned = 0;
+                *pos = pos.saturating_add(used);
+                return Ok(Step::Value(Value::Int(n)));
+            }
+        }
+        b'$' | b'*' | b'%' | b'~' | b'>' | b'|' | b'!' | b'=' | b';' => {
+            if let Some((n, digits)) = rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
+            {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                let used = digits.saturating_add(3);
+                st.scanned = 0;
+                *pos = pos.saturating_add(used);
+                if t == b'$' && n <= lim.max_bulk_len {
+                    let data = rest.get(used..).and_then(|r| r.get(..n));
+                    let end = used.saturating_add(n);
+                    let crlf = rest.get(end..end.saturating_add(2));
+                    if let (Some(data), Some(b"\r\n")) = (data, crlf) {
+                        *pos = pos.saturating_add(n).saturating_add(2);
+                        return Ok(Step::Value(Value::Bulk(data.to_vec())));
+                    }
+                }
+                return header(st, t, Len::N(n), lim);
+            }
+        }
+        _ => {}
+    }
     let Some(cr) = find_line_end(rest, &mut st.scanned, lim.max_line_len)? else {
         return Ok(Step::Incomplete);
     };
@@ -649,12 +763,50 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
             // Only ASCII here, so this cannot fail.
             Value::BigNumber(String::from_utf8_lossy(line).into_owned())
         }
-        b'$' | b'!' | b'=' => return body_header(st, t, line, lim),
-        b';' => return chunk_header(st, line, lim),
         b'.' => return end_marker(st, line),
-        _ => return aggregate_header(st, t, line, lim),
+        _ => return header(st, t, parse_len(line, t)?, lim),
     };
     Ok(Step::Value(v))
+}
+
+/// Act on a length header (`$ ! = ; * ~ % | >`).
+fn header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Step> {
+    match t {
+        b'$' | b'!' | b'=' => body_header(st, t, len, lim),
+        b';' => chunk_header(st, len, lim),
+        _ => aggregate_header(st, t, len, lim),
+    }
+}
+
+/// Fast path: digits then CRLF, all present, at most 19 digits (so no overflow) and at most
+/// `max_line` bytes. Returns the number and the count of digits. Anything else (incomplete,
+/// malformed, long) returns `None` and is left to the general path, which has the exact rules.
+#[inline]
+fn fast_digits(s: &[u8], max_line: usize) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, &b) in s.iter().enumerate().take(20) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            let ok =
+                i != 0 && i <= max_line && b == b'\r' && s.get(i.wrapping_add(1)) == Some(&b'\n');
+            return ok.then_some((v, i));
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    None
+}
+
+/// Fast path for a complete, well-formed `:<int>\r\n`: the value and the bytes it takes.
+#[inline]
+fn fast_int(rest: &[u8], max_line: usize) -> Option<(i64, usize)> {
+    let body = rest.get(1..)?;
+    if let Some(digits) = body.strip_prefix(b"-") {
+        let (v, n) = fast_digits(digits, max_line.checked_sub(1)?)?;
+        Some((0i64.checked_sub_unsigned(v)?, n.wrapping_add(4)))
+    } else {
+        let (v, n) = fast_digits(body, max_line)?;
+        Some((i64::try_from(v).ok()?, n.wrapping_add(3)))
+    }
 }
 
 fn utf8_line(line: &[u8], t: u8) -> Result<String> {
@@ -777,8 +929,8 @@ fn skip_digits(s: &[u8]) -> (&[u8], bool) {
     (s.get(n..).unwrap_or_default(), n != 0)
 }
 
-fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step> {
-    let n = match parse_len(line, t)? {
+fn body_header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Step> {
+    let n = match len {
         Len::N(n) => n,
         Len::Null if t == b'$' => return Ok(Step::Value(Value::Nil)),
         Len::Streamed if t == b'$' => {
@@ -815,12 +967,9 @@ fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step>
     Ok(Step::Continue)
 }
 
-fn chunk_header(st: &mut State, line: &[u8], lim: &Limits) -> Result<Step> {
-    let Len::N(n) = parse_len(line, b';')? else {
-        return Err(proto(format!(
-            "invalid streamed string chunk length {:?}",
-            show(line)
-        )));
+fn chunk_header(st: &mut State, len: Len, lim: &Limits) -> Result<Step> {
+    let Len::N(n) = len else {
+        return Err(proto("null or '?' length for a streamed string chunk"));
     };
     let Some(Frame::Chunks { data }) = st.stack.last_mut() else {
         return Err(proto("streamed string chunk outside a streamed string"));
@@ -891,8 +1040,8 @@ fn end_marker(st: &mut State, line: &[u8]) -> Result<Step> {
     }
 }
 
-fn aggregate_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step> {
-    let (n, streamed) = match parse_len(line, t)? {
+fn aggregate_header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Step> {
+    let (n, streamed) = match len {
         Len::N(n) => (n, false),
         Len::Null if t == b'*' => return Ok(Step::Value(Value::Nil)),
         Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
