@@ -45,7 +45,7 @@ pub mod testkit;
 
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
-pub use conn::{Connection, Transaction, TxOutcome};
+pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use resp::Value;
 
