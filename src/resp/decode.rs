@@ -428,7 +428,7 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
                 if items.capacity() == 0 {
                     items.reserve_exact(reserve_for(*left, rest.len(), 3));
                 }
-                items.push(Value::Int(n));
+                push_in_place(items, || Value::Int(n));
                 used
             }
             Some(b'$') => {
@@ -451,7 +451,7 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
                 if items.capacity() == 0 {
                     items.reserve_exact(reserve_for(*left, rest.len(), 3));
                 }
-                items.push(Value::Bulk(data.to_vec()));
+                push_in_place(items, || Value::Bulk(data.to_vec()));
                 end.saturating_add(2)
             }
             _ => break,
@@ -473,6 +473,17 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
     };
     st.stack.pop();
     Some(v)
+}
+
+/// `items.push(make())`, but written so that the value is built in its slot: a plain `push`
+/// stages the enum on the stack and copies it, which stalls on store forwarding.
+#[inline(always)]
+fn push_in_place(items: &mut Vec<Value>, make: impl FnOnce() -> Value) {
+    let mut make = Some(make);
+    items.resize_with(items.len().saturating_add(1), || match make.take() {
+        Some(f) => f(),
+        None => Value::Nil,
+    });
 }
 
 /// Continue the pending body.
