@@ -10,6 +10,11 @@
 //!   lengths without allocating or going through `str`);
 //! * a bulk body whose bytes are all present is copied straight out of the input slice
 //!   (the one allocation per bulk string);
+//! * fast paths handle the common case of bytes that are all here: `:int` and length headers
+//!   are parsed and their CRLF checked in one pass, a `$len` header and its body become a
+//!   [`Value::Bulk`] at once, and an array or set is filled with such elements in a tight loop
+//!   that builds each element in its slot; anything else (or anything odd) goes to the general
+//!   path, which owns every rule and error message;
 //! * aggregates are built on an explicit stack of [`Frame`]s (no recursion), so nesting is
 //!   bounded by [`Limits::max_depth`] (itself capped at [`Limits::HARD_MAX_DEPTH`]) and never
 //!   by the thread's stack.
