@@ -854,8 +854,14 @@ fn bulk_limit_is_exact() {
         &bulk(b"0123456789"),
         &l,
     );
+    check_valid(
+        b"*2\r\n:1\r\n$10\r\n0123456789\r\n",
+        &arr(vec![int(1), bulk(b"0123456789")]),
+        &l,
+    );
     for wire in [
         &b"$11\r\n"[..],
+        b"*2\r\n:1\r\n$11\r\n01234567890\r\n",
         b"!11\r\n",
         b"=11\r\n",
         b"$?\r\n;4\r\n0123\r\n;7\r\n",
@@ -949,11 +955,20 @@ fn line_limit_is_exact() {
     check_valid(b"+abcde\r\n", &simple("abcde"), &l);
     check_valid(b":12345\r\n", &int(12345), &l);
     check_valid(b"*1\r\n-E 45\r\n", &arr(vec![err("E 45")]), &l);
+    // Inside arrays too (the array fast path honours the limit).
+    check_valid(
+        b"*2\r\n:-1234\r\n$3\r\nabc\r\n",
+        &arr(vec![int(-1234), bulk(b"abc")]),
+        &l,
+    );
     for wire in [
         &b"+abcdef\r\n"[..],
         b":123456\r\n",
         b"*1\r\n-E 4567\r\n",
         b"(123456",
+        b"*2\r\n:1\r\n:123456\r\n",
+        b"*2\r\n:1\r\n:-12345\r\n",
+        b"*1\r\n$123456\r\n",
     ] {
         let e = assert_protocol(decode(wire, &l), &wire.escape_ascii().to_string());
         assert!(e.detail().contains("max_line_len 5"), "{}", e.detail());

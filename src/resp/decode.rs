@@ -10,6 +10,11 @@
 //!   lengths without allocating or going through `str`);
 //! * a bulk body whose bytes are all present is copied straight out of the input slice
 //!   (the one allocation per bulk string);
+//! * fast paths handle the common case of bytes that are all here: `:int` and length headers
+//!   are parsed and their CRLF checked in one pass, a `$len` header and its body become a
+//!   [`Value::Bulk`] at once, and an array or set is filled with such elements in a tight loop
+//!   that builds each element in its slot; anything else (or anything odd) goes to the general
+//!   path, which owns every rule and error message;
 //! * aggregates are built on an explicit stack of [`Frame`]s (no recursion), so nesting is
 //!   bounded by [`Limits::max_depth`] (itself capped at [`Limits::HARD_MAX_DEPTH`]) and never
 //!   by the thread's stack.
@@ -428,7 +433,7 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
                 if items.capacity() == 0 {
                     items.reserve_exact(reserve_for(*left, rest.len(), 3));
                 }
-                items.push(Value::Int(n));
+                push_in_place(items, || Value::Int(n));
                 used
             }
             Some(b'$') => {
@@ -451,7 +456,7 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
                 if items.capacity() == 0 {
                     items.reserve_exact(reserve_for(*left, rest.len(), 3));
                 }
-                items.push(Value::Bulk(data.to_vec()));
+                push_in_place(items, || Value::Bulk(data.to_vec()));
                 end.saturating_add(2)
             }
             _ => break,
@@ -473,6 +478,17 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
     };
     st.stack.pop();
     Some(v)
+}
+
+/// `items.push(make())`, but written so that the value is built in its slot: a plain `push`
+/// stages the enum on the stack and copies it, which stalls on store forwarding.
+#[inline(always)]
+fn push_in_place(items: &mut Vec<Value>, make: impl FnOnce() -> Value) {
+    let mut make = Some(make);
+    items.resize_with(items.len().saturating_add(1), || match make.take() {
+        Some(f) => f(),
+        None => Value::Nil,
+    });
 }
 
 /// Continue the pending body.
