@@ -1,0 +1,242 @@
+//! Round trips on one connection to a throwaway Valkey (loopback), side by side in one
+//! run: valkit vs the `redis` crate's sync client vs a raw-socket loop (write the request
+//! bytes, read until the known reply length is in: the ceiling), then `redis-benchmark`
+//! (C, `-c 1`) against the same server for the same commands.
+//!
+//! `cargo bench --all-features --bench roundtrip` (criterion flags after `--`).
+//! redis-benchmark figures go to `target/criterion/redis-benchmark.json`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use valkit::testkit::{Server, ServerKind};
+use valkit::{cmd, pipe, Execute};
+
+/// One benchmarked operation: the arguments of each command it sends.
+struct Op {
+    name: &'static str,
+    cmds: Vec<Vec<Vec<u8>>>,
+}
+
+fn v(parts: &[&[u8]]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.to_vec()).collect()
+}
+
+fn ops() -> Vec<Op> {
+    let v16 = vec![b'x'; 16];
+    let v1k = vec![b'y'; 1024];
+    let mget: Vec<Vec<u8>> = std::iter::once(b"MGET".to_vec())
+        .chain((0..100).map(|i| format!("bench:m{i}").into_bytes()))
+        .collect();
+    vec![
+        Op { name: "get_16B", cmds: vec![v(&[b"GET", b"bench:k16"])] },
+        Op { name: "get_1KiB", cmds: vec![v(&[b"GET", b"bench:k1k"])] },
+        Op { name: "set_16B", cmds: vec![v(&[b"SET", b"bench:s16", &v16])] },
+        Op { name: "set_1KiB", cmds: vec![v(&[b"SET", b"bench:s1k", &v1k])] },
+        Op { name: "pipe64_get_16B", cmds: vec![v(&[b"GET", b"bench:k16"]); 64] },
+        Op { name: "pipe64_set_16B", cmds: vec![v(&[b"SET", b"bench:s16", &v16]); 64] },
+        Op { name: "mget_100", cmds: vec![mget] },
+    ]
+}
+
+fn encode(args: &[Vec<u8>], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The raw-socket ceiling: one write, then reads until exactly `reply_len` bytes are in.
+struct Raw {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    fn roundtrip(&mut self, req: &[u8], reply_len: usize) {
+        self.sock.write_all(req).expect("raw write");
+        let mut got = 0;
+        while got < reply_len {
+            let n = self.sock.read(&mut self.buf[got..]).expect("raw read");
+            assert!(n != 0, "server closed");
+            got += n;
+        }
+        assert_eq!(got, reply_len, "raw: unexpected reply length");
+    }
+}
+
+fn main() {
+    let server = Server::start(ServerKind::Valkey).expect("start valkey (see testkit docs)");
+    let port = server.port();
+    let ops = ops();
+
+    // Data for the reads.
+    let setup = valkit::Connection::open(&server.config()).expect("valkit connect");
+    setup.exec(&cmd("SET").arg("bench:k16").arg(vec![b'x'; 16])).expect("set");
+    setup.exec(&cmd("SET").arg("bench:k1k").arg(vec![b'y'; 1024])).expect("set");
+    for i in 0..100 {
+        setup
+            .exec(&cmd("SET").arg(format!("bench:m{i}")).arg(vec![b'z'; 32]))
+            .expect("set");
+    }
+
+    let conn = valkit::Connection::open(&server.config()).expect("valkit connect");
+    let client = redis::Client::open(server.url().as_str()).expect("redis client");
+    let mut rconn = client.get_connection().expect("redis connect");
+    let sock = TcpStream::connect(("127.0.0.1", port)).expect("raw connect");
+    sock.set_nodelay(true).expect("nodelay");
+    let mut raw = Raw { sock, buf: vec![0u8; 1 << 20] };
+
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+
+    for op in &ops {
+        let mut req = Vec::new();
+        for a in &op.cmds {
+            encode(a, &mut req);
+        }
+        // The exact reply length, learned once.
+        let reply_len = {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("probe connect");
+            s.write_all(&req).expect("probe write");
+            s.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+            let mut all = Vec::new();
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            all.len()
+        };
+        let n_cmds = op.cmds.len();
+        let mut g = c.benchmark_group(format!("rt_{}", op.name));
+        g.throughput(Throughput::Elements(n_cmds as u64));
+        let single = n_cmds == 1;
+        g.bench_function("valkit", |b| {
+            b.iter(|| {
+                if single {
+                    let mut k = valkit::Cmd::new();
+                    for a in &op.cmds[0] {
+                        k.add_arg(&a[..]);
+                    }
+                    let v = conn.exec(&k).expect("valkit exec");
+                    std::hint::black_box(v);
+                } else {
+                    let mut p = pipe();
+                    for args in &op.cmds {
+                        let mut k = valkit::Cmd::new();
+                        for a in args {
+                            k.add_arg(&a[..]);
+                        }
+                        p.add(k);
+                    }
+                    let v = conn.exec_pipeline(&p).expect("valkit pipeline");
+                    assert_eq!(v.len(), n_cmds);
+                    std::hint::black_box(v);
+                }
+            })
+        });
+        g.bench_function("redis", |b| {
+            b.iter(|| {
+                if single {
+                    let mut k = redis::Cmd::new();
+                    for a in &op.cmds[0] {
+                        k.arg(&a[..]);
+                    }
+                    let v: redis::Value = k.query(&mut rconn).expect("redis query");
+                    std::hint::black_box(v);
+                } else {
+                    let mut p = redis::pipe();
+                    for args in &op.cmds {
+                        let mut k = redis::Cmd::new();
+                        for a in args {
+                            k.arg(&a[..]);
+                        }
+                        p.add_command(k);
+                    }
+                    let v: Vec<redis::Value> = p.query(&mut rconn).expect("redis pipeline");
+                    assert_eq!(v.len(), n_cmds);
+                    std::hint::black_box(v);
+                }
+            })
+        });
+        g.bench_function("raw", |b| b.iter(|| raw.roundtrip(&req, reply_len)));
+        g.finish();
+    }
+    c.final_summary();
+    redis_benchmark(port, &ops);
+    drop(server);
+}
+
+/// Run `redis-benchmark -c 1` (and `-P 64` for the pipelined ops) on the same server for
+/// the same commands; write requests/s per op to `target/criterion/redis-benchmark.json`.
+fn redis_benchmark(port: u16, ops: &[Op]) {
+    let Ok(bin) = which("redis-benchmark") else {
+        eprintln!("redis-benchmark not found: skipped (apt-get install redis-tools)");
+        return;
+    };
+    let mut rows = Vec::new();
+    for op in ops {
+        let args = &op.cmds[0];
+        let pipelined = op.cmds.len() > 1;
+        let n: u32 = if pipelined { 320_000 } else { 20_000 };
+        let mut cmd_line = Command::new(&bin);
+        cmd_line.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", "1", "--csv"]);
+        cmd_line.args(["-n", &n.to_string()]);
+        if pipelined {
+            cmd_line.args(["-P", &op.cmds.len().to_string()]);
+        }
+        for a in args {
+            cmd_line.arg(String::from_utf8_lossy(a).into_owned());
+        }
+        let out = match cmd_line.output() {
+            Ok(o) if o.status.success() => o,
+            other => {
+                eprintln!("redis-benchmark failed for {}: {other:?}", op.name);
+                continue;
+            }
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "test","rps",... then one data line: "<command>","<rps>",...
+        let rps = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split(',').nth(1))
+            .map(|f| f.trim_matches('"').to_owned())
+            .and_then(|f| f.parse::<f64>().ok());
+        match rps {
+            Some(rps) => {
+                println!("redis-benchmark {:<16} {:>12.0} ops/s", op.name, rps);
+                rows.push(format!("\"{}\": {rps:.1}", op.name));
+            }
+            None => eprintln!("redis-benchmark output not understood: {text}"),
+        }
+    }
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into())
+        .join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("redis-benchmark.json"),
+        format!("{{{}}}\n", rows.join(", ")),
+    );
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    let path = std::env::var_os("PATH").ok_or(())?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
