@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# All benchmarks in one go: parser (criterion), allocations per reply, round trips
+# (criterion + redis-benchmark on the same server), callgrind instructions per GET.
+# Repeats RUNS times (default 3) and prints the medians of the per-run ratios.
+#
+#   scripts/bench.sh                 # full: about 12 minutes on 2 shared cores
+#   RUNS=1 QUICK=1 scripts/bench.sh  # smoke: a couple of minutes
+#
+# Results: target/bench-results/run-N/*.json and target/bench-results/summary.md.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS=${RUNS:-3}
+if [ -n "${QUICK:-}" ]; then
+    PARSER_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
+    RT_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
+else
+    PARSER_ARGS=(--warm-up-time 0.5 --measurement-time 1.5 --sample-size 10)
+    RT_ARGS=(--warm-up-time 0.5 --measurement-time 2 --sample-size 20)
+fi
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=$TARGET/bench-results
+CRIT=$TARGET/criterion
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+command -v redis-benchmark >/dev/null || echo "note: redis-benchmark missing (apt-get install redis-tools): its column stays empty"
+command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
+
+echo "==> build"
+cargo bench --all-features --bench parser --bench allocs --bench roundtrip --no-run
+cargo build --profile bench --all-features --example bench_get
+BENCH_GET=$TARGET/release/examples/bench_get
+
+echo "==> allocations per reply (deterministic: once)"
+cargo bench --all-features --bench allocs
+cp "$CRIT/parser-allocs.json" "$OUT/allocs.json"
+
+# Instructions per GET on the client side: N=2000 minus N=1000, over 1000.
+callgrind_run() {
+    local dest=$1 port client n total
+    coproc SRV { "$BENCH_GET" server; }
+    read -r port <&"${SRV[0]}"
+    printf '{' >"$dest"
+    for client in valkit redis; do
+        for n in 1000 2000; do
+            valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
+                "$BENCH_GET" "$client" "$port" "$n" 2>/dev/null
+            total=$(grep -E '^(summary|totals):' "$OUT/callgrind.out" | head -1 | awk '{print $2}')
+            printf '"%s_%s": %s, ' "$client" "$n" "$total" >>"$dest"
+        done
+    done
+    printf '"port": %s}\n' "$port" >>"$dest"
+    rm -f "$OUT/callgrind.out"
+    eval "exec ${SRV[1]}>&-"
+    wait "$SRV_PID" 2>/dev/null || true
+}
+
+for run in $(seq 1 "$RUNS"); do
+    dir=$OUT/run-$run
+    mkdir -p "$dir"
+    echo "==> run $run/$RUNS: parser"
+    rm -rf "$CRIT"/parse_* "$CRIT"/rt_*
+    cargo bench --all-features --bench parser -- "${PARSER_ARGS[@]}" 2>&1 | grep -E '^parse_|time:' || true
+    echo "==> run $run/$RUNS: round trips + redis-benchmark"
+    cargo bench --all-features --bench roundtrip -- "${RT_ARGS[@]}" 2>&1 | grep -E '^rt_|time:|^redis-benchmark' || true
+    python3 scripts/bench_collect.py "$CRIT" "$dir"
+    echo "==> run $run/$RUNS: callgrind"
+    callgrind_run "$dir/callgrind.json"
+done
+
+{
+    echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo "runs: $RUNS; $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD)"
+    echo
+    python3 scripts/bench_collect.py --summary "$OUT"
+} | tee "$OUT/summary.md"

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Collect criterion/redis-benchmark results of one run, or summarise all runs.
+
+    bench_collect.py CRITERION_DIR RUN_DIR   # copy one run's medians into RUN_DIR/results.json
+    bench_collect.py --summary OUT_DIR       # markdown tables: medians over runs of each
+                                             # figure and of each per-run ratio
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+
+def collect(crit, run_dir):
+    res = {"parse": {}, "rt": {}, "redis_benchmark": {}}
+    for f in glob.glob(os.path.join(crit, "*", "*", "new", "estimates.json")):
+        parts = f.split(os.sep)
+        group, bench = parts[-4], parts[-3]
+        ns = json.load(open(f))["median"]["point_estimate"]
+        if group.startswith("parse_"):
+            res["parse"].setdefault(group[len("parse_"):], {})[bench] = ns
+        elif group.startswith("rt_"):
+            res["rt"].setdefault(group[len("rt_"):], {})[bench] = ns
+    for name in ("parser-corpora.json", "redis-benchmark.json"):
+        p = os.path.join(crit, name)
+        if os.path.exists(p):
+            key = "corpora" if name.startswith("parser") else "redis_benchmark"
+            res[key] = json.load(open(p))
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec=".2f"):
+    return "n/a" if x is None else format(x, spec)
+
+
+def summary(out):
+    runs = []
+    for d in sorted(glob.glob(os.path.join(out, "run-*"))):
+        r = json.load(open(os.path.join(d, "results.json")))
+        cg = os.path.join(d, "callgrind.json")
+        r["callgrind"] = json.load(open(cg)) if os.path.exists(cg) else {}
+        runs.append(r)
+    allocs = {}
+    ap = os.path.join(out, "allocs.json")
+    if os.path.exists(ap):
+        allocs = json.load(open(ap))
+    corpora = runs[0].get("corpora", {})
+    parsers = ["valkit_decoder", "valkit_decode", "redis_parser", "rp_owned", "rp_range",
+               "rp_bytes", "walker", "memcpy"]
+
+    print("## Parser (no network): median over runs\n")
+    print("Mframes/s and MB/s (1 MB = 10^6 bytes) per parser; allocations per reply in brackets.\n")
+    print("| corpus | " + " | ".join(parsers) + " |")
+    print("|---" * (len(parsers) + 1) + "|")
+    for c, meta in corpora.items():
+        cells = []
+        for p in parsers:
+            ns = med([r["parse"].get(c, {}).get(p) for r in runs])
+            if ns is None:
+                cells.append("n/a")
+                continue
+            fps = meta["frames"] / (ns / 1e9) / 1e6
+            mbs = meta["bytes"] / (ns / 1e9) / 1e6
+            a = allocs.get(f"{c}/{p}", {}).get("allocs_per_reply")
+            cell = f"{fps:.3g} Mf/s, {mbs:.0f} MB/s"
+            if a is not None:
+                cell += f" [{a:.2f}]"
+            cells.append(cell)
+        print(f"| {c} | " + " | ".join(cells) + " |")
+
+    print("\n### Parser ratios (valkit Decoder speed / peer speed; median of per-run ratios)\n")
+    print("| corpus | vs redis Parser (goal >= 10) | vs rp range (goal >= 2) | vs rp bytes (goal >= 2) | vs rp owned | one-shot decode vs redis | vs walker | vs memcpy |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in corpora:
+        def ratio(num, den):
+            return med([(r["parse"][c][den] / r["parse"][c][num])
+                        if c in r["parse"] and num in r["parse"][c] and den in r["parse"][c] else None
+                        for r in runs])
+        print(f"| {c} | {fmt(ratio('valkit_decoder', 'redis_parser'))} | "
+              f"{fmt(ratio('valkit_decoder', 'rp_range'))} | {fmt(ratio('valkit_decoder', 'rp_bytes'))} | "
+              f"{fmt(ratio('valkit_decoder', 'rp_owned'))} | {fmt(ratio('valkit_decode', 'redis_parser'))} | "
+              f"{fmt(ratio('valkit_decoder', 'walker'), '.3f')} | {fmt(ratio('valkit_decoder', 'memcpy'), '.3f')} |")
+
+    print("\n## Round trips, one connection, loopback: ops/s, median over runs\n")
+    ops = list(runs[0].get("rt", {}).keys())
+    order = ["get_16B", "get_1KiB", "set_16B", "set_1KiB", "pipe64_get_16B", "pipe64_set_16B", "mget_100"]
+    ops = [o for o in order if o in ops] + [o for o in ops if o not in order]
+    per = {"pipe64_get_16B": 64, "pipe64_set_16B": 64}
+
+    def ops_s(r, op, who):
+        ns = r["rt"].get(op, {}).get(who)
+        return None if ns is None else per.get(op, 1) / (ns / 1e9)
+
+    def rb(r, op):
+        return r.get("redis_benchmark", {}).get(op)
+
+    print("| op | valkit | redis crate | raw socket | redis-benchmark -c 1 |")
+    print("|---|---|---|---|---|")
+    for op in ops:
+        cells = [med([ops_s(r, op, w) for r in runs]) for w in ("valkit", "redis", "raw")]
+        cells.append(med([rb(r, op) for r in runs]))
+        print(f"| {op} | " + " | ".join(fmt(x, ",.0f") for x in cells) + " |")
+
+    print("\n### Round-trip ratios (valkit ops/s over peer ops/s; median of per-run ratios)\n")
+    print("| op | vs raw socket | vs redis crate | vs redis-benchmark |")
+    print("|---|---|---|---|")
+    for op in ops:
+        def rr(f):
+            vals = []
+            for r in runs:
+                a, b = ops_s(r, op, "valkit"), f(r)
+                vals.append(a / b if a and b else None)
+            return med(vals)
+        print(f"| {op} | {fmt(rr(lambda r: ops_s(r, op, 'raw')))} | "
+              f"{fmt(rr(lambda r: ops_s(r, op, 'redis')))} | {fmt(rr(lambda r: rb(r, op)))} |")
+
+    print("\n## Client instructions per unpipelined GET (callgrind, (N=2000 - N=1000) / 1000)\n")
+    print("| run | valkit | redis crate | ratio (goal <= 0.5) |")
+    print("|---|---|---|---|")
+    ratios = []
+    for i, r in enumerate(runs, 1):
+        cg = r["callgrind"]
+        if not cg:
+            continue
+        v = (cg["valkit_2000"] - cg["valkit_1000"]) / 1000
+        d = (cg["redis_2000"] - cg["redis_1000"]) / 1000
+        ratios.append(v / d)
+        print(f"| {i} | {v:,.0f} | {d:,.0f} | {v / d:.3f} |")
+    if ratios:
+        print(f"| median | | | {statistics.median(ratios):.3f} |")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--summary":
+        summary(sys.argv[2])
+    else:
+        collect(sys.argv[1], sys.argv[2])
