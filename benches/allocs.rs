@@ -61,7 +61,10 @@ fn main() {
         // Warm the decoder once (its buffer is reused by a connection).
         corpora::valkit_decoder(&mut dec, c);
         let runs: Vec<(&str, (u64, u64, usize))> = vec![
-            ("valkit_decoder", count(|| corpora::valkit_decoder(&mut dec, c))),
+            (
+                "valkit_decoder",
+                count(|| corpora::valkit_decoder(&mut dec, c)),
+            ),
             ("valkit_decode", count(|| corpora::valkit_decode(&lim, c))),
             ("redis_parser", count(|| corpora::redis_parser(c))),
             ("rp_owned", count(|| corpora::rp_owned(c))),

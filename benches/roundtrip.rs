@@ -32,13 +32,34 @@ fn ops() -> Vec<Op> {
         .chain((0..100).map(|i| format!("bench:m{i}").into_bytes()))
         .collect();
     vec![
-        Op { name: "get_16B", cmds: vec![v(&[b"GET", b"bench:k16"])] },
-        Op { name: "get_1KiB", cmds: vec![v(&[b"GET", b"bench:k1k"])] },
-        Op { name: "set_16B", cmds: vec![v(&[b"SET", b"bench:s16", &v16])] },
-        Op { name: "set_1KiB", cmds: vec![v(&[b"SET", b"bench:s1k", &v1k])] },
-        Op { name: "pipe64_get_16B", cmds: vec![v(&[b"GET", b"bench:k16"]); 64] },
-        Op { name: "pipe64_set_16B", cmds: vec![v(&[b"SET", b"bench:s16", &v16]); 64] },
-        Op { name: "mget_100", cmds: vec![mget] },
+        Op {
+            name: "get_16B",
+            cmds: vec![v(&[b"GET", b"bench:k16"])],
+        },
+        Op {
+            name: "get_1KiB",
+            cmds: vec![v(&[b"GET", b"bench:k1k"])],
+        },
+        Op {
+            name: "set_16B",
+            cmds: vec![v(&[b"SET", b"bench:s16", &v16])],
+        },
+        Op {
+            name: "set_1KiB",
+            cmds: vec![v(&[b"SET", b"bench:s1k", &v1k])],
+        },
+        Op {
+            name: "pipe64_get_16B",
+            cmds: vec![v(&[b"GET", b"bench:k16"]); 64],
+        },
+        Op {
+            name: "pipe64_set_16B",
+            cmds: vec![v(&[b"SET", b"bench:s16", &v16]); 64],
+        },
+        Op {
+            name: "mget_100",
+            cmds: vec![mget],
+        },
     ]
 }
 
@@ -77,8 +98,12 @@ fn main() {
 
     // Data for the reads.
     let setup = valkit::Connection::open(&server.config()).expect("valkit connect");
-    setup.exec(&cmd("SET").arg("bench:k16").arg(vec![b'x'; 16])).expect("set");
-    setup.exec(&cmd("SET").arg("bench:k1k").arg(vec![b'y'; 1024])).expect("set");
+    setup
+        .exec(&cmd("SET").arg("bench:k16").arg(vec![b'x'; 16]))
+        .expect("set");
+    setup
+        .exec(&cmd("SET").arg("bench:k1k").arg(vec![b'y'; 1024]))
+        .expect("set");
     for i in 0..100 {
         setup
             .exec(&cmd("SET").arg(format!("bench:m{i}")).arg(vec![b'z'; 32]))
@@ -90,7 +115,10 @@ fn main() {
     let mut rconn = client.get_connection().expect("redis connect");
     let sock = TcpStream::connect(("127.0.0.1", port)).expect("raw connect");
     sock.set_nodelay(true).expect("nodelay");
-    let mut raw = Raw { sock, buf: vec![0u8; 1 << 20] };
+    let mut raw = Raw {
+        sock,
+        buf: vec![0u8; 1 << 20],
+    };
 
     let mut c = Criterion::default()
         .sample_size(20)
@@ -107,7 +135,8 @@ fn main() {
         let reply_len = {
             let mut s = TcpStream::connect(("127.0.0.1", port)).expect("probe connect");
             s.write_all(&req).expect("probe write");
-            s.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .expect("timeout");
             let mut all = Vec::new();
             let mut buf = [0u8; 65536];
             while let Ok(n) = s.read(&mut buf) {
@@ -191,7 +220,15 @@ fn redis_benchmark(port: u16, ops: &[Op]) {
         let pipelined = op.cmds.len() > 1;
         let n: u32 = if pipelined { 320_000 } else { 20_000 };
         let mut cmd_line = Command::new(&bin);
-        cmd_line.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", "1", "--csv"]);
+        cmd_line.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-c",
+            "1",
+            "--csv",
+        ]);
         cmd_line.args(["-n", &n.to_string()]);
         if pipelined {
             cmd_line.args(["-P", &op.cmds.len().to_string()]);

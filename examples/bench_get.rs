@@ -45,7 +45,9 @@ fn valkit_gets(port: u16, n: usize) {
     let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
         .expect("valkit connect");
     for _ in 0..n {
-        let v = conn.exec(&valkit::cmd("GET").arg("bench:k16")).expect("GET");
+        let v = conn
+            .exec(&valkit::cmd("GET").arg("bench:k16"))
+            .expect("GET");
         assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
     }
 }
@@ -54,7 +56,10 @@ fn redis_gets(port: u16, n: usize) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     let mut conn = client.get_connection().expect("redis connect");
     for _ in 0..n {
-        let v: redis::Value = redis::cmd("GET").arg("bench:k16").query(&mut conn).expect("GET");
+        let v: redis::Value = redis::cmd("GET")
+            .arg("bench:k16")
+            .query(&mut conn)
+            .expect("GET");
         assert!(matches!(v, redis::Value::BulkString(ref b) if b.len() == 16));
     }
 }

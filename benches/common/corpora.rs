@@ -35,7 +35,12 @@ fn small(n: usize) -> Corpus {
             bytes.extend_from_slice(b":12345\r\n");
         }
     }
-    Corpus { name: "small_1M", bytes, frames: n, resp3: false }
+    Corpus {
+        name: "small_1M",
+        bytes,
+        frames: n,
+        resp3: false,
+    }
 }
 
 fn bulks(name: &'static str, size: usize, n: usize) -> Corpus {
@@ -43,7 +48,12 @@ fn bulks(name: &'static str, size: usize, n: usize) -> Corpus {
     for i in 0..n {
         bulk(&mut bytes, &filler(size, i));
     }
-    Corpus { name, bytes, frames: n, resp3: false }
+    Corpus {
+        name,
+        bytes,
+        frames: n,
+        resp3: false,
+    }
 }
 
 fn mget(n: usize) -> Corpus {
@@ -54,7 +64,12 @@ fn mget(n: usize) -> Corpus {
             bulk(&mut bytes, &filler(32, f + i));
         }
     }
-    Corpus { name: "mget_100x32", bytes, frames: n, resp3: false }
+    Corpus {
+        name: "mget_100x32",
+        bytes,
+        frames: n,
+        resp3: false,
+    }
 }
 
 /// `%4` of `%4` of `%4` whose leaves alternate a 12-byte bulk string and an integer:
@@ -79,7 +94,12 @@ fn maps(n: usize) -> Corpus {
     for f in 0..n {
         level(&mut bytes, 3, f);
     }
-    Corpus { name: "map3_resp3", bytes, frames: n, resp3: true }
+    Corpus {
+        name: "map3_resp3",
+        bytes,
+        frames: n,
+        resp3: true,
+    }
 }
 
 /// All corpora, each a few MB.
@@ -242,7 +262,8 @@ fn skip_frame(buf: &[u8], mut i: usize) -> usize {
             if line.first() == Some(&b'-') {
                 return -1;
             }
-            line.iter().fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'))
+            line.iter()
+                .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'))
         };
         match t {
             b'$' | b'!' | b'=' => {
