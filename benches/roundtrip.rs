@@ -150,61 +150,211 @@ fn main() {
         let n_cmds = op.cmds.len();
         let mut g = c.benchmark_group(format!("rt_{}", op.name));
         g.throughput(Throughput::Elements(n_cmds as u64));
-        let single = n_cmds == 1;
-        g.bench_function("valkit", |b| {
-            b.iter(|| {
-                if single {
-                    let mut k = valkit::Cmd::new();
-                    for a in &op.cmds[0] {
-                        k.add_arg(&a[..]);
-                    }
-                    let v = conn.exec(&k).expect("valkit exec");
-                    std::hint::black_box(v);
-                } else {
-                    let mut p = pipe();
-                    for args in &op.cmds {
-                        let mut k = valkit::Cmd::new();
-                        for a in args {
-                            k.add_arg(&a[..]);
-                        }
-                        p.add(k);
-                    }
-                    let v = conn.exec_pipeline(&p).expect("valkit pipeline");
-                    assert_eq!(v.len(), n_cmds);
-                    std::hint::black_box(v);
-                }
-            })
-        });
-        g.bench_function("redis", |b| {
-            b.iter(|| {
-                if single {
-                    let mut k = redis::Cmd::new();
-                    for a in &op.cmds[0] {
-                        k.arg(&a[..]);
-                    }
-                    let v: redis::Value = k.query(&mut rconn).expect("redis query");
-                    std::hint::black_box(v);
-                } else {
-                    let mut p = redis::pipe();
-                    for args in &op.cmds {
-                        let mut k = redis::Cmd::new();
-                        for a in args {
-                            k.arg(&a[..]);
-                        }
-                        p.add_command(k);
-                    }
-                    let v: Vec<redis::Value> = p.query(&mut rconn).expect("redis pipeline");
-                    assert_eq!(v.len(), n_cmds);
-                    std::hint::black_box(v);
-                }
-            })
-        });
+        g.bench_function("valkit", |b| b.iter(|| valkit_op(&conn, op)));
+        g.bench_function("redis", |b| b.iter(|| redis_op(&mut rconn, op)));
         g.bench_function("raw", |b| b.iter(|| raw.roundtrip(&req, reply_len)));
         g.finish();
     }
     c.final_summary();
+    interleaved(port, &ops, &conn, &mut rconn, &mut raw);
     redis_benchmark(port, &ops);
     drop(server);
+}
+
+fn valkit_op(conn: &valkit::Connection, op: &Op) {
+    if op.cmds.len() == 1 {
+        let mut k = valkit::Cmd::new();
+        for a in &op.cmds[0] {
+            k.add_arg(&a[..]);
+        }
+        let v = conn.exec(&k).expect("valkit exec");
+        std::hint::black_box(v);
+    } else {
+        let mut p = pipe();
+        for args in &op.cmds {
+            let mut k = valkit::Cmd::new();
+            for a in args {
+                k.add_arg(&a[..]);
+            }
+            p.add(k);
+        }
+        let v = conn.exec_pipeline(&p).expect("valkit pipeline");
+        assert_eq!(v.len(), op.cmds.len());
+        std::hint::black_box(v);
+    }
+}
+
+fn redis_op(rconn: &mut redis::Connection, op: &Op) {
+    if op.cmds.len() == 1 {
+        let mut k = redis::Cmd::new();
+        for a in &op.cmds[0] {
+            k.arg(&a[..]);
+        }
+        let v: redis::Value = k.query(rconn).expect("redis query");
+        std::hint::black_box(v);
+    } else {
+        let mut p = redis::pipe();
+        for args in &op.cmds {
+            let mut k = redis::Cmd::new();
+            for a in args {
+                k.arg(&a[..]);
+            }
+            p.add_command(k);
+        }
+        let v: Vec<redis::Value> = p.query(rconn).expect("redis pipeline");
+        assert_eq!(v.len(), op.cmds.len());
+        std::hint::black_box(v);
+    }
+}
+
+/// The noise-resistant comparison: short slices of each client in turn (the starting client
+/// rotates every round), so that all of them see the same background load; the ratio is
+/// taken within each round and the median over rounds is reported. redis-benchmark takes
+/// part as a fourth client when installed. Writes `target/criterion/rt-interleaved.json`.
+fn interleaved(
+    port: u16,
+    ops: &[Op],
+    conn: &valkit::Connection,
+    rconn: &mut redis::Connection,
+    raw: &mut Raw,
+) {
+    let rounds: usize = std::env::var("VALKIT_RT_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let slice = Duration::from_millis(
+        std::env::var("VALKIT_RT_SLICE_MS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(120),
+    );
+    let rb = which("redis-benchmark").ok();
+    let mut json = Vec::new();
+    for op in ops {
+        let mut req = Vec::new();
+        for a in &op.cmds {
+            encode(a, &mut req);
+        }
+        let reply_len = {
+            let mut probe = Raw {
+                sock: TcpStream::connect(("127.0.0.1", port)).expect("probe"),
+                buf: vec![0u8; 1 << 20],
+            };
+            probe.sock.write_all(&req).expect("probe write");
+            probe
+                .sock
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .expect("timeout");
+            let mut got = 0;
+            while let Ok(n) = probe.sock.read(&mut probe.buf[got..]) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            got
+        };
+        let per = op.cmds.len() as f64;
+        let timed = |f: &mut dyn FnMut()| -> f64 {
+            let t0 = std::time::Instant::now();
+            let mut n = 0u64;
+            while t0.elapsed() < slice {
+                f();
+                n += 1;
+            }
+            n as f64 * per / t0.elapsed().as_secs_f64()
+        };
+        let mut samples: Vec<[Option<f64>; 4]> = Vec::new();
+        for round in 0..rounds {
+            let mut s = [None; 4];
+            for k in 0..4 {
+                let who = (k + round) % 4;
+                s[who] = match who {
+                    0 => Some(timed(&mut || valkit_op(conn, op))),
+                    1 => Some(timed(&mut || redis_op(rconn, op))),
+                    2 => Some(timed(&mut || raw.roundtrip(&req, reply_len))),
+                    _ => rb.as_ref().and_then(|bin| {
+                        let n = if op.cmds.len() > 1 { 64_000 } else { 3_000 };
+                        run_redis_benchmark(bin, port, op, n)
+                    }),
+                };
+            }
+            samples.push(s);
+        }
+        let med = |mut v: Vec<f64>| -> Option<f64> {
+            if v.is_empty() {
+                return None;
+            }
+            v.sort_by(f64::total_cmp);
+            Some(v[v.len() / 2])
+        };
+        let col = |i: usize| med(samples.iter().filter_map(|s| s[i]).collect());
+        let ratio = |i: usize| med(samples.iter().filter_map(|s| Some(s[0]? / s[i]?)).collect());
+        let f = |x: Option<f64>| x.map_or("null".to_owned(), |x| format!("{x:.4}"));
+        println!(
+            "interleaved {:<16} valkit {:>10.0}  redis {:>10.0}  raw {:>10.0}  redis-benchmark {:>10}  | valkit/raw {} valkit/redis {} valkit/redis-benchmark {}",
+            op.name,
+            col(0).unwrap_or(0.0),
+            col(1).unwrap_or(0.0),
+            col(2).unwrap_or(0.0),
+            f(col(3)),
+            f(ratio(2)),
+            f(ratio(1)),
+            f(ratio(3)),
+        );
+        json.push(format!(
+            "\"{}\": {{\"valkit\": {}, \"redis\": {}, \"raw\": {}, \"redis_benchmark\": {}, \"valkit_over_raw\": {}, \"valkit_over_redis\": {}, \"valkit_over_redis_benchmark\": {}, \"rounds\": {rounds}}}",
+            op.name,
+            f(col(0)),
+            f(col(1)),
+            f(col(2)),
+            f(col(3)),
+            f(ratio(2)),
+            f(ratio(1)),
+            f(ratio(3)),
+        ));
+    }
+    let _ = std::fs::write(
+        criterion_dir().join("rt-interleaved.json"),
+        format!("{{\n{}\n}}\n", json.join(",\n")),
+    );
+}
+
+fn criterion_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into())
+        .join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// One `redis-benchmark -c 1` run of `op` (`-P` = the op's pipeline depth): requests/s.
+fn run_redis_benchmark(bin: &std::path::Path, port: u16, op: &Op, n: u32) -> Option<f64> {
+    let mut cmd_line = Command::new(bin);
+    cmd_line.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-c",
+        "1",
+        "--csv",
+    ]);
+    cmd_line.args(["-n", &n.to_string()]);
+    if op.cmds.len() > 1 {
+        cmd_line.args(["-P", &op.cmds.len().to_string()]);
+    }
+    for a in &op.cmds[0] {
+        cmd_line.arg(String::from_utf8_lossy(a).into_owned());
+    }
+    let out = cmd_line.output().ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "test","rps",... then one data line: "<command>","<rps>",...
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|f| f.trim_matches('"').parse::<f64>().ok())
 }
 
 /// Run `redis-benchmark -c 1` (and `-P 64` for the pipelined ops) on the same server for
@@ -216,47 +366,13 @@ fn redis_benchmark(port: u16, ops: &[Op]) {
     };
     let mut rows = Vec::new();
     for op in ops {
-        let args = &op.cmds[0];
-        let pipelined = op.cmds.len() > 1;
-        let n: u32 = if pipelined { 320_000 } else { 20_000 };
-        let mut cmd_line = Command::new(&bin);
-        cmd_line.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-c",
-            "1",
-            "--csv",
-        ]);
-        cmd_line.args(["-n", &n.to_string()]);
-        if pipelined {
-            cmd_line.args(["-P", &op.cmds.len().to_string()]);
-        }
-        for a in args {
-            cmd_line.arg(String::from_utf8_lossy(a).into_owned());
-        }
-        let out = match cmd_line.output() {
-            Ok(o) if o.status.success() => o,
-            other => {
-                eprintln!("redis-benchmark failed for {}: {other:?}", op.name);
-                continue;
-            }
-        };
-        let text = String::from_utf8_lossy(&out.stdout);
-        // "test","rps",... then one data line: "<command>","<rps>",...
-        let rps = text
-            .lines()
-            .nth(1)
-            .and_then(|l| l.split(',').nth(1))
-            .map(|f| f.trim_matches('"').to_owned())
-            .and_then(|f| f.parse::<f64>().ok());
-        match rps {
+        let n: u32 = if op.cmds.len() > 1 { 320_000 } else { 20_000 };
+        match run_redis_benchmark(&bin, port, op, n) {
             Some(rps) => {
                 println!("redis-benchmark {:<16} {:>12.0} ops/s", op.name, rps);
                 rows.push(format!("\"{}\": {rps:.1}", op.name));
             }
-            None => eprintln!("redis-benchmark output not understood: {text}"),
+            None => eprintln!("redis-benchmark failed for {}", op.name),
         }
     }
     let dir = std::env::var_os("CARGO_TARGET_DIR")

@@ -14,9 +14,10 @@ RUNS=${RUNS:-3}
 if [ -n "${QUICK:-}" ]; then
     PARSER_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
     RT_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
+    export VALKIT_RT_ROUNDS=${VALKIT_RT_ROUNDS:-3}
 else
     PARSER_ARGS=(--warm-up-time 0.5 --measurement-time 1.5 --sample-size 10)
-    RT_ARGS=(--warm-up-time 0.5 --measurement-time 2 --sample-size 20)
+    RT_ARGS=(--warm-up-time 0.3 --measurement-time 1 --sample-size 20)
 fi
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=$TARGET/bench-results
@@ -63,7 +64,7 @@ for run in $(seq 1 "$RUNS"); do
     rm -rf "$CRIT"/parse_* "$CRIT"/rt_*
     cargo bench --all-features --bench parser -- "${PARSER_ARGS[@]}" 2>&1 | grep -E '^parse_|time:' || true
     echo "==> run $run/$RUNS: round trips + redis-benchmark"
-    cargo bench --all-features --bench roundtrip -- "${RT_ARGS[@]}" 2>&1 | grep -E '^rt_|time:|^redis-benchmark' || true
+    cargo bench --all-features --bench roundtrip -- "${RT_ARGS[@]}" 2>&1 | grep -E '^rt_|time:|^redis-benchmark|^interleaved' || true
     python3 scripts/bench_collect.py "$CRIT" "$dir"
     echo "==> run $run/$RUNS: callgrind"
     callgrind_run "$dir/callgrind.json"

@@ -22,10 +22,11 @@ def collect(crit, run_dir):
             res["parse"].setdefault(group[len("parse_"):], {})[bench] = ns
         elif group.startswith("rt_"):
             res["rt"].setdefault(group[len("rt_"):], {})[bench] = ns
-    for name in ("parser-corpora.json", "redis-benchmark.json"):
+    for name, key in (("parser-corpora.json", "corpora"),
+                      ("redis-benchmark.json", "redis_benchmark"),
+                      ("rt-interleaved.json", "interleaved")):
         p = os.path.join(crit, name)
         if os.path.exists(p):
-            key = "corpora" if name.startswith("parser") else "redis_benchmark"
             res[key] = json.load(open(p))
     with open(os.path.join(run_dir, "results.json"), "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
@@ -88,7 +89,24 @@ def summary(out):
               f"{fmt(ratio('valkit_decoder', 'rp_owned'))} | {fmt(ratio('valkit_decode', 'redis_parser'))} | "
               f"{fmt(ratio('valkit_decoder', 'walker'), '.3f')} | {fmt(ratio('valkit_decoder', 'memcpy'), '.3f')} |")
 
-    print("\n## Round trips, one connection, loopback: ops/s, median over runs\n")
+    print("\n## Round trips, interleaved (headline): ops/s and ratios\n")
+    print("Each run: short slices of every client in turn, rotating who starts; ratios are taken")
+    print("within a round, then the median over rounds, then the median over runs.\n")
+    print("| op | valkit | redis crate | raw socket | redis-benchmark -c 1 | valkit/raw | valkit/redis crate | valkit/redis-benchmark |")
+    print("|---|---|---|---|---|---|---|---|")
+    order = ["get_16B", "get_1KiB", "set_16B", "set_1KiB", "pipe64_get_16B", "pipe64_set_16B", "mget_100"]
+    for op in order:
+        rows = [r.get("interleaved", {}).get(op) for r in runs]
+        rows = [x for x in rows if x]
+        if not rows:
+            continue
+        cells = [med([x.get(k) for x in rows]) for k in ("valkit", "redis", "raw", "redis_benchmark")]
+        ratios = [med([x.get(k) for x in rows]) for k in
+                  ("valkit_over_raw", "valkit_over_redis", "valkit_over_redis_benchmark")]
+        print(f"| {op} | " + " | ".join(fmt(x, ",.0f") for x in cells) + " | "
+              + " | ".join(fmt(x) for x in ratios) + " |")
+
+    print("\n## Round trips, criterion (sequential blocks; more exposed to load drift): ops/s, median over runs\n")
     ops = list(runs[0].get("rt", {}).keys())
     order = ["get_16B", "get_1KiB", "set_16B", "set_1KiB", "pipe64_get_16B", "pipe64_set_16B", "mget_100"]
     ops = [o for o in order if o in ops] + [o for o in ops if o not in order]
