@@ -161,22 +161,24 @@ fn main() {
     drop(server);
 }
 
+/// Built the way a user writes it: `cmd(name).arg(..)` (pre-sized buffers).
+fn valkit_cmd(args: &[Vec<u8>]) -> valkit::Cmd {
+    let name = std::str::from_utf8(&args[0]).expect("ASCII command name");
+    let mut k = cmd(name);
+    for a in &args[1..] {
+        k.add_arg(&a[..]);
+    }
+    k
+}
+
 fn valkit_op(conn: &valkit::Connection, op: &Op) {
     if op.cmds.len() == 1 {
-        let mut k = valkit::Cmd::new();
-        for a in &op.cmds[0] {
-            k.add_arg(&a[..]);
-        }
-        let v = conn.exec(&k).expect("valkit exec");
+        let v = conn.exec(&valkit_cmd(&op.cmds[0])).expect("valkit exec");
         std::hint::black_box(v);
     } else {
         let mut p = pipe();
         for args in &op.cmds {
-            let mut k = valkit::Cmd::new();
-            for a in args {
-                k.add_arg(&a[..]);
-            }
-            p.add(k);
+            p.add(valkit_cmd(args));
         }
         let v = conn.exec_pipeline(&p).expect("valkit pipeline");
         assert_eq!(v.len(), op.cmds.len());
