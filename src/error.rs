@@ -35,6 +35,8 @@ pub enum ErrorKind {
     Tls,
     /// The connection was already broken by an earlier failure and cannot be used again.
     Broken,
+    /// A transaction was not applied because a watched key changed (EXEC returned nil).
+    Aborted,
     /// A throwaway server of the test kit could not be started.
     Testkit,
 }
@@ -287,6 +289,10 @@ impl Error {
         Error::new(kind, format!("{what}: {err}")).with_source(err)
     }
 
+    pub(crate) fn set_detail(&mut self, detail: String) {
+        self.inner.detail = detail;
+    }
+
     pub(crate) fn protocol(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::Protocol, detail)
     }
@@ -338,6 +344,7 @@ impl fmt::Display for Error {
             ErrorKind::Conversion => "conversion error",
             ErrorKind::Tls => "TLS error",
             ErrorKind::Broken => "connection broken",
+            ErrorKind::Aborted => "transaction aborted",
             ErrorKind::Testkit => "testkit error",
         };
         write!(f, "{label}: {}", self.inner.detail)

@@ -2,6 +2,33 @@
 //!
 //! A synchronous, dependency-light Valkey/Redis toolkit with its own RESP2/RESP3 client.
 //! Blocking I/O all the way down: no async runtime.
+//!
+//! ```no_run
+//! use valkit::{cmd, Commands, Connection, Execute};
+//! # fn main() -> valkit::Result<()> {
+//! let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+//! conn.set("k", "v")?;
+//! assert_eq!(conn.get("k")?, Some(b"v".to_vec()));
+//! let pong = conn.exec(&cmd("PING"))?;
+//! # let _ = pong; Ok(()) }
+//! ```
+//!
+//! ## Layers
+//! [`resp`] (pure codec) → [`cmd`] ([`Cmd`], [`Pipeline`], the [`Execute`] trait) →
+//! [`Connection`] (one socket) → typed helpers ([`Commands`]) and [`Script`], usable on
+//! anything that implements [`Execute`].
+//!
+//! ## Features
+//! | feature | default | what it adds | extra dependencies |
+//! | --- | --- | --- | --- |
+//! | `tls` | yes | `rediss://` / `valkeys://`, [`TlsConfig`] | native-tls |
+//! | `testkit` | no | [`testkit`]: throwaway `valkey-server` / `redis-server`, TLS fronts | none |
+//!
+//! ## Logging
+//! Through the `log` crate. `warn`: TLS verification disabled. `debug`: connections opened,
+//! connections marked broken (with the reason). Passwords never appear at any level; the
+//! `Debug` of a [`Cmd`] redacts AUTH/HELLO/ACL SETUSER/CONFIG SET/MIGRATE arguments and
+//! truncates long values to 64 bytes.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -12,6 +39,7 @@ mod script;
 
 pub mod cmd;
 pub mod config;
+mod conn;
 pub mod resp;
 
 #[cfg(feature = "testkit")]
@@ -23,6 +51,11 @@ pub use commands::{
     ScoreBound, ScoreUpdate, SetOptions, Ttl, ZAddOptions, ZRangeBy, ZRangeOptions,
 };
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
+pub use conn::{Connection, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use resp::Value;
 pub use script::{Script, ScriptInvocation};
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,7 +1,41 @@
-//! Incremental RESP2/RESP3 decoder. (Being written: see the resp helper's task.)
+//! Incremental RESP2/RESP3 decoder.
+//!
+//! # Design
+//!
+//! One parsing core, [`run`], serves both the one-shot [`decode`] and the incremental
+//! [`Decoder`]. It walks the input one *item* at a time (a line such as `:12` or `*3`, or
+//! the body of a bulk string), never one byte at a time through a state machine:
+//!
+//! * a line is found by scanning a slice for CR/LF, then parsed in place (integers and
+//!   lengths without allocating or going through `str`);
+//! * a bulk body whose bytes are all present is copied straight out of the input slice
+//!   (the one allocation per bulk string);
+//! * aggregates are built on an explicit stack of [`Frame`]s (no recursion), so nesting is
+//!   bounded by [`Limits::max_depth`] (itself capped at [`Limits::HARD_MAX_DEPTH`]) and never
+//!   by the thread's stack.
+//!
+//! When the input runs out, the state needed to resume is small and explicit: the stack of
+//! partially built containers, how far the current line was already scanned, and for a bulk
+//! body its declared length and (in the [`Decoder`]) the bytes received so far. Children that
+//! were completed are owned by their frame, so their bytes are consumed and never parsed
+//! again: feeding a frame in any number of pieces costs the same as feeding it whole.
+//!
+//! Every length read from the wire is checked against [`Limits`] before anything is reserved
+//! for it, aggregates pre-allocate at most what the bytes already received could fill, and all
+//! arithmetic on wire numbers is checked.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo
+)]
+
+use std::mem;
 
 use super::Value;
-use crate::error::Result;
+use crate::error::{Error, Result, ServerError};
 
 /// Limits on what a peer may make the decoder hold. Defaults follow the server's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,10 +47,23 @@ pub struct Limits {
     /// Most elements in one aggregate (array, set, push; a map counts pairs). Default 2^24.
     pub max_aggregate_len: usize,
     /// Deepest nesting of aggregates (attributes count). Default 128.
+    ///
+    /// Values above [`Limits::HARD_MAX_DEPTH`] are treated as that cap: a [`Value`] is
+    /// dropped, cloned, compared and printed recursively, so the decoder never builds one
+    /// deeper than a normal thread stack can take apart.
     pub max_depth: usize,
     /// Longest simple line (simple string, error, integer, double, big number, headers).
     /// Default 64 KiB.
     pub max_line_len: usize,
+}
+
+impl Limits {
+    /// The deepest nesting the decoder ever accepts, whatever [`Limits::max_depth`] says.
+    pub const HARD_MAX_DEPTH: usize = 1000;
+
+    fn depth(&self) -> usize {
+        self.max_depth.min(Self::HARD_MAX_DEPTH)
+    }
 }
 
 impl Default for Limits {
@@ -30,11 +77,40 @@ impl Default for Limits {
     }
 }
 
+/// Most elements an aggregate header may make us reserve room for up front; the rest grow
+/// by pushing. Also bounded by the bytes already received (an element needs >= 3 bytes).
+const PREALLOC_MAX: usize = 1024;
+
 /// An incremental decoder: feed it bytes as they arrive, take complete values out.
+///
+/// ```
+/// use valkit::resp::Decoder;
+/// use valkit::Value;
+/// let mut d = Decoder::new();
+/// d.feed(b"*2\r\n$3\r\nfoo\r\n:4");
+/// assert_eq!(d.next_value().unwrap(), None); // need more bytes
+/// d.feed(b"2\r\n+OK\r\n");
+/// let v = Value::Array(vec![Value::Bulk(b"foo".to_vec()), Value::Int(42)]);
+/// assert_eq!(d.next_value().unwrap(), Some(v));
+/// assert_eq!(d.next_value().unwrap(), Some(Value::Simple("OK".into())));
+/// assert_eq!(d.next_value().unwrap(), None);
+/// ```
+///
+/// The decoder keeps its parse state between calls and never parses a byte twice. After a
+/// protocol error it is *failed*: every later [`Decoder::next_value`] returns a protocol
+/// error, fed bytes are discarded, and only [`Decoder::reset`] makes it usable again (the
+/// stream position is lost, so a connection should be closed instead).
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
     buf: Vec<u8>,
+    /// Start of the unparsed bytes in `buf`.
+    pos: usize,
+    state: State,
+    /// Bytes of the frame being decoded that were already taken out of `buf`.
+    frame_bytes: usize,
+    /// Detail of the protocol error that failed the decoder.
+    failed: Option<String>,
 }
 
 impl Decoder {
@@ -48,24 +124,110 @@ impl Decoder {
         Decoder {
             limits,
             buf: Vec::new(),
+            pos: 0,
+            state: State::default(),
+            frame_bytes: 0,
+            failed: None,
         }
     }
 
-    /// Append bytes received from the peer.
+    /// Append bytes received from the peer. Ignored once the decoder has failed.
     pub fn feed(&mut self, data: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.pos != 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(data);
     }
 
     /// The next complete value, `Ok(None)` when more bytes are needed, or a protocol error
     /// (after which the decoder stays failed).
     pub fn next_value(&mut self) -> Result<Option<Value>> {
-        let _ = &self.limits;
-        todo!()
+        if let Some(detail) = &self.failed {
+            return Err(Error::protocol(format!("decoder failed earlier: {detail}")));
+        }
+        let start = self.pos;
+        let res = run(
+            &mut self.state,
+            &self.buf,
+            &mut self.pos,
+            &self.limits,
+            true,
+        );
+        self.frame_bytes = self
+            .frame_bytes
+            .saturating_add(self.pos.saturating_sub(start));
+        match res {
+            Ok(v) => {
+                if v.is_some() {
+                    self.frame_bytes = 0;
+                }
+                self.compact();
+                Ok(v)
+            }
+            Err(e) => {
+                self.failed = Some(e.detail().to_owned());
+                self.buf = Vec::new();
+                self.pos = 0;
+                self.state = State::default();
+                self.frame_bytes = 0;
+                Err(e)
+            }
+        }
     }
 
-    /// Bytes fed but not yet returned as part of a value.
+    /// Bytes fed but not yet returned as part of a value: unparsed bytes plus those of the
+    /// frame being decoded. Zero once the decoder has failed.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf
+            .len()
+            .saturating_sub(self.pos)
+            .saturating_add(self.frame_bytes)
+    }
+
+    /// True when the decoder holds part of a frame (or whole frames) not yet returned, i.e.
+    /// the stream is not at a frame boundary. A connection in this state cannot be reused
+    /// for a new request without first reading the rest.
+    pub fn is_mid_frame(&self) -> bool {
+        self.buffered() != 0
+    }
+
+    /// True once a protocol error has failed the decoder (see [`Decoder::reset`]).
+    pub fn is_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Forget all buffered bytes, any partial frame and a failed state, keeping the limits.
+    /// Only correct when the byte stream itself starts over (a new connection).
+    pub fn reset(&mut self) {
+        *self = Decoder::with_limits(self.limits);
+    }
+
+    /// Drop consumed bytes, amortized: only once they are at least half of the buffer, so
+    /// every byte is moved at most a constant number of times.
+    fn compact(&mut self) {
+        if self.pos == 0 {
+            return;
+        }
+        if self.pos >= self.buf.len() {
+            self.pos = 0;
+            if self.buf.capacity() > 1024 * 1024 {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        } else if self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
     }
 }
 
@@ -77,7 +239,926 @@ impl Default for Decoder {
 
 /// Decode one value from the start of `buf`: `Ok(Some((value, consumed)))`, `Ok(None)` when
 /// `buf` holds only a prefix of a frame, or a protocol error.
+///
+/// ```
+/// use valkit::resp::{decode, Limits};
+/// use valkit::Value;
+/// let l = Limits::default();
+/// assert_eq!(decode(b"+OK\r\n:1\r\n", &l).unwrap(), Some((Value::Simple("OK".into()), 5)));
+/// assert_eq!(decode(b"$5\r\nhel", &l).unwrap(), None);
+/// assert!(decode(b":12a\r\n", &l).is_err());
+/// ```
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
-    let _ = (buf, limits);
-    todo!()
+    let mut state = State::default();
+    let mut pos = 0;
+    Ok(run(&mut state, buf, &mut pos, limits, false)?.map(|v| (v, pos)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Parse state
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Bulk,
+    Error,
+    Verbatim,
+    Chunk,
+}
+
+impl BodyKind {
+    fn name(self) -> &'static str {
+        match self {
+            BodyKind::Bulk => "bulk string",
+            BodyKind::Error => "bulk error",
+            BodyKind::Verbatim => "verbatim string",
+            BodyKind::Chunk => "streamed string chunk",
+        }
+    }
+}
+
+/// A length-prefixed body whose header was consumed; its bytes start at the current position.
+#[derive(Debug)]
+struct Body {
+    kind: BodyKind,
+    len: usize,
+    /// Bytes already received and taken out of the input (incremental decoder only).
+    got: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeqKind {
+    Array,
+    Set,
+    Push,
+}
+
+/// A container under construction.
+#[derive(Debug)]
+enum Frame {
+    /// An array, set or push.
+    Seq {
+        kind: SeqKind,
+        items: Vec<Value>,
+        /// Elements still expected (unused when streamed).
+        left: usize,
+        streamed: bool,
+        /// A push's kind, once its first element arrived.
+        push_kind: Option<String>,
+    },
+    /// A map, or the pairs of an attribute.
+    Pairs {
+        attr: bool,
+        pairs: Vec<(Value, Value)>,
+        /// A key waiting for its value.
+        key: Option<Value>,
+        /// Pairs still expected (unused when streamed).
+        left: usize,
+        streamed: bool,
+    },
+    /// Attribute pairs complete; waiting for the value they describe.
+    AttrValue { attributes: Vec<(Value, Value)> },
+    /// A streamed string (`$?`): the chunks so far.
+    Chunks { data: Vec<u8> },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    stack: Vec<Frame>,
+    /// Bytes after the type byte of the current line already known to hold no CR/LF.
+    scanned: usize,
+    /// A body being read.
+    body: Option<Body>,
+}
+
+enum Step {
+    /// A complete value, to be added to the enclosing container.
+    Value(Value),
+    /// Progress without a value (a header pushed a frame, a chunk was appended...).
+    Continue,
+    /// More bytes are needed.
+    Incomplete,
+}
+
+fn proto(detail: impl Into<String>) -> Error {
+    Error::protocol(detail)
+}
+
+/// A short printable excerpt of wire bytes for error messages.
+fn show(bytes: &[u8]) -> String {
+    const MAX: usize = 40;
+    let cut = bytes.get(..MAX).unwrap_or(bytes);
+    let mut s = cut.escape_ascii().to_string();
+    if cut.len() < bytes.len() {
+        s.push_str("...");
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// The core
+
+/// Parse from `buf[*pos..]` until one top-level value is complete (returned, `*pos` past it),
+/// or the input runs out (`Ok(None)`, `*pos` past everything folded into `st`).
+///
+/// With `stash`, the bytes of an incomplete body are moved into `st` and consumed too (the
+/// incremental decoder); without, they are left in place (the one-shot decoder).
+fn run(
+    st: &mut State,
+    buf: &[u8],
+    pos: &mut usize,
+    lim: &Limits,
+    stash: bool,
+) -> Result<Option<Value>> {
+    loop {
+        let step = if st.body.is_some() {
+            body_step(st, buf, pos, stash)?
+        } else {
+            line_step(st, buf, pos, lim)?
+        };
+        match step {
+            Step::Value(v) => {
+                if let Some(top) = complete(st, v, lim.max_aggregate_len)? {
+                    return Ok(Some(top));
+                }
+            }
+            Step::Continue => {}
+            Step::Incomplete => return Ok(None),
+        }
+    }
+}
+
+/// Continue the pending body.
+fn body_step(st: &mut State, buf: &[u8], pos: &mut usize, stash: bool) -> Result<Step> {
+    let rest = buf.get(*pos..).unwrap_or_default();
+    let Some(body) = st.body.as_mut() else {
+        return Ok(Step::Continue);
+    };
+    let need = body.len.saturating_sub(body.got.len());
+    let end = need
+        .checked_add(2)
+        .ok_or_else(|| proto("body length overflows"))?;
+    let (Some(data), Some(crlf)) = (rest.get(..need), rest.get(need..end)) else {
+        // Incomplete. Reject a wrong terminator as soon as its first byte is here.
+        if let Some(&b) = rest.get(need) {
+            if b != b'\r' {
+                return Err(proto(format!(
+                    "{} of length {} not followed by CRLF",
+                    body.kind.name(),
+                    body.len
+                )));
+            }
+        }
+        if stash {
+            let take = rest.len().min(need);
+            body.got
+                .extend_from_slice(rest.get(..take).unwrap_or_default());
+            *pos = pos.saturating_add(take);
+        }
+        return Ok(Step::Incomplete);
+    };
+    if crlf != b"\r\n" {
+        return Err(proto(format!(
+            "{} of length {} not followed by CRLF",
+            body.kind.name(),
+            body.len
+        )));
+    }
+    *pos = pos.saturating_add(end);
+    let Some(Body { kind, got, .. }) = st.body.take() else {
+        return Ok(Step::Continue);
+    };
+    if got.is_empty() {
+        finish_body(st, kind, Src::Borrowed(data))
+    } else {
+        let mut got = got;
+        got.extend_from_slice(data);
+        finish_body(st, kind, Src::Owned(got))
+    }
+}
+
+enum Src<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Src<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Src::Borrowed(s) => s,
+            Src::Owned(v) => v,
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Src::Borrowed(s) => s.to_vec(),
+            Src::Owned(v) => v,
+        }
+    }
+}
+
+fn finish_body(st: &mut State, kind: BodyKind, data: Src<'_>) -> Result<Step> {
+    let v = match kind {
+        BodyKind::Bulk => Value::Bulk(data.into_vec()),
+        BodyKind::Error => {
+            // An error message is for humans: keep it even if it is not valid UTF-8.
+            let text = match String::from_utf8(data.into_vec()) {
+                Ok(s) => s,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
+            Value::Error(ServerError::new(text))
+        }
+        BodyKind::Verbatim => {
+            let bytes = data.as_slice();
+            if bytes.get(3) != Some(&b':') {
+                return Err(proto(format!(
+                    "verbatim string without a 3-byte format and ':' prefix: {}",
+                    show(bytes)
+                )));
+            }
+            let format = bytes
+                .get(..3)
+                .and_then(|f| std::str::from_utf8(f).ok())
+                .ok_or_else(|| proto("verbatim string format is not UTF-8"))?
+                .to_owned();
+            let text = match data {
+                Src::Borrowed(s) => s.get(4..).unwrap_or_default().to_vec(),
+                Src::Owned(mut v) => {
+                    v.drain(..4);
+                    v
+                }
+            };
+            Value::Verbatim { format, text }
+        }
+        BodyKind::Chunk => {
+            let Some(Frame::Chunks { data: acc }) = st.stack.last_mut() else {
+                return Err(proto("streamed string chunk outside a streamed string"));
+            };
+            acc.extend_from_slice(data.as_slice());
+            return Ok(Step::Continue);
+        }
+    };
+    Ok(Step::Value(v))
+}
+
+fn is_type_byte(t: u8) -> bool {
+    matches!(
+        t,
+        b'+' | b'-'
+            | b':'
+            | b'$'
+            | b'*'
+            | b'_'
+            | b'#'
+            | b','
+            | b'('
+            | b'!'
+            | b'='
+            | b'%'
+            | b'~'
+            | b'|'
+            | b'>'
+            | b'.'
+            | b';'
+    )
+}
+
+fn type_name(t: u8) -> &'static str {
+    match t {
+        b'+' => "simple string",
+        b'-' => "simple error",
+        b':' => "integer",
+        b'$' => "bulk string",
+        b'*' => "array",
+        b'_' => "null",
+        b'#' => "boolean",
+        b',' => "double",
+        b'(' => "big number",
+        b'!' => "bulk error",
+        b'=' => "verbatim string",
+        b'%' => "map",
+        b'~' => "set",
+        b'|' => "attribute",
+        b'>' => "push",
+        b'.' => "end marker",
+        b';' => "streamed string chunk",
+        _ => "unknown",
+    }
+}
+
+/// Find the CR of the line that starts at `rest[0]` (its type byte). `Ok(None)` when the
+/// line is not complete yet; `scanned` remembers how far we looked.
+fn find_line_end(rest: &[u8], scanned: &mut usize, max_line: usize) -> Result<Option<usize>> {
+    let from = scanned.saturating_add(1);
+    // A line of `max_line` content bytes has its CR at index `max_line + 1`.
+    let window_end = max_line.saturating_add(2);
+    let window = rest
+        .get(from..window_end.min(rest.len()))
+        .unwrap_or_default();
+    match window.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(i) => {
+            let cr = from.saturating_add(i);
+            if rest.get(cr) == Some(&b'\n') {
+                return Err(proto(format!(
+                    "bare LF in {} line",
+                    type_name(rest.first().copied().unwrap_or(0))
+                )));
+            }
+            match rest.get(cr.saturating_add(1)) {
+                None => {
+                    *scanned = cr.saturating_sub(1);
+                    Ok(None)
+                }
+                Some(b'\n') => Ok(Some(cr)),
+                Some(_) => Err(proto(format!(
+                    "CR not followed by LF in {} line",
+                    type_name(rest.first().copied().unwrap_or(0))
+                ))),
+            }
+        }
+        None if rest.len() >= window_end => Err(proto(format!(
+            "{} line longer than max_line_len {}",
+            type_name(rest.first().copied().unwrap_or(0)),
+            max_line
+        ))),
+        None => {
+            *scanned = rest.len().saturating_sub(1);
+            Ok(None)
+        }
+    }
+}
+
+/// Parse the next line-started item.
+fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Result<Step> {
+    let rest = buf.get(*pos..).unwrap_or_default();
+    let Some(&t) = rest.first() else {
+        return Ok(Step::Incomplete);
+    };
+    let in_chunks = matches!(st.stack.last(), Some(Frame::Chunks { .. }));
+    if in_chunks && t != b';' {
+        return Err(proto(format!(
+            "expected a streamed string chunk (';'), got type byte 0x{t:02x}"
+        )));
+    }
+    if !is_type_byte(t) {
+        return Err(proto(format!("unknown type byte 0x{t:02x}")));
+    }
+    if t == b';' && !in_chunks {
+        return Err(proto("streamed string chunk outside a streamed string"));
+    }
+    let Some(cr) = find_line_end(rest, &mut st.scanned, lim.max_line_len)? else {
+        return Ok(Step::Incomplete);
+    };
+    st.scanned = 0;
+    let line = rest.get(1..cr).unwrap_or_default();
+    let after = cr.saturating_add(2);
+    *pos = pos.saturating_add(after);
+    // Bytes received after this line: bounds what an aggregate may pre-allocate.
+    let avail = rest.len().saturating_sub(after);
+
+    let v = match t {
+        b'+' => Value::Simple(utf8_line(line, t)?),
+        b'-' => Value::Error(ServerError::new(utf8_line(line, t)?)),
+        b':' => Value::Int(
+            parse_i64(line)
+                .ok_or_else(|| proto(format!("invalid integer line {:?}", show(line))))?,
+        ),
+        b'_' => {
+            if !line.is_empty() {
+                return Err(proto(format!("null with content {:?}", show(line))));
+            }
+            Value::Nil
+        }
+        b'#' => match line {
+            b"t" => Value::Bool(true),
+            b"f" => Value::Bool(false),
+            _ => return Err(proto(format!("invalid boolean line {:?}", show(line)))),
+        },
+        b',' => Value::Double(
+            parse_double(line)
+                .ok_or_else(|| proto(format!("invalid double line {:?}", show(line))))?,
+        ),
+        b'(' => {
+            let digits = line.strip_prefix(b"-").unwrap_or(line);
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(proto(format!("invalid big number line {:?}", show(line))));
+            }
+            // Only ASCII here, so this cannot fail.
+            Value::BigNumber(String::from_utf8_lossy(line).into_owned())
+        }
+        b'$' | b'!' | b'=' => return body_header(st, t, line, lim),
+        b';' => return chunk_header(st, line, lim),
+        b'.' => return end_marker(st, line),
+        _ => return aggregate_header(st, t, line, lim, avail),
+    };
+    Ok(Step::Value(v))
+}
+
+fn utf8_line(line: &[u8], t: u8) -> Result<String> {
+    match std::str::from_utf8(line) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => Err(proto(format!(
+            "{} is not valid UTF-8: {:?}",
+            type_name(t),
+            show(line)
+        ))),
+    }
+}
+
+/// A length field: `-1` (null), `?` (streamed) or a count.
+enum Len {
+    Null,
+    Streamed,
+    N(usize),
+}
+
+fn parse_len(line: &[u8], t: u8) -> Result<Len> {
+    match line {
+        b"-1" => return Ok(Len::Null),
+        b"?" => return Ok(Len::Streamed),
+        _ => {}
+    }
+    let bad = || proto(format!("invalid {} length {:?}", type_name(t), show(line)));
+    if line.is_empty() {
+        return Err(bad());
+    }
+    let mut n: usize = 0;
+    for &b in line {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(bad());
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(usize::from(d)))
+            .ok_or_else(|| {
+                proto(format!(
+                    "{} length {:?} overflows",
+                    type_name(t),
+                    show(line)
+                ))
+            })?;
+    }
+    Ok(Len::N(n))
+}
+
+/// `-`? digits, the whole i64 range, nothing else (no `+`, no spaces, not empty).
+fn parse_i64(line: &[u8]) -> Option<i64> {
+    let (neg, digits) = match line.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, line),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut acc: i64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc = acc.checked_mul(10)?;
+        // Accumulate negatives on the negative side so that i64::MIN parses.
+        acc = if neg {
+            acc.checked_sub(i64::from(d))?
+        } else {
+            acc.checked_add(i64::from(d))?
+        };
+    }
+    Some(acc)
+}
+
+/// `inf`, `-inf`, `nan` (any ASCII case), or `-`? digits [`.` digits] [`e` [+-] digits].
+fn parse_double(line: &[u8]) -> Option<f64> {
+    if line.eq_ignore_ascii_case(b"inf") {
+        return Some(f64::INFINITY);
+    }
+    if line.eq_ignore_ascii_case(b"-inf") {
+        return Some(f64::NEG_INFINITY);
+    }
+    if line.eq_ignore_ascii_case(b"nan") || line.eq_ignore_ascii_case(b"-nan") {
+        return Some(f64::NAN);
+    }
+    let body = line.strip_prefix(b"-").unwrap_or(line);
+    let mut i = 0;
+    let digits = |s: &[u8], i: &mut usize| {
+        let start = *i;
+        while s.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut mantissa = digits(body, &mut i);
+    if body.get(i) == Some(&b'.') {
+        i += 1;
+        mantissa += digits(body, &mut i);
+    }
+    if mantissa == 0 {
+        return None;
+    }
+    if matches!(body.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(body.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(body, &mut i) == 0 {
+            return None;
+        }
+    }
+    if i != body.len() {
+        return None;
+    }
+    std::str::from_utf8(line).ok()?.parse().ok()
+}
+
+fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step> {
+    let n = match parse_len(line, t)? {
+        Len::N(n) => n,
+        Len::Null if t == b'$' => return Ok(Step::Value(Value::Nil)),
+        Len::Streamed if t == b'$' => {
+            st.stack.push(Frame::Chunks { data: Vec::new() });
+            return Ok(Step::Continue);
+        }
+        Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
+        Len::Streamed => return Err(proto(format!("streamed length '?' for a {}", type_name(t)))),
+    };
+    if n > lim.max_bulk_len {
+        return Err(proto(format!(
+            "{} length {n} exceeds max_bulk_len {}",
+            type_name(t),
+            lim.max_bulk_len
+        )));
+    }
+    let kind = match t {
+        b'$' => BodyKind::Bulk,
+        b'!' => BodyKind::Error,
+        _ => {
+            if n < 4 {
+                return Err(proto(format!(
+                    "verbatim string length {n} is too short for a 'fmt:' prefix"
+                )));
+            }
+            BodyKind::Verbatim
+        }
+    };
+    st.body = Some(Body {
+        kind,
+        len: n,
+        got: Vec::new(),
+    });
+    Ok(Step::Continue)
+}
+
+fn chunk_header(st: &mut State, line: &[u8], lim: &Limits) -> Result<Step> {
+    let Len::N(n) = parse_len(line, b';')? else {
+        return Err(proto(format!(
+            "invalid streamed string chunk length {:?}",
+            show(line)
+        )));
+    };
+    let Some(Frame::Chunks { data }) = st.stack.last_mut() else {
+        return Err(proto("streamed string chunk outside a streamed string"));
+    };
+    if n == 0 {
+        let data = mem::take(data);
+        st.stack.pop();
+        return Ok(Step::Value(Value::Bulk(data)));
+    }
+    match data.len().checked_add(n) {
+        Some(total) if total <= lim.max_bulk_len => {}
+        _ => {
+            return Err(proto(format!(
+                "streamed string exceeds max_bulk_len {}",
+                lim.max_bulk_len
+            )))
+        }
+    }
+    st.body = Some(Body {
+        kind: BodyKind::Chunk,
+        len: n,
+        got: Vec::new(),
+    });
+    Ok(Step::Continue)
+}
+
+fn end_marker(st: &mut State, line: &[u8]) -> Result<Step> {
+    if !line.is_empty() {
+        return Err(proto(format!("end marker with content {:?}", show(line))));
+    }
+    match st.stack.last_mut() {
+        Some(Frame::Seq {
+            kind,
+            items,
+            streamed: true,
+            ..
+        }) => {
+            let v = match kind {
+                SeqKind::Set => Value::Set(mem::take(items)),
+                _ => Value::Array(mem::take(items)),
+            };
+            st.stack.pop();
+            Ok(Step::Value(v))
+        }
+        Some(Frame::Pairs {
+            attr,
+            pairs,
+            key: None,
+            streamed: true,
+            ..
+        }) => {
+            let attr = *attr;
+            let pairs = mem::take(pairs);
+            st.stack.pop();
+            if attr {
+                st.stack.push(Frame::AttrValue { attributes: pairs });
+                Ok(Step::Continue)
+            } else {
+                Ok(Step::Value(Value::Map(pairs)))
+            }
+        }
+        Some(Frame::Pairs {
+            streamed: true,
+            key: Some(_),
+            ..
+        }) => Err(proto("streamed map ended between a key and its value")),
+        _ => Err(proto("end marker '.' outside a streamed aggregate")),
+    }
+}
+
+fn aggregate_header(
+    st: &mut State,
+    t: u8,
+    line: &[u8],
+    lim: &Limits,
+    avail: usize,
+) -> Result<Step> {
+    let (n, streamed) = match parse_len(line, t)? {
+        Len::N(n) => (n, false),
+        Len::Null if t == b'*' => return Ok(Step::Value(Value::Nil)),
+        Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
+        Len::Streamed if t == b'>' => return Err(proto("streamed length '?' for a push")),
+        Len::Streamed => (0, true),
+    };
+    if t == b'>'
+        && !st
+            .stack
+            .iter()
+            .all(|f| matches!(f, Frame::AttrValue { .. }))
+    {
+        return Err(proto("push nested inside an aggregate"));
+    }
+    if n > lim.max_aggregate_len {
+        return Err(proto(format!(
+            "{} length {n} exceeds max_aggregate_len {}",
+            type_name(t),
+            lim.max_aggregate_len
+        )));
+    }
+    let max_depth = lim.depth();
+    if st.stack.len() >= max_depth {
+        return Err(proto(format!("nesting deeper than max_depth {max_depth}")));
+    }
+    let empty = n == 0 && !streamed;
+    // Never trust the declared count for memory: at most what the bytes received can fill.
+    let cap = |per_item: usize| n.min(avail / per_item).min(PREALLOC_MAX);
+    let frame = match t {
+        b'*' | b'~' => {
+            let kind = if t == b'*' {
+                SeqKind::Array
+            } else {
+                SeqKind::Set
+            };
+            if empty {
+                return Ok(Step::Value(if t == b'*' {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Set(Vec::new())
+                }));
+            }
+            Frame::Seq {
+                kind,
+                items: Vec::with_capacity(cap(3)),
+                left: n,
+                streamed,
+                push_kind: None,
+            }
+        }
+        b'>' => {
+            if n == 0 {
+                return Err(proto("push with no elements"));
+            }
+            Frame::Seq {
+                kind: SeqKind::Push,
+                items: Vec::with_capacity(cap(3).saturating_sub(1)),
+                left: n,
+                streamed: false,
+                push_kind: None,
+            }
+        }
+        b'%' => {
+            if empty {
+                return Ok(Step::Value(Value::Map(Vec::new())));
+            }
+            Frame::Pairs {
+                attr: false,
+                pairs: Vec::with_capacity(cap(6)),
+                key: None,
+                left: n,
+                streamed,
+            }
+        }
+        _ => {
+            if empty {
+                Frame::AttrValue {
+                    attributes: Vec::new(),
+                }
+            } else {
+                Frame::Pairs {
+                    attr: true,
+                    pairs: Vec::with_capacity(cap(6)),
+                    key: None,
+                    left: n,
+                    streamed,
+                }
+            }
+        }
+    };
+    st.stack.push(frame);
+    Ok(Step::Continue)
+}
+
+fn push_kind(v: Value) -> Result<String> {
+    match v {
+        Value::Simple(s) => Ok(s),
+        Value::Bulk(b) => String::from_utf8(b).map_err(|_| proto("push kind is not UTF-8")),
+        other => Err(proto(format!(
+            "push kind must be a string, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Add a completed value to the container on top of the stack, closing every container it
+/// completes. Returns the top-level value once the stack is empty.
+fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value>> {
+    loop {
+        let Some(top) = st.stack.last_mut() else {
+            return Ok(Some(v));
+        };
+        match top {
+            Frame::Seq {
+                kind,
+                items,
+                left,
+                streamed,
+                push_kind: pk,
+            } => {
+                if *kind == SeqKind::Push && pk.is_none() {
+                    *pk = Some(push_kind(v)?);
+                } else {
+                    if *streamed && items.len() >= max_agg {
+                        return Err(proto(format!(
+                            "streamed aggregate exceeds max_aggregate_len {max_agg}"
+                        )));
+                    }
+                    items.push(v);
+                }
+                if *streamed {
+                    return Ok(None);
+                }
+                *left = left.saturating_sub(1);
+                if *left != 0 {
+                    return Ok(None);
+                }
+                let items = mem::take(items);
+                v = match kind {
+                    SeqKind::Array => Value::Array(items),
+                    SeqKind::Set => Value::Set(items),
+                    SeqKind::Push => Value::Push {
+                        kind: pk.take().unwrap_or_default(),
+                        data: items,
+                    },
+                };
+                st.stack.pop();
+            }
+            Frame::Pairs {
+                attr,
+                pairs,
+                key,
+                left,
+                streamed,
+            } => {
+                match key.take() {
+                    None => {
+                        *key = Some(v);
+                        return Ok(None);
+                    }
+                    Some(k) => {
+                        if *streamed && pairs.len() >= max_agg {
+                            return Err(proto(format!(
+                                "streamed map exceeds max_aggregate_len {max_agg}"
+                            )));
+                        }
+                        pairs.push((k, v));
+                    }
+                }
+                if *streamed {
+                    return Ok(None);
+                }
+                *left = left.saturating_sub(1);
+                if *left != 0 {
+                    return Ok(None);
+                }
+                let attr = *attr;
+                let pairs = mem::take(pairs);
+                if attr {
+                    *top = Frame::AttrValue { attributes: pairs };
+                    return Ok(None);
+                }
+                st.stack.pop();
+                v = Value::Map(pairs);
+            }
+            Frame::AttrValue { attributes } => {
+                let attributes = mem::take(attributes);
+                st.stack.pop();
+                v = Value::Attribute {
+                    attributes,
+                    value: Box::new(v),
+                };
+            }
+            Frame::Chunks { .. } => {
+                return Err(proto("value inside a streamed string"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-0"), Some(0));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"-9223372036854775809"), None);
+        for bad in [&b""[..], b"-", b"+1", b" 1", b"1 ", b"1a", b"--1"] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn doubles() {
+        assert_eq!(parse_double(b"1.5e10"), Some(1.5e10));
+        assert_eq!(parse_double(b"-1E-3"), Some(-1e-3));
+        assert_eq!(parse_double(b"10"), Some(10.0));
+        assert_eq!(parse_double(b"1e+2"), Some(100.0));
+        assert_eq!(parse_double(b"INF"), Some(f64::INFINITY));
+        assert_eq!(parse_double(b"-Inf"), Some(f64::NEG_INFINITY));
+        assert!(parse_double(b"NaN").is_some_and(f64::is_nan));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"abc",
+            b"1e",
+            b"e5",
+            b".",
+            b"1.2.3",
+            b"infinity",
+            b" 1",
+            b"1e5x",
+        ] {
+            assert_eq!(parse_double(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn line_scan_resumes_without_rescanning() {
+        let mut scanned = 0;
+        assert!(matches!(find_line_end(b"+OK", &mut scanned, 100), Ok(None)));
+        assert_eq!(scanned, 2);
+        assert!(matches!(
+            find_line_end(b"+OK\r", &mut scanned, 100),
+            Ok(None)
+        ));
+        assert_eq!(scanned, 2);
+        assert!(matches!(
+            find_line_end(b"+OK\r\n", &mut scanned, 100),
+            Ok(Some(3))
+        ));
+    }
+
+    #[test]
+    fn line_limit_is_exact() {
+        let mut s = 0;
+        assert!(matches!(find_line_end(b"+abc\r\n", &mut s, 3), Ok(Some(4))));
+        let mut s = 0;
+        assert!(find_line_end(b"+abcd", &mut s, 3).is_err());
+        let mut s = 0;
+        assert!(matches!(find_line_end(b"+abc", &mut s, 3), Ok(None)));
+    }
 }

@@ -1,0 +1,158 @@
+//! A tour of valkit against a real server.
+//!
+//! Connects to `VALKEY_URL` when it is set; otherwise starts a throwaway Valkey 9.1 on a free
+//! loopback port (the test kit) and stops it at the end.
+//!
+//! Run: `scripts/tour.sh` (or `cargo run --example tour --features testkit`).
+
+use std::time::{Duration, Instant};
+
+use valkit::testkit::{Server, ServerKind};
+use valkit::{
+    cmd, pipe, Commands, Connection, ConnectionConfig, ErrorKind, Execute, Protocol, Script,
+    SetOptions, TxOutcome, Value,
+};
+
+fn main() -> valkit::Result<()> {
+    // 1. Where to connect: VALKEY_URL, or a throwaway server.
+    let (config, _server) = match std::env::var("VALKEY_URL") {
+        Ok(url) if !url.is_empty() => {
+            let cfg = ConnectionConfig::from_url(&url)?;
+            println!("== using VALKEY_URL = {cfg}");
+            (cfg, None)
+        }
+        _ => {
+            let server = Server::start(ServerKind::Valkey)?;
+            println!(
+                "== VALKEY_URL not set: started a throwaway {} on {} (pid {:?})",
+                server.kind().name(),
+                server.url(),
+                server.pid()
+            );
+            (server.config(), Some(server))
+        }
+    };
+
+    let conn = Connection::open(&config)?;
+    println!(
+        "connected: {} {} over {:?}",
+        conn.server_name().unwrap_or("server"),
+        conn.server_version().unwrap_or("?"),
+        conn.protocol()
+    );
+    let prefix = format!("tour:{}:", std::process::id());
+    let k = |name: &str| format!("{prefix}{name}");
+
+    // 2. Typed helpers.
+    println!("\n== typed commands");
+    conn.set(k("greeting"), "hello")?;
+    println!("GET greeting        -> {:?}", conn.get_string(k("greeting"))?);
+    let written = conn.set_options(
+        k("greeting"),
+        "again",
+        &SetOptions::default().only_if_absent(),
+    )?;
+    println!("SET NX on existing  -> written = {written}");
+    conn.set_ex(k("session"), "alice", Duration::from_secs(30))?;
+    println!("TTL session         -> {:?}", conn.ttl(k("session"))?);
+    println!("INCRBY counter 5    -> {}", conn.incr_by(k("counter"), 5)?);
+    conn.hset(k("user:1"), &[("name", "Ada"), ("lang", "en")])?;
+    println!("HGETALL user:1      -> {} fields", conn.hgetall(k("user:1"))?.len());
+    conn.zadd(k("board"), &[(10.0, "ann"), (30.0, "bob"), (20.0, "cy")])?;
+    println!(
+        "ZRANGE board WITHSCORES -> {:?}",
+        conn.zrange_withscores(k("board"), &valkit::ZRangeOptions::by_index(0, -1))?
+            .into_iter()
+            .map(|(m, s)| (String::from_utf8_lossy(&m).into_owned(), s))
+            .collect::<Vec<_>>()
+    );
+
+    // 3. Any command through the builder.
+    println!("\n== any command");
+    let reply = conn.exec(&cmd("OBJECT").arg("ENCODING").arg(k("counter")))?;
+    println!("OBJECT ENCODING counter -> {reply:?}");
+
+    // 4. Pipelines: one write, N replies, per-command errors.
+    println!("\n== pipeline of 1,000 commands");
+    let started = Instant::now();
+    let mut p = pipe();
+    for i in 0..1000 {
+        p.add(cmd("SET").arg(k(&format!("p:{i}"))).arg(i));
+    }
+    p.add(cmd("LPUSH").arg(k("greeting")).arg("x")); // WRONGTYPE, for this command only
+    let replies = p.run(&conn)?;
+    let ok = replies.iter().filter(|r| r.is_ok()).count();
+    let err = replies.last().and_then(|r| r.as_ref().err()).map(|e| e.kind());
+    println!(
+        "{ok} ok, last one failed alone with {err:?}, in {:?}",
+        started.elapsed()
+    );
+
+    // 5. Optimistic transaction with WATCH.
+    println!("\n== WATCH / MULTI / EXEC");
+    let outcome = conn.transaction(&[k("counter")], |tx| {
+        let current = tx.get_string(k("counter"))?.unwrap_or_default();
+        let next: i64 = current.parse().unwrap_or(0) * 2;
+        Ok(pipe().cmd(cmd("SET").arg(k("counter")).arg(next)))
+    })?;
+    match outcome {
+        TxOutcome::Committed(replies) => println!("committed: {replies:?}"),
+        TxOutcome::Aborted => println!("aborted: someone changed the key, nothing applied"),
+        _ => {}
+    }
+
+    // 6. Lua scripts: EVALSHA, falling back to EVAL on NOSCRIPT.
+    println!("\n== scripts");
+    let script = Script::new("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}");
+    println!("sha1 {}", script.sha1_hex());
+    let first = script.invoke(&conn, k("script-counter"), "hi")?;
+    conn.exec(&cmd("SCRIPT").arg("FLUSH"))?;
+    let second = script.invoke(&conn, k("script-counter"), "again")?;
+    println!("before flush {first:?}\nafter flush  {second:?}");
+
+    // 7. SCAN as an iterator.
+    println!("\n== SCAN");
+    let found = conn
+        .scan(valkit::ScanOptions::default().pattern(format!("{prefix}p:1*")).count(100))
+        .collect::<valkit::Result<Vec<_>>>()?;
+    println!("{} keys match {prefix}p:1*", found.len());
+
+    // 8. INFO, parsed.
+    let info = conn.info(Some("memory"))?;
+    println!("\n== INFO memory: used_memory_human = {:?}", info.get("memory", "used_memory_human"));
+
+    // 9. Errors are typed.
+    println!("\n== typed errors");
+    let e = conn.exec(&cmd("INCR").arg(k("greeting"))).unwrap_err();
+    println!("INCR on a string     -> kind {:?}, retryable {}", e.kind(), e.is_retryable());
+    let mut short = config.clone();
+    short.read_timeout = Some(Duration::from_millis(100));
+    short.protocol = Protocol::Resp2;
+    let slow = Connection::open(&short)?;
+    let started = Instant::now();
+    let e = slow.exec(&cmd("BLPOP").arg(k("nothing")).arg(0.3)).unwrap_err();
+    println!(
+        "BLPOP 0.3s without the blocking hint, read timeout 100ms -> {:?} after {:?}; broken: {}",
+        e.kind(),
+        started.elapsed(),
+        slow.is_broken()
+    );
+    let popped = conn.blpop(&[k("nothing")], Duration::from_millis(300))?;
+    println!("typed blpop knows it blocks -> {popped:?}");
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+
+    // 10. RESP3 values.
+    if conn.protocol() == Protocol::Resp3 {
+        let v = conn.exec(&cmd("HGETALL").arg(k("user:1")))?;
+        println!("\n== RESP3 HGETALL is a map: {}", matches!(v, Value::Map(_)));
+    }
+
+    let removed = conn.del(&found)?;
+    let mut rest = conn
+        .scan(valkit::ScanOptions::default().pattern(format!("{prefix}*")))
+        .collect::<valkit::Result<Vec<_>>>()?;
+    rest.sort();
+    let removed_rest = conn.del(&rest)?;
+    println!("\ncleaned up {} keys", removed + removed_rest);
+    Ok(())
+}

@@ -1,0 +1,417 @@
+//! One blocking connection to one server.
+//!
+//! A [`Connection`] owns exactly one socket. It speaks RESP2 or RESP3 (after `HELLO 3`),
+//! sets push frames aside so they are never mistaken for replies, and marks itself broken
+//! for good after any I/O error, timeout or protocol error in the middle of a reply: a late
+//! reply must never be read as the answer to the next command.
+
+mod handshake;
+mod stream;
+mod tls;
+mod transaction;
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::cmd::{Blocking, Cmd, Execute, Pipeline};
+use crate::config::{ConnectionConfig, Protocol};
+use crate::error::{Error, ErrorKind, Result};
+use crate::resp::{Decoder, Value};
+
+use stream::Stream;
+pub use transaction::{Transaction, TxOutcome};
+
+/// Pushes kept for [`Connection::take_pushes`] before the oldest are dropped.
+const MAX_PENDING_PUSHES: usize = 10_000;
+/// Size of one socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A blocking connection to one Valkey/Redis server.
+///
+/// `Send + Sync`: commands from several threads are serialised on the one socket. For
+/// parallelism use several connections (a pool).
+///
+/// ```no_run
+/// use valkit::{Commands, Connection};
+/// # fn main() -> valkit::Result<()> {
+/// let conn = Connection::open_url("redis://127.0.0.1:6379/0")?;
+/// conn.set("greeting", "hello")?;
+/// assert_eq!(conn.get("greeting")?, Some(b"hello".to_vec()));
+/// # Ok(()) }
+/// ```
+pub struct Connection {
+    inner: Mutex<Inner>,
+    config: ConnectionConfig,
+    server_version: Option<String>,
+    server_name: Option<String>,
+}
+
+pub(crate) struct Inner {
+    stream: Stream,
+    decoder: Decoder,
+    wbuf: Vec<u8>,
+    rbuf: Box<[u8]>,
+    /// Why the connection is unusable, once it is.
+    broken: Option<String>,
+    pushes: VecDeque<Value>,
+    dropped_pushes: u64,
+    /// The read timeout currently set on the socket.
+    socket_read_timeout: Option<Duration>,
+    /// The read timeout for ordinary commands.
+    read_timeout: Option<Duration>,
+}
+
+impl Connection {
+    /// Connect and run the handshake (HELLO/AUTH, CLIENT SETNAME, SELECT), all within the
+    /// connect timeout.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Connect`] when the server cannot be reached, [`ErrorKind::Timeout`] when
+    /// it does not answer in time, [`ErrorKind::Auth`] for rejected credentials,
+    /// [`ErrorKind::Tls`] for TLS failures, a server error when it refuses HELLO or SELECT.
+    pub fn open(config: &ConnectionConfig) -> Result<Connection> {
+        let stream = Stream::connect(config)?;
+        let mut inner = Inner {
+            stream,
+            decoder: Decoder::with_limits(config.limits),
+            wbuf: Vec::with_capacity(1024),
+            rbuf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            broken: None,
+            pushes: VecDeque::new(),
+            dropped_pushes: 0,
+            socket_read_timeout: None,
+            read_timeout: config.read_timeout,
+        };
+        // The handshake is bounded by the connect timeout: a server that accepts the socket
+        // and never answers must not hang the caller.
+        inner
+            .stream
+            .set_read_timeout(Some(config.connect_timeout))?;
+        inner
+            .stream
+            .set_write_timeout(Some(config.connect_timeout))?;
+        inner.socket_read_timeout = Some(config.connect_timeout);
+        let hello = inner.handshake(config)?;
+        inner.stream.set_write_timeout(config.write_timeout)?;
+        inner.set_read_timeout(config.read_timeout)?;
+        log::debug!(
+            "connected to {} ({:?}, server {})",
+            config.addr,
+            config.protocol,
+            hello.version.as_deref().unwrap_or("?")
+        );
+        Ok(Connection {
+            inner: Mutex::new(inner),
+            config: config.clone(),
+            server_version: hello.version,
+            server_name: hello.server,
+        })
+    }
+
+    /// Parse `url` (see [`ConnectionConfig::from_url`]) and connect.
+    pub fn open_url(url: &str) -> Result<Connection> {
+        Connection::open(&ConnectionConfig::from_url(url)?)
+    }
+
+    /// The configuration this connection was opened with.
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.config
+    }
+
+    /// The protocol spoken on this connection.
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
+    }
+
+    /// The server version reported by `HELLO` (RESP3 only).
+    pub fn server_version(&self) -> Option<&str> {
+        self.server_version.as_deref()
+    }
+
+    /// The server software reported by `HELLO` (`redis` or `valkey`; RESP3 only).
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+
+    /// True once an I/O error, timeout or protocol error made this connection unusable.
+    pub fn is_broken(&self) -> bool {
+        self.inner.lock().broken.is_some()
+    }
+
+    /// Take the push frames (pub/sub messages, tracking invalidations) received so far.
+    pub fn take_pushes(&self) -> Vec<Value> {
+        self.inner.lock().pushes.drain(..).collect()
+    }
+
+    /// How many pushes were dropped because nobody took them (the oldest go first once
+    /// 10,000 are waiting).
+    pub fn dropped_pushes(&self) -> u64 {
+        self.inner.lock().dropped_pushes
+    }
+
+    /// Run `build` with `keys` watched, then commit the pipeline it returns as MULTI/EXEC.
+    ///
+    /// Inside `build`, read through the given [`Transaction`] (it implements
+    /// [`Execute`]); no other thread can use this connection until the transaction ends.
+    /// If a watched key changed, the outcome is [`TxOutcome::Aborted`] and nothing was
+    /// applied; call again to retry. If `build` returns an error, the keys are unwatched and
+    /// the error is returned.
+    ///
+    /// ```no_run
+    /// use valkit::{cmd, pipe, Commands, Connection, TxOutcome};
+    /// # fn main() -> valkit::Result<()> {
+    /// let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// let outcome = conn.transaction(&["balance"], |tx| {
+    ///     let balance: i64 = tx.get_string("balance")?.map_or(0, |s| s.parse().unwrap_or(0));
+    ///     Ok(pipe().cmd(cmd("SET").arg("balance").arg(balance + 10)))
+    /// })?;
+    /// assert!(matches!(outcome, TxOutcome::Committed(_) | TxOutcome::Aborted));
+    /// # Ok(()) }
+    /// ```
+    pub fn transaction<K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome>
+    where
+        K: AsRef<[u8]>,
+        F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
+    {
+        let mut inner = self.inner.lock();
+        transaction::run(&mut inner, keys, build)
+    }
+}
+
+impl Execute for Connection {
+    fn exec(&self, cmd: &Cmd) -> Result<Value> {
+        self.inner.lock().exec(cmd)
+    }
+
+    fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
+        self.inner.lock().exec_pipeline(pipeline)
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.config.addr)
+            .field("protocol", &self.config.protocol)
+            .field("db", &self.config.db)
+            .field("server_version", &self.server_version)
+            .field("broken", &self.is_broken())
+            .finish()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.inner.get_mut().stream.shutdown();
+    }
+}
+
+impl Inner {
+    fn handshake(&mut self, config: &ConnectionConfig) -> Result<handshake::Hello> {
+        let steps = handshake::commands(config);
+        let mut hello = handshake::Hello::default();
+        if steps.is_empty() {
+            return Ok(hello);
+        }
+        self.wbuf.clear();
+        for (_, c) in &steps {
+            c.encode(&mut self.wbuf);
+        }
+        self.flush_wbuf()?;
+        // Read every reply even after a failure, so the first error is the one reported.
+        let mut first_err = None;
+        for (step, _) in steps {
+            let reply = self.read_reply()?;
+            if let Err(e) = handshake::check(step, reply, &mut hello) {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(hello),
+        }
+    }
+
+    pub(crate) fn exec(&mut self, cmd: &Cmd) -> Result<Value> {
+        self.check_usable()?;
+        self.wbuf.clear();
+        cmd.encode(&mut self.wbuf);
+        self.with_blocking(cmd.blocking_mode(), |inner| {
+            inner.flush_wbuf()?;
+            inner.read_reply()
+        })?
+        .into_result()
+    }
+
+    pub(crate) fn exec_pipeline(&mut self, p: &Pipeline) -> Result<Vec<Value>> {
+        self.check_usable()?;
+        if p.is_empty() && !p.is_atomic() {
+            return Ok(Vec::new());
+        }
+        self.wbuf.clear();
+        p.encode(&mut self.wbuf);
+        self.with_blocking(p.blocking_mode(), |inner| {
+            inner.flush_wbuf()?;
+            if p.is_atomic() {
+                inner.read_atomic(p.len())
+            } else {
+                let mut replies = Vec::with_capacity(p.len());
+                for _ in 0..p.len() {
+                    replies.push(inner.read_reply()?);
+                }
+                Ok(replies)
+            }
+        })
+    }
+
+    /// Read the replies of MULTI, `n` queued commands and EXEC.
+    fn read_atomic(&mut self, n: usize) -> Result<Vec<Value>> {
+        let multi = self.read_reply()?;
+        let mut queue_err = None;
+        for _ in 0..n {
+            if let Value::Error(e) = self.read_reply()? {
+                queue_err.get_or_insert(e);
+            }
+        }
+        let exec = self.read_reply()?;
+        if let Value::Error(e) = multi {
+            return Err(e.into());
+        }
+        match exec.strip_attributes() {
+            Value::Array(items) => Ok(items),
+            Value::Nil => Err(Error::new(
+                ErrorKind::Aborted,
+                "EXEC returned nil: a watched key changed, nothing was applied",
+            )),
+            Value::Error(e) => {
+                let mut err = Error::from(e);
+                if let Some(q) = queue_err {
+                    err.set_detail(format!("{}; first rejected command: {}", err.detail(), q));
+                }
+                Err(err)
+            }
+            other => Err(self.poison(Error::protocol(format!(
+                "unexpected {} reply to EXEC",
+                other.type_name()
+            )))),
+        }
+    }
+
+    /// Run `f` with the read timeout extended for a blocking command.
+    fn with_blocking<T>(
+        &mut self,
+        blocking: Blocking,
+        f: impl FnOnce(&mut Inner) -> Result<T>,
+    ) -> Result<T> {
+        let base = self.read_timeout;
+        let wanted = match (blocking, base) {
+            (Blocking::No, b) => b,
+            (Blocking::Forever, _) => None,
+            (Blocking::For(d), Some(b)) => Some(b.saturating_add(d)),
+            (Blocking::For(_), None) => None,
+        };
+        self.set_read_timeout(wanted)?;
+        let out = f(self);
+        if out.is_ok() && wanted != base {
+            self.set_read_timeout(base)?;
+        }
+        out
+    }
+
+    fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
+        if self.socket_read_timeout != t {
+            self.stream
+                .set_read_timeout(t)
+                .map_err(|e| self.poison(e))?;
+            self.socket_read_timeout = t;
+        }
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.broken {
+            None => Ok(()),
+            Some(why) => Err(Error::new(
+                ErrorKind::Broken,
+                format!("connection unusable after an earlier failure: {why}"),
+            )),
+        }
+    }
+
+    /// Mark the connection broken for good and pass the error on.
+    fn poison(&mut self, e: Error) -> Error {
+        if self.broken.is_none() {
+            log::debug!("connection broken: {e}");
+            self.broken = Some(e.to_string());
+            self.stream.shutdown();
+        }
+        e
+    }
+
+    fn flush_wbuf(&mut self) -> Result<()> {
+        let r = self
+            .stream
+            .write_all(&self.wbuf)
+            .and_then(|_| self.stream.flush());
+        if self.wbuf.capacity() > 1 << 20 {
+            // Do not keep a huge buffer alive after one big command.
+            self.wbuf = Vec::with_capacity(1024);
+        }
+        r.map_err(|e| {
+            let e = Error::io(ErrorKind::Io, "write", e);
+            self.poison(e)
+        })
+    }
+
+    /// Read the next reply, setting push frames aside.
+    pub(crate) fn read_reply(&mut self) -> Result<Value> {
+        loop {
+            match self.decoder.next_value() {
+                Ok(Some(v)) if v.is_push() => self.stash_push(v),
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => self.fill()?,
+                Err(e) => return Err(self.poison(e)),
+            }
+        }
+    }
+
+    fn stash_push(&mut self, v: Value) {
+        if self.pushes.len() >= MAX_PENDING_PUSHES {
+            self.pushes.pop_front();
+            self.dropped_pushes += 1;
+        }
+        self.pushes.push_back(v);
+    }
+
+    /// Read more bytes from the socket into the decoder.
+    fn fill(&mut self) -> Result<()> {
+        match self.stream.read(&mut self.rbuf) {
+            Ok(0) => Err(self.poison(Error::new(ErrorKind::Io, "connection closed by the server"))),
+            Ok(n) => {
+                self.decoder.feed(&self.rbuf[..n]);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let waited = self
+                    .socket_read_timeout
+                    .map_or_else(|| "?".to_owned(), |t| format!("{t:?}"));
+                let e = Error::new(ErrorKind::Timeout, format!("no reply within {waited}"))
+                    .with_source(e);
+                Err(self.poison(e))
+            }
+            Err(e) => {
+                let e = Error::io(ErrorKind::Io, "read", e);
+                Err(self.poison(e))
+            }
+        }
+    }
+}

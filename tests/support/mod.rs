@@ -1,0 +1,38 @@
+//! Shared helpers for the integration tests: which servers and protocols to run against,
+//! one shared server per kind per test binary, and unique key names.
+#![allow(dead_code)]
+
+use valkit::testkit::{self, Server, ServerKind};
+use valkit::Protocol;
+
+/// The server kinds every test runs against: both Valkey and Redis. A missing binary is a
+/// test failure with instructions, never a silent skip. `VALKIT_ONLY=valkey|redis`
+/// narrows the run for local debugging.
+pub fn kinds() -> Vec<ServerKind> {
+    match std::env::var("VALKIT_ONLY").ok().as_deref() {
+        Some("valkey") => vec![ServerKind::Valkey],
+        Some("redis") => vec![ServerKind::Redis],
+        _ => vec![ServerKind::Valkey, ServerKind::Redis],
+    }
+}
+
+/// Every (server kind, protocol) pair.
+pub fn combos() -> Vec<(ServerKind, Protocol)> {
+    kinds()
+        .into_iter()
+        .flat_map(|k| [(k, Protocol::Resp3), (k, Protocol::Resp2)])
+        .collect()
+}
+
+/// The server of this kind shared by the tests of this binary.
+pub fn shared(kind: ServerKind) -> &'static Server {
+    match testkit::shared(kind) {
+        Ok(s) => s,
+        Err(e) => panic!("cannot start a shared {kind:?} server: {e}"),
+    }
+}
+
+/// A key name no other test uses.
+pub fn key(name: &str) -> String {
+    testkit::unique_prefix(name)
+}

@@ -1,0 +1,119 @@
+//! TLS against real servers: Redis 7.0 with its built-in TLS, Valkey 9.1 behind stunnel.
+//! Verification on by default, unknown CA refused, host-name mismatch refused, the explicit
+//! insecure opt-out, TLS 1.2 as the minimum, custom CA from a file, and rediss:// URLs.
+#![cfg(all(feature = "testkit", feature = "tls"))]
+
+mod support;
+
+use valkit::testkit::{Server, ServerOptions, TestCerts, TlsFront};
+use valkit::{cmd, Connection, ConnectionConfig, ErrorKind, Execute, TlsConfig, Value};
+
+fn tls_server(kind: valkit::testkit::ServerKind) -> Server {
+    ServerOptions::new(kind).tls(true).start().unwrap()
+}
+
+fn ping(cfg: &ConnectionConfig) -> valkit::Result<Value> {
+    Connection::open(cfg)?.exec(&cmd("PING"))
+}
+
+#[test]
+fn verified_connection_works_for_both_servers_and_protocols() {
+    for (kind, proto) in support::combos() {
+        let server = tls_server(kind);
+        let mut cfg = server.tls_config().unwrap();
+        cfg.protocol = proto;
+        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()), "{kind:?} {proto:?}");
+    }
+}
+
+#[test]
+fn unknown_ca_wrong_host_and_insecure_opt_out() {
+    let certs = TestCerts::get().unwrap();
+    for kind in support::kinds() {
+        let server = tls_server(kind);
+        let good = server.tls_config().unwrap();
+
+        // Trusting only an unrelated CA: refused.
+        let mut cfg = good.clone();
+        cfg.tls = Some(TlsConfig {
+            ca_certs_pem: vec![certs.other_ca_pem().to_vec()],
+            ..TlsConfig::default()
+        });
+        let err = ping(&cfg).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{kind:?}: {err}");
+
+        // No extra CA at all (system store only): refused too.
+        let mut cfg = good.clone();
+        cfg.tls = Some(TlsConfig::default());
+        assert_eq!(ping(&cfg).unwrap_err().kind(), ErrorKind::Tls);
+
+        // The right CA but a name the certificate does not carry: refused.
+        let mut cfg = good.clone();
+        if let Some(t) = cfg.tls.as_mut() {
+            t.server_name = Some("wrong.example".into());
+        }
+        let err = ping(&cfg).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{kind:?}: {err}");
+
+        // The explicit opt-out accepts the unknown CA.
+        let mut cfg = good.clone();
+        cfg.tls = Some(TlsConfig {
+            danger_accept_invalid_certs: true,
+            danger_accept_invalid_hostnames: true,
+            ..TlsConfig::default()
+        });
+        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
+
+        // A plain-text client on the TLS port fails cleanly (no hang, no panic).
+        let mut cfg = good.clone();
+        cfg.tls = None;
+        cfg.connect_timeout = std::time::Duration::from_secs(2);
+        assert!(ping(&cfg).is_err());
+    }
+}
+
+#[test]
+fn ca_file_from_a_url_and_ip_literal_host() {
+    let certs = TestCerts::get().unwrap();
+    for kind in support::kinds() {
+        let server = tls_server(kind);
+        let port = server.tls_port().unwrap();
+        let ca = certs.ca_cert_path();
+        let url = format!("rediss://localhost:{port}/?tls_ca_file={}", ca.display());
+        let cfg = ConnectionConfig::from_url(&url).unwrap();
+        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
+        // valkeys:// is the same thing; an IP literal is verified against the IP SAN.
+        let url = format!("valkeys://127.0.0.1:{port}?tls_ca_file={}", ca.display());
+        let cfg = ConnectionConfig::from_url(&url).unwrap();
+        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
+        // #insecure needs no CA.
+        let cfg = ConnectionConfig::from_url(&format!("rediss://localhost:{port}#insecure")).unwrap();
+        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
+    }
+}
+
+/// A server that offers only TLS 1.1 must be refused: the minimum is TLS 1.2.
+#[test]
+fn tls_below_1_2_is_refused() {
+    let upstream = support::shared(valkit::testkit::ServerKind::Valkey);
+    let front = TlsFront::builder(upstream.port())
+        .max_tls_version(Some("TLSv1.1"))
+        .start()
+        .unwrap();
+    let mut cfg = ConnectionConfig::new("localhost", front.port());
+    cfg.tls = Some(TlsConfig {
+        ca_certs_pem: vec![TestCerts::get().unwrap().ca_pem().to_vec()],
+        ..TlsConfig::default()
+    });
+    let err = ping(&cfg).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+
+    // The same front with TLS 1.2 allowed works, so the refusal above is about the version.
+    let front = TlsFront::start(upstream.port()).unwrap();
+    let mut ok = cfg.clone();
+    ok.addr = valkit::Addr::Tcp {
+        host: "localhost".into(),
+        port: front.port(),
+    };
+    assert_eq!(ping(&ok).unwrap(), Value::Simple("PONG".into()));
+}
