@@ -46,7 +46,10 @@ fn main() -> valkit::Result<()> {
     // 2. Typed helpers.
     println!("\n== typed commands");
     conn.set(k("greeting"), "hello")?;
-    println!("GET greeting        -> {:?}", conn.get_string(k("greeting"))?);
+    println!(
+        "GET greeting        -> {:?}",
+        conn.get_string(k("greeting"))?
+    );
     let written = conn.set_options(
         k("greeting"),
         "again",
@@ -57,7 +60,10 @@ fn main() -> valkit::Result<()> {
     println!("TTL session         -> {:?}", conn.ttl(k("session"))?);
     println!("INCRBY counter 5    -> {}", conn.incr_by(k("counter"), 5)?);
     conn.hset(k("user:1"), &[("name", "Ada"), ("lang", "en")])?;
-    println!("HGETALL user:1      -> {} fields", conn.hgetall(k("user:1"))?.len());
+    println!(
+        "HGETALL user:1      -> {} fields",
+        conn.hgetall(k("user:1"))?.len()
+    );
     conn.zadd(k("board"), &[(10.0, "ann"), (30.0, "bob"), (20.0, "cy")])?;
     println!(
         "ZRANGE board WITHSCORES -> {:?}",
@@ -82,7 +88,10 @@ fn main() -> valkit::Result<()> {
     p.add(cmd("LPUSH").arg(k("greeting")).arg("x")); // WRONGTYPE, for this command only
     let replies = p.run(&conn)?;
     let ok = replies.iter().filter(|r| r.is_ok()).count();
-    let err = replies.last().and_then(|r| r.as_ref().err()).map(|e| e.kind());
+    let err = replies
+        .last()
+        .and_then(|r| r.as_ref().err())
+        .map(|e| e.kind());
     println!(
         "{ok} ok, last one failed alone with {err:?}, in {:?}",
         started.elapsed()
@@ -113,24 +122,37 @@ fn main() -> valkit::Result<()> {
     // 7. SCAN as an iterator.
     println!("\n== SCAN");
     let found = conn
-        .scan(valkit::ScanOptions::default().pattern(format!("{prefix}p:1*")).count(100))
+        .scan(
+            valkit::ScanOptions::default()
+                .pattern(format!("{prefix}p:1*"))
+                .count(100),
+        )
         .collect::<valkit::Result<Vec<_>>>()?;
     println!("{} keys match {prefix}p:1*", found.len());
 
     // 8. INFO, parsed.
     let info = conn.info(Some("memory"))?;
-    println!("\n== INFO memory: used_memory_human = {:?}", info.get("memory", "used_memory_human"));
+    println!(
+        "\n== INFO memory: used_memory_human = {:?}",
+        info.get("memory", "used_memory_human")
+    );
 
     // 9. Errors are typed.
     println!("\n== typed errors");
     let e = conn.exec(&cmd("INCR").arg(k("greeting"))).unwrap_err();
-    println!("INCR on a string     -> kind {:?}, retryable {}", e.kind(), e.is_retryable());
+    println!(
+        "INCR on a string     -> kind {:?}, retryable {}",
+        e.kind(),
+        e.is_retryable()
+    );
     let mut short = config.clone();
     short.read_timeout = Some(Duration::from_millis(100));
     short.protocol = Protocol::Resp2;
     let slow = Connection::open(&short)?;
     let started = Instant::now();
-    let e = slow.exec(&cmd("BLPOP").arg(k("nothing")).arg(0.3)).unwrap_err();
+    let e = slow
+        .exec(&cmd("BLPOP").arg(k("nothing")).arg(0.3))
+        .unwrap_err();
     println!(
         "BLPOP 0.3s without the blocking hint, read timeout 100ms -> {:?} after {:?}; broken: {}",
         e.kind(),
@@ -144,7 +166,10 @@ fn main() -> valkit::Result<()> {
     // 10. RESP3 values.
     if conn.protocol() == Protocol::Resp3 {
         let v = conn.exec(&cmd("HGETALL").arg(k("user:1")))?;
-        println!("\n== RESP3 HGETALL is a map: {}", matches!(v, Value::Map(_)));
+        println!(
+            "\n== RESP3 HGETALL is a map: {}",
+            matches!(v, Value::Map(_))
+        );
     }
 
     let removed = conn.del(&found)?;

@@ -11,11 +11,16 @@ use std::time::{Duration, Instant};
 
 use support::{combos, shared};
 use valkit::testkit::{Server, ServerKind, ServerOptions};
-use valkit::{cmd, pipe, ConnectionConfig, Connection, ErrorKind, Execute, Protocol, ServerErrorKind, Value};
+use valkit::{
+    cmd, pipe, Connection, ConnectionConfig, ErrorKind, Execute, Protocol, ServerErrorKind, Value,
+};
 
 fn assert_within(started: Instant, low: Duration, high: Duration) {
     let took = started.elapsed();
-    assert!(took >= low && took <= high, "took {took:?}, expected {low:?}..{high:?}");
+    assert!(
+        took >= low && took <= high,
+        "took {took:?}, expected {low:?}..{high:?}"
+    );
 }
 
 #[test]
@@ -28,11 +33,19 @@ fn handshake_sets_name_db_and_protocol() {
         cfg.client_name = Some("valkit-test".into());
         let conn = Connection::open(&cfg).unwrap();
         let name = conn.exec(&cmd("CLIENT").arg("GETNAME")).unwrap();
-        assert_eq!(name.as_bytes(), Some(&b"valkit-test"[..]), "{kind:?} {proto:?}");
+        assert_eq!(
+            name.as_bytes(),
+            Some(&b"valkit-test"[..]),
+            "{kind:?} {proto:?}"
+        );
         let info = conn.exec(&cmd("CLIENT").arg("INFO")).unwrap();
         let info = String::from_utf8_lossy(info.as_bytes().unwrap()).into_owned();
         assert!(info.contains(" db=3 "), "{info}");
-        let resp = if proto == Protocol::Resp3 { "resp=3" } else { "resp=2" };
+        let resp = if proto == Protocol::Resp3 {
+            "resp=3"
+        } else {
+            "resp=2"
+        };
         assert!(info.contains(resp), "{info}");
         // RESP3 gives maps; RESP2 gives flat arrays.
         let hello_map = conn.exec(&cmd("CONFIG").arg("GET").arg("port")).unwrap();
@@ -74,9 +87,17 @@ fn acl_user_right_password_wrong_password_and_noperm() {
         conn.exec(&cmd("SET").arg("app:x").arg(1)).unwrap();
 
         let err = conn.exec(&cmd("SET").arg("other:x").arg(1)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Server(ServerErrorKind::NoPerm), "{err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Server(ServerErrorKind::NoPerm),
+            "{err}"
+        );
         let err = conn.exec(&cmd("FLUSHALL")).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Server(ServerErrorKind::NoPerm), "{err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Server(ServerErrorKind::NoPerm),
+            "{err}"
+        );
         assert!(!err.is_retryable());
 
         cfg.password = Some("wrong-hunter2".into());
@@ -129,7 +150,11 @@ fn read_timeout_is_a_timeout_within_bounds_and_breaks_the_connection() {
         let err = conn.exec(&cmd("DEBUG").arg("SLEEP").arg(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(err.is_ambiguous() && !err.is_retryable());
-        assert_within(started, Duration::from_millis(190), Duration::from_millis(900));
+        assert_within(
+            started,
+            Duration::from_millis(190),
+            Duration::from_millis(900),
+        );
         assert!(conn.is_broken());
         // The late reply must never be read as the answer to the next command.
         std::thread::sleep(Duration::from_millis(900));
@@ -157,7 +182,11 @@ fn blocking_commands_extend_the_read_timeout() {
             )
             .unwrap();
         assert!(reply.is_nil(), "{reply:?}");
-        assert_within(started, Duration::from_millis(450), Duration::from_millis(1500));
+        assert_within(
+            started,
+            Duration::from_millis(450),
+            Duration::from_millis(1500),
+        );
         // The normal timeout is back afterwards.
         conn.exec(&cmd("PING")).unwrap();
     }
@@ -205,7 +234,11 @@ fn silent_server_times_out_the_handshake() {
     let started = Instant::now();
     let err = Connection::open(&cfg).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_within(started, Duration::from_millis(290), Duration::from_millis(1500));
+    assert_within(
+        started,
+        Duration::from_millis(290),
+        Duration::from_millis(1500),
+    );
     holder.join().unwrap();
 }
 
@@ -237,7 +270,10 @@ fn garbage_reply_is_a_protocol_error_and_breaks_the_connection() {
     let err = conn.exec(&cmd("PING")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
     assert!(conn.is_broken());
-    assert_eq!(conn.exec(&cmd("PING")).unwrap_err().kind(), ErrorKind::Broken);
+    assert_eq!(
+        conn.exec(&cmd("PING")).unwrap_err().kind(),
+        ErrorKind::Broken
+    );
 }
 
 #[test]
@@ -273,7 +309,9 @@ fn push_frames_are_set_aside() {
         let writer = Connection::open(&server.config()).unwrap();
         let key = support::key("tracked");
         writer.exec(&cmd("SET").arg(&key).arg("v1")).unwrap();
-        tracked.exec(&cmd("CLIENT").arg("TRACKING").arg("ON")).unwrap();
+        tracked
+            .exec(&cmd("CLIENT").arg("TRACKING").arg("ON"))
+            .unwrap();
         assert_eq!(
             tracked.exec(&cmd("GET").arg(&key)).unwrap().as_bytes(),
             Some(&b"v1"[..])
@@ -307,7 +345,10 @@ fn unix_socket_connection() {
         .unwrap();
     let cfg = server.unix_config().unwrap();
     let conn = Connection::open(&cfg).unwrap();
-    assert_eq!(conn.exec(&cmd("PING")).unwrap(), Value::Simple("PONG".into()));
+    assert_eq!(
+        conn.exec(&cmd("PING")).unwrap(),
+        Value::Simple("PONG".into())
+    );
 }
 
 #[test]
@@ -337,7 +378,9 @@ fn pipelined_transaction_and_watch_abort() {
         );
 
         let outcome = conn
-            .transaction(&[&key], |_| Ok(pipe().cmd(cmd("INCR").arg(&key)).cmd(cmd("GET").arg(&key))))
+            .transaction(&[&key], |_| {
+                Ok(pipe().cmd(cmd("INCR").arg(&key)).cmd(cmd("GET").arg(&key)))
+            })
             .unwrap();
         assert_eq!(
             outcome,
@@ -351,7 +394,11 @@ fn pipelined_transaction_and_watch_abort() {
             .atomic()
             .run(&conn)
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Server(ServerErrorKind::ExecAbort), "{err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Server(ServerErrorKind::ExecAbort),
+            "{err}"
+        );
         assert_eq!(
             conn.exec(&cmd("GET").arg(&key)).unwrap().as_bytes(),
             Some(&b"101"[..])
@@ -370,7 +417,9 @@ fn pipelined_transaction_and_watch_abort() {
         );
         // An error inside the build closure unwatches and returns it.
         let err = conn
-            .transaction(&[&key], |_| Err(valkit::Error::new(ErrorKind::Conversion, "mine")))
+            .transaction(&[&key], |_| {
+                Err(valkit::Error::new(ErrorKind::Conversion, "mine"))
+            })
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conversion);
         conn.exec(&cmd("PING")).unwrap();
@@ -383,7 +432,10 @@ fn debug_and_display_never_show_the_password() {
     let cfg = ConnectionConfig::from_url(url).unwrap();
     assert_eq!(cfg.password.as_ref().unwrap().expose(), "pa$$word-xyz");
     for text in [format!("{cfg:?}"), format!("{cfg}")] {
-        assert!(!text.contains("pa$$word-xyz") && !text.contains("pa%24%24word"), "{text}");
+        assert!(
+            !text.contains("pa$$word-xyz") && !text.contains("pa%24%24word"),
+            "{text}"
+        );
     }
     let err = Connection::open(&cfg).unwrap_err();
     for text in [format!("{err:?}"), format!("{err}")] {

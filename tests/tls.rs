@@ -22,7 +22,11 @@ fn verified_connection_works_for_both_servers_and_protocols() {
         let server = tls_server(kind);
         let mut cfg = server.tls_config().unwrap();
         cfg.protocol = proto;
-        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()), "{kind:?} {proto:?}");
+        assert_eq!(
+            ping(&cfg).unwrap(),
+            Value::Simple("PONG".into()),
+            "{kind:?} {proto:?}"
+        );
     }
 }
 
@@ -87,7 +91,8 @@ fn ca_file_from_a_url_and_ip_literal_host() {
         let cfg = ConnectionConfig::from_url(&url).unwrap();
         assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
         // #insecure needs no CA.
-        let cfg = ConnectionConfig::from_url(&format!("rediss://localhost:{port}#insecure")).unwrap();
+        let cfg =
+            ConnectionConfig::from_url(&format!("rediss://localhost:{port}#insecure")).unwrap();
         assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
     }
 }
