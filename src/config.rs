@@ -112,6 +112,33 @@ pub struct TlsConfig {
     pub client_key_file: Option<PathBuf>,
 }
 
+impl TlsConfig {
+    /// Defaults: verify against the system roots, TLS 1.2 or newer.
+    pub fn new() -> TlsConfig {
+        TlsConfig::default()
+    }
+
+    /// Also trust this CA certificate (PEM).
+    pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> TlsConfig {
+        self.ca_certs_pem.push(pem.into());
+        self
+    }
+
+    /// Verify the certificate against `name` (and send it as SNI) instead of the host.
+    pub fn with_server_name(mut self, name: impl Into<String>) -> TlsConfig {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// **Danger**: accept any certificate and any host name. For tests and throwaway
+    /// setups only; a warning is logged on every connection made this way.
+    pub fn danger_accept_invalid(mut self) -> TlsConfig {
+        self.danger_accept_invalid_certs = true;
+        self.danger_accept_invalid_hostnames = true;
+        self
+    }
+}
+
 impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")

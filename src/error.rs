@@ -37,6 +37,10 @@ pub enum ErrorKind {
     Broken,
     /// A transaction was not applied because a watched key changed (EXEC returned nil).
     Aborted,
+    /// No pooled connection became free within the checkout timeout.
+    PoolExhausted,
+    /// The circuit breaker is open: calls fail fast until the recovery timeout passes.
+    CircuitOpen,
     /// A throwaway server of the test kit could not be started.
     Testkit,
 }
@@ -345,6 +349,8 @@ impl fmt::Display for Error {
             ErrorKind::Tls => "TLS error",
             ErrorKind::Broken => "connection broken",
             ErrorKind::Aborted => "transaction aborted",
+            ErrorKind::PoolExhausted => "pool exhausted",
+            ErrorKind::CircuitOpen => "circuit open",
             ErrorKind::Testkit => "testkit error",
         };
         write!(f, "{label}: {}", self.inner.detail)

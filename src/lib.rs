@@ -51,7 +51,7 @@ pub use commands::{
     ScoreBound, ScoreUpdate, SetOptions, Ttl, ZAddOptions, ZRangeBy, ZRangeOptions,
 };
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
-pub use conn::{Connection, Transaction, TxOutcome};
+pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use resp::Value;
 pub use script::{Script, ScriptInvocation};

@@ -39,10 +39,7 @@ fn unknown_ca_wrong_host_and_insecure_opt_out() {
 
         // Trusting only an unrelated CA: refused.
         let mut cfg = good.clone();
-        cfg.tls = Some(TlsConfig {
-            ca_certs_pem: vec![certs.other_ca_pem().to_vec()],
-            ..TlsConfig::default()
-        });
+        cfg.tls = Some(TlsConfig::new().with_ca_pem(certs.other_ca_pem()));
         let err = ping(&cfg).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Tls, "{kind:?}: {err}");
 
@@ -61,11 +58,7 @@ fn unknown_ca_wrong_host_and_insecure_opt_out() {
 
         // The explicit opt-out accepts the unknown CA.
         let mut cfg = good.clone();
-        cfg.tls = Some(TlsConfig {
-            danger_accept_invalid_certs: true,
-            danger_accept_invalid_hostnames: true,
-            ..TlsConfig::default()
-        });
+        cfg.tls = Some(TlsConfig::new().danger_accept_invalid());
         assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
 
         // A plain-text client on the TLS port fails cleanly (no hang, no panic).
@@ -106,10 +99,7 @@ fn tls_below_1_2_is_refused() {
         .start()
         .unwrap();
     let mut cfg = ConnectionConfig::new("localhost", front.port());
-    cfg.tls = Some(TlsConfig {
-        ca_certs_pem: vec![TestCerts::get().unwrap().ca_pem().to_vec()],
-        ..TlsConfig::default()
-    });
+    cfg.tls = Some(TlsConfig::new().with_ca_pem(TestCerts::get().unwrap().ca_pem()));
     let err = ping(&cfg).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
 

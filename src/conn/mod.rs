@@ -6,6 +6,7 @@
 //! reply must never be read as the answer to the next command.
 
 mod handshake;
+mod session;
 mod stream;
 mod tls;
 mod transaction;
@@ -21,6 +22,8 @@ use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{Decoder, Value};
 
+pub use session::SessionState;
+pub use stream::PeerState;
 use stream::Stream;
 pub use transaction::{Transaction, TxOutcome};
 
@@ -62,6 +65,10 @@ pub(crate) struct Inner {
     socket_read_timeout: Option<Duration>,
     /// The read timeout for ordinary commands.
     read_timeout: Option<Duration>,
+    /// What the user changed in the server-side session.
+    session: SessionState,
+    /// The database the handshake selected.
+    db: u32,
 }
 
 impl Connection {
@@ -84,6 +91,8 @@ impl Connection {
             dropped_pushes: 0,
             socket_read_timeout: None,
             read_timeout: config.read_timeout,
+            session: SessionState::default(),
+            db: config.db,
         };
         // The handshake is bounded by the connect timeout: a server that accepts the socket
         // and never answers must not hang the caller.
@@ -139,6 +148,48 @@ impl Connection {
     /// True once an I/O error, timeout or protocol error made this connection unusable.
     pub fn is_broken(&self) -> bool {
         self.inner.lock().broken.is_some()
+    }
+
+    /// What commands sent on this connection changed in its server-side session (MULTI,
+    /// WATCH, SELECT, SUBSCRIBE, CLIENT TRACKING, ...).
+    pub fn session_state(&self) -> SessionState {
+        self.inner.lock().session
+    }
+
+    /// Put the session back as the handshake left it: `RESET` followed by the handshake
+    /// again (AUTH, protocol, name, database), in one round trip. Does nothing when the
+    /// session is already clean.
+    ///
+    /// # Errors
+    /// Any failure (including a server without `RESET`, before Redis 6.2) leaves the
+    /// connection broken, so a pool drops it instead of reusing it.
+    pub fn reset_session(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        inner.check_usable()?;
+        if inner.session.is_clean() && inner.decoder.buffered() == 0 {
+            return Ok(());
+        }
+        let r = inner.reset(&self.config);
+        r.map_err(|e| {
+            let mut e = e;
+            if inner.broken.is_none() {
+                e = inner.poison(e);
+            }
+            e
+        })
+    }
+
+    /// Look at the socket without a round trip: is the peer still there, did unexpected
+    /// bytes arrive? Costs a few system calls, never blocks.
+    pub fn peer_state(&self) -> PeerState {
+        let inner = self.inner.lock();
+        if inner.broken.is_some() {
+            return PeerState::Closed;
+        }
+        if inner.decoder.buffered() > 0 {
+            return PeerState::DataPending;
+        }
+        inner.stream.peer_state()
     }
 
     /// Take the push frames (pub/sub messages, tracking invalidations) received so far.
@@ -235,8 +286,40 @@ impl Inner {
         }
     }
 
+    /// RESET, then the handshake again, pipelined.
+    fn reset(&mut self, config: &ConnectionConfig) -> Result<()> {
+        let steps = handshake::commands(config);
+        self.wbuf.clear();
+        crate::resp::encode_command(&mut self.wbuf, [&b"RESET"[..]]);
+        for (_, c) in &steps {
+            c.encode(&mut self.wbuf);
+        }
+        self.flush_wbuf()?;
+        let reset = self.read_reply()?;
+        let mut hello = handshake::Hello::default();
+        let mut first_err = match reset {
+            Value::Error(e) => Some(Error::from(e)),
+            _ => None,
+        };
+        for (step, _) in steps {
+            let reply = self.read_reply()?;
+            if let Err(e) = handshake::check(step, reply, &mut hello) {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.pushes.clear();
+        match first_err {
+            Some(e) => Err(e),
+            None => {
+                self.session = SessionState::default();
+                Ok(())
+            }
+        }
+    }
+
     pub(crate) fn exec(&mut self, cmd: &Cmd) -> Result<Value> {
         self.check_usable()?;
+        self.session.observe(cmd, self.db);
         self.wbuf.clear();
         cmd.encode(&mut self.wbuf);
         self.with_blocking(cmd.blocking_mode(), |inner| {
@@ -250,6 +333,9 @@ impl Inner {
         self.check_usable()?;
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
+        }
+        for c in p.commands() {
+            self.session.observe(c, self.db);
         }
         self.wbuf.clear();
         p.encode(&mut self.wbuf);

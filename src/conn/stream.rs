@@ -80,6 +80,23 @@ impl Stream {
         r.map_err(|e| Error::io(ErrorKind::Io, "set write timeout", e))
     }
 
+    /// Look at the socket without blocking and without consuming anything.
+    pub(crate) fn peer_state(&self) -> PeerState {
+        match self {
+            Stream::Tcp(s) => peek_tcp(s),
+            // TLS 1.3 servers send session tickets after the handshake, so pending bytes
+            // prove nothing: only "closed" is conclusive.
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => match peek_tcp(s.get_ref()) {
+                PeerState::Closed => PeerState::Closed,
+                PeerState::Open => PeerState::Open,
+                PeerState::DataPending | PeerState::Unknown => PeerState::Unknown,
+            },
+            #[cfg(unix)]
+            Stream::Unix(_) => PeerState::Unknown,
+        }
+    }
+
     /// Close both directions now (best effort).
     pub(crate) fn shutdown(&mut self) {
         let _ = match self {
@@ -90,6 +107,37 @@ impl Stream {
             Stream::Tls(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
         };
     }
+}
+
+/// What a non-blocking look at the socket shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// Open, nothing unread: the connection is alive as far as the socket can tell.
+    Open,
+    /// The peer closed (FIN/RST): the connection is dead.
+    Closed,
+    /// Bytes arrived that nobody asked for.
+    DataPending,
+    /// The socket cannot tell cheaply; a round trip (PING) is needed to know.
+    Unknown,
+}
+
+fn peek_tcp(s: &TcpStream) -> PeerState {
+    if s.set_nonblocking(true).is_err() {
+        return PeerState::Unknown;
+    }
+    let mut byte = [0u8; 1];
+    let state = match s.peek(&mut byte) {
+        Ok(0) => PeerState::Closed,
+        Ok(_) => PeerState::DataPending,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => PeerState::Open,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => PeerState::Unknown,
+        Err(_) => PeerState::Closed,
+    };
+    if s.set_nonblocking(false).is_err() {
+        return PeerState::Closed;
+    }
+    state
 }
 
 /// A zero duration means "no timeout" to the OS API and is rejected; use the smallest one.

@@ -10,6 +10,11 @@
 //!   lengths without allocating or going through `str`);
 //! * a bulk body whose bytes are all present is copied straight out of the input slice
 //!   (the one allocation per bulk string);
+//! * fast paths handle the common case of bytes that are all here: `:int` and length headers
+//!   are parsed and their CRLF checked in one pass, a `$len` header and its body become a
+//!   [`Value::Bulk`] at once, and an array or set is filled with such elements in a tight loop
+//!   that builds each element in its slot; anything else (or anything odd) goes to the general
+//!   path, which owns every rule and error message;
 //! * aggregates are built on an explicit stack of [`Frame`]s (no recursion), so nesting is
 //!   bounded by [`Limits::max_depth`] (itself capped at [`Limits::HARD_MAX_DEPTH`]) and never
 //!   by the thread's stack.
@@ -27,6 +32,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
     clippy::panic,
     clippy::unreachable,
     clippy::todo
@@ -248,6 +254,9 @@ impl Default for Decoder {
 /// assert_eq!(decode(b"$5\r\nhel", &l).unwrap(), None);
 /// assert!(decode(b":12a\r\n", &l).is_err());
 /// ```
+///
+/// Each call parses from the start of `buf`. To read a stream, use a [`Decoder`], which keeps
+/// its place between reads instead of parsing a growing prefix again and again.
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
     let mut state = State::default();
     let mut pos = 0;
@@ -370,6 +379,15 @@ fn run(
     stash: bool,
 ) -> Result<Option<Value>> {
     loop {
+        if st.body.is_none() {
+            if let Some(v) = fill_seq(st, buf, pos, lim) {
+                let avail = buf.len().saturating_sub(*pos);
+                if let Some(top) = complete(st, v, lim.max_aggregate_len, avail)? {
+                    return Ok(Some(top));
+                }
+                continue;
+            }
+        }
         let step = if st.body.is_some() {
             body_step(st, buf, pos, stash)?
         } else {
@@ -377,7 +395,8 @@ fn run(
         };
         match step {
             Step::Value(v) => {
-                if let Some(top) = complete(st, v, lim.max_aggregate_len)? {
+                let avail = buf.len().saturating_sub(*pos);
+                if let Some(top) = complete(st, v, lim.max_aggregate_len, avail)? {
                     return Ok(Some(top));
                 }
             }
@@ -385,6 +404,91 @@ fn run(
             Step::Incomplete => return Ok(None),
         }
     }
+}
+
+/// Fast path for the bulk of most replies: fill the array or set on top of the stack with
+/// integers and bulk strings whose bytes are all here, each built straight into its slot.
+/// Stops at the first element it does not handle (left to the general path, which owns all
+/// the rules and errors). Returns the container once its last element is in.
+#[inline]
+fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option<Value> {
+    let Some(Frame::Seq {
+        kind: kind @ (SeqKind::Array | SeqKind::Set),
+        items,
+        left,
+        streamed: false,
+        ..
+    }) = st.stack.last_mut()
+    else {
+        return None;
+    };
+    let mut at = *pos;
+    while *left != 0 {
+        let rest = buf.get(at..).unwrap_or_default();
+        let used = match rest.first() {
+            Some(b':') => {
+                let Some((n, used)) = fast_int(rest, lim.max_line_len) else {
+                    break;
+                };
+                if items.capacity() == 0 {
+                    items.reserve_exact(reserve_for(*left, rest.len(), 3));
+                }
+                push_in_place(items, || Value::Int(n));
+                used
+            }
+            Some(b'$') => {
+                let Some((n, digits)) =
+                    rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
+                else {
+                    break;
+                };
+                let Ok(n) = usize::try_from(n) else { break };
+                if n > lim.max_bulk_len {
+                    break;
+                }
+                let start = digits.saturating_add(3);
+                let end = start.saturating_add(n);
+                let (Some(data), Some(b"\r\n")) =
+                    (rest.get(start..end), rest.get(end..end.saturating_add(2)))
+                else {
+                    break;
+                };
+                if items.capacity() == 0 {
+                    items.reserve_exact(reserve_for(*left, rest.len(), 3));
+                }
+                push_in_place(items, || Value::Bulk(data.to_vec()));
+                end.saturating_add(2)
+            }
+            _ => break,
+        };
+        at = at.saturating_add(used);
+        *left = left.saturating_sub(1);
+    }
+    if at != *pos {
+        st.scanned = 0;
+        *pos = at;
+    }
+    if *left != 0 {
+        return None;
+    }
+    let items = mem::take(items);
+    let v = match kind {
+        SeqKind::Set => Value::Set(items),
+        _ => Value::Array(items),
+    };
+    st.stack.pop();
+    Some(v)
+}
+
+/// `items.push(make())`, but written so that the value is built in its slot: a plain `push`
+/// stages the enum on the stack and copies it, which stalls on store forwarding.
+#[inline(always)]
+fn push_in_place(items: &mut Vec<Value>, make: impl FnOnce() -> Value) {
+    let mut make = Some(make);
+    items.resize_with(items.len().saturating_add(1), || match make.take() {
+        Some(f) => f(),
+        None => Value::Nil,
+    });
 }
 
 /// Continue the pending body.
@@ -606,6 +710,37 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
     if t == b';' && !in_chunks {
         return Err(proto("streamed string chunk outside a streamed string"));
     }
+    // Fast path: integers and length headers whose line is complete are parsed in one pass;
+    // a bulk string whose bytes are all here is copied out at once.
+    match t {
+        b':' => {
+            if let Some((n, used)) = fast_int(rest, lim.max_line_len) {
+                st.scanned = 0;
+                *pos = pos.saturating_add(used);
+                return Ok(Step::Value(Value::Int(n)));
+            }
+        }
+        b'$' | b'*' | b'%' | b'~' | b'>' | b'|' | b'!' | b'=' | b';' => {
+            if let Some((n, digits)) = rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
+            {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                let used = digits.saturating_add(3);
+                st.scanned = 0;
+                *pos = pos.saturating_add(used);
+                if t == b'$' && n <= lim.max_bulk_len {
+                    let data = rest.get(used..).and_then(|r| r.get(..n));
+                    let end = used.saturating_add(n);
+                    let crlf = rest.get(end..end.saturating_add(2));
+                    if let (Some(data), Some(b"\r\n")) = (data, crlf) {
+                        *pos = pos.saturating_add(n).saturating_add(2);
+                        return Ok(Step::Value(Value::Bulk(data.to_vec())));
+                    }
+                }
+                return header(st, t, Len::N(n), lim);
+            }
+        }
+        _ => {}
+    }
     let Some(cr) = find_line_end(rest, &mut st.scanned, lim.max_line_len)? else {
         return Ok(Step::Incomplete);
     };
@@ -613,8 +748,6 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
     let line = rest.get(1..cr).unwrap_or_default();
     let after = cr.saturating_add(2);
     *pos = pos.saturating_add(after);
-    // Bytes received after this line: bounds what an aggregate may pre-allocate.
-    let avail = rest.len().saturating_sub(after);
 
     let v = match t {
         b'+' => Value::Simple(utf8_line(line, t)?),
@@ -646,12 +779,50 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
             // Only ASCII here, so this cannot fail.
             Value::BigNumber(String::from_utf8_lossy(line).into_owned())
         }
-        b'$' | b'!' | b'=' => return body_header(st, t, line, lim),
-        b';' => return chunk_header(st, line, lim),
         b'.' => return end_marker(st, line),
-        _ => return aggregate_header(st, t, line, lim, avail),
+        _ => return header(st, t, parse_len(line, t)?, lim),
     };
     Ok(Step::Value(v))
+}
+
+/// Act on a length header (`$ ! = ; * ~ % | >`).
+fn header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Step> {
+    match t {
+        b'$' | b'!' | b'=' => body_header(st, t, len, lim),
+        b';' => chunk_header(st, len, lim),
+        _ => aggregate_header(st, t, len, lim),
+    }
+}
+
+/// Fast path: digits then CRLF, all present, at most 19 digits (so no overflow) and at most
+/// `max_line` bytes. Returns the number and the count of digits. Anything else (incomplete,
+/// malformed, long) returns `None` and is left to the general path, which has the exact rules.
+#[inline]
+fn fast_digits(s: &[u8], max_line: usize) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, &b) in s.iter().enumerate().take(20) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            let ok =
+                i != 0 && i <= max_line && b == b'\r' && s.get(i.wrapping_add(1)) == Some(&b'\n');
+            return ok.then_some((v, i));
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    None
+}
+
+/// Fast path for a complete, well-formed `:<int>\r\n`: the value and the bytes it takes.
+#[inline]
+fn fast_int(rest: &[u8], max_line: usize) -> Option<(i64, usize)> {
+    let body = rest.get(1..)?;
+    if let Some(digits) = body.strip_prefix(b"-") {
+        let (v, n) = fast_digits(digits, max_line.checked_sub(1)?)?;
+        Some((0i64.checked_sub_unsigned(v)?, n.wrapping_add(4)))
+    } else {
+        let (v, n) = fast_digits(body, max_line)?;
+        Some((i64::try_from(v).ok()?, n.wrapping_add(3)))
+    }
 }
 
 fn utf8_line(line: &[u8], t: u8) -> Result<String> {
@@ -740,39 +911,42 @@ fn parse_double(line: &[u8]) -> Option<f64> {
         return Some(f64::NAN);
     }
     let body = line.strip_prefix(b"-").unwrap_or(line);
-    let mut i = 0;
-    let digits = |s: &[u8], i: &mut usize| {
-        let start = *i;
-        while s.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
+    let (rest, int_digits) = skip_digits(body);
+    let (rest, frac_digits) = match rest.split_first() {
+        Some((b'.', r)) => skip_digits(r),
+        _ => (rest, false),
     };
-    let mut mantissa = digits(body, &mut i);
-    if body.get(i) == Some(&b'.') {
-        i += 1;
-        mantissa += digits(body, &mut i);
-    }
-    if mantissa == 0 {
+    if !int_digits && !frac_digits {
         return None;
     }
-    if matches!(body.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(body.get(i), Some(b'+' | b'-')) {
-            i += 1;
+    let rest = match rest.split_first() {
+        Some((b'e' | b'E', r)) => {
+            let r = match r.split_first() {
+                Some((b'+' | b'-', r)) => r,
+                _ => r,
+            };
+            let (r, any) = skip_digits(r);
+            if !any {
+                return None;
+            }
+            r
         }
-        if digits(body, &mut i) == 0 {
-            return None;
-        }
-    }
-    if i != body.len() {
+        _ => rest,
+    };
+    if !rest.is_empty() {
         return None;
     }
     std::str::from_utf8(line).ok()?.parse().ok()
 }
 
-fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step> {
-    let n = match parse_len(line, t)? {
+/// The bytes after a run of ASCII digits, and whether there was at least one.
+fn skip_digits(s: &[u8]) -> (&[u8], bool) {
+    let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    (s.get(n..).unwrap_or_default(), n != 0)
+}
+
+fn body_header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Step> {
+    let n = match len {
         Len::N(n) => n,
         Len::Null if t == b'$' => return Ok(Step::Value(Value::Nil)),
         Len::Streamed if t == b'$' => {
@@ -809,12 +983,9 @@ fn body_header(st: &mut State, t: u8, line: &[u8], lim: &Limits) -> Result<Step>
     Ok(Step::Continue)
 }
 
-fn chunk_header(st: &mut State, line: &[u8], lim: &Limits) -> Result<Step> {
-    let Len::N(n) = parse_len(line, b';')? else {
-        return Err(proto(format!(
-            "invalid streamed string chunk length {:?}",
-            show(line)
-        )));
+fn chunk_header(st: &mut State, len: Len, lim: &Limits) -> Result<Step> {
+    let Len::N(n) = len else {
+        return Err(proto("null or '?' length for a streamed string chunk"));
     };
     let Some(Frame::Chunks { data }) = st.stack.last_mut() else {
         return Err(proto("streamed string chunk outside a streamed string"));
@@ -885,14 +1056,8 @@ fn end_marker(st: &mut State, line: &[u8]) -> Result<Step> {
     }
 }
 
-fn aggregate_header(
-    st: &mut State,
-    t: u8,
-    line: &[u8],
-    lim: &Limits,
-    avail: usize,
-) -> Result<Step> {
-    let (n, streamed) = match parse_len(line, t)? {
+fn aggregate_header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Step> {
+    let (n, streamed) = match len {
         Len::N(n) => (n, false),
         Len::Null if t == b'*' => return Ok(Step::Value(Value::Nil)),
         Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
@@ -919,8 +1084,7 @@ fn aggregate_header(
         return Err(proto(format!("nesting deeper than max_depth {max_depth}")));
     }
     let empty = n == 0 && !streamed;
-    // Never trust the declared count for memory: at most what the bytes received can fill.
-    let cap = |per_item: usize| n.min(avail / per_item).min(PREALLOC_MAX);
+    // Nothing is reserved here: see `reserve_for` (the declared count is not trusted).
     let frame = match t {
         b'*' | b'~' => {
             let kind = if t == b'*' {
@@ -937,7 +1101,7 @@ fn aggregate_header(
             }
             Frame::Seq {
                 kind,
-                items: Vec::with_capacity(cap(3)),
+                items: Vec::new(),
                 left: n,
                 streamed,
                 push_kind: None,
@@ -949,7 +1113,7 @@ fn aggregate_header(
             }
             Frame::Seq {
                 kind: SeqKind::Push,
-                items: Vec::with_capacity(cap(3).saturating_sub(1)),
+                items: Vec::new(),
                 left: n,
                 streamed: false,
                 push_kind: None,
@@ -961,7 +1125,7 @@ fn aggregate_header(
             }
             Frame::Pairs {
                 attr: false,
-                pairs: Vec::with_capacity(cap(6)),
+                pairs: Vec::new(),
                 key: None,
                 left: n,
                 streamed,
@@ -975,7 +1139,7 @@ fn aggregate_header(
             } else {
                 Frame::Pairs {
                     attr: true,
-                    pairs: Vec::with_capacity(cap(6)),
+                    pairs: Vec::new(),
                     key: None,
                     left: n,
                     streamed,
@@ -998,9 +1162,19 @@ fn push_kind(v: Value) -> Result<String> {
     }
 }
 
+/// Room to reserve in a container when its first element arrives: what is still declared,
+/// but never more than the bytes already received can fill (an element takes at least
+/// `min_bytes`) nor [`PREALLOC_MAX`]. A hostile header alone thus reserves nothing, and a
+/// real aggregate whose bytes are all here gets its exact size in one allocation.
+fn reserve_for(left: usize, avail: usize, min_bytes: usize) -> usize {
+    left.min(avail.checked_div(min_bytes).unwrap_or(0).saturating_add(1))
+        .min(PREALLOC_MAX)
+}
+
 /// Add a completed value to the container on top of the stack, closing every container it
-/// completes. Returns the top-level value once the stack is empty.
-fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value>> {
+/// completes. Returns the top-level value once the stack is empty. `avail` is the number of
+/// bytes received but not parsed yet.
+fn complete(st: &mut State, mut v: Value, max_agg: usize, avail: usize) -> Result<Option<Value>> {
     loop {
         let Some(top) = st.stack.last_mut() else {
             return Ok(Some(v));
@@ -1020,6 +1194,9 @@ fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value
                         return Err(proto(format!(
                             "streamed aggregate exceeds max_aggregate_len {max_agg}"
                         )));
+                    }
+                    if items.capacity() == 0 && !*streamed {
+                        items.reserve_exact(reserve_for(*left, avail, 3));
                     }
                     items.push(v);
                 }
@@ -1058,6 +1235,9 @@ fn complete(st: &mut State, mut v: Value, max_agg: usize) -> Result<Option<Value
                             return Err(proto(format!(
                                 "streamed map exceeds max_aggregate_len {max_agg}"
                             )));
+                        }
+                        if pairs.capacity() == 0 && !*streamed {
+                            pairs.reserve_exact(reserve_for(*left, avail, 6));
                         }
                         pairs.push((k, v));
                     }

@@ -54,8 +54,14 @@ fn write_i64(out: &mut Vec<u8>, n: i64) {
 }
 
 /// Append the RESP3 encoding of `value` to `out` (RESP2 has no encoding for most RESP3
-/// types). Error replies containing CR or LF, and non-UTF-8-safe simple strings, are
-/// written in their bulk forms so that the output always decodes back to `value`.
+/// types). Error replies containing CR or LF are written as bulk errors (`!`) so that they
+/// decode back to the same [`Value::Error`].
+///
+/// The output decodes back to `value` except where RESP cannot express it: a simple string
+/// containing CR or LF is written as a bulk string (and decodes as [`Value::Bulk`]); a
+/// verbatim format that is not exactly 3 bytes, or a push anywhere but at the top level
+/// (possibly under attributes), is written as given but rejected by the decoder; and NaN
+/// decodes to NaN, which does not compare equal to itself.
 ///
 /// ```
 /// use valkit::resp::{decode, encode_value, Limits, Value};

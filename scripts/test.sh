@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The one test command: provision, format, lint, build every feature combination,
+# check the layering, run all tests (against both Valkey and Redis; the tests choose).
+# Budget: well under 15 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$SECONDS
+step() { printf '\n==> %s  (+%ss)\n' "$*" "$((SECONDS - started))"; }
+
+# Imports only point down (docs/architecture.md). Each row: a file or directory under
+# src/ and the crate modules it must not use. Missing paths are skipped (not written yet).
+PATTERNS="cache|lock|limit|queue"
+LAYERS=(
+    "src/error.rs        config|resp|cmd|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/resp            config|cmd|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/config.rs       cmd|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/cmd.rs          config|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/cmd             config|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/conn            pool|cluster|client|testkit|$PATTERNS"
+    "src/pool.rs         cluster|client|testkit|$PATTERNS"
+    "src/cluster         client|testkit|$PATTERNS"
+    "src/client          testkit|$PATTERNS"
+    "src/testkit         pool|cluster|client|$PATTERNS"
+)
+
+check_layers() {
+    local row path forbidden hits failed=0
+    for row in "${LAYERS[@]}"; do
+        read -r path forbidden <<<"$row"
+        [ -e "$path" ] || continue
+        # `crate::conn`, `crate::conn::x`, and `crate::{resp, conn}` on one line;
+        # comment lines are ignored.
+        hits=$(grep -rnE "crate::(${forbidden})\b|crate::\{[^}]*\b(${forbidden})\b" \
+            --include='*.rs' "$path" | grep -vE '^[^:]+:[0-9]+:[[:space:]]*//' || true)
+        if [ -n "$hits" ]; then
+            echo "layering: $path must not use crate::{${forbidden//|/,}}:"
+            echo "$hits" | sed 's/^/    /'
+            failed=1
+        fi
+    done
+    return $failed
+}
+
+step "provision"
+scripts/provision.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features)"
+cargo clippy --quiet --all-targets --all-features -- -D warnings
+
+for features in "--no-default-features" \
+    "--no-default-features --features tls" \
+    "--no-default-features --features testkit" \
+    "--all-features"; do
+    step "cargo build $features"
+    # shellcheck disable=SC2086 # intentional word splitting of the flags
+    cargo build --quiet $features
+done
+
+step "layering"
+check_layers
+echo "layering ok"
+
+step "cargo test --all-features"
+timeout --foreground "${VALKIT_TEST_TIMEOUT:-720}" cargo test --all-features
+
+step "all green in $((SECONDS - started))s"
