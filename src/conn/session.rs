@@ -45,7 +45,9 @@ impl SessionState {
         } else if is("UNWATCH") {
             self.watching = false;
         } else if is("SELECT") {
-            let db = std::str::from_utf8(arg(1)).ok().and_then(|s| s.parse::<u32>().ok());
+            let db = std::str::from_utf8(arg(1))
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok());
             self.db_changed = db != Some(configured_db);
         } else if is("SUBSCRIBE") || is("PSUBSCRIBE") || is("SSUBSCRIBE") {
             self.subscribed = true;
@@ -53,8 +55,7 @@ impl SessionState {
             let sub = arg(1);
             if sub.eq_ignore_ascii_case(b"TRACKING") {
                 self.tracking = !arg(2).eq_ignore_ascii_case(b"OFF");
-            } else if sub.eq_ignore_ascii_case(b"REPLY") || sub.eq_ignore_ascii_case(b"SETNAME")
-            {
+            } else if sub.eq_ignore_ascii_case(b"REPLY") || sub.eq_ignore_ascii_case(b"SETNAME") {
                 self.other = true;
             }
         } else if is("HELLO")
