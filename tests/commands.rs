@@ -266,7 +266,7 @@ fn keys_round_trip() {
         c.rpush(t("l"), "v").unwrap();
         c.sadd(t("set"), "v").unwrap();
         c.zadd(t("z"), &[("v", 1.0)]).unwrap();
-        c.hset(t("h"), "f", "v").unwrap();
+        c.hset(t("h"), ("f", "v")).unwrap();
         c.exec(&cmd("XADD").arg(t("x")).arg("*").arg("f").arg("v"))
             .unwrap();
         for (suffix, want) in [
@@ -344,12 +344,12 @@ fn scan_finds_exactly_the_keys_under_a_prefix() {
 fn hashes_round_trip() {
     each_combo("hashes", |c, p, _, _| {
         let h = format!("{p}:h");
-        assert_eq!(c.hset(&h, "a", "1").unwrap(), 1);
-        assert_eq!(c.hset(&h, "a", "one").unwrap(), 0);
-        assert_eq!(c.hset_multiple(&h, [("b", "2"), ("c", "3")]).unwrap(), 2);
+        assert_eq!(c.hset(&h, ("a", "1")).unwrap(), 1);
+        assert_eq!(c.hset(&h, ("a", "one")).unwrap(), 0);
+        assert_eq!(c.hset(&h, [("b", "2"), ("c", "3")]).unwrap(), 2);
         let mut m = HashMap::new();
         m.insert("d", "4");
-        assert_eq!(c.hset_multiple(&h, &m).unwrap(), 1);
+        assert_eq!(c.hset(&h, &m).unwrap(), 1);
         assert_eq!(c.hget(&h, "a").unwrap(), Some(bytes("one")));
         assert_eq!(c.hget(&h, "zz").unwrap(), None);
         assert_eq!(
@@ -826,7 +826,7 @@ fn binary_safe_keys_and_values() {
         // Hash fields, list elements, set and sorted-set members.
         let mut hk = k.clone();
         hk.extend_from_slice(b":h");
-        c.hset(&hk, &b"f\r\n\0"[..], &v).unwrap();
+        c.hset(&hk, (&b"f\r\n\0"[..], &v)).unwrap();
         assert_eq!(c.hget(&hk, &b"f\r\n\0"[..]).unwrap(), Some(v.clone()));
         let all = c.hgetall(&hk).unwrap();
         assert_eq!(all.get(&b"f\r\n\0"[..]), Some(&v));

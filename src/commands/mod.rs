@@ -307,14 +307,20 @@ pub trait Commands: Execute {
 
     // ------------------------------------------------------------------ hashes
 
-    /// `HSET key field value`: 1 when the field is new, 0 when it was overwritten.
-    fn hset<K: ToArgs, F: ToArgs, V: ToArgs>(&self, key: K, field: F, value: V) -> Result<u64> {
-        run(self, &cmd("HSET").arg(key).arg(field).arg(value))
-    }
-
-    /// `HSET key field value ...`: `pairs` writes field/value pairs (`&[("f", "v")]`, a map);
-    /// returns how many fields are new.
-    fn hset_multiple<K: ToArgs, P: ToArgs>(&self, key: K, pairs: P) -> Result<u64> {
+    /// `HSET key field value ...`: `pairs` writes field/value pairs: one pair as a tuple
+    /// `("field", "value")`, several as `&[("a", "1"), ("b", "2")]` or a map. Returns how
+    /// many fields are new (overwritten ones do not count).
+    ///
+    /// ```no_run
+    /// # use valkit::{Commands, Connection};
+    /// # fn main() -> valkit::Result<()> {
+    /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// assert_eq!(conn.hset("user:1", [("name", "Ada"), ("lang", "en")])?, 2);
+    /// assert_eq!(conn.hset("user:1", ("lang", "fr"))?, 0);
+    /// assert_eq!(conn.hget("user:1", "lang")?, Some(b"fr".to_vec()));
+    /// # Ok(()) }
+    /// ```
+    fn hset<K: ToArgs, P: ToArgs>(&self, key: K, pairs: P) -> Result<u64> {
         run(self, &cmd("HSET").arg(key).arg(pairs))
     }
 

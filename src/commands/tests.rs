@@ -281,9 +281,9 @@ fn scan_is_fused_after_an_error() {
 #[test]
 fn hash_commands_encode_and_parse_both_protocols() {
     let r = Recorder::replying([Value::Int(1), Value::Int(2)]);
-    assert_eq!(r.hset("h", "f", 1).unwrap(), 1);
+    assert_eq!(r.hset("h", ("f", 1)).unwrap(), 1);
     assert_eq!(r.last(), "HSET h f 1");
-    assert_eq!(r.hset_multiple("h", [("a", "1"), ("b", "2")]).unwrap(), 2);
+    assert_eq!(r.hset("h", [("a", "1"), ("b", "2")]).unwrap(), 2);
     assert_eq!(r.last(), "HSET h a 1 b 2");
 
     let resp2 = Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")]);
