@@ -55,7 +55,7 @@ fn main() -> valkit::Result<()> {
     conn.set_ex(k("session"), "alice", Duration::from_secs(30))?;
     println!("TTL session         -> {:?}", conn.ttl(k("session"))?);
     println!("INCRBY counter 5    -> {}", conn.incr_by(k("counter"), 5)?);
-    conn.hset(k("user:1"), &[("name", "Ada"), ("lang", "en")])?;
+    conn.hset(k("user:1"), [("name", "Ada"), ("lang", "en")])?;
     println!(
         "HGETALL user:1      -> {} fields",
         conn.hgetall(k("user:1"))?.len()
