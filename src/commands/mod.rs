@@ -21,7 +21,7 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cmd::{cmd, ArgWriter, Cmd, Execute, FromValue, ToArgs};
+use crate::cmd::{cmd, Cmd, Execute, FromValue, ToArgs};
 use crate::error::{Error, Result};
 
 pub use info::Info;
@@ -36,32 +36,6 @@ use lists::Timeout;
 /// Run `c` and convert its reply.
 fn run<T: FromValue, E: Execute + ?Sized>(ex: &E, c: &Cmd) -> Result<T> {
     T::from_value(ex.exec(c)?)
-}
-
-/// Arguments written once and then counted (for `numkeys`) or replayed into a command.
-#[derive(Clone, Default)]
-pub(crate) struct ArgList(Cmd);
-
-impl ArgList {
-    pub(crate) fn new(args: impl ToArgs) -> ArgList {
-        ArgList(Cmd::new().arg(args))
-    }
-
-    pub(crate) fn push(&mut self, args: impl ToArgs) {
-        self.0.add_arg(args);
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-impl ToArgs for ArgList {
-    fn write_args(&self, out: &mut ArgWriter<'_>) {
-        for a in self.0.args() {
-            out.write(a);
-        }
-    }
 }
 
 /// Typed helpers for common commands, available on everything that implements [`Execute`]
@@ -482,14 +456,13 @@ pub trait Commands: Execute {
         count: u64,
     ) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>> {
         let t = Timeout(timeout);
-        let keys = ArgList::new(keys);
-        let c = cmd("BLMPOP")
-            .arg(t)
-            .arg(keys.len())
-            .arg(&keys)
-            .arg(end)
-            .arg("COUNT")
-            .arg(count);
+        // numkeys comes first, so write the keys aside to count them.
+        let keys = Cmd::new().arg(keys);
+        let mut c = cmd("BLMPOP").arg(t).arg(keys.len());
+        for k in keys.args() {
+            c.add_arg(k);
+        }
+        let c = c.arg(end).arg("COUNT").arg(count);
         run(self, &c.blocking(t.blocking()))
     }
 

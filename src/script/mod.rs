@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::cmd::{cmd, Cmd, Execute, FromValue, ToArgs};
-use crate::commands::ArgList;
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::Value;
 use crate::ServerErrorKind;
@@ -79,8 +78,8 @@ impl Script {
     pub fn prepare_invoke(&self) -> ScriptInvocation<'_> {
         ScriptInvocation {
             script: self,
-            keys: ArgList::default(),
-            args: ArgList::default(),
+            keys: Cmd::new(),
+            args: Cmd::new(),
         }
     }
 
@@ -108,8 +107,8 @@ impl Script {
     {
         ScriptInvocation {
             script: self,
-            keys: ArgList::new(keys),
-            args: ArgList::new(args),
+            keys: Cmd::new().arg(keys),
+            args: Cmd::new().arg(args),
         }
         .invoke(ex)
     }
@@ -142,20 +141,21 @@ impl fmt::Debug for Script {
 #[derive(Clone)]
 pub struct ScriptInvocation<'a> {
     script: &'a Script,
-    keys: ArgList,
-    args: ArgList,
+    /// `KEYS[]` and `ARGV[]`, each kept as a bare argument list.
+    keys: Cmd,
+    args: Cmd,
 }
 
 impl ScriptInvocation<'_> {
     /// Add a key (or several, from a collection) to `KEYS[]`.
     pub fn key<K: ToArgs>(mut self, key: K) -> Self {
-        self.keys.push(key);
+        self.keys.add_arg(key);
         self
     }
 
     /// Add an argument (or several) to `ARGV[]`.
     pub fn arg<A: ToArgs>(mut self, arg: A) -> Self {
-        self.args.push(arg);
+        self.args.add_arg(arg);
         self
     }
 
@@ -171,11 +171,11 @@ impl ScriptInvocation<'_> {
     }
 
     fn build(&self, name: &str, first: &str) -> Cmd {
-        cmd(name)
-            .arg(first)
-            .arg(self.keys.len())
-            .arg(&self.keys)
-            .arg(&self.args)
+        let mut c = cmd(name).arg(first).arg(self.keys.len());
+        for a in self.keys.args().chain(self.args.args()) {
+            c.add_arg(a);
+        }
+        c
     }
 
     /// Run it: `EVALSHA`, and `EVAL` once if the server answers `NOSCRIPT`.
