@@ -250,6 +250,15 @@ fn keys_round_trip() {
         assert!(!c.persist(k).unwrap());
         assert_eq!(c.ttl(k).unwrap(), Ttl::NoExpiry);
 
+        // A sub-second part is kept (PEXPIRE), not truncated to EXPIRE 0.
+        assert!(c.expire(k, Duration::from_millis(60_500)).unwrap());
+        assert!(ttl_within(
+            c.pttl(k).unwrap(),
+            Duration::from_secs(58),
+            Duration::from_millis(60_500)
+        ));
+        assert!(c.persist(k).unwrap());
+
         // A short PEXPIRE really expires the key.
         let short = format!("{p}:short");
         c.set(&short, "v").unwrap();

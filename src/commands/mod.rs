@@ -212,10 +212,14 @@ pub trait Commands: Execute {
     }
 
     /// `EXPIRE key seconds`: true when the expiry was set (false for a missing key).
-    /// `ttl` is sent in whole seconds, its fraction dropped; use
-    /// [`pexpire`](Commands::pexpire) for finer expiries.
+    /// When `ttl` is not a whole number of seconds, `PEXPIRE key milliseconds` is sent
+    /// instead, so a sub-second `ttl` never becomes `EXPIRE 0` (which deletes the key).
     fn expire<K: ToArgs>(&self, key: K, ttl: Duration) -> Result<bool> {
-        run(self, &cmd("EXPIRE").arg(key).arg(ttl.as_secs()))
+        if ttl.subsec_nanos() == 0 {
+            run(self, &cmd("EXPIRE").arg(key).arg(ttl.as_secs()))
+        } else {
+            self.pexpire(key, ttl)
+        }
     }
 
     /// `PEXPIRE key milliseconds`: true when the expiry was set.
