@@ -42,6 +42,8 @@ pub mod config;
 mod conn;
 pub mod resp;
 
+pub mod cache;
+
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
