@@ -37,8 +37,8 @@ where
     /// # use valkit::{cache::Cache, Connection};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let cache = Cache::new(Arc::new(Connection::open_url("redis://127.0.0.1:6379")?), "shop")?;
-    /// cache.entry("product:1", Duration::from_secs(60)).tags(["catalog"]).put(&"lamp")?;
-    /// cache.entry("product:2", Duration::from_secs(60)).tags(["catalog"]).put(&"desk")?;
+    /// cache.entry("product:1", Duration::from_secs(60)).tags(["catalog"]).put(&"lamp".to_string())?;
+    /// cache.entry("product:2", Duration::from_secs(60)).tags(["catalog"]).put(&"desk".to_string())?;
     /// assert_eq!(cache.invalidate_tag("catalog")?, 2);
     /// # Ok(()) }
     /// ```
