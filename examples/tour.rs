@@ -72,7 +72,10 @@ fn main() -> valkit::Result<()> {
     // 3. Any command through the builder.
     println!("\n== any command");
     let reply = conn.exec(&cmd("OBJECT").arg("ENCODING").arg(k("counter")))?;
-    println!("OBJECT ENCODING counter -> {reply:?}");
+    println!(
+        "OBJECT ENCODING counter -> {:?}",
+        String::from_utf8_lossy(reply.as_bytes().unwrap_or_default())
+    );
 
     // 4. Pipelines: one write, N replies, per-command errors.
     println!("\n== pipeline of 1,000 commands");
@@ -110,9 +113,13 @@ fn main() -> valkit::Result<()> {
     println!("\n== scripts");
     let script = Script::new("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}");
     println!("sha1 {}", script.sha1_hex());
-    let first = script.invoke(&conn, k("script-counter"), "hi")?;
+    let first: (String, String, i64) =
+        script.key(k("script-counter")).arg("hi").invoke_as(&conn)?;
     conn.exec(&cmd("SCRIPT").arg("FLUSH"))?;
-    let second = script.invoke(&conn, k("script-counter"), "again")?;
+    let second: (String, String, i64) = script
+        .key(k("script-counter"))
+        .arg("again")
+        .invoke_as(&conn)?;
     println!("before flush {first:?}\nafter flush  {second:?}");
 
     // 7. SCAN as an iterator.
