@@ -39,8 +39,12 @@ fn stampede(cache: &Cache<Conn>, key: &str) -> usize {
     let barrier = Arc::new(Barrier::new(64));
     let threads: Vec<_> = (0..64)
         .map(|_| {
-            let (cache, loads, barrier, key) =
-                (cache.clone(), loads.clone(), barrier.clone(), key.to_owned());
+            let (cache, loads, barrier, key) = (
+                cache.clone(),
+                loads.clone(),
+                barrier.clone(),
+                key.to_owned(),
+            );
             std::thread::spawn(move || {
                 barrier.wait();
                 cache
@@ -88,18 +92,23 @@ fn failing_stampede(cache: &Cache<Conn>, key: &str, panic: bool) -> (Vec<CacheEr
     let barrier = Arc::new(Barrier::new(16));
     let threads: Vec<_> = (0..16)
         .map(|_| {
-            let (cache, loads, barrier, key) =
-                (cache.clone(), loads.clone(), barrier.clone(), key.to_owned());
+            let (cache, loads, barrier, key) = (
+                cache.clone(),
+                loads.clone(),
+                barrier.clone(),
+                key.to_owned(),
+            );
             std::thread::spawn(move || {
                 barrier.wait();
-                let r: Result<String, _> = cache.get_or_load(&key, Duration::from_secs(10), move || {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(50));
-                    if panic {
-                        panic!("loader exploded");
-                    }
-                    Err("origin down")
-                });
+                let r: Result<String, _> =
+                    cache.get_or_load(&key, Duration::from_secs(10), move || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        if panic {
+                            panic!("loader exploded");
+                        }
+                        Err("origin down")
+                    });
                 r.unwrap_err().kind()
             })
         })
@@ -122,7 +131,9 @@ fn failing_or_panicking_loader_fails_every_waiter_and_is_not_cached() {
             assert!(errors.iter().all(|k| *k == want), "{errors:?}");
             // Not cached: the next call loads again, and succeeds.
             let v: String = cache
-                .get_or_load(&key, Duration::from_secs(10), || Ok::<_, String>("ok".into()))
+                .get_or_load(&key, Duration::from_secs(10), || {
+                    Ok::<_, String>("ok".into())
+                })
                 .unwrap();
             assert_eq!(v, "ok");
         }
@@ -236,17 +247,28 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
         for _ in 0..20 {
             let (v, took) = get(&cache);
             assert_eq!(v, 1, "{kind:?}: the stale value is served");
-            assert!(took < Duration::from_millis(150), "{kind:?}: waited {took:?}");
+            assert!(
+                took < Duration::from_millis(150),
+                "{kind:?}: waited {took:?}"
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while cache.pending_refreshes() > 0 {
             assert!(Instant::now() < deadline);
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(loads.load(Ordering::SeqCst), 2, "{kind:?}: exactly one refresh");
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "{kind:?}: exactly one refresh"
+        );
         assert_eq!(get(&cache).0, 2, "the refreshed value");
         let s = cache.stats();
-        assert_eq!((s.stale_hits, s.refreshes, s.refresh_errors), (20, 1, 0), "{s:?}");
+        assert_eq!(
+            (s.stale_hits, s.refreshes, s.refresh_errors),
+            (20, 1, 0),
+            "{s:?}"
+        );
 
         // Past stale-until the entry is gone: the call waits for the loader.
         let short = builder(kind, "swr-short")
@@ -324,7 +346,11 @@ fn jitter_spreads_ttls_within_bounds() {
         let keys: Vec<String> = (0..1000).map(|i| format!("item:{i}")).collect();
         let written = cache
             .warm(&keys, Duration::from_secs(100), |ks| {
-                Ok::<_, String>(ks.iter().map(|k| (k.clone(), 1u8)).collect::<HashMap<_, _>>())
+                Ok::<_, String>(
+                    ks.iter()
+                        .map(|k| (k.clone(), 1u8))
+                        .collect::<HashMap<_, _>>(),
+                )
             })
             .unwrap();
         assert_eq!(written, 1000);
@@ -358,14 +384,23 @@ fn invalidating_a_tag_removes_exactly_its_entries() {
             .unwrap();
         assert_eq!(loaded, 5);
         assert_eq!(cache.invalidate_tag("t1").unwrap(), 3);
-        for (k, present) in [("a", false), ("b", false), ("e", false), ("c", true), ("d", true)] {
+        for (k, present) in [
+            ("a", false),
+            ("b", false),
+            ("e", false),
+            ("c", true),
+            ("d", true),
+        ] {
             let got: Lookup<i32> = cache.get(k).unwrap();
             assert_eq!(got.is_found(), present, "{kind:?} {k}");
         }
         let ex = cache.executor();
         assert_eq!(ex.exists(cache.keyspace().tag("t1")).unwrap(), 0);
         // The tag set lives as long as its longest entry.
-        assert!(matches!(ex.pttl(cache.keyspace().tag("t2")).unwrap(), Ttl::Expires(_)));
+        assert!(matches!(
+            ex.pttl(cache.keyspace().tag("t2")).unwrap(),
+            Ttl::Expires(_)
+        ));
         assert_eq!(cache.invalidate_tag("t2").unwrap(), 1); // c (b is gone already)
     }
 }
@@ -425,9 +460,18 @@ fn tagged_writes_racing_invalidations_leave_no_orphans() {
 fn version_bump_hides_old_entries() {
     for kind in kinds() {
         let ns = key(&format!("version-{}", kind.name()));
-        let v1 = Cache::builder(conn(kind)).namespace(&ns).version(1).build().unwrap();
-        let v2 = Cache::builder(conn(kind)).namespace(&ns).version(2).build().unwrap();
-        v1.put("k", Duration::from_secs(60), &"old".to_string()).unwrap();
+        let v1 = Cache::builder(conn(kind))
+            .namespace(&ns)
+            .version(1)
+            .build()
+            .unwrap();
+        let v2 = Cache::builder(conn(kind))
+            .namespace(&ns)
+            .version(2)
+            .build()
+            .unwrap();
+        v1.put("k", Duration::from_secs(60), &"old".to_string())
+            .unwrap();
         assert_eq!(v2.get::<String>("k").unwrap(), Lookup::Missing);
         assert_eq!(v1.get::<String>("k").unwrap(), Lookup::Found("old".into()));
         // Old versions can be swept by pattern.
@@ -456,17 +500,30 @@ fn degraded_when_the_server_is_gone() {
     for kind in kinds() {
         let mut server = Server::start(kind).unwrap();
         let conn = Arc::new(Connection::open(&server.config()).unwrap());
-        let cache = Cache::builder(conn.clone()).namespace("degrade").build().unwrap();
-        let strict = Cache::builder(conn).namespace("degrade").degrade(false).build().unwrap();
-        cache.put("k", Duration::from_secs(60), &"cached".to_string()).unwrap();
+        let cache = Cache::builder(conn.clone())
+            .namespace("degrade")
+            .build()
+            .unwrap();
+        let strict = Cache::builder(conn)
+            .namespace("degrade")
+            .degrade(false)
+            .build()
+            .unwrap();
+        cache
+            .put("k", Duration::from_secs(60), &"cached".to_string())
+            .unwrap();
         server.kill();
         let v: String = cache
-            .get_or_load("k", Duration::from_secs(60), || Ok::<_, String>("origin".into()))
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("origin".into())
+            })
             .unwrap();
         assert_eq!(v, "origin");
         assert_eq!(cache.stats().degraded, 1, "{kind:?}");
         let e = strict
-            .get_or_load::<String, _, _>("k", Duration::from_secs(60), || Ok::<_, String>("x".into()))
+            .get_or_load::<String, _, _>("k", Duration::from_secs(60), || {
+                Ok::<_, String>("x".into())
+            })
             .unwrap_err();
         assert_eq!(e.kind(), CacheErrorKind::Server);
         assert!(e.server_error().is_some());
@@ -474,10 +531,15 @@ fn degraded_when_the_server_is_gone() {
         let writes = counter();
         let w = writes.clone();
         let e = cache
-            .put_through("k", Duration::from_secs(60), &"new".to_string(), move |_| {
-                w.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, String>(())
-            })
+            .put_through(
+                "k",
+                Duration::from_secs(60),
+                &"new".to_string(),
+                move |_| {
+                    w.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(())
+                },
+            )
             .unwrap_err();
         assert_eq!(e.kind(), CacheErrorKind::CacheStale);
         assert_eq!(writes.load(Ordering::SeqCst), 1);
@@ -495,13 +557,24 @@ fn write_through_order_and_failure_rules() {
             .put_through("k", ttl, &"v2".to_string(), |_| Err("db down"))
             .unwrap_err();
         assert_eq!(e.kind(), CacheErrorKind::Origin);
-        assert_eq!(cache.get::<String>("k").unwrap(), Lookup::Found("v1".into()));
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("v1".into())
+        );
         // Both succeed: the cache has the new value.
-        cache.put_through("k", ttl, &"v3".to_string(), |_| Ok::<_, String>(())).unwrap();
-        assert_eq!(cache.get::<String>("k").unwrap(), Lookup::Found("v3".into()));
+        cache
+            .put_through("k", ttl, &"v3".to_string(), |_| Ok::<_, String>(()))
+            .unwrap();
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("v3".into())
+        );
         // The cache write fails after the origin succeeded (a tag key of the wrong type
         // makes the tag script fail): the entry is invalidated and the caller told.
-        cache.executor().set(cache.keyspace().tag("broken"), "not a set").unwrap();
+        cache
+            .executor()
+            .set(cache.keyspace().tag("broken"), "not a set")
+            .unwrap();
         let e = cache
             .entry("k", ttl)
             .tags(["broken"])
@@ -564,7 +637,11 @@ fn get_many_uses_one_loader_call_and_writes_back() {
 fn xfetch_refreshes_early_only_when_enabled() {
     for kind in kinds() {
         for (beta, expect_early) in [(0.0, false), (1000.0, true)] {
-            let cache = builder(kind, "xfetch").jitter(0.0).xfetch(beta).build().unwrap();
+            let cache = builder(kind, "xfetch")
+                .jitter(0.0)
+                .xfetch(beta)
+                .build()
+                .unwrap();
             let loads = counter();
             for _ in 0..10 {
                 let loads = loads.clone();
@@ -581,7 +658,11 @@ fn xfetch_refreshes_early_only_when_enabled() {
             }
             let s = cache.stats();
             // With delta 20 ms and beta 1000, the expected head start is 20 s > the 2 s TTL.
-            assert_eq!(s.early_refreshes > 0, expect_early, "{kind:?} beta {beta}: {s:?}");
+            assert_eq!(
+                s.early_refreshes > 0,
+                expect_early,
+                "{kind:?} beta {beta}: {s:?}"
+            );
             assert_eq!(loads.load(Ordering::SeqCst) > 1, expect_early);
         }
     }
@@ -606,7 +687,9 @@ fn sessions_round_trip_with_sliding_expiry() {
             panic!("no expiry")
         };
         assert!(left > Duration::from_millis(300), "{left:?}");
-        assert!(store.update(&id, &vec!["cart".to_string(), "book".into()]).unwrap());
+        assert!(store
+            .update(&id, &vec!["cart".to_string(), "book".into()])
+            .unwrap());
         std::thread::sleep(Duration::from_millis(200));
         assert!(store.touch(&id).unwrap());
         std::thread::sleep(Duration::from_millis(200));
@@ -629,14 +712,22 @@ fn forever_entries_have_no_expiry_and_stats_render() {
         cache.put("k", CacheTtl::Forever, &1).unwrap();
         let ttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
         assert_eq!(ttl, Ttl::NoExpiry);
-        let _: i32 = cache.get_or_load("k", CacheTtl::Forever, || Ok::<_, String>(2)).unwrap();
+        let _: i32 = cache
+            .get_or_load("k", CacheTtl::Forever, || Ok::<_, String>(2))
+            .unwrap();
         let text = cache.metrics_text();
         let ns = cache.keyspace().namespace();
         assert!(text.contains("# TYPE valkit_cache_hits_total counter"));
-        assert!(text.contains(&format!("valkit_cache_hits_total{{namespace=\"{ns}\"}} 1")), "{text}");
+        assert!(
+            text.contains(&format!("valkit_cache_hits_total{{namespace=\"{ns}\"}} 1")),
+            "{text}"
+        );
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split('{').next().unwrap();
-            assert!(name.starts_with("valkit_cache_") && name.ends_with("_total"), "{line}");
+            assert!(
+                name.starts_with("valkit_cache_") && name.ends_with("_total"),
+                "{line}"
+            );
         }
         let _ = cache.executor().exec(&cmd("PING")).unwrap();
     }

@@ -5,7 +5,7 @@ pub type CodecError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Turns values of `T` into bytes and back. A codec is shared by every thread of a cache.
 ///
-/// [`JsonCodec`] (feature `json`, on by default) handles every serde type; [`BytesCodec`]
+/// `JsonCodec` (feature `json`, on by default) handles every serde type; [`BytesCodec`]
 /// stores `Vec<u8>` and `String` as they are. Plug another format by implementing this
 /// trait:
 ///
@@ -79,7 +79,7 @@ impl Codec<String> for BytesCodec {
 #[cfg(feature = "json")]
 pub type DefaultCodec = JsonCodec;
 
-/// The codec a [`Cache`](super::Cache) uses unless told otherwise: [`JsonCodec`] with the
+/// The codec a [`Cache`](super::Cache) uses unless told otherwise: `JsonCodec` with the
 /// `json` feature, [`BytesCodec`] without it.
 #[cfg(not(feature = "json"))]
 pub type DefaultCodec = BytesCodec;

@@ -115,7 +115,7 @@ pub fn user_key(id: impl std::fmt::Display) -> String {
 /// let a = api_key("search", &[("q", "rust"), ("page", "2")]);
 /// let b = api_key("search", &[("page", "2"), ("q", "rust")]);
 /// assert_eq!(a, b);
-/// assert_eq!(a, "api:search:5c1d3b6ab6fcf1d3");
+/// assert_eq!(a, "api:search:b08d05aa3ef40acf");
 /// ```
 pub fn api_key(endpoint: &str, params: &[(&str, &str)]) -> String {
     let mut sorted: Vec<&(&str, &str)> = params.iter().collect();

@@ -112,7 +112,7 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
         self
     }
 
-    /// Store values with another codec (default [`JsonCodec`](super::JsonCodec) with the
+    /// Store values with another codec (default `JsonCodec` with the
     /// `json` feature).
     pub fn codec<C2: Send + Sync + 'static>(self, codec: C2) -> CacheBuilder<E, C2> {
         CacheBuilder {
