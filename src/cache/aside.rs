@@ -68,7 +68,9 @@ impl<E: Execute, C> Core<E, C> {
             };
         }
         let now = self.clock.now_ms(&self.ex);
-        if now < header.fresh_until {
+        // Without a stale grace, the server's PX ends the entry: our estimate of the
+        // server clock must not turn the last milliseconds into a "stale" phase.
+        if now < header.fresh_until || header.stale_until <= header.fresh_until {
             Read::Fresh { header, bytes, now }
         } else {
             Read::Stale(bytes)
@@ -431,17 +433,18 @@ where
             Err(e) if core.settings.degrade && is_availability(&e) => {
                 log::debug!("cache unavailable ({e}); calling the loader directly");
                 Counters::add(&stats.degraded, 1);
-                return self.load_shared(spec, loader, true);
+                return self.load_shared(spec, accept_tombstone, loader, true);
             }
             Err(e) => return Err(CacheError::server(e)),
         }
-        self.load_shared(spec, loader, false)
+        self.load_shared(spec, accept_tombstone, loader, false)
     }
 
     /// A miss: one load per key per process (singleflight), everyone gets its outcome.
     fn load_shared<T, F>(
         &self,
         spec: Spec,
+        accept_tombstone: bool,
         loader: F,
         degraded: bool,
     ) -> Result<Lookup<T>, CacheError>
@@ -457,6 +460,24 @@ where
         }
         match core.flights.join(&spec.full) {
             Role::Leader(guard) => {
+                // A caller that read "miss" just before the previous leader stored its
+                // value, and joined just after that flight ended, must not load again:
+                // look once more (misses only pay this extra GET).
+                if !degraded {
+                    if let Ok(read) = core.read(&spec.full) {
+                        let usable = match read {
+                            Read::Tombstone => accept_tombstone,
+                            Read::Miss => false,
+                            _ => true,
+                        };
+                        if usable {
+                            if let Ok(Some(l)) = core.found::<T>(read) {
+                                guard.finish(Ok(l.shared.clone()));
+                                return Ok(l.lookup);
+                            }
+                        }
+                    }
+                }
                 let result = core.load_and_store(&spec, loader, degraded);
                 guard.finish(match &result {
                     Ok(l) => Ok(l.shared.clone()),
