@@ -38,6 +38,7 @@ mod error;
 pub mod cmd;
 pub mod config;
 mod conn;
+mod pool;
 pub mod resp;
 
 #[cfg(feature = "testkit")]
@@ -47,6 +48,7 @@ pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
+pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
 pub use resp::Value;
 
 #[doc = include_str!("../README.md")]
