@@ -19,6 +19,7 @@ LAYERS=(
     "src/cmd             config|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/conn            pool|cluster|client|testkit|$PATTERNS"
     "src/pool.rs         cluster|client|testkit|$PATTERNS"
+    "src/pool            cluster|client|testkit|$PATTERNS"
     "src/cluster         client|testkit|$PATTERNS"
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"

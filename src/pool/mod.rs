@@ -196,9 +196,11 @@ impl Pool {
                     break;
                 }
                 waited = true;
+                st.waiting += 1;
                 let _ = shared
                     .available
                     .wait_until(&mut st, (now + backoff).min(deadline));
+                st.waiting -= 1;
                 backoff = (backoff * 2).min(MAX_CONNECT_BACKOFF);
                 continue;
             }
@@ -206,7 +208,9 @@ impl Pool {
                 break;
             }
             waited = true;
+            st.waiting += 1;
             let _ = shared.available.wait_until(&mut st, deadline);
+            st.waiting -= 1;
         }
         // Someone else's connect failure during this checkout explains it too.
         let others = st

@@ -30,6 +30,8 @@ pub(crate) struct State {
     /// Connects in flight. A slot is reserved for each (`open + connecting <= max_size`)
     /// and the connect runs without the lock.
     pub connecting: usize,
+    /// Checkouts blocked on `available` now.
+    pub waiting: usize,
     /// The last connect failure and when it happened, for the exhaustion error's source.
     pub last_connect_error: Option<(Instant, Error)>,
     pub consecutive_failures: u32,
@@ -53,6 +55,7 @@ impl Shared {
                 idle: Vec::new(),
                 open: 0,
                 connecting: 0,
+                waiting: 0,
                 last_connect_error: None,
                 consecutive_failures: 0,
             }),
@@ -252,6 +255,7 @@ impl Shared {
             s.idle = st.idle.len();
             s.in_use = st.open - st.idle.len();
             s.connecting = st.connecting;
+            s.waiting = st.waiting;
         }
         self.counters.fill(&mut s);
         s

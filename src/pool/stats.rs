@@ -16,6 +16,8 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Connects in flight now.
     pub connecting: usize,
+    /// Checkouts waiting now for a connection to come back (or a connect to be retried).
+    pub waiting: usize,
     /// Successful checkouts.
     pub checkouts: u64,
     /// Checkouts that had to wait for a connection to be returned or opened.
