@@ -149,6 +149,56 @@ fn eight_threads_share_four_connections_without_crossed_replies() {
 }
 
 #[test]
+fn eight_threads_single_commands_every_reply_checked() {
+    const THREADS: usize = 8;
+    // x 4 commands = 5,000 round trips per thread (the pipelined test above does 10,000).
+    const ROUNDS: usize = 1_250;
+    for kind in kinds() {
+        let server = shared(kind);
+        let pool = Pool::new(server.config(), PoolOptions::new().max_size(4)).unwrap();
+        let prefix = key("single");
+        let started = Instant::now();
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let pool = pool.clone();
+                let prefix = prefix.clone();
+                thread::spawn(move || {
+                    let counter = format!("{prefix}counter:{t}");
+                    for i in 0..ROUNDS {
+                        let k = format!("{prefix}{t}:{i}");
+                        let v = format!("value-{t}-{i}");
+                        {
+                            // Two commands on one checkout...
+                            let c = pool.get().unwrap();
+                            let set = c.exec(&cmd("SET").arg(&k).arg(&v).arg("EX").arg(60));
+                            assert_eq!(text(&set.unwrap()), "OK");
+                            assert_eq!(text(&c.exec(&cmd("GET").arg(&k)).unwrap()), v);
+                        }
+                        // ...and one checkout per command.
+                        let n = pool.exec(&cmd("INCR").arg(&counter)).unwrap();
+                        assert_eq!(n.as_int(), Some(i as i64 + 1), "thread {t}");
+                        let token = format!("echo-{t}-{i}");
+                        assert_eq!(text(&pool.exec(&cmd("ECHO").arg(&token)).unwrap()), token);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let s = pool.stats();
+        eprintln!(
+            "{kind:?}: {} single commands from {THREADS} threads in {:?}; {s:?}",
+            THREADS * ROUNDS * 4,
+            started.elapsed()
+        );
+        assert_eq!(s.checkouts, (THREADS * ROUNDS * 3) as u64);
+        assert!(s.created <= 4 && s.in_use == 0, "{s:?}");
+        assert_consistent(&s);
+    }
+}
+
+#[test]
 fn exhaustion_is_a_typed_error_within_the_timeout_and_returns_wake_waiters() {
     for kind in kinds() {
         let server = shared(kind);
