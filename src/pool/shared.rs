@@ -94,7 +94,7 @@ impl Shared {
                 // The slot is free again: someone waiting may try.
                 self.available.notify_one();
                 Counters::bump(&self.counters.connect_failures);
-                if n >= 2 && n.is_power_of_two() || is_fatal(&e) {
+                if n >= 2 && n.is_power_of_two() {
                     log::warn!(
                         "pool {}: {n} consecutive connect failures; last: {e}",
                         self.config.addr
