@@ -350,6 +350,22 @@ fn server_restart_dead_connections_are_never_handed_out() {
         assert_eq!((s.created, s.closed, s.open), (8, 4, 4), "{s:?}");
         assert_eq!(s.health_checks, 0, "detected without PING: {s:?}");
 
+        // The maintenance thread notices dead idle connections by itself and refills
+        // min_idle once the server is back.
+        let kept = Pool::new(server.config(), PoolOptions::new().min_idle(2)).unwrap();
+        assert!(eventually(Duration::from_secs(5), || kept.stats().idle == 2));
+        server.kill();
+        assert!(
+            eventually(Duration::from_secs(5), || kept.stats().open == 0),
+            "{:?}",
+            kept.stats()
+        );
+        server.restart().unwrap();
+        assert!(eventually(Duration::from_secs(5), || kept.stats().idle == 2));
+        let s = kept.stats();
+        assert_eq!((s.created, s.closed, s.checkouts), (4, 2, 0), "{s:?}");
+        drop(kept);
+
         // Restart under load: four threads keep working through the pool.
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));

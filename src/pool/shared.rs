@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::failure::{duplicate, is_fatal};
+use super::failure::duplicate;
 use super::options::PoolOptions;
 use super::stats::{Counters, PoolStats};
 use crate::cmd::cmd;
@@ -79,10 +79,12 @@ impl Shared {
         st.connecting -= 1;
         match result {
             Ok(conn) => {
+                // Counters move under the lock with the gauges, so a snapshot taken while
+                // nothing else happens always has created - closed == open.
                 st.open += 1;
                 st.consecutive_failures = 0;
-                drop(st);
                 Counters::bump(&self.counters.created);
+                drop(st);
                 log::debug!("pool {}: opened a connection", self.config.addr);
                 Ok(conn)
             }
@@ -185,11 +187,14 @@ impl Shared {
 
     /// Close a connection that counts as open and free its slot.
     pub(crate) fn discard(&self, conn: Connection, why: &str) {
+        {
+            let mut st = self.state.lock();
+            st.open -= 1;
+            Counters::bump(&self.counters.closed);
+        }
+        self.available.notify_one();
         log::debug!("pool {}: closing a connection: {why}", self.config.addr);
         drop(conn);
-        self.state.lock().open -= 1;
-        self.available.notify_one();
-        Counters::bump(&self.counters.closed);
     }
 
     /// A connection leaves the pool for good without being closed by it.
@@ -204,8 +209,8 @@ impl Shared {
             .is_some_and(|max| now.saturating_duration_since(created) >= max)
     }
 
-    /// Close idle connections past `max_idle_time` (keeping `min_idle`) or `max_lifetime`,
-    /// then open connections up to `min_idle`. `stop` is polled between connects.
+    /// Close idle connections past `max_idle_time` (keeping `min_idle`), past
+    /// `max_lifetime`, or closed by the server, then open connections up to `min_idle`. `stop` is polled between connects.
     pub(crate) fn maintain(&self, stop: &dyn Fn() -> bool) {
         let now = Instant::now();
         let min_idle = self.options.min_idle;
@@ -219,17 +224,38 @@ impl Shared {
                     .options
                     .max_idle_time
                     .is_some_and(|max| now.saturating_duration_since(c.since) >= max);
-                if self.past_lifetime(c.created, now) || (too_idle && remaining > min_idle) {
+                // A dead socket is noticed here too, so `idle` stays truthful and
+                // `min_idle` is refilled after a server restart without waiting for
+                // checkouts to stumble on the corpses (a few system calls each).
+                let dead = || {
+                    matches!(
+                        c.conn.peer_state(),
+                        PeerState::Closed | PeerState::DataPending
+                    )
+                };
+                if self.past_lifetime(c.created, now)
+                    || (too_idle && remaining > min_idle)
+                    || dead()
+                {
                     remaining -= 1;
+                    st.open -= 1;
+                    Counters::bump(&self.counters.closed);
                     expired.push(c.conn);
                 } else {
                     st.idle.push(c);
                 }
             }
         }
-        for conn in expired {
-            self.discard(conn, "idle too long or past max_lifetime");
+        if !expired.is_empty() {
+            self.available.notify_all();
+            log::debug!(
+                "pool {}: closing {} idle connections (idle too long, too old, or closed by the server)",
+                self.config.addr,
+                expired.len()
+            );
         }
+        // Closing (a shutdown per socket) happens without the lock.
+        drop(expired);
         while !stop() {
             {
                 let mut st = self.state.lock();
