@@ -274,7 +274,10 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> PoolStats {
-        let mut s = PoolStats::default();
+        let mut s = PoolStats {
+            max_size: self.options.max_size,
+            ..PoolStats::default()
+        };
         {
             let st = self.state.lock();
             s.open = st.open;

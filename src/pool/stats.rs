@@ -8,6 +8,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
+    /// The configured `max_size`, so that gauges can show how full the pool is.
+    pub max_size: usize,
     /// Connections open now: idle plus in use (not counting connects in flight).
     pub open: usize,
     /// Connections idle in the pool now.
