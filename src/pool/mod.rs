@@ -20,8 +20,9 @@
 //! # Return
 //! Dropping the [`PooledConnection`] returns it: broken ones are closed; one whose session
 //! changed (left in MULTI or WATCH, subscribed, another database, tracking on, ...) is
-//! reset with `RESET` plus the handshake in one round trip, or closed if that fails or if
-//! it is dropped while its thread panics.
+//! reset with `RESET` plus the handshake in one round trip, or closed if that fails, if
+//! it is dropped while its thread panics, or if it is subscribed on RESP2 (where messages
+//! in flight are indistinguishable from replies).
 //!
 //! # Maintenance
 //! A background thread named `valkit-pool-reaper` closes connections idle longer than

@@ -16,7 +16,8 @@ use crate::resp::Value;
 /// back: a broken one is closed and its slot freed; one whose session was changed (MULTI,
 /// WATCH, SELECT, SUBSCRIBE, CLIENT TRACKING, ...) is reset with `RESET` and the handshake
 /// first, or closed if that fails (and always closed, without I/O, when dropped during a
-/// panic); one past `max_lifetime` is closed.
+/// panic, or when subscribed on RESP2, where in-flight messages look like replies); one
+/// past `max_lifetime` is closed.
 pub struct PooledConnection {
     conn: Option<Connection>,
     created: Instant,

@@ -9,7 +9,7 @@ use super::failure::duplicate;
 use super::options::PoolOptions;
 use super::stats::{Counters, PoolStats};
 use crate::cmd::cmd;
-use crate::config::ConnectionConfig;
+use crate::config::{ConnectionConfig, Protocol};
 use crate::conn::{Connection, PeerState};
 use crate::error::{Error, Result};
 use crate::Execute;
@@ -152,6 +152,10 @@ impl Shared {
             if std::thread::panicking() {
                 // No blocking I/O while unwinding: drop it rather than RESET it.
                 Some("returned with a changed session during a panic".into())
+            } else if conn.session_state().subscribed && conn.protocol() == Protocol::Resp2 {
+                // Messages may be in flight, and in RESP2 they look like replies: a RESET
+                // could read one as its answer. A new connection is cheaper than doubt.
+                Some("returned subscribed on RESP2".into())
             } else {
                 match conn.reset_session() {
                     Ok(()) => {
