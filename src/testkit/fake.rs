@@ -192,8 +192,9 @@ fn accept_loop(listener: &TcpListener, scripts: &[Vec<Step>], sh: &Arc<Shared>) 
         {
             // Join connections that ended.
             let mut conns = sh.conns.lock();
-            let (done, live): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut *conns).into_iter().partition(|c| c.1.is_finished());
+            let (done, live): (Vec<_>, Vec<_>) = std::mem::take(&mut *conns)
+                .into_iter()
+                .partition(|c| c.1.is_finished());
             *conns = live;
             drop(conns);
             for (_, h) in done {

@@ -65,9 +65,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use binaries::{find_server_binary, openssl_binary, stunnel_binary, ServerKind, SERVER_ENV};
 pub use fake::{FakeServer, Step};
 pub use proxy::{Direction, FaultProxy, Toxics};
-pub use binaries::{find_server_binary, openssl_binary, stunnel_binary, ServerKind, SERVER_ENV};
 pub use server::{shared, Server, ServerOptions};
 pub use tempdir::TempDir;
 pub use tls::{TestCerts, TlsFront, TlsFrontOptions};

@@ -132,6 +132,8 @@ impl ConnEntry {
 struct Shared {
     toxics: Mutex<ToxicState>,
     stop: AtomicBool,
+    /// True while the acceptor holds a listener (not "down").
+    listening: AtomicBool,
     conns: Mutex<Vec<ConnEntry>>,
     accepted: AtomicU64,
     refused: AtomicU64,
@@ -165,6 +167,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             toxics: Mutex::new(ToxicState::default()),
             stop: AtomicBool::new(false),
+            listening: AtomicBool::new(true),
             conns: Mutex::new(Vec::new()),
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -264,12 +267,18 @@ impl FaultProxy {
     }
 
     /// Remove every toxic in both directions and accept connections again.
+    /// Waits for the listener to be back when the proxy was down.
     pub fn clear(&self) {
-        let mut t = self.shared.toxics.lock();
-        t.up = Toxics::default();
-        t.down = Toxics::default();
-        t.down_flag = false;
-        t.limit_epoch = t.limit_epoch.wrapping_add(1);
+        let was_down = {
+            let mut t = self.shared.toxics.lock();
+            t.up = Toxics::default();
+            t.down = Toxics::default();
+            t.limit_epoch = t.limit_epoch.wrapping_add(1);
+            t.down_flag
+        };
+        if was_down {
+            self.set_down(false);
+        }
     }
 
     /// "Down": close the listener so new connects are refused (`ECONNREFUSED`), or bind
@@ -277,18 +286,14 @@ impl FaultProxy {
     /// Takes effect within about 20 ms; this call waits for that.
     pub fn set_down(&self, down: bool) {
         self.shared.toxics.lock().down_flag = down;
-        // Let the acceptor act on it before returning, so the caller sees the new state.
+        self.wait_listening(!down);
+    }
+
+    /// Wait (up to 2 s) for the acceptor to have bound or dropped its listener.
+    fn wait_listening(&self, up: bool) {
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            let open = TcpStream::connect_timeout(
-                &SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
-                Duration::from_millis(200),
-            )
-            .is_ok();
-            if open != down {
-                return;
-            }
-            thread::sleep(Duration::from_millis(5));
+        while self.shared.listening.load(Ordering::SeqCst) != up && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -373,13 +378,17 @@ fn accept_loop(listener: TcpListener, port: u16, upstream: u16, sh: &Arc<Shared>
         if down {
             // Dropping the listener makes the port refuse connections.
             listener = None;
+            sh.listening.store(false, Ordering::SeqCst);
             thread::sleep(Duration::from_millis(2));
             continue;
         }
         let Some(l) = listener.as_ref() else {
             // Back up: std sets SO_REUSEADDR, so the same port can be bound again.
             match bind(port) {
-                Ok(l) => listener = Some(l),
+                Ok(l) => {
+                    listener = Some(l);
+                    sh.listening.store(true, Ordering::SeqCst);
+                }
                 Err(e) => {
                     log::warn!("{e}");
                     thread::sleep(POLL);
