@@ -242,10 +242,7 @@ fn serve(mut s: TcpStream, script: &[Step], sh: &Shared) {
     let stopped = || sh.stop.load(Ordering::SeqCst);
     let mut i = 0;
     let mut read_since_start = false;
-    'script: loop {
-        let Some(step) = script.get(i) else {
-            break;
-        };
+    'script: while let Some(step) = script.get(i) {
         i += 1;
         match step {
             Step::Read => {
