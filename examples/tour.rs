@@ -50,24 +50,20 @@ fn main() -> valkit::Result<()> {
         "GET greeting        -> {:?}",
         conn.get_string(k("greeting"))?
     );
-    let written = conn.set_options(
-        k("greeting"),
-        "again",
-        &SetOptions::default().only_if_absent(),
-    )?;
+    let written = conn.set_options(k("greeting"), "again", &SetOptions::default().nx())?;
     println!("SET NX on existing  -> written = {written}");
     conn.set_ex(k("session"), "alice", Duration::from_secs(30))?;
     println!("TTL session         -> {:?}", conn.ttl(k("session"))?);
     println!("INCRBY counter 5    -> {}", conn.incr_by(k("counter"), 5)?);
-    conn.hset(k("user:1"), &[("name", "Ada"), ("lang", "en")])?;
+    conn.hset(k("user:1"), [("name", "Ada"), ("lang", "en")])?;
     println!(
         "HGETALL user:1      -> {} fields",
         conn.hgetall(k("user:1"))?.len()
     );
-    conn.zadd(k("board"), &[(10.0, "ann"), (30.0, "bob"), (20.0, "cy")])?;
+    conn.zadd(k("board"), &[("ann", 10.0), ("bob", 30.0), ("cy", 20.0)])?;
     println!(
         "ZRANGE board WITHSCORES -> {:?}",
-        conn.zrange_withscores(k("board"), &valkit::ZRangeOptions::by_index(0, -1))?
+        conn.zrange_withscores(k("board"), valkit::ZRangeOptions::by_index(0, -1))?
             .into_iter()
             .map(|(m, s)| (String::from_utf8_lossy(&m).into_owned(), s))
             .collect::<Vec<_>>()
@@ -76,7 +72,10 @@ fn main() -> valkit::Result<()> {
     // 3. Any command through the builder.
     println!("\n== any command");
     let reply = conn.exec(&cmd("OBJECT").arg("ENCODING").arg(k("counter")))?;
-    println!("OBJECT ENCODING counter -> {reply:?}");
+    println!(
+        "OBJECT ENCODING counter -> {:?}",
+        String::from_utf8_lossy(reply.as_bytes().unwrap_or_default())
+    );
 
     // 4. Pipelines: one write, N replies, per-command errors.
     println!("\n== pipeline of 1,000 commands");
@@ -114,9 +113,13 @@ fn main() -> valkit::Result<()> {
     println!("\n== scripts");
     let script = Script::new("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}");
     println!("sha1 {}", script.sha1_hex());
-    let first = script.invoke(&conn, k("script-counter"), "hi")?;
+    let first: (String, String, i64) =
+        script.key(k("script-counter")).arg("hi").invoke_as(&conn)?;
     conn.exec(&cmd("SCRIPT").arg("FLUSH"))?;
-    let second = script.invoke(&conn, k("script-counter"), "again")?;
+    let second: (String, String, i64) = script
+        .key(k("script-counter"))
+        .arg("again")
+        .invoke_as(&conn)?;
     println!("before flush {first:?}\nafter flush  {second:?}");
 
     // 7. SCAN as an iterator.
@@ -131,7 +134,7 @@ fn main() -> valkit::Result<()> {
     println!("{} keys match {prefix}p:1*", found.len());
 
     // 8. INFO, parsed.
-    let info = conn.info(Some("memory"))?;
+    let info = conn.info_sections("memory")?;
     println!(
         "\n== INFO memory: used_memory_human = {:?}",
         info.get("memory", "used_memory_human")

@@ -33,7 +33,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod commands;
 mod error;
+mod script;
 
 pub mod cmd;
 pub mod config;
@@ -44,10 +46,15 @@ pub mod resp;
 pub mod testkit;
 
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
+pub use commands::{
+    Commands, Condition, Expiry, GetExExpiry, Info, KeyType, ListEnd, ScanIter, ScanOptions,
+    ScoreBound, ScoreUpdate, SetOptions, Ttl, ZAddOptions, ZRangeBy, ZRangeOptions,
+};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use resp::Value;
+pub use script::{Script, ScriptInvocation};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
