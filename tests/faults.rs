@@ -67,6 +67,8 @@ fn threads() -> Vec<(u32, String)> {
 /// One fault scenario: holds the file-wide lock and the threads alive at its start.
 struct Scenario {
     before: HashSet<u32>,
+    /// `connected_clients` of each shared server at the start.
+    clients: Vec<(ServerKind, u64)>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -78,6 +80,10 @@ fn scenario() -> Scenario {
     }
     Scenario {
         before: threads().into_iter().map(|(tid, _)| tid).collect(),
+        clients: support::kinds()
+            .into_iter()
+            .map(|k| (k, connected_clients(k)))
+            .collect(),
         _serial: serial,
     }
 }
@@ -97,18 +103,45 @@ impl Scenario {
             .collect()
     }
 
-    fn assert_no_thread_leak(self) {
-        // Joined threads can take a moment to leave /proc.
+    /// No thread leaked, and every shared server is back to its number of clients (every
+    /// connection of the scenario, proxied or broken, was closed on the server's side).
+    fn assert_no_leaks(self) {
+        // Joined threads can take a moment to leave /proc, closed sockets to be noticed.
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             let leaked = self.leaked();
             if leaked.is_empty() {
-                return;
+                break;
             }
             assert!(Instant::now() < deadline, "threads leaked: {leaked:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
+        for (kind, before) in &self.clients {
+            loop {
+                let now = connected_clients(*kind);
+                if now <= *before {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{kind:?}: {now} clients connected, {before} before the scenario"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
+}
+
+/// `connected_clients` from `INFO clients` of the shared server of `kind` (counting the
+/// connection asking).
+fn connected_clients(kind: ServerKind) -> u64 {
+    let port = support::shared(kind).port();
+    let info = valkit::testkit::raw_command(port, &[b"INFO", b"clients"]).unwrap();
+    let info = String::from_utf8_lossy(&info);
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no connected_clients in {info}"))
 }
 
 /// (virtual size, resident size) of this process, in bytes.
@@ -233,7 +266,7 @@ fn fault_server_killed_mid_reply() {
         assert_recovers(&proxy, &cfg);
         fresh.exec(&cmd("DEL").arg(&key)).unwrap();
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -283,7 +316,7 @@ fn fault_connection_reset_mid_pipeline() {
         fresh.exec(&cmd("DEL").arg(&key)).unwrap();
         assert_recovers(&proxy, &cfg);
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -370,7 +403,7 @@ fn fault_replies_sliced_into_single_bytes() {
             setup.exec(&cmd("DEL").arg(&key).arg(&hkey)).unwrap();
         }
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -411,7 +444,7 @@ fn fault_blackholed_server_times_out_within_bounds() {
 
         assert_recovers(&proxy, &cfg);
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -438,7 +471,7 @@ fn fault_bandwidth_limited_link() {
         conn.exec(&cmd("DEL").arg(&key)).unwrap();
         assert_recovers(&proxy, &cfg);
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -462,7 +495,7 @@ fn fault_refused_connection_is_a_retryable_connect_error() {
         open.exec(&cmd("PING")).unwrap();
         assert_recovers(&proxy, &cfg);
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -533,7 +566,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
             rss_growth / 1024
         );
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -555,7 +588,7 @@ fn fault_deep_nesting_is_a_protocol_error_without_stack_overflow() {
         assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
         eprintln!("100,000-deep nesting: {err}");
     }
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -574,7 +607,7 @@ fn fault_garbage_bytes_are_a_protocol_error() {
         assert!(took < Duration::from_millis(200), "{reply:?}: {took:?}");
     }
     // (A valid reply followed by garbage on the same connection: tests/conn.rs.)
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -624,7 +657,7 @@ fn fault_fake_server_replies_in_pieces_and_closes_mid_frame() {
     assert_eq!(fake.accepted(), 3);
     assert_eq!(fake.requests().len(), 6);
     drop(fake);
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
 
 #[test]
@@ -671,5 +704,5 @@ fn fault_proxy_counts_and_joins_its_threads() {
     // Dropping the proxy with connections open joins everything.
     drop(proxy);
     assert_eq!(conn.exec(&cmd("PING")).unwrap_err().kind(), ErrorKind::Io);
-    sc.assert_no_thread_leak();
+    sc.assert_no_leaks();
 }
