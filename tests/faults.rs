@@ -245,7 +245,8 @@ fn fault_server_killed_mid_reply() {
         proxy.limit_data(Direction::Downstream, Some(64 * 1024));
         let started = Instant::now();
         let err = conn.exec(&cmd("GET").arg(&key)).unwrap_err();
-        assert_within(started, Duration::ZERO, Duration::from_secs(2), "GET");
+        let took = assert_within(started, Duration::ZERO, Duration::from_secs(2), "GET");
+        eprintln!("killed mid-reply {kind:?}: {err} after {took:?}");
         assert_eq!(err.kind(), ErrorKind::Io, "{kind:?}: {err}");
         assert!(err.is_ambiguous() && err.is_connection_broken());
         assert!(conn.is_broken());
@@ -304,6 +305,7 @@ fn fault_connection_reset_mid_pipeline() {
             "{kind:?}: {err} after {took:?}"
         );
         assert!(err.is_ambiguous() && conn.is_broken());
+        eprintln!("cut mid-pipeline {kind:?}: {err} after {took:?}");
 
         // A fresh connection runs the same pipeline in full.
         proxy.clear();
@@ -491,6 +493,7 @@ fn fault_refused_connection_is_a_retryable_connect_error() {
         );
         assert_eq!(err.kind(), ErrorKind::Connect, "{kind:?}: {err}");
         assert!(err.is_retryable());
+        eprintln!("down {kind:?}: {err} after {:?}", started.elapsed());
         // "Down" refuses new connections; the open one still works.
         open.exec(&cmd("PING")).unwrap();
         assert_recovers(&proxy, &cfg);
@@ -605,6 +608,10 @@ fn fault_garbage_bytes_are_a_protocol_error() {
         let (err, took) = get_from_fake(reply, Limits::default());
         assert_eq!(err.kind(), ErrorKind::Protocol, "{reply:?}: {err}");
         assert!(took < Duration::from_millis(200), "{reply:?}: {took:?}");
+        eprintln!(
+            "garbage {:?}: {err} after {took:?}",
+            String::from_utf8_lossy(reply)
+        );
     }
     // (A valid reply followed by garbage on the same connection: tests/conn.rs.)
     sc.assert_no_leaks();
