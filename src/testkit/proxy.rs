@@ -650,18 +650,19 @@ impl Pump {
         self.close();
     }
 
-    /// Write all of `data`, giving up when the connection ends.
+    /// Write all of `data`, giving up when the connection ends. The bytes are counted
+    /// before they are written (and uncounted if the write fails), so whoever has
+    /// received them also sees them in [`FaultProxy::bytes_forwarded`].
     fn write(&self, mut data: &[u8]) -> bool {
+        self.counter()
+            .fetch_add(data.len() as u64, Ordering::SeqCst);
         while !data.is_empty() {
             if !self.alive() {
-                return false;
+                break;
             }
             match (&self.dst).write(data) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    self.counter().fetch_add(n as u64, Ordering::SeqCst);
-                    data = &data[n..];
-                }
+                Ok(0) => break,
+                Ok(n) => data = &data[n..],
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -669,10 +670,12 @@ impl Pump {
                             | io::ErrorKind::TimedOut
                             | io::ErrorKind::Interrupted
                     ) => {}
-                Err(_) => return false,
+                Err(_) => break,
             }
         }
-        true
+        self.counter()
+            .fetch_sub(data.len() as u64, Ordering::SeqCst);
+        data.is_empty()
     }
 }
 
