@@ -40,6 +40,7 @@ mod script;
 pub mod cmd;
 pub mod config;
 mod conn;
+mod pool;
 pub mod resp;
 
 #[cfg(feature = "testkit")]
@@ -53,6 +54,7 @@ pub use commands::{
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
+pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
 pub use resp::Value;
 pub use script::{Script, ScriptInvocation};
 
