@@ -198,9 +198,7 @@ fn a_lost_reply_never_applies_incr_twice_but_get_is_retried() {
             .unwrap();
         opt_in.ping().unwrap();
         proxy.limit_data(Direction::Downstream, Some(0));
-        let n = opt_in
-            .incr(&key.replace("incr-once", "incr-twice"))
-            .unwrap();
+        let n = opt_in.incr(key.replace("incr-once", "incr-twice")).unwrap();
         assert_eq!(n, 2, "applied twice: once lost, once answered");
     }
 }
