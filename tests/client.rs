@@ -59,7 +59,10 @@ fn reads_go_to_the_reader_writes_to_the_writer() {
             .build()
             .unwrap();
         assert!(client.has_reader());
-        let gets_before = (commandstat(&primary_admin, "get"), commandstat(&replica_admin, "get"));
+        let gets_before = (
+            commandstat(&primary_admin, "get"),
+            commandstat(&replica_admin, "get"),
+        );
         for i in 0..20 {
             client.set(format!("rw:{i}"), i).unwrap();
         }
@@ -67,27 +70,56 @@ fn reads_go_to_the_reader_writes_to_the_writer() {
             replica_admin.get_string("rw:19").unwrap().as_deref() == Some("19")
         });
         for i in 0..20 {
-            assert_eq!(client.get_string(format!("rw:{i}")).unwrap(), Some(i.to_string()));
+            assert_eq!(
+                client.get_string(format!("rw:{i}")).unwrap(),
+                Some(i.to_string())
+            );
         }
-        let gets_after = (commandstat(&primary_admin, "get"), commandstat(&replica_admin, "get"));
+        let gets_after = (
+            commandstat(&primary_admin, "get"),
+            commandstat(&replica_admin, "get"),
+        );
         // The admin connection's own GETs above ran on the replica too; count only ours.
-        assert_eq!(gets_after.0, gets_before.0, "{kind:?}: no GET reached the primary");
-        assert!(gets_after.1 >= gets_before.1 + 20, "{kind:?}: GETs hit the replica");
-        assert!(commandstat(&primary_admin, "set") >= 20, "writes went to the primary");
-        assert_eq!(commandstat(&replica_admin, "set"), 0, "no write reached the replica");
+        assert_eq!(
+            gets_after.0, gets_before.0,
+            "{kind:?}: no GET reached the primary"
+        );
+        assert!(
+            gets_after.1 >= gets_before.1 + 20,
+            "{kind:?}: GETs hit the replica"
+        );
+        assert!(
+            commandstat(&primary_admin, "set") >= 20,
+            "writes went to the primary"
+        );
+        assert_eq!(
+            commandstat(&replica_admin, "set"),
+            0,
+            "no write reached the replica"
+        );
 
         // A writer endpoint that is really a replica (after a failover): READONLY is a
         // routing error; the connection is dropped, not reused.
         let wrong = Client::builder()
             .config(replica.config())
             .pool(quick_pool())
-            .retry(RetryPolicy::new(2, Backoff::Constant(Duration::from_millis(5))))
+            .retry(RetryPolicy::new(
+                2,
+                Backoff::Constant(Duration::from_millis(5)),
+            ))
             .build()
             .unwrap();
         let err = wrong.set("rw:x", 1).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly), "{err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Server(ServerErrorKind::ReadOnly),
+            "{err}"
+        );
         let stats = wrong.pool_stats(Endpoint::Writer).unwrap();
-        assert_eq!(stats.idle, 0, "READONLY connections are not returned: {stats:?}");
+        assert_eq!(
+            stats.idle, 0,
+            "READONLY connections are not returned: {stats:?}"
+        );
         assert_eq!(wrong.metrics().retries_total(), 1);
     }
 }
@@ -117,7 +149,10 @@ fn a_lost_reply_never_applies_incr_twice_but_get_is_retried() {
         let client = Client::builder()
             .config(proxy.config())
             .pool(quick_pool())
-            .retry(RetryPolicy::new(3, Backoff::Constant(Duration::from_millis(10))))
+            .retry(RetryPolicy::new(
+                3,
+                Backoff::Constant(Duration::from_millis(10)),
+            ))
             .observer(HealOnRetry {
                 proxy: proxy.clone(),
                 retries: AtomicU64::new(0),
@@ -130,8 +165,16 @@ fn a_lost_reply_never_applies_incr_twice_but_get_is_retried() {
         proxy.limit_data(Direction::Downstream, Some(0));
         let err = client.incr(&key).unwrap_err();
         assert!(err.is_ambiguous(), "{err}");
-        assert_eq!(client.metrics().retries_total(), 0, "INCR must not be resent");
-        assert_eq!(direct.get_string(&key).unwrap().as_deref(), Some("1"), "applied once");
+        assert_eq!(
+            client.metrics().retries_total(),
+            0,
+            "INCR must not be resent"
+        );
+        assert_eq!(
+            direct.get_string(&key).unwrap().as_deref(),
+            Some("1"),
+            "applied once"
+        );
 
         // The same fault on an idempotent GET: retried on a fresh connection, succeeds.
         proxy.clear();
@@ -145,14 +188,19 @@ fn a_lost_reply_never_applies_incr_twice_but_get_is_retried() {
         let opt_in = Client::builder()
             .config(proxy.config())
             .pool(quick_pool())
-            .retry(RetryPolicy::new(3, Backoff::Constant(Duration::from_millis(10))).retry_ambiguous(true))
+            .retry(
+                RetryPolicy::new(3, Backoff::Constant(Duration::from_millis(10)))
+                    .retry_ambiguous(true),
+            )
             .observer(HealOnRetry {
                 proxy: proxy.clone(),
                 retries: AtomicU64::new(0),
             })
             .build()
             .unwrap();
-        let n = opt_in.incr(&key.replace("incr-once", "incr-twice")).unwrap();
+        let n = opt_in
+            .incr(&key.replace("incr-once", "incr-twice"))
+            .unwrap();
         assert_eq!(n, 2, "applied twice: once lost, once answered");
     }
 }
@@ -178,20 +226,36 @@ fn breaker_opens_fails_fast_and_closes_after_one_probe() {
             let err = client.ping().unwrap_err();
             assert_ne!(err.kind(), ErrorKind::CircuitOpen, "failure {i}: {err}");
         }
-        assert_eq!(client.breaker_state(Endpoint::Writer), Some(BreakerState::Open));
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Open)
+        );
         let t0 = Instant::now();
         let err = client.ping().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::CircuitOpen, "{err}");
-        assert!(t0.elapsed() < Duration::from_millis(50), "fails fast: {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_millis(50),
+            "fails fast: {:?}",
+            t0.elapsed()
+        );
 
         server.restart().unwrap();
         std::thread::sleep(Duration::from_millis(650));
         client.ping().expect("the probe goes through and succeeds");
-        assert_eq!(client.breaker_state(Endpoint::Writer), Some(BreakerState::Closed));
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Closed)
+        );
         let text = client.metrics_text();
-        assert!(text.contains(r#"valkit_breaker_transitions_total{endpoint="writer",to="open"} 1"#), "{text}");
-        assert!(text.contains(r#"valkit_breaker_transitions_total{endpoint="writer",to="half_open"} 1"#));
-        assert!(text.contains(r#"valkit_breaker_transitions_total{endpoint="writer",to="closed"} 1"#));
+        assert!(
+            text.contains(r#"valkit_breaker_transitions_total{endpoint="writer",to="open"} 1"#),
+            "{text}"
+        );
+        assert!(text
+            .contains(r#"valkit_breaker_transitions_total{endpoint="writer",to="half_open"} 1"#));
+        assert!(
+            text.contains(r#"valkit_breaker_transitions_total{endpoint="writer",to="closed"} 1"#)
+        );
         assert!(text.contains(r#"valkit_breaker_rejected_total{endpoint="writer"} 1"#));
     }
 }
@@ -208,14 +272,26 @@ fn metrics_text_passes_promtool() {
     client.set(&key, "x").unwrap();
     client.get(&key).unwrap();
     let _ = client.incr(&key); // a WRONGTYPE-style error, counted by kind
-    valkit::pipe().cmd(cmd("GET").arg(&key)).run(&client).unwrap();
+    valkit::pipe()
+        .cmd(cmd("GET").arg(&key))
+        .run(&client)
+        .unwrap();
     let text = client.metrics_text();
-    assert!(text.contains(r#"valkit_errors_total{kind="server_other"} 1"#), "{text}");
-    assert!(text.contains(r#"valkit_commands_total{command="PIPELINE",endpoint="writer",outcome="ok"} 1"#));
+    assert!(
+        text.contains(r#"valkit_errors_total{kind="server_other"} 1"#),
+        "{text}"
+    );
+    assert!(text
+        .contains(r#"valkit_commands_total{command="PIPELINE",endpoint="writer",outcome="ok"} 1"#));
 
     let promtool = ["/usr/bin/promtool", "promtool"]
         .into_iter()
-        .find(|p| std::process::Command::new(p).arg("--version").output().is_ok())
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
         .expect("promtool is installed by scripts/provision.sh (Debian package prometheus)");
     let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
@@ -225,14 +301,22 @@ fn metrics_text_passes_promtool() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}\n{text}");
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool: {report}\n{text}"
+    );
 }
 
 #[test]
@@ -256,7 +340,10 @@ fn health_reflects_the_server_and_a_kill() {
             ServerKind::Valkey => "valkey 9.",
             _ => "redis 7.",
         };
-        assert!(w.version.as_deref().unwrap_or("").starts_with(expected), "{w:?}");
+        assert!(
+            w.version.as_deref().unwrap_or("").starts_with(expected),
+            "{w:?}"
+        );
         assert!(w.used_memory.unwrap() > 0);
         assert_eq!(w.hit_rate, Some(0.5));
         assert_eq!(w.evicted_keys, Some(0));
