@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod client;
 mod commands;
 mod error;
 mod script;
@@ -46,6 +47,10 @@ pub mod resp;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::{
+    error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
+    Endpoint, EndpointHealth, Health, Metrics, Observer, RetryPolicy, LATENCY_BUCKETS,
+};
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use commands::{
     Commands, Condition, Expiry, GetExExpiry, Info, KeyType, ListEnd, ScanIter, ScanOptions,

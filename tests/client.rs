@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use valkit::testkit::{Direction, FaultProxy, Server, ServerKind, ServerOptions};
 use valkit::{
     cmd, Backoff, BreakerOptions, BreakerState, Client, CommandEvent, Commands, Connection,
-    Endpoint, ErrorKind, Execute, Info, Observer, PoolOptions, RetryPolicy, ServerErrorKind,
+    Endpoint, ErrorKind, Info, Observer, PoolOptions, RetryPolicy, ServerErrorKind,
 };
 
 fn quick_pool() -> PoolOptions {
@@ -88,14 +88,11 @@ fn reads_go_to_the_reader_writes_to_the_writer() {
             gets_after.1 >= gets_before.1 + 20,
             "{kind:?}: GETs hit the replica"
         );
+        // (The replica also counts the SETs it applies from the replication stream, so
+        // commandstats cannot show where writes were sent; the READONLY case below does.)
         assert!(
             commandstat(&primary_admin, "set") >= 20,
             "writes went to the primary"
-        );
-        assert_eq!(
-            commandstat(&replica_admin, "set"),
-            0,
-            "no write reached the replica"
         );
 
         // A writer endpoint that is really a replica (after a failover): READONLY is a
@@ -177,14 +174,15 @@ fn a_lost_reply_never_applies_incr_twice_but_get_is_retried() {
         );
 
         // The same fault on an idempotent GET: retried on a fresh connection, succeeds.
+        // (A healthy idle connection first: the pool retries failed connects itself.)
         proxy.clear();
         direct.set(&key, "value").unwrap();
+        client.ping().unwrap();
         proxy.limit_data(Direction::Downstream, Some(0));
         assert_eq!(client.get_string(&key).unwrap().as_deref(), Some("value"));
         assert_eq!(client.metrics().retries_total(), 1);
 
         // Opting in resends even non-idempotent commands.
-        proxy.limit_data(Direction::Downstream, Some(0));
         let opt_in = Client::builder()
             .config(proxy.config())
             .pool(quick_pool())
@@ -198,6 +196,8 @@ fn a_lost_reply_never_applies_incr_twice_but_get_is_retried() {
             })
             .build()
             .unwrap();
+        opt_in.ping().unwrap();
+        proxy.limit_data(Direction::Downstream, Some(0));
         let n = opt_in
             .incr(&key.replace("incr-once", "incr-twice"))
             .unwrap();
