@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use valkit::resp::Limits;
 use valkit::testkit::{Direction, FakeServer, FaultProxy, ServerKind, Step};
-use valkit::{cmd, pipe, Connection, ConnectionConfig, ErrorKind, Execute, Protocol, Value};
+use valkit::{
+    cmd, pipe, Connection, ConnectionConfig, ErrorKind, Execute, Pool, PoolOptions, Protocol, Value,
+};
 
 // ---------------------------------------------------------------------------------------
 // Harness: serialisation, leak and memory checks.
@@ -201,15 +203,43 @@ fn thread_cpu() -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-/// After a fault: a new connection straight to the server, and one through the proxy
-/// (its toxics cleared), both answer.
-fn assert_recovers(proxy: &FaultProxy, base: &ConnectionConfig) {
+/// Most connections of the pools in these tests.
+const POOL_MAX: usize = 2;
+
+/// A pool through the proxy (`cfg`), with one idle connection already open: the fault
+/// hits it too.
+fn warm_pool(cfg: &ConnectionConfig) -> Pool {
+    let options = PoolOptions::new()
+        .max_size(POOL_MAX)
+        .checkout_timeout(Duration::from_secs(2));
+    let pool = Pool::new(cfg.clone(), options).unwrap();
+    pool.get().unwrap().exec(&cmd("PING")).unwrap();
+    assert_eq!(pool.stats().idle, 1);
+    pool
+}
+
+/// After a fault, with the proxy's toxics cleared: a new connection answers, and the pool
+/// hands out connections that answer (never a broken one), within its size.
+fn assert_recovers(proxy: &FaultProxy, cfg: &ConnectionConfig, pool: &Pool) {
     proxy.clear();
-    let conn = Connection::open(&proxy.config_for(base)).expect("a new connection works");
+    let conn = Connection::open(cfg).expect("a new connection works");
     assert_eq!(
         conn.exec(&cmd("PING")).unwrap(),
         Value::Simple("PONG".into())
     );
+    for _ in 0..3 {
+        let started = Instant::now();
+        let pooled = pool.get().expect("the pool recovers");
+        let reply = pooled.exec(&cmd("PING"));
+        assert_eq!(
+            reply.unwrap(),
+            Value::Simple("PONG".into()),
+            "pooled connection after the fault"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    let stats = pool.stats();
+    assert!(stats.open <= POOL_MAX, "{stats:?}");
 }
 
 /// Config pointing at a proxy in front of the shared server of `kind`, with the given
@@ -235,7 +265,9 @@ fn fault_server_killed_mid_reply() {
         let (proxy, cfg) = proxied(kind);
         let key = support::key("killed-mid-reply");
         let value = big_value(1024 * 1024);
-        let conn = Connection::open(&cfg).unwrap();
+        let pool = warm_pool(&cfg);
+        // The failing call goes through a pooled connection.
+        let conn = pool.get().unwrap();
         conn.exec(&cmd("SET").arg(&key).arg(&value[..])).unwrap();
         let down_before = proxy.bytes_forwarded(Direction::Downstream);
 
@@ -256,13 +288,23 @@ fn fault_server_killed_mid_reply() {
             conn.exec(&cmd("PING")).unwrap_err().kind(),
             ErrorKind::Broken
         );
+        // Back to the pool: a broken connection is dropped, never handed out again.
+        drop(conn);
+        let again = pool.get().unwrap();
+        assert!(!again.is_broken());
+        let got = again.exec(&cmd("GET").arg(&key)).unwrap_err();
+        // Still limited: this (healthy) connection is cut the same way.
+        assert_eq!(got.kind(), ErrorKind::Io, "{got}");
+        drop(again);
 
         // A new connection reads the whole value.
         proxy.clear();
         let fresh = Connection::open(&cfg).unwrap();
         let got = fresh.exec(&cmd("GET").arg(&key)).unwrap();
         assert_eq!(got.as_bytes(), Some(&value[..]), "{kind:?}");
-        assert_recovers(&proxy, &cfg);
+        assert_recovers(&proxy, &cfg, &pool);
+        let got = pool.get().unwrap().exec(&cmd("GET").arg(&key)).unwrap();
+        assert_eq!(got.as_bytes(), Some(&value[..]), "{kind:?} via the pool");
         fresh.exec(&cmd("DEL").arg(&key)).unwrap();
     }
     sc.assert_no_leaks();
@@ -274,7 +316,12 @@ fn fault_connection_reset_mid_pipeline() {
     for kind in support::kinds() {
         let (proxy, cfg) = proxied(kind);
         let key = support::key("reset-mid-pipeline");
-        let conn = Connection::open(&cfg).unwrap();
+        let pool = warm_pool(&cfg);
+        // The pipeline runs on a pooled connection (the warm one); a second one waits
+        // idle in the pool, and the cut kills it too.
+        let conn = pool.get().unwrap();
+        drop(pool.get().unwrap());
+        assert_eq!(pool.stats().idle, 1);
         conn.exec(&cmd("SET").arg(&key).arg(&big_value(100)[..]))
             .unwrap();
         // 10,000 GETs of 100 bytes: about 1 MiB of replies, slowed to 1 MiB/s so the
@@ -304,6 +351,7 @@ fn fault_connection_reset_mid_pipeline() {
         );
         assert!(err.is_ambiguous() && conn.is_broken());
         eprintln!("cut mid-pipeline {kind:?}: {err} after {took:?}");
+        drop(conn);
 
         // A fresh connection runs the same pipeline in full.
         proxy.clear();
@@ -314,7 +362,9 @@ fn fault_connection_reset_mid_pipeline() {
             .iter()
             .all(|r| r.as_bytes() == Some(&big_value(100)[..])));
         fresh.exec(&cmd("DEL").arg(&key)).unwrap();
-        assert_recovers(&proxy, &cfg);
+        assert_recovers(&proxy, &cfg, &pool);
+        let replies = pool.get().unwrap().exec_pipeline(&p).unwrap();
+        assert_eq!(replies.len(), 10_000);
     }
     sc.assert_no_leaks();
 }
@@ -413,7 +463,8 @@ fn fault_blackholed_server_times_out_within_bounds() {
         let (proxy, mut cfg) = proxied(kind);
         cfg.read_timeout = Some(Duration::from_millis(300));
         cfg.connect_timeout = Duration::from_millis(400);
-        let conn = Connection::open(&cfg).unwrap();
+        let pool = warm_pool(&cfg);
+        let conn = pool.get().unwrap();
         conn.exec(&cmd("PING")).unwrap();
 
         // Nothing gets through any more, but the sockets stay open.
@@ -429,6 +480,7 @@ fn fault_blackholed_server_times_out_within_bounds() {
         assert_eq!(err.kind(), ErrorKind::Timeout, "{kind:?}: {err}");
         assert!(err.is_ambiguous() && conn.is_broken());
         eprintln!("blackhole {kind:?}: read timeout after {took:?}");
+        drop(conn);
 
         // The handshake is bounded by the connect timeout.
         let started = Instant::now();
@@ -442,7 +494,24 @@ fn fault_blackholed_server_times_out_within_bounds() {
         assert_eq!(err.kind(), ErrorKind::Timeout, "{kind:?}: {err}");
         eprintln!("blackhole {kind:?}: handshake timeout after {took:?}");
 
-        assert_recovers(&proxy, &cfg);
+        // A checkout meanwhile: the broken connection was discarded, a new one cannot
+        // finish its handshake; the checkout fails within its own bound.
+        let started = Instant::now();
+        let err = pool.get_timeout(Duration::from_millis(600)).unwrap_err();
+        let took = assert_within(
+            started,
+            Duration::from_millis(400),
+            Duration::from_millis(1100),
+            "pool checkout",
+        );
+        assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{kind:?}: {err}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the connect failure"
+        );
+        eprintln!("blackhole {kind:?}: pool checkout failed after {took:?}: {err}");
+
+        assert_recovers(&proxy, &cfg, &pool);
     }
     sc.assert_no_leaks();
 }
@@ -452,6 +521,7 @@ fn fault_bandwidth_limited_link() {
     let sc = scenario();
     for kind in support::kinds() {
         let (proxy, cfg) = proxied(kind);
+        let pool = warm_pool(&cfg);
         let key = support::key("slow-link");
         let value = big_value(100 * 1024);
         let conn = Connection::open(&cfg).unwrap();
@@ -469,7 +539,7 @@ fn fault_bandwidth_limited_link() {
         assert_eq!(got.as_bytes(), Some(&value[..]));
         eprintln!("bandwidth {kind:?}: 100 KiB at 64 KiB/s in {took:?}");
         conn.exec(&cmd("DEL").arg(&key)).unwrap();
-        assert_recovers(&proxy, &cfg);
+        assert_recovers(&proxy, &cfg, &pool);
     }
     sc.assert_no_leaks();
 }
@@ -480,6 +550,7 @@ fn fault_refused_connection_is_a_retryable_connect_error() {
     for kind in support::kinds() {
         let (proxy, cfg) = proxied(kind);
         let open = Connection::open(&cfg).unwrap();
+        let pool = warm_pool(&cfg);
         proxy.set_down(true);
         let started = Instant::now();
         let err = Connection::open(&cfg).unwrap_err();
@@ -494,7 +565,25 @@ fn fault_refused_connection_is_a_retryable_connect_error() {
         eprintln!("down {kind:?}: {err} after {:?}", started.elapsed());
         // "Down" refuses new connections; the open one still works.
         open.exec(&cmd("PING")).unwrap();
-        assert_recovers(&proxy, &cfg);
+        // The pool's idle connection still serves; a second one cannot be opened.
+        let idle = pool.get().unwrap();
+        idle.exec(&cmd("PING")).unwrap();
+        let started = Instant::now();
+        let err = pool.get_timeout(Duration::from_millis(300)).unwrap_err();
+        let took = assert_within(
+            started,
+            Duration::ZERO,
+            Duration::from_millis(800),
+            "pool checkout",
+        );
+        assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{kind:?}: {err}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the connect failure"
+        );
+        eprintln!("down {kind:?}: second pool checkout failed after {took:?}: {err}");
+        drop(idle);
+        assert_recovers(&proxy, &cfg, &pool);
     }
     sc.assert_no_leaks();
 }
