@@ -66,3 +66,7 @@ pub use script::{Script, ScriptInvocation};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc = include_str!("../docs/client.md")]
+#[cfg(doctest)]
+pub struct ClientDocDoctests;
