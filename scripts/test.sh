@@ -24,6 +24,7 @@ LAYERS=(
     "src/cluster         client|testkit|$PATTERNS"
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
+    "src/cache           conn|pool|cluster|client|testkit|lock|limit|queue"
 )
 
 check_layers() {

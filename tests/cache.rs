@@ -103,7 +103,10 @@ fn failing_stampede(cache: &Cache<Conn>, key: &str, panic: bool) -> (Vec<CacheEr
                 let r: Result<String, _> =
                     cache.get_or_load(&key, Duration::from_secs(10), move || {
                         loads.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(50));
+                        // Long enough that every thread has joined the flight even on a
+                        // loaded machine: a thread that only arrives after a failed load
+                        // has finished rightly starts a new one (errors are not cached).
+                        std::thread::sleep(Duration::from_millis(200));
                         if panic {
                             panic!("loader exploded");
                         }
@@ -730,5 +733,58 @@ fn forever_entries_have_no_expiry_and_stats_render() {
             );
         }
         let _ = cache.executor().exec(&cmd("PING")).unwrap();
+    }
+}
+
+#[test]
+fn cache_over_a_client_degrades_when_the_breaker_opens() {
+    use valkit::{BreakerOptions, BreakerState, Client, Endpoint, PoolOptions, RetryPolicy};
+    for kind in kinds() {
+        let mut server = Server::start(kind).unwrap();
+        let client = Client::builder()
+            .config(server.config())
+            .retry(RetryPolicy::none())
+            // A refused connect is retried until the checkout timeout: keep it short.
+            .pool(PoolOptions::default().checkout_timeout(Duration::from_millis(200)))
+            .breaker(
+                BreakerOptions::default()
+                    .failure_threshold(2)
+                    .recovery_timeout(Duration::from_secs(60)),
+            )
+            .build()
+            .unwrap();
+        let cache = Cache::builder(client.clone())
+            .namespace("client")
+            .build()
+            .unwrap();
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("loaded".into())
+            })
+            .unwrap();
+        assert_eq!(v, "loaded");
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("loaded".into())
+        );
+        server.kill();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let v: String = cache
+                .get_or_load("k", Duration::from_secs(60), || {
+                    Ok::<_, String>("origin".into())
+                })
+                .unwrap();
+            assert_eq!(v, "origin");
+            // Pool exhausted twice (200 ms each), then the open breaker fails fast.
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        }
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Open)
+        );
+        assert_eq!(cache.stats().degraded, 5, "{kind:?}");
+        let text = format!("{}{}", client.metrics_text(), cache.metrics_text());
+        assert!(text.contains("valkit_cache_degraded_total{namespace=\"client\"} 5"));
     }
 }

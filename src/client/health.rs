@@ -71,10 +71,7 @@ impl Client {
     pub fn ready(&self) -> bool {
         let w = &self.shared.writer;
         w.breaker.state() != BreakerState::Open
-            && w.pool
-                .get()
-                .and_then(|c| c.exec(&cmd("PING")))
-                .is_ok()
+            && w.pool.get().and_then(|c| c.exec(&cmd("PING"))).is_ok()
     }
 }
 
@@ -106,9 +103,10 @@ fn probe(t: &Target) -> EndpointHealth {
             return h;
         }
     }
-    let info = conn
-        .exec(&cmd("INFO"))
-        .map(|v| v.as_bytes().map(|b| Info::parse(&String::from_utf8_lossy(b))));
+    let info = conn.exec(&cmd("INFO")).map(|v| {
+        v.as_bytes()
+            .map(|b| Info::parse(&String::from_utf8_lossy(b)))
+    });
     match info {
         Ok(Some(info)) => fill_from_info(&mut h, &info),
         Ok(None) => h.error = Some("INFO returned no text".into()),

@@ -13,8 +13,8 @@ use crate::error::{Error, ErrorKind};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 16] = [
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 #[derive(Default)]
@@ -137,7 +137,12 @@ impl Metrics {
 
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        family(&mut out, "valkit_commands_total", "counter", "Commands and pipelines run, by command, endpoint and outcome.");
+        family(
+            &mut out,
+            "valkit_commands_total",
+            "counter",
+            "Commands and pipelines run, by command, endpoint and outcome.",
+        );
         for ((cmd, ep, ok), n) in self.commands.lock().iter() {
             let outcome = if *ok { "ok" } else { "error" };
             let _ = writeln!(
@@ -146,11 +151,21 @@ impl Metrics {
                 escape(cmd)
             );
         }
-        family(&mut out, "valkit_errors_total", "counter", "Failed commands by error kind.");
+        family(
+            &mut out,
+            "valkit_errors_total",
+            "counter",
+            "Failed commands by error kind.",
+        );
         for (kind, n) in self.errors.lock().iter() {
             let _ = writeln!(out, "valkit_errors_total{{kind=\"{kind}\"}} {n}");
         }
-        family(&mut out, "valkit_retries_total", "counter", "Attempts retried after a failure.");
+        family(
+            &mut out,
+            "valkit_retries_total",
+            "counter",
+            "Attempts retried after a failure.",
+        );
         let _ = writeln!(out, "valkit_retries_total {}", self.retries_total());
 
         family(
@@ -175,13 +190,30 @@ impl Metrics {
                 "valkit_command_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {count}"
             );
             let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "valkit_command_duration_seconds_sum{{endpoint=\"{ep}\"}} {sum}");
-            let _ = writeln!(out, "valkit_command_duration_seconds_count{{endpoint=\"{ep}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "valkit_command_duration_seconds_sum{{endpoint=\"{ep}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "valkit_command_duration_seconds_count{{endpoint=\"{ep}\"}} {count}"
+            );
         }
 
         let g = &gauges.endpoints;
-        gauge_family(&mut out, "valkit_breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", g, |e| e.breaker_state as f64);
-        family(&mut out, "valkit_breaker_transitions_total", "counter", "Circuit breaker transitions, by target state.");
+        gauge_family(
+            &mut out,
+            "valkit_breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            g,
+            |e| e.breaker_state as f64,
+        );
+        family(
+            &mut out,
+            "valkit_breaker_transitions_total",
+            "counter",
+            "Circuit breaker transitions, by target state.",
+        );
         for e in g {
             for (i, to) in ["closed", "open", "half_open"].iter().enumerate() {
                 let _ = writeln!(
@@ -191,22 +223,86 @@ impl Metrics {
                 );
             }
         }
-        counter_family(&mut out, "valkit_breaker_rejected_total", "Calls failed fast while the circuit was open.", g, |e| e.breaker_rejected);
-        family(&mut out, "valkit_pool_connections", "gauge", "Pooled connections by state.");
+        counter_family(
+            &mut out,
+            "valkit_breaker_rejected_total",
+            "Calls failed fast while the circuit was open.",
+            g,
+            |e| e.breaker_rejected,
+        );
+        family(
+            &mut out,
+            "valkit_pool_connections",
+            "gauge",
+            "Pooled connections by state.",
+        );
         for e in g {
-            let _ = writeln!(out, "valkit_pool_connections{{endpoint=\"{}\",state=\"idle\"}} {}", e.endpoint, e.pool_idle);
-            let _ = writeln!(out, "valkit_pool_connections{{endpoint=\"{}\",state=\"in_use\"}} {}", e.endpoint, e.pool_in_use);
+            let _ = writeln!(
+                out,
+                "valkit_pool_connections{{endpoint=\"{}\",state=\"idle\"}} {}",
+                e.endpoint, e.pool_idle
+            );
+            let _ = writeln!(
+                out,
+                "valkit_pool_connections{{endpoint=\"{}\",state=\"in_use\"}} {}",
+                e.endpoint, e.pool_in_use
+            );
         }
-        gauge_family(&mut out, "valkit_pool_open_connections", "Open pooled connections.", g, |e| e.pool_open as f64);
-        gauge_family(&mut out, "valkit_pool_max_connections", "Configured pool size.", g, |e| e.pool_max as f64);
-        counter_family(&mut out, "valkit_pool_waits_total", "Checkouts that had to wait for a connection.", g, |e| e.pool_waits);
-        family(&mut out, "valkit_pool_wait_seconds_total", "counter", "Time spent waiting for a connection.");
+        gauge_family(
+            &mut out,
+            "valkit_pool_open_connections",
+            "Open pooled connections.",
+            g,
+            |e| e.pool_open as f64,
+        );
+        gauge_family(
+            &mut out,
+            "valkit_pool_max_connections",
+            "Configured pool size.",
+            g,
+            |e| e.pool_max as f64,
+        );
+        counter_family(
+            &mut out,
+            "valkit_pool_waits_total",
+            "Checkouts that had to wait for a connection.",
+            g,
+            |e| e.pool_waits,
+        );
+        family(
+            &mut out,
+            "valkit_pool_wait_seconds_total",
+            "counter",
+            "Time spent waiting for a connection.",
+        );
         for e in g {
-            let _ = writeln!(out, "valkit_pool_wait_seconds_total{{endpoint=\"{}\"}} {}", e.endpoint, e.pool_wait_seconds);
+            let _ = writeln!(
+                out,
+                "valkit_pool_wait_seconds_total{{endpoint=\"{}\"}} {}",
+                e.endpoint, e.pool_wait_seconds
+            );
         }
-        counter_family(&mut out, "valkit_pool_timeouts_total", "Checkouts that timed out.", g, |e| e.pool_timeouts);
-        counter_family(&mut out, "valkit_pool_created_total", "Connections opened.", g, |e| e.pool_created);
-        counter_family(&mut out, "valkit_pool_closed_total", "Connections closed.", g, |e| e.pool_closed);
+        counter_family(
+            &mut out,
+            "valkit_pool_timeouts_total",
+            "Checkouts that timed out.",
+            g,
+            |e| e.pool_timeouts,
+        );
+        counter_family(
+            &mut out,
+            "valkit_pool_created_total",
+            "Connections opened.",
+            g,
+            |e| e.pool_created,
+        );
+        counter_family(
+            &mut out,
+            "valkit_pool_closed_total",
+            "Connections closed.",
+            g,
+            |e| e.pool_closed,
+        );
         out
     }
 }
@@ -243,7 +339,9 @@ fn counter_family(
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -255,7 +353,11 @@ mod tests {
     fn counts_and_renders() {
         let m = Metrics::default();
         let err = Error::from(crate::error::ServerError::new("WRONGTYPE x"));
-        for (cmd, ep, e) in [("GET", "writer", None), ("GET", "reader", None), ("INCR", "writer", Some(&err))] {
+        for (cmd, ep, e) in [
+            ("GET", "writer", None),
+            ("GET", "reader", None),
+            ("INCR", "writer", Some(&err)),
+        ] {
             m.on_command(&CommandEvent {
                 command: cmd,
                 endpoint: ep,
@@ -270,10 +372,28 @@ mod tests {
         assert_eq!(m.commands_total(), 3);
         assert_eq!(m.errors_for("server_wrongtype"), 1);
         let text = m.render(&Gauges::default());
-        assert!(text.contains("valkit_commands_total{command=\"INCR\",endpoint=\"writer\",outcome=\"error\"} 1"), "{text}");
-        assert!(text.contains("valkit_command_duration_seconds_bucket{endpoint=\"writer\",le=\"0.0005\"} 2"), "{text}");
-        assert!(text.contains("valkit_command_duration_seconds_bucket{endpoint=\"writer\",le=\"0.00025\"} 0"), "{text}");
+        assert!(
+            text.contains(
+                "valkit_commands_total{command=\"INCR\",endpoint=\"writer\",outcome=\"error\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "valkit_command_duration_seconds_bucket{endpoint=\"writer\",le=\"0.0005\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "valkit_command_duration_seconds_bucket{endpoint=\"writer\",le=\"0.00025\"} 0"
+            ),
+            "{text}"
+        );
         assert!(text.contains("valkit_retries_total 1"));
-        assert_eq!(error_label(&Error::new(ErrorKind::PoolExhausted, "x")), "pool_exhausted");
+        assert_eq!(
+            error_label(&Error::new(ErrorKind::PoolExhausted, "x")),
+            "pool_exhausted"
+        );
     }
 }

@@ -19,8 +19,8 @@ use crate::error::{Error, ErrorKind, Result, ServerErrorKind};
 use crate::pool::{Pool, PoolStats};
 use crate::resp::Value;
 
-pub use breaker::{BreakerOptions, BreakerState};
 use breaker::Breaker;
+pub use breaker::{BreakerOptions, BreakerState};
 pub use builder::ClientBuilder;
 pub use health::{EndpointHealth, Health};
 pub use metrics::{error_label, Metrics, LATENCY_BUCKETS};
@@ -135,10 +135,19 @@ impl Client {
         F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
     {
         let mut build = Some(build);
-        self.run("MULTI", &self.shared.writer, 1, Retry::Never, |conn| match build.take() {
-            Some(f) => conn.transaction(keys, f),
-            None => Err(Error::new(ErrorKind::Aborted, "transaction closure already used")),
-        })
+        self.run(
+            "MULTI",
+            &self.shared.writer,
+            1,
+            Retry::Never,
+            |conn| match build.take() {
+                Some(f) => conn.transaction(keys, f),
+                None => Err(Error::new(
+                    ErrorKind::Aborted,
+                    "transaction closure already used",
+                )),
+            },
+        )
     }
 
     /// Check out a connection from an endpoint's pool for commands that need one
@@ -146,7 +155,10 @@ impl Client {
     pub fn connection(&self, endpoint: Endpoint) -> Result<crate::pool::PooledConnection> {
         match self.target(endpoint) {
             Some(t) => t.pool.get(),
-            None => Err(Error::new(ErrorKind::Config, "no reader endpoint is configured")),
+            None => Err(Error::new(
+                ErrorKind::Config,
+                "no reader endpoint is configured",
+            )),
         }
     }
 
@@ -215,7 +227,10 @@ impl Client {
                         Err(e) => break Err(e),
                     }
                 };
-                let failed = result.as_ref().err().is_some_and(retry::is_availability_failure);
+                let failed = result
+                    .as_ref()
+                    .err()
+                    .is_some_and(retry::is_availability_failure);
                 target.breaker.record(permit, failed);
                 result
             }
@@ -273,7 +288,11 @@ impl Execute for Client {
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         let target = self.route(routing::pipeline_is_read_only(pipeline));
         let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
-        let name = if pipeline.is_atomic() { "MULTI" } else { "PIPELINE" };
+        let name = if pipeline.is_atomic() {
+            "MULTI"
+        } else {
+            "PIPELINE"
+        };
         self.run(name, target, pipeline.len(), retry, |conn| {
             conn.exec_pipeline(pipeline)
         })
@@ -306,7 +325,10 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("writer", &self.shared.writer.pool.stats())
-            .field("reader", &self.shared.reader.as_ref().map(|r| r.pool.stats()))
+            .field(
+                "reader",
+                &self.shared.reader.as_ref().map(|r| r.pool.stats()),
+            )
             .field("retry", &self.shared.retry)
             .finish()
     }

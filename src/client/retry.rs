@@ -57,9 +57,7 @@ impl Backoff {
         match *self {
             Backoff::Constant(d) => d,
             Backoff::Exponential { base, cap } => exp(base, cap, attempt),
-            Backoff::ExponentialFullJitter { base, cap } => {
-                exp(base, cap, attempt).mul_f64(random)
-            }
+            Backoff::ExponentialFullJitter { base, cap } => exp(base, cap, attempt).mul_f64(random),
             Backoff::DecorrelatedJitter { base, cap } => {
                 let prev = previous.max(base);
                 let high = prev.saturating_mul(3).min(cap).max(base);
@@ -166,9 +164,14 @@ mod tests {
             base: Duration::from_millis(10),
             cap: Duration::from_millis(100),
         };
-        let d: Vec<_> = (1..=6).map(|a| b.delay(a, Duration::ZERO, 0.5).as_millis()).collect();
+        let d: Vec<_> = (1..=6)
+            .map(|a| b.delay(a, Duration::ZERO, 0.5).as_millis())
+            .collect();
         assert_eq!(d, [10, 20, 40, 80, 100, 100]);
-        assert_eq!(b.delay(1000, Duration::ZERO, 0.5), Duration::from_millis(100));
+        assert_eq!(
+            b.delay(1000, Duration::ZERO, 0.5),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]
@@ -189,7 +192,10 @@ mod tests {
             assert!(f <= Duration::from_millis(100));
             assert!(f <= Duration::from_millis(10 << (a - 1)));
             let d = dec.delay(a, prev, r);
-            assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(100), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(10) && d <= Duration::from_millis(100),
+                "{d:?}"
+            );
             prev = d;
         }
         assert_eq!(
@@ -208,7 +214,10 @@ mod tests {
         let wrongtype = Error::from(ServerError::new("WRONGTYPE no"));
         assert!(p.may_retry(&connect, false));
         assert!(p.may_retry(&loading, false));
-        assert!(!p.may_retry(&io, false), "non-idempotent after the write: never twice");
+        assert!(
+            !p.may_retry(&io, false),
+            "non-idempotent after the write: never twice"
+        );
         assert!(!p.may_retry(&timeout, false));
         assert!(p.may_retry(&io, true) && p.may_retry(&timeout, true));
         assert!(!p.may_retry(&wrongtype, true));
@@ -219,11 +228,23 @@ mod tests {
 
     #[test]
     fn breaker_failures_are_availability_problems_only() {
-        assert!(is_availability_failure(&Error::new(ErrorKind::Connect, "x")));
-        assert!(is_availability_failure(&Error::from(ServerError::new("LOADING x"))));
-        assert!(!is_availability_failure(&Error::from(ServerError::new("WRONGTYPE x"))));
-        assert!(!is_availability_failure(&Error::from(ServerError::new("NOPERM x"))));
+        assert!(is_availability_failure(&Error::new(
+            ErrorKind::Connect,
+            "x"
+        )));
+        assert!(is_availability_failure(&Error::from(ServerError::new(
+            "LOADING x"
+        ))));
+        assert!(!is_availability_failure(&Error::from(ServerError::new(
+            "WRONGTYPE x"
+        ))));
+        assert!(!is_availability_failure(&Error::from(ServerError::new(
+            "NOPERM x"
+        ))));
         assert!(is_availability_failure(&Error::new(ErrorKind::Auth, "x")));
-        assert!(!is_availability_failure(&Error::new(ErrorKind::Conversion, "x")));
+        assert!(!is_availability_failure(&Error::new(
+            ErrorKind::Conversion,
+            "x"
+        )));
     }
 }

@@ -5,23 +5,102 @@ use crate::cmd::{Cmd, Pipeline};
 
 /// Commands that never write, sorted for binary search (upper case).
 const READ_ONLY: &[&str] = &[
-    "BITCOUNT", "BITPOS", "DBSIZE", "DUMP", "ECHO", "EXISTS", "EXPIRETIME", "GEODIST",
-    "GEOHASH", "GEOPOS", "GEOSEARCH", "GET", "GETBIT", "GETRANGE", "HEXISTS", "HGET",
-    "HGETALL", "HKEYS", "HLEN", "HMGET", "HRANDFIELD", "HSCAN", "HSTRLEN", "HVALS", "INFO",
-    "KEYS", "LASTSAVE", "LINDEX", "LLEN", "LPOS", "LRANGE", "MGET", "PEXPIRETIME", "PFCOUNT",
-    "PING", "PTTL", "RANDOMKEY", "SCAN", "SCARD", "SDIFF", "SINTER", "SINTERCARD",
-    "SISMEMBER", "SMEMBERS", "SMISMEMBER", "SRANDMEMBER", "SSCAN", "STRLEN", "SUBSTR",
-    "SUNION", "TIME", "TOUCH", "TTL", "TYPE", "XLEN", "XPENDING", "XRANGE", "XREVRANGE",
-    "ZCARD", "ZCOUNT", "ZDIFF", "ZINTER", "ZINTERCARD", "ZLEXCOUNT", "ZMSCORE",
-    "ZRANDMEMBER", "ZRANGE", "ZRANGEBYLEX", "ZRANGEBYSCORE", "ZRANK", "ZREVRANGE",
-    "ZREVRANGEBYLEX", "ZREVRANGEBYSCORE", "ZREVRANK", "ZSCAN", "ZSCORE", "ZUNION",
+    "BITCOUNT",
+    "BITPOS",
+    "DBSIZE",
+    "DUMP",
+    "ECHO",
+    "EXISTS",
+    "EXPIRETIME",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GEOSEARCH",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HRANDFIELD",
+    "HSCAN",
+    "HSTRLEN",
+    "HVALS",
+    "INFO",
+    "KEYS",
+    "LASTSAVE",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "PEXPIRETIME",
+    "PFCOUNT",
+    "PING",
+    "PTTL",
+    "RANDOMKEY",
+    "SCAN",
+    "SCARD",
+    "SDIFF",
+    "SINTER",
+    "SINTERCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SRANDMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "SUBSTR",
+    "SUNION",
+    "TIME",
+    "TOUCH",
+    "TTL",
+    "TYPE",
+    "XLEN",
+    "XPENDING",
+    "XRANGE",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZDIFF",
+    "ZINTER",
+    "ZINTERCARD",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
+    "ZUNION",
 ];
 
 /// Writes whose repetition leaves the same state and reply (sorted, upper case).
 /// `SET` qualifies only without NX/XX/GET (checked separately).
 const IDEMPOTENT_WRITES: &[&str] = &[
-    "DEL", "EXPIRE", "EXPIREAT", "HDEL", "HMSET", "HSET", "MSET", "PERSIST", "PEXPIRE",
-    "PEXPIREAT", "SADD", "SREM", "UNLINK", "ZREM",
+    "DEL",
+    "EXPIRE",
+    "EXPIREAT",
+    "HDEL",
+    "HMSET",
+    "HSET",
+    "MSET",
+    "PERSIST",
+    "PEXPIRE",
+    "PEXPIREAT",
+    "SADD",
+    "SREM",
+    "UNLINK",
+    "ZREM",
 ];
 
 fn upper(name: &[u8]) -> Option<String> {
@@ -52,7 +131,9 @@ pub(crate) fn is_idempotent(cmd: &Cmd) -> bool {
     }
     if name == "SET" {
         return !cmd.args().skip(3).any(|a| {
-            a.eq_ignore_ascii_case(b"NX") || a.eq_ignore_ascii_case(b"XX") || a.eq_ignore_ascii_case(b"GET")
+            a.eq_ignore_ascii_case(b"NX")
+                || a.eq_ignore_ascii_case(b"XX")
+                || a.eq_ignore_ascii_case(b"GET")
         });
     }
     false
@@ -84,12 +165,16 @@ mod tests {
         assert!(is_read_only(&cmd("get").arg("k")));
         assert!(!is_read_only(&cmd("SET").arg("k").arg("v")));
         assert!(!is_read_only(&cmd("INCR").arg("k")));
-        assert!(is_idempotent(&cmd("SET").arg("k").arg("v").arg("EX").arg(10)));
+        assert!(is_idempotent(
+            &cmd("SET").arg("k").arg("v").arg("EX").arg(10)
+        ));
         assert!(!is_idempotent(&cmd("SET").arg("k").arg("v").arg("NX")));
         assert!(!is_idempotent(&cmd("INCR").arg("k")));
         assert!(is_idempotent(&cmd("INCR").arg("k").idempotent(true)));
         assert!(!is_idempotent(&cmd("GET").arg("k").idempotent(false)));
-        let p = crate::cmd::pipe().cmd(cmd("GET").arg("a")).cmd(cmd("MGET").arg("b"));
+        let p = crate::cmd::pipe()
+            .cmd(cmd("GET").arg("a"))
+            .cmd(cmd("MGET").arg("b"));
         assert!(pipeline_is_read_only(&p));
         assert!(!pipeline_is_read_only(&p.clone().atomic()));
         assert!(!pipeline_is_read_only(&p.cmd(cmd("DEL").arg("a"))));
