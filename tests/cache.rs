@@ -788,3 +788,69 @@ fn cache_over_a_client_degrades_when_the_breaker_opens() {
         assert!(text.contains("valkit_cache_degraded_total{namespace=\"client\"} 5"));
     }
 }
+
+/// Read from `sock` until `needle` shows up (or 2 s pass); returns everything read.
+fn read_until(sock: &mut std::net::TcpStream, needle: &str) -> String {
+    use std::io::Read;
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !String::from_utf8_lossy(&seen).contains(needle) {
+        if let Ok(n) = sock.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn invalidations_are_published() {
+    use std::io::Write;
+    for kind in kinds() {
+        let cache = builder(kind, "events").build().unwrap();
+        let channel = cache.keyspace().channel();
+        // A plain RESP2 subscriber on its own socket.
+        let mut sub = std::net::TcpStream::connect(("127.0.0.1", shared(kind).port())).unwrap();
+        write!(
+            sub,
+            "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n",
+            channel.len()
+        )
+        .unwrap();
+        assert!(read_until(&mut sub, ":1\r\n").contains("subscribe"));
+        cache.put("k", Duration::from_secs(60), &1).unwrap();
+        cache.invalidate("k").unwrap();
+        cache.invalidate_tag("catalog").unwrap();
+        cache.invalidate_pattern("user:*").unwrap();
+        let got = read_until(&mut sub, "pattern user:*");
+        for event in ["key k", "tag catalog", "pattern user:*"] {
+            assert!(got.contains(event), "{kind:?}: {event:?} not in {got:?}");
+        }
+    }
+}
+
+#[test]
+fn shutdown_stops_refreshes_but_keeps_serving() {
+    for kind in kinds() {
+        let cache = builder(kind, "shutdown")
+            .jitter(0.0)
+            .stale_for(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let ttl = Duration::from_millis(50);
+        cache.put("k", ttl, &1).unwrap();
+        cache.shutdown();
+        std::thread::sleep(Duration::from_millis(80));
+        let v: i32 = cache.get_or_load("k", ttl, || Ok::<_, String>(2)).unwrap();
+        assert_eq!(v, 1, "stale value served");
+        let s = cache.stats();
+        assert_eq!(
+            (s.stale_hits, s.refreshes_dropped, s.loads),
+            (1, 1, 0),
+            "{s:?}"
+        );
+        drop(cache); // joins nothing twice, does not hang
+    }
+}
