@@ -218,12 +218,12 @@ impl<E: Execute, C> Core<E, C> {
     }
 
     /// Cross-process singleflight: take the lock, or wait (bounded) for the holder's value.
-    fn lock_step<T>(&self, spec: &Spec) -> Result<LockStep<T>, CacheError>
+    fn lock_step<T>(&self, spec: &Spec) -> LockStep<T>
     where
         C: Codec<T>,
     {
         let Some(cp) = self.settings.cross_process else {
-            return Ok(LockStep::Load(None));
+            return LockStep::Load(None);
         };
         let lock = self.ks.lock(&spec.key);
         let token = format!("{:032x}", rand::random::<u128>());
@@ -242,31 +242,28 @@ impl<E: Execute, C> Core<E, C> {
                     return match self.read(&spec.full).map(|r| self.found(r)) {
                         Ok(Ok(Some(l))) => {
                             self.release(spec, &token);
-                            Ok(LockStep::Found(l))
+                            LockStep::Found(l)
                         }
-                        Ok(Err(e)) => {
-                            self.release(spec, &token);
-                            Err(e)
-                        }
-                        _ => Ok(LockStep::Load(Some(token))),
+                        _ => LockStep::Load(Some(token)),
                     };
                 }
                 Ok(_) => {}
-                Err(_) => return Ok(LockStep::Load(None)),
+                Err(_) => return LockStep::Load(None),
             }
             if Instant::now() >= deadline {
                 log::debug!("cross-process wait for {} timed out; loading", spec.key);
-                return Ok(LockStep::Load(None));
+                return LockStep::Load(None);
             }
             std::thread::sleep(cp.poll);
-            match self.read(&spec.full) {
-                Ok(r) => {
-                    if let Some(l) = self.found(r)? {
-                        Counters::add(&self.stats.coalesced, 1);
-                        return Ok(LockStep::Found(l));
-                    }
+            match self.read(&spec.full).map(|r| self.found(r)) {
+                Ok(Ok(Some(l))) => {
+                    Counters::add(&self.stats.coalesced, 1);
+                    return LockStep::Found(l);
                 }
-                Err(_) => return Ok(LockStep::Load(None)),
+                Ok(Ok(None)) => {}
+                // The server failed, or the other process stored something we cannot
+                // decode: load ourselves.
+                Ok(Err(_)) | Err(_) => return LockStep::Load(None),
             }
         }
     }
@@ -292,7 +289,7 @@ impl<E: Execute, C> Core<E, C> {
         let token = if degraded {
             None
         } else {
-            match self.lock_step(spec)? {
+            match self.lock_step(spec) {
                 LockStep::Found(l) => return Ok(l),
                 LockStep::Load(token) => token,
             }
