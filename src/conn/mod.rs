@@ -29,8 +29,8 @@ pub use transaction::{Transaction, TxOutcome};
 
 /// Pushes kept for [`Connection::take_pushes`] before the oldest are dropped.
 const MAX_PENDING_PUSHES: usize = 10_000;
-/// Size of one socket read.
-const READ_CHUNK: usize = 64 * 1024;
+/// Room offered to one socket read (read straight into the decoder's buffer).
+const READ_CHUNK: usize = 16 * 1024;
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -56,7 +56,6 @@ pub(crate) struct Inner {
     stream: Stream,
     decoder: Decoder,
     wbuf: Vec<u8>,
-    rbuf: Box<[u8]>,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
     pushes: VecDeque<Value>,
@@ -85,7 +84,6 @@ impl Connection {
             stream,
             decoder: Decoder::with_limits(config.limits),
             wbuf: Vec::with_capacity(1024),
-            rbuf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             broken: None,
             pushes: VecDeque::new(),
             dropped_pushes: 0,
@@ -449,8 +447,8 @@ impl Inner {
             .stream
             .write_all(&self.wbuf)
             .and_then(|_| self.stream.flush());
-        if self.wbuf.capacity() > 1 << 20 {
-            // Do not keep a huge buffer alive after one big command.
+        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
+            // Do not keep a big buffer alive after one big command.
             self.wbuf = Vec::with_capacity(1024);
         }
         r.map_err(|e| {
@@ -479,14 +477,15 @@ impl Inner {
         self.pushes.push_back(v);
     }
 
-    /// Read more bytes from the socket into the decoder.
+    /// Read more bytes from the socket straight into the decoder's buffer.
     fn fill(&mut self) -> Result<()> {
-        match self.stream.read(&mut self.rbuf) {
-            Ok(0) => Err(self.poison(Error::new(ErrorKind::Io, "connection closed by the server"))),
-            Ok(n) => {
-                self.decoder.feed(&self.rbuf[..n]);
-                Ok(())
-            }
+        let stream = &mut self.stream;
+        match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
+            Ok(0) => Err(self.poison(Error::new(
+                ErrorKind::Io,
+                "connection closed by the server",
+            ))),
+            Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(e)
                 if matches!(
