@@ -17,8 +17,7 @@ pub fn value_eq(a: &Value, b: &Value) -> bool {
     }
     fn pairs(a: &[(Value, Value)], b: &[(Value, Value)]) -> bool {
         a.len() == b.len()
-            && a
-                .iter()
+            && a.iter()
                 .zip(b)
                 .all(|((ka, va), (kb, vb))| value_eq(ka, kb) && value_eq(va, vb))
     }
@@ -109,7 +108,11 @@ pub fn decode_all_chunked(data: &[u8], sizes: &[usize], lim: &Limits) -> Outcome
     let mut rest = data;
     let mut i = 0;
     while !rest.is_empty() {
-        let size = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1).max(1);
+        let size = sizes
+            .get(i % sizes.len().max(1))
+            .copied()
+            .unwrap_or(1)
+            .max(1);
         i += 1;
         let (chunk, tail) = rest.split_at(size.min(rest.len()));
         rest = tail;
@@ -205,7 +208,11 @@ pub fn build_value(g: &mut Gen<'_>, depth: usize, top: bool) -> Value {
                 .iter()
                 .map(|b| char::from(b'0' + b % 10))
                 .collect();
-            let digits = if digits.is_empty() { "0".into() } else { digits };
+            let digits = if digits.is_empty() {
+                "0".into()
+            } else {
+                digits
+            };
             Value::BigNumber(if neg { format!("-{digits}") } else { digits })
         }
         8 => {
@@ -300,7 +307,10 @@ pub fn check_decode(data: &[u8]) {
     }
     if let Ok(Some((v, n))) = &found[1] {
         let ok = matches!(&found[0], Ok(Some((w, m))) if m == n && value_eq(v, w));
-        assert!(ok, "small limits accepted what default limits decode differently");
+        assert!(
+            ok,
+            "small limits accepted what default limits decode differently"
+        );
     }
 }
 
@@ -332,13 +342,23 @@ pub fn check_roundtrip(data: &[u8]) {
     let lim = Limits::default();
     match decode(&out, &lim) {
         Ok(Some((w, n))) => {
-            assert!(value_eq(&v, &w), "{v:?}\n-> {:?}\n-> {w:?}", out.escape_ascii().to_string());
+            assert!(
+                value_eq(&v, &w),
+                "{v:?}\n-> {:?}\n-> {w:?}",
+                out.escape_ascii().to_string()
+            );
             assert_eq!(n, out.len());
         }
-        other => panic!("{v:?}\n-> {:?}\n-> {other:?}", out.escape_ascii().to_string()),
+        other => panic!(
+            "{v:?}\n-> {:?}\n-> {other:?}",
+            out.escape_ascii().to_string()
+        ),
     }
     let chunked = decode_all_chunked(&out, &sizes, &lim);
-    assert!(chunked.error.is_none() && chunked.leftover == 0, "{chunked:?}");
+    assert!(
+        chunked.error.is_none() && chunked.leftover == 0,
+        "{chunked:?}"
+    );
     assert!(chunked.values.len() == 1 && value_eq(&v, &chunked.values[0]));
 
     let mut args = Vec::new();
@@ -367,9 +387,20 @@ fn rotate(s: &str) -> String {
 /// What a config may show: `Display` and `Debug` must not depend on the password.
 fn check_config_hides_password(cfg: &ConnectionConfig) {
     let mut other = cfg.clone();
-    other.password = cfg.password.as_ref().map(|p| Secret::new(format!("{}x", rotate(p.expose()))));
-    assert_eq!(cfg.to_string(), other.to_string(), "Display depends on the password");
-    assert_eq!(format!("{cfg:?}"), format!("{other:?}"), "Debug depends on the password");
+    other.password = cfg
+        .password
+        .as_ref()
+        .map(|p| Secret::new(format!("{}x", rotate(p.expose()))));
+    assert_eq!(
+        cfg.to_string(),
+        other.to_string(),
+        "Display depends on the password"
+    );
+    assert_eq!(
+        format!("{cfg:?}"),
+        format!("{other:?}"),
+        "Debug depends on the password"
+    );
 }
 
 fn url_case(url: &str) {
@@ -404,11 +435,16 @@ pub fn check_url(data: &[u8]) {
             let mut parts = text.splitn(3, '\u{0}');
             let (pw, tail) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let pw: String = pw.chars().filter(|c| !"@/?#".contains(*c)).collect();
-            let scheme = ["redis", "rediss", "valkey", "unix", "redis+unix"][usize::from(mode >> 2) % 5];
+            let scheme =
+                ["redis", "rediss", "valkey", "unix", "redis+unix"][usize::from(mode >> 2) % 5];
             let url = |pw: &str| format!("{scheme}://u:{pw}@{tail}");
             url_case(&url(&pw));
-            let a = ConnectionConfig::from_url(&url(&pw)).err().map(|e| e.to_string());
-            let b = ConnectionConfig::from_url(&url(&rotate(&pw))).err().map(|e| e.to_string());
+            let a = ConnectionConfig::from_url(&url(&pw))
+                .err()
+                .map(|e| e.to_string());
+            let b = ConnectionConfig::from_url(&url(&rotate(&pw)))
+                .err()
+                .map(|e| e.to_string());
             assert_eq!(a, b, "URL error message depends on the password {pw:?}");
         }
         _ => {
@@ -431,7 +467,11 @@ pub fn check_url(data: &[u8]) {
                         return None;
                     }
                     let v = values.get(i)?.to_string();
-                    Some(if pw_rot && name == "VALKEY_PASSWORD" { rotate(&v) } else { v })
+                    Some(if pw_rot && name == "VALKEY_PASSWORD" {
+                        rotate(&v)
+                    } else {
+                        v
+                    })
                 }
             };
             let a = ConnectionConfig::from_env_vars(env(false));
