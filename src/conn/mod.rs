@@ -150,6 +150,13 @@ impl Connection {
         self.inner.lock().broken.is_some()
     }
 
+    /// Shut the socket and mark the connection unusable (a pool then drops it instead of
+    /// reusing it). For example after a `READONLY` reply showed the endpoint became a replica.
+    pub fn close(&self, reason: &str) {
+        let mut inner = self.inner.lock();
+        let _ = inner.poison(Error::new(ErrorKind::Broken, reason.to_owned()));
+    }
+
     /// What commands sent on this connection changed in its server-side session (MULTI,
     /// WATCH, SELECT, SUBSCRIBE, CLIENT TRACKING, ...).
     pub fn session_state(&self) -> SessionState {

@@ -106,7 +106,6 @@ const PREALLOC_MAX: usize = 1024;
 /// protocol error it is *failed*: every later [`Decoder::next_value`] returns a protocol
 /// error, fed bytes are discarded, and only [`Decoder::reset`] makes it usable again (the
 /// stream position is lost, so a connection should be closed instead).
-#[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
     buf: Vec<u8>,
@@ -117,6 +116,18 @@ pub struct Decoder {
     frame_bytes: usize,
     /// Detail of the protocol error that failed the decoder.
     failed: Option<String>,
+}
+
+impl std::fmt::Debug for Decoder {
+    /// Sizes and state only: the buffered bytes are replies, which may hold user data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("limits", &self.limits)
+            .field("buffered", &self.buffered())
+            .field("mid_frame", &self.is_mid_frame())
+            .field("failed", &self.failed)
+            .finish()
+    }
 }
 
 impl Decoder {
