@@ -148,6 +148,24 @@ impl Connection {
         self.inner.lock().broken.is_some()
     }
 
+    /// Run one command with its own read timeout instead of the configured one (for
+    /// example a health-check PING that must not wait the full read timeout). A timeout
+    /// breaks the connection like any other.
+    pub fn exec_with_timeout(&self, cmd: &Cmd, timeout: Duration) -> Result<Value> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        inner.session.observe(cmd, inner.db);
+        inner.wbuf.clear();
+        cmd.encode(&mut inner.wbuf);
+        inner
+            .with_read_timeout(Some(timeout), |i| {
+                i.flush_wbuf()?;
+                i.read_reply()
+            })?
+            .into_result()
+    }
+
     /// Shut the socket and mark the connection unusable (a pool then drops it instead of
     /// reusing it). For example after a `READONLY` reply showed the endpoint became a replica.
     pub fn close(&self, reason: &str) {
@@ -174,7 +192,10 @@ impl Connection {
         if inner.session.is_clean() && inner.decoder.buffered() == 0 {
             return Ok(());
         }
-        let r = inner.reset(&self.config);
+        // Like the handshake it repeats, bounded by the connect timeout.
+        let bound = self.config.connect_timeout;
+        let config = &self.config;
+        let r = inner.with_read_timeout(Some(bound), |i| i.reset(config));
         r.map_err(|e| {
             let mut e = e;
             if inner.broken.is_none() {
@@ -397,13 +418,22 @@ impl Inner {
         blocking: Blocking,
         f: impl FnOnce(&mut Inner) -> Result<T>,
     ) -> Result<T> {
-        let base = self.read_timeout;
-        let wanted = match (blocking, base) {
+        let wanted = match (blocking, self.read_timeout) {
             (Blocking::No, b) => b,
             (Blocking::Forever, _) => None,
             (Blocking::For(d), Some(b)) => Some(b.saturating_add(d)),
             (Blocking::For(_), None) => None,
         };
+        self.with_read_timeout(wanted, f)
+    }
+
+    /// Run `f` with the socket's read timeout set to `wanted`, then restore the normal one.
+    fn with_read_timeout<T>(
+        &mut self,
+        wanted: Option<Duration>,
+        f: impl FnOnce(&mut Inner) -> Result<T>,
+    ) -> Result<T> {
+        let base = self.read_timeout;
         self.set_read_timeout(wanted)?;
         let out = f(self);
         if out.is_ok() && wanted != base {
@@ -481,10 +511,7 @@ impl Inner {
     fn fill(&mut self) -> Result<()> {
         let stream = &mut self.stream;
         match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
-            Ok(0) => Err(self.poison(Error::new(
-                ErrorKind::Io,
-                "connection closed by the server",
-            ))),
+            Ok(0) => Err(self.poison(Error::new(ErrorKind::Io, "connection closed by the server"))),
             Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(e)
