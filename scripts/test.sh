@@ -70,4 +70,7 @@ echo "layering ok"
 step "cargo test --all-features"
 timeout --foreground "${VALKIT_TEST_TIMEOUT:-720}" cargo test --all-features
 
+step "fuzz smoke (seed replay + 5 s per target)"
+scripts/fuzz-smoke.sh 5
+
 step "all green in $((SECONDS - started))s"

@@ -547,3 +547,43 @@ fn idle_connections_are_reaped_and_min_idle_is_kept() {
         assert_eq!((s.created, s.closed, s.idle), (1, 1, 0), "{s:?}");
     }
 }
+
+/// A hung server (SIGSTOP) must not hold a checkout for the whole read timeout: the
+/// health-check PING and the replacement connect are both bounded by the connect timeout.
+#[test]
+fn health_check_of_a_hung_server_is_bounded_by_the_connect_timeout() {
+    for kind in kinds() {
+        let server = Server::start(kind).unwrap();
+        let mut cfg = server.config();
+        cfg.connect_timeout = Duration::from_millis(300);
+        cfg.read_timeout = Some(Duration::from_secs(10));
+        let pool = Pool::new(
+            cfg,
+            PoolOptions::new()
+                .max_size(1)
+                .idle_check_after(Duration::ZERO)
+                .checkout_timeout(Duration::from_millis(500)),
+        )
+        .unwrap();
+        pool.get().unwrap().exec(&cmd("PING")).unwrap();
+        server.pause().unwrap();
+        let started = Instant::now();
+        let err = match pool.get() {
+            Ok(_) => panic!("{kind:?}: a hung server yields no connection"),
+            Err(e) => e,
+        };
+        let took = started.elapsed();
+        server.resume().unwrap();
+        assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{err}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "{kind:?}: checkout took {took:?}, not bounded by the 10 s read timeout"
+        );
+        assert!(pool.stats().health_checks >= 1);
+        // And it recovers once the server runs again.
+        assert!(eventually(Duration::from_secs(5), || pool
+            .get()
+            .and_then(|c| c.exec(&cmd("PING")))
+            .is_ok()));
+    }
+}

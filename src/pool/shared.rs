@@ -12,7 +12,6 @@ use crate::cmd::cmd;
 use crate::config::{ConnectionConfig, Protocol};
 use crate::conn::{Connection, PeerState};
 use crate::error::{Error, Result};
-use crate::Execute;
 
 /// A connection resting in the pool.
 pub(crate) struct Idle {
@@ -127,7 +126,9 @@ impl Shared {
                 }
                 PeerState::Open | PeerState::Unknown => {
                     Counters::bump(&self.counters.health_checks);
-                    match idle.conn.exec(&cmd("PING")) {
+                    // Bounded like a new connection would be, not by the read timeout.
+                    let bound = self.config.connect_timeout;
+                    match idle.conn.exec_with_timeout(&cmd("PING"), bound) {
                         Ok(_) => None,
                         Err(e) => Some(format!("PING on checkout failed: {e}")),
                     }
