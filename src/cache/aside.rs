@@ -151,6 +151,26 @@ impl<E: Execute, C> Core<E, C> {
         Ok((buf, px))
     }
 
+    /// Entry bytes for a value that is handed to waiters but never stored.
+    fn encode_unstored<T>(&self, value: Option<&T>) -> Result<Vec<u8>, CacheError>
+    where
+        C: Codec<T>,
+    {
+        let header = Header {
+            tombstone: value.is_none(),
+            fresh_until: 0,
+            stale_until: 0,
+            delta_ms: 0,
+        };
+        let mut buf = header.start(64);
+        if let Some(v) = value {
+            self.codec
+                .encode(v, &mut buf)
+                .map_err(|e| CacheError::codec("encoding a value", e))?;
+        }
+        Ok(buf)
+    }
+
     /// Write an entry: `SET` (with `PX`), or the tag script when it has tags.
     pub(crate) fn store(&self, spec: &Spec, bytes: &[u8], px: Option<u64>) -> crate::Result<()> {
         if spec.tags.is_empty() {
@@ -295,13 +315,18 @@ impl<E: Execute, C> Core<E, C> {
             }
         };
         let result = self.run_loader(loader).and_then(|(value, delta)| {
-            let (bytes, px) = self.build_entry(spec, value.as_ref(), delta)?;
-            if !degraded {
+            let bytes = if degraded {
+                // Not stored, only shared with the waiters: no header times needed (and
+                // no clock sync against a server that is down).
+                self.encode_unstored(value.as_ref())?
+            } else {
+                let (bytes, px) = self.build_entry(spec, value.as_ref(), delta)?;
                 if let Err(e) = self.store(spec, &bytes, px) {
                     Counters::add(&self.stats.store_errors, 1);
                     log::warn!("storing the loaded value of {} failed: {e}", spec.key);
                 }
-            }
+                bytes
+            };
             Ok(match value {
                 Some(v) => Loaded {
                     lookup: Lookup::Found(v),
