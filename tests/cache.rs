@@ -854,3 +854,45 @@ fn shutdown_stops_refreshes_but_keeps_serving() {
         drop(cache); // joins nothing twice, does not hang
     }
 }
+
+#[test]
+fn foreign_bytes_are_a_miss_and_get_overwritten() {
+    for kind in kinds() {
+        let cache = builder(kind, "foreign").build().unwrap();
+        let full = cache.keyspace().entry("k");
+        cache
+            .executor()
+            .set(&full, "written by someone else")
+            .unwrap();
+        assert_eq!(cache.get::<String>("k").unwrap(), Lookup::Missing);
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("mine".into())
+            })
+            .unwrap();
+        assert_eq!(v, "mine");
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("mine".into())
+        );
+    }
+}
+
+#[test]
+fn refresher_threads_are_named() {
+    let cache = builder(kinds()[0], "threads").build().unwrap();
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !names.is_empty() {
+        // Linux keeps the first 15 bytes of a thread name.
+        assert!(
+            names.iter().any(|n| n.starts_with("valkit-cache-re")),
+            "{names:?}"
+        );
+    }
+    drop(cache);
+}
