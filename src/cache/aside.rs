@@ -1,226 +1,26 @@
-//! Cache-aside: reading an entry, loading it on a miss (singleflight, cross-process lock,
-//! degradation), and refreshing it in the background (stale-while-revalidate, XFetch).
+//! Cache-aside: the read-through path (hit, stale hit, tombstone, miss, degradation), the
+//! singleflight around loads, and the public `get_or_load` family.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use rand::Rng;
 
 use super::codec::Codec;
-use super::entry::{Header, HEADER_LEN};
 use super::error::{is_availability, CacheError, CacheErrorKind};
 use super::flight::{Role, Shared};
-use super::refresher::Scheduled;
 use super::stats::Counters;
+use super::store::Read;
+use super::xprocess::LockStep;
 use super::{BoxError, Cache, CacheTtl, Core, Entry, Lookup, Spec};
-use crate::cmd::{cmd, Execute};
-use crate::commands::Commands;
-
-/// What a read found.
-pub(crate) enum Read {
-    /// Before fresh-until. `now` is the server time used for the decision.
-    Fresh {
-        header: Header,
-        bytes: Vec<u8>,
-        now: u64,
-    },
-    /// Past fresh-until, before stale-until (the server drops the key then).
-    Stale(Vec<u8>),
-    Tombstone,
-    Miss,
-}
+use crate::cmd::Execute;
 
 /// A load's result for the caller that ran it, and for the callers that waited.
 pub(crate) struct Loaded<T> {
-    lookup: Lookup<T>,
-    shared: Shared,
-}
-
-/// Whether the cross-process lock step found a value or lets us load.
-enum LockStep<T> {
-    Found(Loaded<T>),
-    Load(Option<String>),
+    pub(crate) lookup: Lookup<T>,
+    pub(crate) shared: Shared,
 }
 
 impl<E: Execute, C> Core<E, C> {
-    pub(crate) fn read(&self, full: &str) -> crate::Result<Read> {
-        let Some(bytes) = self.ex.get(full)? else {
-            return Ok(Read::Miss);
-        };
-        Ok(self.classify(bytes))
-    }
-
-    /// Sort stored bytes into fresh / stale / tombstone; foreign bytes count as a miss.
-    pub(crate) fn classify(&self, bytes: Vec<u8>) -> Read {
-        let Some((header, _)) = Header::parse(&bytes) else {
-            log::debug!("cache entry in an unknown format, treated as a miss");
-            return Read::Miss;
-        };
-        if header.tombstone {
-            return Read::Tombstone;
-        }
-        if header.fresh_until == u64::MAX {
-            return Read::Fresh {
-                header,
-                bytes,
-                now: 0,
-            };
-        }
-        let now = self.clock.now_ms(&self.ex);
-        // Without a stale grace, the server's PX ends the entry: our estimate of the
-        // server clock must not turn the last milliseconds into a "stale" phase.
-        if now < header.fresh_until || header.stale_until <= header.fresh_until {
-            Read::Fresh { header, bytes, now }
-        } else {
-            Read::Stale(bytes)
-        }
-    }
-
-    pub(crate) fn decode<T>(&self, entry: &[u8]) -> Result<T, CacheError>
-    where
-        C: Codec<T>,
-    {
-        self.codec
-            .decode(&entry[HEADER_LEN.min(entry.len())..])
-            .map_err(|e| CacheError::codec("decoding a cached value", e))
-    }
-
-    /// `d` scaled by a uniform factor in `1 - jitter ..= 1 + jitter`, in ms (at least 1).
-    pub(crate) fn jittered_ms(&self, d: Duration) -> u64 {
-        let ms = d.as_millis().min(u128::from(u64::MAX / 4)) as f64;
-        let j = self.settings.jitter;
-        let scaled = if j > 0.0 {
-            ms * rand::thread_rng().gen_range(1.0 - j..=1.0 + j)
-        } else {
-            ms
-        };
-        (scaled.round() as u64).max(1)
-    }
-
-    /// The stored bytes for `value` (a tombstone for `None`) and the key's PX.
-    pub(crate) fn build_entry<T>(
-        &self,
-        spec: &Spec,
-        value: Option<&T>,
-        delta_ms: u32,
-    ) -> Result<(Vec<u8>, Option<u64>), CacheError>
-    where
-        C: Codec<T>,
-    {
-        let Some(value) = value else {
-            let ttl = self.jittered_ms(spec.negative_ttl);
-            let until = self.clock.now_ms(&self.ex).saturating_add(ttl);
-            let header = Header {
-                tombstone: true,
-                fresh_until: until,
-                stale_until: until,
-                delta_ms,
-            };
-            return Ok((header.start(0), Some(ttl)));
-        };
-        let (header, px) = match spec.ttl {
-            CacheTtl::Forever => (
-                Header {
-                    tombstone: false,
-                    fresh_until: u64::MAX,
-                    stale_until: u64::MAX,
-                    delta_ms,
-                },
-                None,
-            ),
-            CacheTtl::After(ttl) => {
-                let fresh = self.jittered_ms(ttl);
-                let grace = spec.stale_for.map_or(0, |g| g.as_millis() as u64);
-                let fresh_until = self.clock.now_ms(&self.ex).saturating_add(fresh);
-                (
-                    Header {
-                        tombstone: false,
-                        fresh_until,
-                        stale_until: fresh_until.saturating_add(grace),
-                        delta_ms,
-                    },
-                    Some(fresh + grace),
-                )
-            }
-        };
-        let mut buf = header.start(64);
-        self.codec
-            .encode(value, &mut buf)
-            .map_err(|e| CacheError::codec("encoding a value", e))?;
-        Ok((buf, px))
-    }
-
-    /// Entry bytes for a value that is handed to waiters but never stored.
-    fn encode_unstored<T>(&self, value: Option<&T>) -> Result<Vec<u8>, CacheError>
-    where
-        C: Codec<T>,
-    {
-        let header = Header {
-            tombstone: value.is_none(),
-            fresh_until: 0,
-            stale_until: 0,
-            delta_ms: 0,
-        };
-        let mut buf = header.start(64);
-        if let Some(v) = value {
-            self.codec
-                .encode(v, &mut buf)
-                .map_err(|e| CacheError::codec("encoding a value", e))?;
-        }
-        Ok(buf)
-    }
-
-    /// Write an entry: `SET` (with `PX`), or the tag script when it has tags.
-    pub(crate) fn store(&self, spec: &Spec, bytes: &[u8], px: Option<u64>) -> crate::Result<()> {
-        if spec.tags.is_empty() {
-            let mut c = cmd("SET").arg(&spec.full).arg(bytes);
-            if let Some(px) = px {
-                c = c.arg("PX").arg(px);
-            }
-            self.ex.exec(&c).map(drop)
-        } else {
-            let mut inv = self.put_tagged.key(&spec.full);
-            for t in &spec.tags {
-                inv = inv.key(self.ks.tag(t));
-            }
-            inv.arg(bytes)
-                .arg(px.unwrap_or(0))
-                .invoke(&self.ex)
-                .map(drop)
-        }
-    }
-
-    /// Call the loader, catching a panic; count the load and its time.
-    pub(crate) fn run_loader<T, F>(&self, loader: F) -> Result<(Option<T>, u32), CacheError>
-    where
-        F: FnOnce() -> Result<Option<T>, BoxError>,
-    {
-        let started = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(loader));
-        let took = started.elapsed();
-        Counters::add(&self.stats.loads, 1);
-        Counters::add(&self.stats.load_micros, took.as_micros() as u64);
-        match result {
-            Ok(Ok(v)) => Ok((v, took.as_millis().min(u128::from(u32::MAX)) as u32)),
-            Ok(Err(e)) => {
-                Counters::add(&self.stats.load_errors, 1);
-                Err(CacheError::loader(e))
-            }
-            Err(panic) => {
-                Counters::add(&self.stats.load_errors, 1);
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string panic payload".into());
-                Err(CacheError::new(CacheErrorKind::LoaderPanicked, msg, None))
-            }
-        }
-    }
-
     /// Turn stored bytes found in the server into a load result.
-    fn found<T>(&self, read: Read) -> Result<Option<Loaded<T>>, CacheError>
+    pub(crate) fn found<T>(&self, read: Read) -> Result<Option<Loaded<T>>, CacheError>
     where
         C: Codec<T>,
     {
@@ -235,64 +35,6 @@ impl<E: Execute, C> Core<E, C> {
             },
             Read::Miss => return Ok(None),
         }))
-    }
-
-    /// Cross-process singleflight: take the lock, or wait (bounded) for the holder's value.
-    fn lock_step<T>(&self, spec: &Spec) -> LockStep<T>
-    where
-        C: Codec<T>,
-    {
-        let Some(cp) = self.settings.cross_process else {
-            return LockStep::Load(None);
-        };
-        let lock = self.ks.lock(&spec.key);
-        let token = format!("{:032x}", rand::random::<u128>());
-        let deadline = Instant::now() + cp.wait;
-        loop {
-            let set = cmd("SET")
-                .arg(&lock)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(cp.lock_ttl.as_millis().max(1) as u64);
-            match self.ex.exec(&set) {
-                Ok(v) if !v.is_nil() => {
-                    // Ours. The previous holder may have stored the value just before
-                    // releasing: look once more.
-                    return match self.read(&spec.full).map(|r| self.found(r)) {
-                        Ok(Ok(Some(l))) => {
-                            self.release(spec, &token);
-                            LockStep::Found(l)
-                        }
-                        _ => LockStep::Load(Some(token)),
-                    };
-                }
-                Ok(_) => {}
-                Err(_) => return LockStep::Load(None),
-            }
-            if Instant::now() >= deadline {
-                log::debug!("cross-process wait for {} timed out; loading", spec.key);
-                return LockStep::Load(None);
-            }
-            std::thread::sleep(cp.poll);
-            match self.read(&spec.full).map(|r| self.found(r)) {
-                Ok(Ok(Some(l))) => {
-                    Counters::add(&self.stats.coalesced, 1);
-                    return LockStep::Found(l);
-                }
-                Ok(Ok(None)) => {}
-                // The server failed, or the other process stored something we cannot
-                // decode: load ourselves.
-                Ok(Err(_)) | Err(_) => return LockStep::Load(None),
-            }
-        }
-    }
-
-    fn release(&self, spec: &Spec, token: &str) {
-        let lock = self.ks.lock(&spec.key);
-        if let Err(e) = self.unlock.key(lock).arg(token).invoke(&self.ex) {
-            log::debug!("releasing the load lock of {} failed: {e}", spec.key);
-        }
     }
 
     /// Load (under the cross-process lock when configured), store unless degraded.
@@ -342,53 +84,6 @@ impl<E: Execute, C> Core<E, C> {
             self.release(spec, &token);
         }
         result
-    }
-
-    /// A background refresh: load and store; a failure keeps the stale value.
-    fn refresh<T, F>(&self, spec: &Spec, loader: F)
-    where
-        C: Codec<T>,
-        F: FnOnce() -> Result<Option<T>, BoxError>,
-    {
-        Counters::add(&self.stats.refreshes, 1);
-        let mut token = None;
-        if let Some(cp) = self.settings.cross_process {
-            // One try: if another process holds the lock, it is refreshing this key.
-            let t = format!("{:032x}", rand::random::<u128>());
-            let set = cmd("SET")
-                .arg(self.ks.lock(&spec.key))
-                .arg(&t)
-                .arg("NX")
-                .arg("PX")
-                .arg(cp.lock_ttl.as_millis().max(1) as u64);
-            match self.ex.exec(&set) {
-                Ok(v) if !v.is_nil() => token = Some(t),
-                _ => return,
-            }
-        }
-        let ok = self.run_loader(loader).and_then(|(value, delta)| {
-            let (bytes, px) = self.build_entry(spec, value.as_ref(), delta)?;
-            self.store(spec, &bytes, px).map_err(CacheError::server)
-        });
-        if let Err(e) = ok {
-            Counters::add(&self.stats.refresh_errors, 1);
-            log::debug!("background refresh of {} failed: {e}", spec.key);
-        }
-        if let Some(t) = token {
-            self.release(spec, &t);
-        }
-    }
-
-    /// XFetch: refresh early with probability growing toward fresh-until.
-    fn xfetch_due(&self, header: &Header, now: u64) -> bool {
-        let beta = self.settings.xfetch_beta;
-        if beta <= 0.0 || header.fresh_until == u64::MAX {
-            return false;
-        }
-        // rand() in (0, 1]: ln is then finite and <= 0.
-        let r: f64 = 1.0 - rand::thread_rng().gen::<f64>();
-        let gap = f64::from(header.delta_ms) * beta * -r.ln();
-        now as f64 + gap >= header.fresh_until as f64
     }
 
     fn lookup_of_shared<T>(&self, shared: Shared) -> Result<Lookup<T>, CacheError>
@@ -511,22 +206,6 @@ where
                 Counters::add(&core.stats.coalesced, 1);
                 core.lookup_of_shared(flight.wait()?)
             }
-        }
-    }
-
-    fn refresh_in_background<T, F>(&self, spec: Spec, loader: F, early: bool)
-    where
-        C: Codec<T>,
-        T: Send + 'static,
-        F: FnOnce() -> Result<Option<T>, BoxError> + Send + 'static,
-    {
-        let core = self.core.clone();
-        let full = spec.full.clone();
-        let job = Box::new(move || core.refresh(&spec, loader));
-        match self.refresher.schedule(&full, job) {
-            Scheduled::Queued if early => Counters::add(&self.core.stats.early_refreshes, 1),
-            Scheduled::Queued | Scheduled::AlreadyPending => {}
-            Scheduled::Dropped => Counters::add(&self.core.stats.refreshes_dropped, 1),
         }
     }
 

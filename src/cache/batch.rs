@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::aside::Read;
 use super::codec::Codec;
 use super::error::{is_availability, CacheError};
 use super::stats::Counters;
+use super::store::Read;
 use super::{BoxError, Cache, CacheTtl, Core, Spec};
 use crate::cmd::{cmd, Execute, Pipeline};
 

@@ -10,10 +10,13 @@ mod flight;
 mod invalidate;
 mod keys;
 mod options;
+mod refresh;
 mod refresher;
 mod session;
 mod stats;
+mod store;
 mod write;
+mod xprocess;
 
 use std::sync::Arc;
 use std::time::Duration;
