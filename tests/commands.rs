@@ -8,26 +8,13 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use support::{combos, key, shared};
+use support::{each_combo, shared};
 use valkit::testkit::ServerKind;
 use valkit::{
     cmd, pipe, Commands, Condition, Connection, ErrorKind, Execute, Expiry, GetExExpiry, KeyType,
     ListEnd, Protocol, ScanOptions, ScoreBound, ScoreUpdate, ServerErrorKind, SetOptions, Ttl,
     ZAddOptions, ZRangeOptions,
 };
-
-/// Run `test` once per (server kind, protocol), with a fresh connection and a key prefix
-/// no other test (or combination) uses.
-fn each_combo(name: &str, test: impl Fn(&Connection, &str, ServerKind, Protocol)) {
-    for (kind, proto) in combos() {
-        let mut cfg = shared(kind).config();
-        cfg.protocol = proto;
-        let conn = Connection::open(&cfg).unwrap();
-        let prefix = key(&format!("{name}:{}:{proto:?}", kind.name()));
-        eprintln!("-- {name} on {kind:?} {proto:?}, prefix {prefix}");
-        test(&conn, &prefix, kind, proto);
-    }
-}
 
 fn bytes(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()

@@ -5,20 +5,8 @@
 
 mod support;
 
-use support::{combos, key, shared};
-use valkit::testkit::ServerKind;
-use valkit::{cmd, Connection, ErrorKind, Execute, Protocol, Script, ServerErrorKind, Value};
-
-fn each_combo(name: &str, test: impl Fn(&Connection, &str, ServerKind, Protocol)) {
-    for (kind, proto) in combos() {
-        let mut cfg = shared(kind).config();
-        cfg.protocol = proto;
-        let conn = Connection::open(&cfg).unwrap();
-        let prefix = key(&format!("{name}:{}:{proto:?}", kind.name()));
-        eprintln!("-- {name} on {kind:?} {proto:?}, prefix {prefix}");
-        test(&conn, &prefix, kind, proto);
-    }
-}
+use support::each_combo;
+use valkit::{cmd, Connection, ErrorKind, Execute, Script, ServerErrorKind, Value};
 
 fn cached(c: &Connection, script: &Script) -> bool {
     let exists: Vec<bool> = valkit::FromValue::from_value(

@@ -7,6 +7,8 @@ mod args;
 mod execute;
 mod from_value;
 mod pipeline;
+#[cfg(test)]
+pub(crate) mod recorder;
 
 use std::time::Duration;
 

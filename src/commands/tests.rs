@@ -2,71 +2,13 @@
 //! parsing of canned RESP2/RESP3 shapes. Behaviour against real servers is tested in
 //! `tests/commands.rs`.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::cmd::{Blocking, Pipeline};
+use crate::cmd::recorder::Recorder;
+use crate::cmd::Blocking;
 use crate::error::ErrorKind;
 use crate::resp::Value;
-
-/// Records every command and answers with canned replies (`Nil` once they run out).
-#[derive(Default)]
-struct Recorder {
-    sent: RefCell<Vec<Cmd>>,
-    replies: RefCell<VecDeque<Value>>,
-}
-
-impl Recorder {
-    fn replying(replies: impl IntoIterator<Item = Value>) -> Recorder {
-        Recorder {
-            sent: RefCell::default(),
-            replies: RefCell::new(replies.into_iter().collect()),
-        }
-    }
-
-    /// The arguments of every command sent, as lossy text.
-    fn sent(&self) -> Vec<Vec<String>> {
-        self.sent
-            .borrow()
-            .iter()
-            .map(|c| {
-                c.args()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// The arguments of the only command sent, space-joined.
-    fn last(&self) -> String {
-        self.sent().last().expect("nothing sent").join(" ")
-    }
-
-    fn last_blocking(&self) -> Blocking {
-        self.sent
-            .borrow()
-            .last()
-            .expect("nothing sent")
-            .blocking_mode()
-    }
-}
-
-impl Execute for Recorder {
-    fn exec(&self, cmd: &Cmd) -> Result<Value> {
-        self.sent.borrow_mut().push(cmd.clone());
-        self.replies
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or(Value::Nil)
-            .into_result()
-    }
-
-    fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
-        pipeline.commands().iter().map(|c| self.exec(c)).collect()
-    }
-}
 
 fn bulk(s: &str) -> Value {
     Value::Bulk(s.as_bytes().to_vec())

@@ -1,45 +1,8 @@
 //! Encoding and fallback tests with a fake [`Execute`]; real servers in `tests/script.rs`.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-
 use super::*;
-use crate::cmd::Pipeline;
+use crate::cmd::recorder::Recorder;
 use crate::ServerError;
-
-#[derive(Default)]
-struct Recorder {
-    sent: RefCell<Vec<String>>,
-    replies: RefCell<VecDeque<Value>>,
-}
-
-impl Recorder {
-    fn replying(replies: impl IntoIterator<Item = Value>) -> Recorder {
-        Recorder {
-            sent: RefCell::default(),
-            replies: RefCell::new(replies.into_iter().collect()),
-        }
-    }
-}
-
-impl Execute for Recorder {
-    fn exec(&self, cmd: &Cmd) -> Result<Value> {
-        let text: Vec<String> = cmd
-            .args()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        self.sent.borrow_mut().push(text.join(" "));
-        self.replies
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or(Value::Nil)
-            .into_result()
-    }
-
-    fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
-        pipeline.commands().iter().map(|c| self.exec(c)).collect()
-    }
-}
 
 const SRC: &str = "return {KEYS[1], ARGV[1]}";
 
@@ -88,7 +51,7 @@ fn noscript_falls_back_to_eval_once() {
         Value::Int(5),
     ]);
     assert_eq!(s.invoke(&r, "k", "a").unwrap(), Value::Int(5));
-    let sent = r.sent.borrow();
+    let sent = r.lines();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0], format!("EVALSHA {} 1 k a", s.sha1_hex()));
     assert_eq!(sent[1], format!("EVAL {SRC} 1 k a"));
@@ -100,13 +63,13 @@ fn other_errors_are_not_retried() {
     let r = Recorder::replying([Value::Error(ServerError::new("ERR boom"))]);
     let e = s.key("k").invoke(&r).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::Other));
-    assert_eq!(r.sent.borrow().len(), 1);
+    assert_eq!(r.lines().len(), 1);
 
     // A cached script runs with one round trip.
     let r = Recorder::replying([Value::Bulk(b"7".to_vec())]);
     let n: i64 = s.key("k").invoke_as(&r).unwrap();
     assert_eq!(n, 7);
-    assert_eq!(r.sent.borrow().len(), 1);
+    assert_eq!(r.lines().len(), 1);
 }
 
 #[test]
@@ -117,6 +80,6 @@ fn script_load_checks_the_sha() {
         Value::Bulk(b"0000000000000000000000000000000000000000".to_vec()),
     ]);
     s.script_load(&r).unwrap();
-    assert_eq!(r.sent.borrow()[0], format!("SCRIPT LOAD {SRC}"));
+    assert_eq!(r.lines()[0], format!("SCRIPT LOAD {SRC}"));
     assert_eq!(s.script_load(&r).unwrap_err().kind(), ErrorKind::Protocol);
 }
