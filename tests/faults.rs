@@ -495,20 +495,17 @@ fn fault_blackholed_server_times_out_within_bounds() {
         eprintln!("blackhole {kind:?}: handshake timeout after {took:?}");
 
         // A checkout meanwhile: the broken connection was discarded, a new one cannot
-        // finish its handshake; the checkout fails within its own bound.
+        // finish its handshake; with nothing open the pool returns that connect timeout
+        // itself, within the connect bound (not the 600 ms checkout timeout plus more).
         let started = Instant::now();
         let err = pool.get_timeout(Duration::from_millis(600)).unwrap_err();
         let took = assert_within(
             started,
-            Duration::from_millis(400),
+            Duration::from_millis(390),
             Duration::from_millis(1100),
             "pool checkout",
         );
-        assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{kind:?}: {err}");
-        assert!(
-            std::error::Error::source(&err).is_some(),
-            "the connect failure"
-        );
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{kind:?}: {err}");
         eprintln!("blackhole {kind:?}: pool checkout failed after {took:?}: {err}");
 
         assert_recovers(&proxy, &cfg, &pool);

@@ -7,7 +7,11 @@
 //! slot, so a slow connect never holds up other checkouts. Giving up yields
 //! [`ErrorKind::PoolExhausted`](crate::ErrorKind::PoolExhausted) whose [`source`](std::error::Error::source) is the connect
 //! failure, when connecting failed. Failures that waiting cannot fix (wrong password,
-//! bad configuration, TLS setup, a rejected handshake command) are returned at once.
+//! bad configuration, TLS setup, a rejected handshake command) are returned at once, and
+//! so is a failed connect while the pool has no open connection at all (the server looks
+//! down: the caller gets the [`ErrorKind::Connect`](crate::ErrorKind::Connect) or
+//! [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error at once instead of waiting out the
+//! checkout timeout; the client's retry policy and circuit breaker decide what next).
 //!
 //! # Liveness without a round trip
 //! Before handing out an idle connection the pool looks at its socket (a non-blocking
@@ -138,7 +142,10 @@ impl Pool {
     ///
     /// # Errors
     /// [`ErrorKind::PoolExhausted`](crate::ErrorKind::PoolExhausted) when none became available in time (its source is the
-    /// last connect failure, if connecting failed); [`ErrorKind::Auth`](crate::ErrorKind::Auth),
+    /// last connect failure, if connecting failed while other connections were open);
+    /// the connect error itself ([`ErrorKind::Connect`](crate::ErrorKind::Connect) or
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) at once when the pool has no open
+    /// connection and connecting fails; [`ErrorKind::Auth`](crate::ErrorKind::Auth),
     /// [`ErrorKind::Config`](crate::ErrorKind::Config), [`ErrorKind::Tls`](crate::ErrorKind::Tls) or a server error at once when connecting
     /// failed in a way waiting cannot fix.
     pub fn get(&self) -> Result<PooledConnection> {
@@ -191,6 +198,15 @@ impl Pool {
                     Err(e) => own_error = Some(e),
                 }
                 st = shared.state.lock();
+                // Nothing open and the connect failed: as far as anyone can tell the server
+                // is down, and waiting out the checkout timeout would only hold the caller
+                // (and every other thread) hostage. Return the connect error itself
+                // (retryable); the client's retry policy and breaker take it from there.
+                if st.open == 0 {
+                    if let Some(e) = own_error.take() {
+                        return Err(e);
+                    }
+                }
                 // Pause before the next attempt, unless a connection comes back first.
                 let now = Instant::now();
                 if now >= deadline {
