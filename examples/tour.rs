@@ -5,15 +5,18 @@
 //!
 //! Run: `scripts/tour.sh` (or `cargo run --example tour --features testkit`).
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use valkit::cache::{Cache, Lookup};
 use valkit::testkit::{Server, ServerKind};
 use valkit::{
     cmd, pipe, Backoff, BreakerOptions, Client, Commands, Connection, ConnectionConfig, Endpoint,
     ErrorKind, Execute, PoolOptions, Protocol, RetryPolicy, Script, SetOptions, TxOutcome, Value,
 };
 
-fn main() -> valkit::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Where to connect: VALKEY_URL, or a throwaway server.
     let (config, _server) = match std::env::var("VALKEY_URL") {
         Ok(url) if !url.is_empty() => {
@@ -247,7 +250,63 @@ fn main() -> valkit::Result<()> {
         println!("  {line}");
     }
 
-    // 12. The breaker in action, on a second throwaway server we can kill.
+    // 12. Caching on top of the client: singleflight, negative caching, tags, stats.
+    println!("\n== cache: 16 threads ask for one cold key whose loader takes 50 ms");
+    let cache: Cache<Client> = Cache::builder(client.clone())
+        .namespace(&format!("{prefix}cache"))
+        .stale_for(Duration::from_secs(30))
+        .build()?;
+    client.add_metrics_source(cache.metrics_source());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            std::thread::spawn(move || {
+                cache.get_or_load("user:1", Duration::from_secs(60), move || {
+                    loads.fetch_add(1, SeqCst);
+                    std::thread::sleep(Duration::from_millis(50));
+                    Ok::<_, String>("Ada".to_string())
+                })
+            })
+        })
+        .collect();
+    for c in callers {
+        let name: String = c.join().expect("caller thread")?;
+        assert_eq!(name, "Ada");
+    }
+    println!(
+        "16 callers got the value; origin calls: {}",
+        loads.load(SeqCst)
+    );
+    let find = || Ok::<Option<String>, String>(None);
+    let first: Lookup<String> = cache.lookup_or_load("user:404", Duration::from_secs(60), find)?;
+    let second: Lookup<String> = cache.lookup_or_load("user:404", Duration::from_secs(60), find)?;
+    println!("user:404 -> {first:?}, then {second:?} (a tombstone: no second origin call)");
+    cache
+        .entry("price:1", Duration::from_secs(60))
+        .tags(["prices"])
+        .put(&10u32)?;
+    cache
+        .entry("price:2", Duration::from_secs(60))
+        .tags(["prices"])
+        .put(&12u32)?;
+    println!(
+        "invalidate tag 'prices' -> {} entries removed",
+        cache.invalidate_tag("prices")?
+    );
+    let s = cache.stats();
+    println!(
+        "cache stats: hits {}, misses {}, negative hits {}, loads {}, coalesced waiters {}",
+        s.hits, s.misses, s.negative_hits, s.loads, s.coalesced_waiters
+    );
+    for line in client.metrics_text().lines().filter(|l| {
+        l.starts_with("valkit_cache_loads_total") || l.starts_with("valkit_cache_hits_total")
+    }) {
+        println!("  {line}");
+    }
+    cache.invalidate_pattern("*")?;
+
+    // 13. The breaker in action, on a second throwaway server we can kill.
     if _server.is_some() {
         println!("\n== circuit breaker: kill the server, watch it open, restart, watch it close");
         let mut victim = Server::start(ServerKind::Valkey)?;

@@ -22,6 +22,7 @@
 //! | feature | default | what it adds | extra dependencies |
 //! | --- | --- | --- | --- |
 //! | `tls` | yes | `rediss://` / `valkeys://`, [`TlsConfig`] | native-tls |
+//! | `json` | yes | serde_json as the cache's default value codec | serde, serde_json |
 //! | `testkit` | no | [`testkit`]: throwaway `valkey-server` / `redis-server`, TLS fronts | none |
 //!
 //! ## Logging
@@ -51,7 +52,8 @@ pub mod testkit;
 
 pub use client::{
     error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
-    Endpoint, EndpointHealth, Health, Metrics, Observer, RetryPolicy, LATENCY_BUCKETS,
+    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
+    LATENCY_BUCKETS,
 };
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use commands::{

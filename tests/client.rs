@@ -274,7 +274,31 @@ fn metrics_text_passes_promtool() {
         .cmd(cmd("GET").arg(&key))
         .run(&client)
         .unwrap();
+    // A cache's counters join the client's exposition.
+    let cache: valkit::cache::Cache<Client> = valkit::cache::Cache::builder(client.clone())
+        .namespace(support::key("metrics-ns").trim_end_matches(':'))
+        .build()
+        .unwrap();
+    client.add_metrics_source(cache.metrics_source());
+    for _ in 0..2 {
+        let _: String = cache
+            .get_or_load("k", Duration::from_secs(60), || Ok::<_, String>("v".into()))
+            .unwrap();
+    }
     let text = client.metrics_text();
+    assert!(
+        text.contains("# TYPE valkit_cache_hits_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("valkit_cache_loads_total{namespace="),
+        "{text}"
+    );
+    drop(cache);
+    assert!(
+        !client.metrics_text().contains("valkit_cache_"),
+        "the source holds the cache weakly"
+    );
     assert!(
         text.contains(r#"valkit_errors_total{kind="server_other"} 1"#),
         "{text}"

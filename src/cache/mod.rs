@@ -197,6 +197,18 @@ where
         self.stats().prometheus_text(self.core.ks.namespace())
     }
 
+    /// A metrics source for [`Client::add_metrics_source`](crate::Client::add_metrics_source).
+    /// It holds only a weak reference, so registering it does not keep the cache (and its
+    /// refresher threads) alive after the last clone is dropped; it then writes nothing.
+    pub fn metrics_source(&self) -> impl Fn(&mut String) + Send + Sync + 'static {
+        let core = Arc::downgrade(&self.core);
+        move |out: &mut String| {
+            if let Some(core) = core.upgrade() {
+                out.push_str(&core.stats.snapshot().prometheus_text(core.ks.namespace()));
+            }
+        }
+    }
+
     /// Background refreshes queued or running.
     pub fn pending_refreshes(&self) -> usize {
         self.refresher.pending()

@@ -36,9 +36,14 @@ impl Histogram {
     }
 }
 
+/// Something that appends its own metrics (Prometheus text) to the client's, e.g. a
+/// cache's counters. Installed with [`Client::add_metrics_source`](crate::Client::add_metrics_source).
+pub type MetricsSource = Box<dyn Fn(&mut String) + Send + Sync>;
+
 /// Counters kept by the client; itself an [`Observer`].
 #[derive(Default)]
 pub struct Metrics {
+    sources: Mutex<Vec<MetricsSource>>,
     /// (command, endpoint, ok) -> count
     commands: Mutex<BTreeMap<(String, &'static str, bool), u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
@@ -133,6 +138,10 @@ impl Metrics {
     /// Errors counted for a label from [`error_label`].
     pub fn errors_for(&self, label: &str) -> u64 {
         self.errors.lock().get(label).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn add_source(&self, source: MetricsSource) {
+        self.sources.lock().push(source);
     }
 
     pub(crate) fn render(&self, gauges: &Gauges) -> String {
@@ -303,6 +312,9 @@ impl Metrics {
             g,
             |e| e.pool_closed,
         );
+        for source in self.sources.lock().iter() {
+            source(&mut out);
+        }
         out
     }
 }

@@ -23,7 +23,7 @@ use breaker::Breaker;
 pub use breaker::{BreakerOptions, BreakerState};
 pub use builder::ClientBuilder;
 pub use health::{EndpointHealth, Health};
-pub use metrics::{error_label, Metrics, LATENCY_BUCKETS};
+pub use metrics::{error_label, Metrics, MetricsSource, LATENCY_BUCKETS};
 pub use observer::{CommandEvent, Observer};
 pub use retry::{Backoff, RetryPolicy};
 
@@ -110,6 +110,24 @@ impl Client {
             endpoints: self.targets().map(|t| t.gauges()).collect(),
         };
         self.shared.metrics.render(&gauges)
+    }
+
+    /// Append another component's metrics to [`Client::metrics_text`], e.g. a cache's:
+    ///
+    /// ```no_run
+    /// use valkit::{cache::Cache, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = Client::open("redis://127.0.0.1:6379")?;
+    /// let cache: Cache<Client> = Cache::builder(client.clone()).namespace("app").build()?;
+    /// client.add_metrics_source(cache.metrics_source()); // holds the cache weakly
+    /// print!("{}", client.metrics_text()); // client, pool, breaker and cache metrics
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The source must write complete metric families (`# HELP`, `# TYPE`, samples) with
+    /// names no other source uses.
+    pub fn add_metrics_source(&self, source: impl Fn(&mut String) + Send + Sync + 'static) {
+        self.shared.metrics.add_source(Box::new(source));
     }
 
     /// Pool statistics of an endpoint (`None` for a reader that is not configured).
