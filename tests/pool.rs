@@ -602,7 +602,9 @@ fn health_check_of_a_hung_server_is_bounded_by_the_connect_timeout() {
         };
         let took = started.elapsed();
         server.resume().unwrap();
-        assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{err}");
+        // The PING timed out and its connection was closed; the replacement connect timed
+        // out too, and with nothing open that timeout is returned as is.
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(
             took < Duration::from_millis(1500),
             "{kind:?}: checkout took {took:?}, not bounded by the 10 s read timeout"
