@@ -5,15 +5,18 @@
 //!
 //! Run: `scripts/tour.sh` (or `cargo run --example tour --features testkit`).
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use valkit::cache::{Cache, Lookup};
 use valkit::testkit::{Server, ServerKind};
 use valkit::{
-    cmd, pipe, Commands, Connection, ConnectionConfig, ErrorKind, Execute, Protocol, Script,
-    SetOptions, TxOutcome, Value,
+    cmd, pipe, Backoff, BreakerOptions, Client, Commands, Connection, ConnectionConfig, Endpoint,
+    ErrorKind, Execute, PoolOptions, Protocol, RetryPolicy, Script, SetOptions, TxOutcome, Value,
 };
 
-fn main() -> valkit::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Where to connect: VALKEY_URL, or a throwaway server.
     let (config, _server) = match std::env::var("VALKEY_URL") {
         Ok(url) if !url.is_empty() => {
@@ -50,24 +53,20 @@ fn main() -> valkit::Result<()> {
         "GET greeting        -> {:?}",
         conn.get_string(k("greeting"))?
     );
-    let written = conn.set_options(
-        k("greeting"),
-        "again",
-        &SetOptions::default().only_if_absent(),
-    )?;
+    let written = conn.set_options(k("greeting"), "again", &SetOptions::default().nx())?;
     println!("SET NX on existing  -> written = {written}");
     conn.set_ex(k("session"), "alice", Duration::from_secs(30))?;
     println!("TTL session         -> {:?}", conn.ttl(k("session"))?);
     println!("INCRBY counter 5    -> {}", conn.incr_by(k("counter"), 5)?);
-    conn.hset(k("user:1"), &[("name", "Ada"), ("lang", "en")])?;
+    conn.hset(k("user:1"), [("name", "Ada"), ("lang", "en")])?;
     println!(
         "HGETALL user:1      -> {} fields",
         conn.hgetall(k("user:1"))?.len()
     );
-    conn.zadd(k("board"), &[(10.0, "ann"), (30.0, "bob"), (20.0, "cy")])?;
+    conn.zadd(k("board"), &[("ann", 10.0), ("bob", 30.0), ("cy", 20.0)])?;
     println!(
         "ZRANGE board WITHSCORES -> {:?}",
-        conn.zrange_withscores(k("board"), &valkit::ZRangeOptions::by_index(0, -1))?
+        conn.zrange_withscores(k("board"), valkit::ZRangeOptions::by_index(0, -1))?
             .into_iter()
             .map(|(m, s)| (String::from_utf8_lossy(&m).into_owned(), s))
             .collect::<Vec<_>>()
@@ -76,7 +75,10 @@ fn main() -> valkit::Result<()> {
     // 3. Any command through the builder.
     println!("\n== any command");
     let reply = conn.exec(&cmd("OBJECT").arg("ENCODING").arg(k("counter")))?;
-    println!("OBJECT ENCODING counter -> {reply:?}");
+    println!(
+        "OBJECT ENCODING counter -> {:?}",
+        String::from_utf8_lossy(reply.as_bytes().unwrap_or_default())
+    );
 
     // 4. Pipelines: one write, N replies, per-command errors.
     println!("\n== pipeline of 1,000 commands");
@@ -114,9 +116,13 @@ fn main() -> valkit::Result<()> {
     println!("\n== scripts");
     let script = Script::new("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}");
     println!("sha1 {}", script.sha1_hex());
-    let first = script.invoke(&conn, k("script-counter"), "hi")?;
+    let first: (String, String, i64) =
+        script.key(k("script-counter")).arg("hi").invoke_as(&conn)?;
     conn.exec(&cmd("SCRIPT").arg("FLUSH"))?;
-    let second = script.invoke(&conn, k("script-counter"), "again")?;
+    let second: (String, String, i64) = script
+        .key(k("script-counter"))
+        .arg("again")
+        .invoke_as(&conn)?;
     println!("before flush {first:?}\nafter flush  {second:?}");
 
     // 7. SCAN as an iterator.
@@ -131,7 +137,7 @@ fn main() -> valkit::Result<()> {
     println!("{} keys match {prefix}p:1*", found.len());
 
     // 8. INFO, parsed.
-    let info = conn.info(Some("memory"))?;
+    let info = conn.info_sections("memory")?;
     println!(
         "\n== INFO memory: used_memory_human = {:?}",
         info.get("memory", "used_memory_human")
@@ -169,6 +175,169 @@ fn main() -> valkit::Result<()> {
         println!(
             "\n== RESP3 HGETALL is a map: {}",
             matches!(v, Value::Map(_))
+        );
+    }
+
+    // 11. The Client: a pool per endpoint, retry, circuit breaker, metrics, health.
+    println!("\n== Client: pool + retry + breaker + metrics");
+    let client = Client::builder()
+        .config(config.clone())
+        .pool(PoolOptions::default().max_size(8))
+        .retry(RetryPolicy::new(
+            3,
+            Backoff::ExponentialFullJitter {
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(200),
+            },
+        ))
+        .breaker(BreakerOptions::default().failure_threshold(5))
+        .build()?;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..8)
+        .map(|t| {
+            let client = client.clone(); // cheap: one Arc
+            let key = k(&format!("client:{t}"));
+            std::thread::spawn(move || -> valkit::Result<i64> {
+                let mut last = 0;
+                for _ in 0..500 {
+                    last = client.incr(&key)?;
+                }
+                Ok(last)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for w in workers {
+        total += w.join().expect("worker thread")?;
+    }
+    let stats = client.pool_stats(Endpoint::Writer).expect("writer pool");
+    println!(
+        "8 threads x 500 INCR = {total} in {:?}; pool: {} open, {} idle, {} waits, {} created",
+        started.elapsed(),
+        stats.open,
+        stats.idle,
+        stats.waits,
+        stats.created
+    );
+    // A failed command is retried only when that is safe (see docs/client.md).
+    let e = client.exec(&cmd("INCR").arg(k("greeting"))).unwrap_err();
+    println!(
+        "INCR on a string through the client -> {:?} (not retried: a caller mistake)",
+        e.kind()
+    );
+    let health = client.health();
+    let w = &health.endpoints[0];
+    println!(
+        "health: ready={} ping={:?} role={:?} version={:?} hit_rate={:?} breaker={:?}",
+        health.is_ready(),
+        w.ping,
+        w.role,
+        w.version,
+        w.hit_rate,
+        w.breaker
+    );
+    let metrics = client.metrics_text();
+    println!(
+        "metrics (Prometheus text, {} lines), for example:",
+        metrics.lines().count()
+    );
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("valkit_commands_total")
+            || l.starts_with("valkit_errors_total")
+            || l.starts_with("valkit_pool_created_total")
+            || l.starts_with("valkit_breaker_state")
+    }) {
+        println!("  {line}");
+    }
+
+    // 12. Caching on top of the client: singleflight, negative caching, tags, stats.
+    println!("\n== cache: 16 threads ask for one cold key whose loader takes 50 ms");
+    let cache: Cache<Client> = Cache::builder(client.clone())
+        .namespace(&format!("{prefix}cache"))
+        .stale_for(Duration::from_secs(30))
+        .build()?;
+    client.add_metrics_source(cache.metrics_source());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..16)
+        .map(|_| {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            std::thread::spawn(move || {
+                cache.get_or_load("user:1", Duration::from_secs(60), move || {
+                    loads.fetch_add(1, SeqCst);
+                    std::thread::sleep(Duration::from_millis(50));
+                    Ok::<_, String>("Ada".to_string())
+                })
+            })
+        })
+        .collect();
+    for c in callers {
+        let name: String = c.join().expect("caller thread")?;
+        assert_eq!(name, "Ada");
+    }
+    println!(
+        "16 callers got the value; origin calls: {}",
+        loads.load(SeqCst)
+    );
+    let find = || Ok::<Option<String>, String>(None);
+    let first: Lookup<String> = cache.lookup_or_load("user:404", Duration::from_secs(60), find)?;
+    let second: Lookup<String> = cache.lookup_or_load("user:404", Duration::from_secs(60), find)?;
+    println!("user:404 -> {first:?}, then {second:?} (a tombstone: no second origin call)");
+    cache
+        .entry("price:1", Duration::from_secs(60))
+        .tags(["prices"])
+        .put(&10u32)?;
+    cache
+        .entry("price:2", Duration::from_secs(60))
+        .tags(["prices"])
+        .put(&12u32)?;
+    println!(
+        "invalidate tag 'prices' -> {} entries removed",
+        cache.invalidate_tag("prices")?
+    );
+    let s = cache.stats();
+    println!(
+        "cache stats: hits {}, misses {}, negative hits {}, loads {}, coalesced waiters {}",
+        s.hits, s.misses, s.negative_hits, s.loads, s.coalesced_waiters
+    );
+    for line in client.metrics_text().lines().filter(|l| {
+        l.starts_with("valkit_cache_loads_total") || l.starts_with("valkit_cache_hits_total")
+    }) {
+        println!("  {line}");
+    }
+    cache.invalidate_pattern("*")?;
+
+    // 13. The breaker in action, on a second throwaway server we can kill.
+    if _server.is_some() {
+        println!("\n== circuit breaker: kill the server, watch it open, restart, watch it close");
+        let mut victim = Server::start(ServerKind::Valkey)?;
+        let client = Client::builder()
+            .config(victim.config())
+            .pool(PoolOptions::default().checkout_timeout(Duration::from_millis(200)))
+            .retry(RetryPolicy::none())
+            .breaker(
+                BreakerOptions::default()
+                    .failure_threshold(3)
+                    .recovery_timeout(Duration::from_millis(500)),
+            )
+            .build()?;
+        client.ping()?;
+        victim.kill();
+        for i in 1..=4 {
+            let t = Instant::now();
+            let e = client.ping().unwrap_err();
+            println!(
+                "  call {i}: {:?} after {:?}; breaker {:?}",
+                e.kind(),
+                t.elapsed(),
+                client.breaker_state(Endpoint::Writer).expect("writer")
+            );
+        }
+        victim.restart()?;
+        std::thread::sleep(Duration::from_millis(550));
+        client.ping()?;
+        println!(
+            "  restarted; after the recovery timeout one probe succeeds -> breaker {:?}",
+            client.breaker_state(Endpoint::Writer).expect("writer")
         );
     }
 

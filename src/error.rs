@@ -244,14 +244,15 @@ impl Error {
     }
 
     /// True when resending the same command cannot apply it twice: nothing reached the
-    /// server (a failed connect), or the server said it did not run it (`LOADING`,
+    /// server (a failed connect, a connection already broken before the write), or the server said it did not run it (`LOADING`,
     /// `TRYAGAIN`, `BUSY`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `MOVED`, `ASK`).
     ///
     /// I/O errors and timeouts on an established connection are **not** retryable by this
     /// rule: the request may have been applied. See [`Error::is_ambiguous`].
     pub fn is_retryable(&self) -> bool {
         match self.inner.kind {
-            ErrorKind::Connect => true,
+            // Broken: the connection was found unusable before anything was written.
+            ErrorKind::Connect | ErrorKind::Broken => true,
             ErrorKind::Server(k) => k.is_retryable(),
             _ => false,
         }

@@ -22,6 +22,7 @@
 //! | feature | default | what it adds | extra dependencies |
 //! | --- | --- | --- | --- |
 //! | `tls` | yes | `rediss://` / `valkeys://`, [`TlsConfig`] | native-tls |
+//! | `json` | yes | serde_json as the cache's default value codec | serde, serde_json |
 //! | `testkit` | no | [`testkit`]: throwaway `valkey-server` / `redis-server`, TLS fronts | none |
 //!
 //! ## Logging
@@ -33,22 +34,43 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod client;
+mod commands;
 mod error;
+mod script;
 
 pub mod cmd;
 pub mod config;
 mod conn;
+mod pool;
 pub mod resp;
+
+pub mod cache;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::{
+    error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
+    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
+    LATENCY_BUCKETS,
+};
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
+pub use commands::{
+    Commands, Condition, Expiry, GetExExpiry, Info, KeyType, ListEnd, ScanIter, ScanOptions,
+    ScoreBound, ScoreUpdate, SetOptions, Ttl, ZAddOptions, ZRangeBy, ZRangeOptions,
+};
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
+pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
 pub use resp::Value;
+pub use script::{Script, ScriptInvocation};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc = include_str!("../docs/client.md")]
+#[cfg(doctest)]
+pub struct ClientDocDoctests;

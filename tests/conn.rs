@@ -5,12 +5,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use support::{combos, shared};
-use valkit::testkit::{Server, ServerKind, ServerOptions};
+use valkit::testkit::{FakeServer, Server, ServerKind, ServerOptions, Step};
 use valkit::{
     cmd, pipe, Connection, ConnectionConfig, ErrorKind, Execute, Protocol, ServerErrorKind, Value,
 };
@@ -222,14 +220,9 @@ fn killed_server_gives_an_io_error_never_a_hang() {
 /// A server that accepts the socket and never answers must not hang the handshake.
 #[test]
 fn silent_server_times_out_the_handshake() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let holder = std::thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
-        std::thread::sleep(Duration::from_secs(2));
-        drop(s);
-    });
-    let mut cfg = ConnectionConfig::new("127.0.0.1", port);
+    let fake = FakeServer::start(vec![Step::Hang]).unwrap();
+    let mut cfg = fake.config();
+    cfg.protocol = Protocol::Resp3; // HELLO 3: a handshake to wait for
     cfg.connect_timeout = Duration::from_millis(300);
     let started = Instant::now();
     let err = Connection::open(&cfg).unwrap_err();
@@ -239,31 +232,18 @@ fn silent_server_times_out_the_handshake() {
         Duration::from_millis(290),
         Duration::from_millis(1500),
     );
-    holder.join().unwrap();
 }
 
-/// Replies with fixed bytes to whatever it is sent; for hostile-reply tests.
-fn fake_server(reply: &'static [u8]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Ok((mut s, _)) = listener.accept() {
-            let mut buf = [0u8; 4096];
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            if s.read(&mut buf).is_ok() {
-                let _ = s.write_all(reply);
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    });
-    port
+/// Replies with fixed bytes to the first request, then stays silent (hostile replies
+/// beyond these are in tests/faults.rs).
+fn fake_server(reply: &'static [u8]) -> FakeServer {
+    FakeServer::start(vec![Step::Read, Step::Reply(reply.to_vec()), Step::Hang]).unwrap()
 }
 
 #[test]
 fn garbage_reply_is_a_protocol_error_and_breaks_the_connection() {
-    let port = fake_server(b"+OK\r\n?garbage\r\n");
-    let mut cfg = ConnectionConfig::new("127.0.0.1", port);
-    cfg.protocol = Protocol::Resp2;
+    let fake = fake_server(b"+OK\r\n?garbage\r\n");
+    let cfg = fake.config();
     let conn = Connection::open(&cfg).unwrap();
     let first = conn.exec(&cmd("PING")).unwrap();
     assert_eq!(first, Value::Simple("OK".into()));
@@ -278,23 +258,17 @@ fn garbage_reply_is_a_protocol_error_and_breaks_the_connection() {
 
 #[test]
 fn reply_cut_mid_frame_is_an_io_error() {
-    let port = fake_server(b"$10\r\nabc");
-    let mut cfg = ConnectionConfig::new("127.0.0.1", port);
-    cfg.protocol = Protocol::Resp2;
+    let fake = FakeServer::start(vec![
+        Step::Read,
+        Step::Reply(b"$10\r\nabc".to_vec()),
+        Step::Close,
+    ])
+    .unwrap();
+    let cfg = fake.config();
     let conn = Connection::open(&cfg).unwrap();
     let err = conn.exec(&cmd("GET").arg("k")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     assert!(conn.is_broken());
-}
-
-#[test]
-fn hostile_length_reply_is_rejected_without_allocating() {
-    let port = fake_server(b"$4294967296\r\n");
-    let mut cfg = ConnectionConfig::new("127.0.0.1", port);
-    cfg.protocol = Protocol::Resp2;
-    let conn = Connection::open(&cfg).unwrap();
-    let err = conn.exec(&cmd("GET").arg("k")).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
 }
 
 /// RESP3 tracking invalidations arrive as pushes between replies; they must be set aside,

@@ -153,6 +153,16 @@ impl<T: ToArgs> ToArgs for [T] {
     }
 }
 
+/// Arrays of arguments, so `&["a", "b"]` works where several keys are expected (`[u8; N]`
+/// stays one binary argument: `u8` is not `ToArgs`).
+impl<T: ToArgs, const N: usize> ToArgs for [T; N] {
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        for v in self {
+            v.write_args(out)
+        }
+    }
+}
+
 impl<T: ToArgs, S> ToArgs for HashSet<T, S> {
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         for v in self {

@@ -7,6 +7,8 @@ mod args;
 mod execute;
 mod from_value;
 mod pipeline;
+#[cfg(test)]
+pub(crate) mod recorder;
 
 use std::time::Duration;
 
@@ -45,6 +47,7 @@ pub struct Cmd {
     data: Vec<u8>,
     ends: Vec<usize>,
     blocking: Blocking,
+    idempotent: Option<bool>,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -53,6 +56,7 @@ pub fn cmd(name: &str) -> Cmd {
         data: Vec::with_capacity(64),
         ends: Vec::with_capacity(4),
         blocking: Blocking::No,
+        idempotent: None,
     };
     c.push_arg(name.as_bytes());
     c
@@ -81,6 +85,20 @@ impl Cmd {
     pub fn blocking(mut self, blocking: Blocking) -> Cmd {
         self.blocking = blocking;
         self
+    }
+
+    /// Declare whether running this command twice has the same effect as once. The retry
+    /// layer resends idempotent commands after an ambiguous failure (a timeout or I/O error
+    /// after the write). Without a declaration, a built-in table of read-only and
+    /// idempotent commands decides.
+    pub fn idempotent(mut self, idempotent: bool) -> Cmd {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// The caller's idempotency declaration, if any.
+    pub fn idempotent_hint(&self) -> Option<bool> {
+        self.idempotent
     }
 
     /// How long the server may hold the reply.

@@ -29,8 +29,8 @@ pub use transaction::{Transaction, TxOutcome};
 
 /// Pushes kept for [`Connection::take_pushes`] before the oldest are dropped.
 const MAX_PENDING_PUSHES: usize = 10_000;
-/// Size of one socket read.
-const READ_CHUNK: usize = 64 * 1024;
+/// Room offered to one socket read (read straight into the decoder's buffer).
+const READ_CHUNK: usize = 16 * 1024;
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -56,7 +56,6 @@ pub(crate) struct Inner {
     stream: Stream,
     decoder: Decoder,
     wbuf: Vec<u8>,
-    rbuf: Box<[u8]>,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
     pushes: VecDeque<Value>,
@@ -85,7 +84,6 @@ impl Connection {
             stream,
             decoder: Decoder::with_limits(config.limits),
             wbuf: Vec::with_capacity(1024),
-            rbuf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             broken: None,
             pushes: VecDeque::new(),
             dropped_pushes: 0,
@@ -150,6 +148,31 @@ impl Connection {
         self.inner.lock().broken.is_some()
     }
 
+    /// Run one command with its own read timeout instead of the configured one (for
+    /// example a health-check PING that must not wait the full read timeout). A timeout
+    /// breaks the connection like any other.
+    pub fn exec_with_timeout(&self, cmd: &Cmd, timeout: Duration) -> Result<Value> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        inner.session.observe(cmd, inner.db);
+        inner.wbuf.clear();
+        cmd.encode(&mut inner.wbuf);
+        inner
+            .with_read_timeout(Some(timeout), |i| {
+                i.flush_wbuf()?;
+                i.read_reply()
+            })?
+            .into_result()
+    }
+
+    /// Shut the socket and mark the connection unusable (a pool then drops it instead of
+    /// reusing it). For example after a `READONLY` reply showed the endpoint became a replica.
+    pub fn close(&self, reason: &str) {
+        let mut inner = self.inner.lock();
+        let _ = inner.poison(Error::new(ErrorKind::Broken, reason.to_owned()));
+    }
+
     /// What commands sent on this connection changed in its server-side session (MULTI,
     /// WATCH, SELECT, SUBSCRIBE, CLIENT TRACKING, ...).
     pub fn session_state(&self) -> SessionState {
@@ -169,7 +192,10 @@ impl Connection {
         if inner.session.is_clean() && inner.decoder.buffered() == 0 {
             return Ok(());
         }
-        let r = inner.reset(&self.config);
+        // Like the handshake it repeats, bounded by the connect timeout.
+        let bound = self.config.connect_timeout;
+        let config = &self.config;
+        let r = inner.with_read_timeout(Some(bound), |i| i.reset(config));
         r.map_err(|e| {
             let mut e = e;
             if inner.broken.is_none() {
@@ -392,13 +418,22 @@ impl Inner {
         blocking: Blocking,
         f: impl FnOnce(&mut Inner) -> Result<T>,
     ) -> Result<T> {
-        let base = self.read_timeout;
-        let wanted = match (blocking, base) {
+        let wanted = match (blocking, self.read_timeout) {
             (Blocking::No, b) => b,
             (Blocking::Forever, _) => None,
             (Blocking::For(d), Some(b)) => Some(b.saturating_add(d)),
             (Blocking::For(_), None) => None,
         };
+        self.with_read_timeout(wanted, f)
+    }
+
+    /// Run `f` with the socket's read timeout set to `wanted`, then restore the normal one.
+    fn with_read_timeout<T>(
+        &mut self,
+        wanted: Option<Duration>,
+        f: impl FnOnce(&mut Inner) -> Result<T>,
+    ) -> Result<T> {
+        let base = self.read_timeout;
         self.set_read_timeout(wanted)?;
         let out = f(self);
         if out.is_ok() && wanted != base {
@@ -442,8 +477,8 @@ impl Inner {
             .stream
             .write_all(&self.wbuf)
             .and_then(|_| self.stream.flush());
-        if self.wbuf.capacity() > 1 << 20 {
-            // Do not keep a huge buffer alive after one big command.
+        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
+            // Do not keep a big buffer alive after one big command.
             self.wbuf = Vec::with_capacity(1024);
         }
         r.map_err(|e| {
@@ -472,14 +507,12 @@ impl Inner {
         self.pushes.push_back(v);
     }
 
-    /// Read more bytes from the socket into the decoder.
+    /// Read more bytes from the socket straight into the decoder's buffer.
     fn fill(&mut self) -> Result<()> {
-        match self.stream.read(&mut self.rbuf) {
+        let stream = &mut self.stream;
+        match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
             Ok(0) => Err(self.poison(Error::new(ErrorKind::Io, "connection closed by the server"))),
-            Ok(n) => {
-                self.decoder.feed(&self.rbuf[..n]);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(e)
                 if matches!(

@@ -106,17 +106,32 @@ const PREALLOC_MAX: usize = 1024;
 /// protocol error it is *failed*: every later [`Decoder::next_value`] returns a protocol
 /// error, fed bytes are discarded, and only [`Decoder::reset`] makes it usable again (the
 /// stream position is lost, so a connection should be closed instead).
-#[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
+    /// Received bytes live in `buf[pos..end]`; `buf[end..]` is initialized spare room
+    /// that [`Decoder::read_with`] lets the socket fill without zeroing it again.
     buf: Vec<u8>,
     /// Start of the unparsed bytes in `buf`.
     pos: usize,
+    /// End of the received bytes in `buf`.
+    end: usize,
     state: State,
     /// Bytes of the frame being decoded that were already taken out of `buf`.
     frame_bytes: usize,
     /// Detail of the protocol error that failed the decoder.
     failed: Option<String>,
+}
+
+impl std::fmt::Debug for Decoder {
+    /// Sizes and state only: the buffered bytes are replies, which may hold user data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("limits", &self.limits)
+            .field("buffered", &self.buffered())
+            .field("mid_frame", &self.is_mid_frame())
+            .field("failed", &self.failed)
+            .finish()
+    }
 }
 
 impl Decoder {
@@ -131,6 +146,7 @@ impl Decoder {
             limits,
             buf: Vec::new(),
             pos: 0,
+            end: 0,
             state: State::default(),
             frame_bytes: 0,
             failed: None,
@@ -142,11 +158,52 @@ impl Decoder {
         if self.failed.is_some() {
             return;
         }
-        if self.pos != 0 && self.pos == self.buf.len() {
-            self.buf.clear();
+        if self.pos == self.end {
             self.pos = 0;
+            self.end = 0;
         }
+        self.buf.truncate(self.end);
         self.buf.extend_from_slice(data);
+        self.end = self.buf.len();
+    }
+
+    /// Receive bytes without an intermediate copy: `read` is handed at least `min_space`
+    /// bytes of the decoder's own buffer and returns how many it filled (a socket read).
+    /// Returns what `read` returned. Ignored (returns `Ok(0)` without calling `read`) once
+    /// the decoder has failed.
+    ///
+    /// ```
+    /// use valkit::resp::{Decoder, Value};
+    /// let mut d = Decoder::new();
+    /// let wire = b":42\r\n";
+    /// d.read_with(16, |room| {
+    ///     room[..wire.len()].copy_from_slice(wire);
+    ///     Ok::<_, std::io::Error>(wire.len())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(d.next_value().unwrap(), Some(Value::Int(42)));
+    /// ```
+    pub fn read_with<E>(
+        &mut self,
+        min_space: usize,
+        read: impl FnOnce(&mut [u8]) -> std::result::Result<usize, E>,
+    ) -> std::result::Result<usize, E> {
+        if self.failed.is_some() {
+            return Ok(0);
+        }
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        }
+        let want = self.end.saturating_add(min_space.max(1));
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let room = self.buf.get_mut(self.end..).unwrap_or_default();
+        let room_len = room.len();
+        let n = read(room)?.min(room_len);
+        self.end = self.end.saturating_add(n);
+        Ok(n)
     }
 
     /// The next complete value, `Ok(None)` when more bytes are needed, or a protocol error
@@ -158,7 +215,7 @@ impl Decoder {
         let start = self.pos;
         let res = run(
             &mut self.state,
-            &self.buf,
+            self.buf.get(..self.end).unwrap_or_default(),
             &mut self.pos,
             &self.limits,
             true,
@@ -178,6 +235,7 @@ impl Decoder {
                 self.failed = Some(e.detail().to_owned());
                 self.buf = Vec::new();
                 self.pos = 0;
+                self.end = 0;
                 self.state = State::default();
                 self.frame_bytes = 0;
                 Err(e)
@@ -188,8 +246,7 @@ impl Decoder {
     /// Bytes fed but not yet returned as part of a value: unparsed bytes plus those of the
     /// frame being decoded. Zero once the decoder has failed.
     pub fn buffered(&self) -> usize {
-        self.buf
-            .len()
+        self.end
             .saturating_sub(self.pos)
             .saturating_add(self.frame_bytes)
     }
@@ -217,25 +274,30 @@ impl Decoder {
         *self = Decoder::with_limits(self.limits);
     }
 
-    /// Drop consumed bytes, amortized: only once they are at least half of the buffer, so
-    /// every byte is moved at most a constant number of times.
+    /// Drop consumed bytes, amortized: only once they are at least half of the data, so
+    /// every byte is moved at most a constant number of times. A drained buffer larger than
+    /// [`RETAINED_CAPACITY`] is released, so an idle connection that once received a big
+    /// reply does not keep its memory.
     fn compact(&mut self) {
         if self.pos == 0 {
             return;
         }
-        if self.pos >= self.buf.len() {
+        if self.pos >= self.end {
             self.pos = 0;
-            if self.buf.capacity() > 1024 * 1024 {
+            self.end = 0;
+            if self.buf.capacity() > RETAINED_CAPACITY {
                 self.buf = Vec::new();
-            } else {
-                self.buf.clear();
             }
-        } else if self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
+        } else if self.pos >= self.end / 2 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end = self.end.saturating_sub(self.pos);
             self.pos = 0;
         }
     }
 }
+
+/// Largest buffer a drained decoder keeps for the next reply.
+pub const RETAINED_CAPACITY: usize = 32 * 1024;
 
 impl Default for Decoder {
     fn default() -> Self {

@@ -8,6 +8,6 @@ mod decode;
 mod encode;
 mod value;
 
-pub use decode::{decode, Decoder, Limits};
+pub use decode::{decode, Decoder, Limits, RETAINED_CAPACITY};
 pub use encode::{encode_command, encode_value};
 pub use value::Value;

@@ -53,7 +53,9 @@
 //! speak RESP over a plain [`std::net::TcpStream`].
 
 mod binaries;
+pub mod fake;
 mod process;
+pub mod proxy;
 mod server;
 mod tempdir;
 mod tls;
@@ -64,6 +66,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use binaries::{find_server_binary, openssl_binary, stunnel_binary, ServerKind, SERVER_ENV};
+pub use fake::{FakeServer, Step};
+pub use proxy::{Direction, FaultProxy, Toxics};
 pub use server::{shared, Server, ServerOptions};
 pub use tempdir::TempDir;
 pub use tls::{TestCerts, TlsFront, TlsFrontOptions};

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use valkit::testkit::{self, Server, ServerKind};
-use valkit::Protocol;
+use valkit::{Connection, Protocol};
 
 /// The server kinds every test runs against: both Valkey and Redis. A missing binary is a
 /// test failure with instructions, never a silent skip. `VALKIT_ONLY=valkey|redis`
@@ -35,4 +35,17 @@ pub fn shared(kind: ServerKind) -> &'static Server {
 /// A key name no other test uses.
 pub fn key(name: &str) -> String {
     testkit::unique_prefix(name)
+}
+
+/// Run `test` once per (server kind, protocol), with a fresh connection and a key prefix
+/// no other test (or combination) uses.
+pub fn each_combo(name: &str, test: impl Fn(&Connection, &str, ServerKind, Protocol)) {
+    for (kind, proto) in combos() {
+        let mut cfg = shared(kind).config();
+        cfg.protocol = proto;
+        let conn = Connection::open(&cfg).unwrap();
+        let prefix = key(&format!("{name}:{}:{proto:?}", kind.name()));
+        eprintln!("-- {name} on {kind:?} {proto:?}, prefix {prefix}");
+        test(&conn, &prefix, kind, proto);
+    }
 }

@@ -1,0 +1,301 @@
+//! A circuit breaker: closed -> open after N consecutive failures -> half-open after a
+//! recovery timeout, with a bounded number of probes -> closed on a successful probe.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Breaker settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BreakerOptions {
+    /// Consecutive failed requests that open the circuit. Default 5. 0 disables the breaker.
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before probes are let through. Default 60 s.
+    pub recovery_timeout: Duration,
+    /// Requests let through at once while half-open. Default 1.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        BreakerOptions {
+            failure_threshold: 5,
+            recovery_timeout: Duration::from_secs(60),
+            half_open_probes: 1,
+        }
+    }
+}
+
+impl BreakerOptions {
+    /// A breaker that never opens.
+    pub fn disabled() -> BreakerOptions {
+        BreakerOptions {
+            failure_threshold: 0,
+            ..BreakerOptions::default()
+        }
+    }
+
+    /// Set the failure threshold.
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.failure_threshold = n;
+        self
+    }
+
+    /// Set the recovery timeout.
+    pub fn recovery_timeout(mut self, d: Duration) -> Self {
+        self.recovery_timeout = d;
+        self
+    }
+
+    /// Set how many probes may run at once while half-open (at least 1).
+    pub fn half_open_probes(mut self, n: u32) -> Self {
+        self.half_open_probes = n.max(1);
+        self
+    }
+}
+
+/// Where the breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BreakerState {
+    /// Requests flow.
+    Closed,
+    /// Requests fail fast with [`ErrorKind::CircuitOpen`].
+    Open,
+    /// A bounded number of probe requests are let through.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// A stable lower-case name (`closed`, `open`, `half_open`) for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The numeric value exported as a gauge: 0 closed, 1 open, 2 half-open.
+    pub fn as_gauge(self) -> u8 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        }
+    }
+}
+
+struct State {
+    state: BreakerState,
+    consecutive_failures: u32,
+    opened_at: Option<Instant>,
+    probes_in_flight: u32,
+}
+
+/// The breaker. Shared by all clones of a client (one per endpoint).
+pub(crate) struct Breaker {
+    name: &'static str,
+    options: BreakerOptions,
+    state: Mutex<State>,
+    /// Transitions into closed, open, half-open.
+    transitions: [AtomicU64; 3],
+    rejected: AtomicU64,
+}
+
+/// Permission to send one request; report its outcome with [`Breaker::record`].
+#[must_use]
+pub(crate) struct Permit {
+    probe: bool,
+}
+
+impl Breaker {
+    pub(crate) fn new(name: &'static str, options: BreakerOptions) -> Breaker {
+        Breaker {
+            name,
+            options,
+            state: Mutex::new(State {
+                state: BreakerState::Closed,
+                consecutive_failures: 0,
+                opened_at: None,
+                probes_in_flight: 0,
+            }),
+            transitions: Default::default(),
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn state(&self) -> BreakerState {
+        self.state.lock().state
+    }
+
+    /// Transitions so far into (closed, open, half-open), and calls rejected while open.
+    pub(crate) fn counters(&self) -> ([u64; 3], u64) {
+        (
+            [0, 1, 2].map(|i| self.transitions[i].load(Ordering::Relaxed)),
+            self.rejected.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Ask to send a request.
+    pub(crate) fn acquire(&self) -> Result<Permit> {
+        if self.options.failure_threshold == 0 {
+            return Ok(Permit { probe: false });
+        }
+        let mut s = self.state.lock();
+        match s.state {
+            BreakerState::Closed => Ok(Permit { probe: false }),
+            BreakerState::Open => {
+                let waited = s.opened_at.map_or(Duration::MAX, |t| t.elapsed());
+                if waited >= self.options.recovery_timeout {
+                    self.transition(&mut s, BreakerState::HalfOpen);
+                    s.probes_in_flight = 1;
+                    Ok(Permit { probe: true })
+                } else {
+                    drop(s);
+                    self.reject(self.options.recovery_timeout.saturating_sub(waited))
+                }
+            }
+            BreakerState::HalfOpen => {
+                if s.probes_in_flight < self.options.half_open_probes {
+                    s.probes_in_flight += 1;
+                    Ok(Permit { probe: true })
+                } else {
+                    drop(s);
+                    self.reject(Duration::ZERO)
+                }
+            }
+        }
+    }
+
+    fn reject(&self, retry_in: Duration) -> Result<Permit> {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        Err(Error::new(
+            ErrorKind::CircuitOpen,
+            format!(
+                "circuit breaker for the {} endpoint is open (next probe in {:?})",
+                self.name, retry_in
+            ),
+        ))
+    }
+
+    /// Report the outcome of a request sent under `permit`: `failed` when it failed for
+    /// availability reasons (see `retry::is_availability_failure`).
+    pub(crate) fn record(&self, permit: Permit, failed: bool) {
+        if self.options.failure_threshold == 0 {
+            return;
+        }
+        let mut s = self.state.lock();
+        if permit.probe {
+            s.probes_in_flight = s.probes_in_flight.saturating_sub(1);
+        }
+        if failed {
+            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+            let should_open = match s.state {
+                BreakerState::HalfOpen => permit.probe,
+                BreakerState::Closed => s.consecutive_failures >= self.options.failure_threshold,
+                BreakerState::Open => false,
+            };
+            if should_open {
+                s.opened_at = Some(Instant::now());
+                self.transition(&mut s, BreakerState::Open);
+            }
+        } else {
+            s.consecutive_failures = 0;
+            if s.state == BreakerState::HalfOpen && permit.probe {
+                self.transition(&mut s, BreakerState::Closed);
+                s.opened_at = None;
+            }
+        }
+    }
+
+    fn transition(&self, s: &mut State, to: BreakerState) {
+        if s.state == to {
+            return;
+        }
+        let from = s.state;
+        s.state = to;
+        let i = match to {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        self.transitions[i].fetch_add(1, Ordering::Relaxed);
+        match to {
+            BreakerState::Open => log::warn!(
+                "circuit breaker ({}): {} -> open after {} consecutive failures",
+                self.name,
+                from.name(),
+                s.consecutive_failures
+            ),
+            _ => log::info!(
+                "circuit breaker ({}): {} -> {}",
+                self.name,
+                from.name(),
+                to.name()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(threshold: u32, recovery: Duration) -> Breaker {
+        Breaker::new(
+            "test",
+            BreakerOptions::default()
+                .failure_threshold(threshold)
+                .recovery_timeout(recovery),
+        )
+    }
+
+    #[test]
+    fn opens_after_n_consecutive_failures() {
+        let b = breaker(3, Duration::from_secs(60));
+        for _ in 0..2 {
+            b.record(b.acquire().unwrap(), true);
+        }
+        b.record(b.acquire().unwrap(), false); // a success resets the count
+        for _ in 0..2 {
+            b.record(b.acquire().unwrap(), true);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record(b.acquire().unwrap(), true);
+        assert_eq!(b.state(), BreakerState::Open);
+        let e = b.acquire().err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::CircuitOpen);
+        assert_eq!(b.counters().1, 1);
+    }
+
+    #[test]
+    fn half_open_lets_bounded_probes_then_closes_or_reopens() {
+        let b = breaker(1, Duration::from_millis(30));
+        b.record(b.acquire().unwrap(), true);
+        assert_eq!(b.state(), BreakerState::Open);
+        std::thread::sleep(Duration::from_millis(40));
+        let probe = b.acquire().unwrap();
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.acquire().is_err(), "only one probe at a time");
+        b.record(probe, true);
+        assert_eq!(b.state(), BreakerState::Open, "a failed probe reopens");
+        std::thread::sleep(Duration::from_millis(40));
+        let probe = b.acquire().unwrap();
+        b.record(probe, false);
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.counters().0, [1, 2, 2]);
+    }
+
+    #[test]
+    fn disabled_never_opens() {
+        let b = Breaker::new("test", BreakerOptions::disabled());
+        for _ in 0..100 {
+            b.record(b.acquire().unwrap(), true);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}

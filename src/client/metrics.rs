@@ -1,0 +1,411 @@
+//! Metrics: command counters, errors by kind, retries, a latency histogram with fixed
+//! buckets, and the Prometheus text exposition of them plus pool and breaker gauges.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::observer::{CommandEvent, Observer};
+use crate::error::{Error, ErrorKind};
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    }
+}
+
+/// Something that appends its own metrics (Prometheus text) to the client's, e.g. a
+/// cache's counters. Installed with [`Client::add_metrics_source`](crate::Client::add_metrics_source).
+pub type MetricsSource = Box<dyn Fn(&mut String) + Send + Sync>;
+
+/// Counters kept by the client; itself an [`Observer`].
+#[derive(Default)]
+pub struct Metrics {
+    sources: Mutex<Vec<MetricsSource>>,
+    /// (command, endpoint, ok) -> count
+    commands: Mutex<BTreeMap<(String, &'static str, bool), u64>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    retries: AtomicU64,
+    latency: [Histogram; 2],
+}
+
+/// A point-in-time copy of gauges that live elsewhere (pools, breakers), rendered along
+/// with the counters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Gauges {
+    pub(crate) endpoints: Vec<EndpointGauges>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EndpointGauges {
+    pub(crate) endpoint: &'static str,
+    pub(crate) breaker_state: u8,
+    pub(crate) breaker_transitions: [u64; 3],
+    pub(crate) breaker_rejected: u64,
+    pub(crate) pool_open: u64,
+    pub(crate) pool_idle: u64,
+    pub(crate) pool_in_use: u64,
+    pub(crate) pool_max: u64,
+    pub(crate) pool_waits: u64,
+    pub(crate) pool_wait_seconds: f64,
+    pub(crate) pool_timeouts: u64,
+    pub(crate) pool_created: u64,
+    pub(crate) pool_closed: u64,
+}
+
+fn endpoint_index(endpoint: &str) -> usize {
+    usize::from(endpoint == "reader")
+}
+
+fn static_endpoint(endpoint: &str) -> &'static str {
+    if endpoint == "reader" {
+        "reader"
+    } else {
+        "writer"
+    }
+}
+
+/// A stable label for an error kind (`connect`, `timeout`, `server_wrongtype`, ...).
+pub fn error_label(e: &Error) -> String {
+    let k = e.kind();
+    match k {
+        ErrorKind::Server(s) => format!("server_{}", format!("{s:?}").to_lowercase()),
+        other => {
+            let mut out = String::new();
+            for (i, c) in format!("{other:?}").chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        }
+    }
+}
+
+impl Observer for Metrics {
+    fn on_command(&self, e: &CommandEvent<'_>) {
+        let ok = e.error.is_none();
+        *self
+            .commands
+            .lock()
+            .entry((e.command.to_owned(), static_endpoint(e.endpoint), ok))
+            .or_insert(0) += 1;
+        if let Some(err) = e.error {
+            *self.errors.lock().entry(error_label(err)).or_insert(0) += 1;
+        }
+        self.latency[endpoint_index(e.endpoint)].observe(e.duration);
+    }
+
+    fn on_retry(&self, _command: &str, _error: &Error, _delay: Duration) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Commands counted so far (all endpoints, all outcomes).
+    pub fn commands_total(&self) -> u64 {
+        self.commands.lock().values().sum()
+    }
+
+    /// Retries made so far.
+    pub fn retries_total(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Errors counted for a label from [`error_label`].
+    pub fn errors_for(&self, label: &str) -> u64 {
+        self.errors.lock().get(label).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn add_source(&self, source: MetricsSource) {
+        self.sources.lock().push(source);
+    }
+
+    pub(crate) fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        family(
+            &mut out,
+            "valkit_commands_total",
+            "counter",
+            "Commands and pipelines run, by command, endpoint and outcome.",
+        );
+        for ((cmd, ep, ok), n) in self.commands.lock().iter() {
+            let outcome = if *ok { "ok" } else { "error" };
+            let _ = writeln!(
+                out,
+                "valkit_commands_total{{command=\"{}\",endpoint=\"{ep}\",outcome=\"{outcome}\"}} {n}",
+                escape(cmd)
+            );
+        }
+        family(
+            &mut out,
+            "valkit_errors_total",
+            "counter",
+            "Failed commands by error kind.",
+        );
+        for (kind, n) in self.errors.lock().iter() {
+            let _ = writeln!(out, "valkit_errors_total{{kind=\"{kind}\"}} {n}");
+        }
+        family(
+            &mut out,
+            "valkit_retries_total",
+            "counter",
+            "Attempts retried after a failure.",
+        );
+        let _ = writeln!(out, "valkit_retries_total {}", self.retries_total());
+
+        family(
+            &mut out,
+            "valkit_command_duration_seconds",
+            "histogram",
+            "Command latency including retries, by endpoint.",
+        );
+        for (i, ep) in ["writer", "reader"].iter().enumerate() {
+            let h = &self.latency[i];
+            let mut cumulative = 0;
+            for (b, le) in LATENCY_BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[b].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "valkit_command_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let count = h.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "valkit_command_duration_seconds_bucket{{endpoint=\"{ep}\",le=\"+Inf\"}} {count}"
+            );
+            let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                out,
+                "valkit_command_duration_seconds_sum{{endpoint=\"{ep}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "valkit_command_duration_seconds_count{{endpoint=\"{ep}\"}} {count}"
+            );
+        }
+
+        let g = &gauges.endpoints;
+        gauge_family(
+            &mut out,
+            "valkit_breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            g,
+            |e| e.breaker_state as f64,
+        );
+        family(
+            &mut out,
+            "valkit_breaker_transitions_total",
+            "counter",
+            "Circuit breaker transitions, by target state.",
+        );
+        for e in g {
+            for (i, to) in ["closed", "open", "half_open"].iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "valkit_breaker_transitions_total{{endpoint=\"{}\",to=\"{to}\"}} {}",
+                    e.endpoint, e.breaker_transitions[i]
+                );
+            }
+        }
+        counter_family(
+            &mut out,
+            "valkit_breaker_rejected_total",
+            "Calls failed fast while the circuit was open.",
+            g,
+            |e| e.breaker_rejected,
+        );
+        family(
+            &mut out,
+            "valkit_pool_connections",
+            "gauge",
+            "Pooled connections by state.",
+        );
+        for e in g {
+            let _ = writeln!(
+                out,
+                "valkit_pool_connections{{endpoint=\"{}\",state=\"idle\"}} {}",
+                e.endpoint, e.pool_idle
+            );
+            let _ = writeln!(
+                out,
+                "valkit_pool_connections{{endpoint=\"{}\",state=\"in_use\"}} {}",
+                e.endpoint, e.pool_in_use
+            );
+        }
+        gauge_family(
+            &mut out,
+            "valkit_pool_open_connections",
+            "Open pooled connections.",
+            g,
+            |e| e.pool_open as f64,
+        );
+        gauge_family(
+            &mut out,
+            "valkit_pool_max_connections",
+            "Configured pool size.",
+            g,
+            |e| e.pool_max as f64,
+        );
+        counter_family(
+            &mut out,
+            "valkit_pool_waits_total",
+            "Checkouts that had to wait for a connection.",
+            g,
+            |e| e.pool_waits,
+        );
+        family(
+            &mut out,
+            "valkit_pool_wait_seconds_total",
+            "counter",
+            "Time spent waiting for a connection.",
+        );
+        for e in g {
+            let _ = writeln!(
+                out,
+                "valkit_pool_wait_seconds_total{{endpoint=\"{}\"}} {}",
+                e.endpoint, e.pool_wait_seconds
+            );
+        }
+        counter_family(
+            &mut out,
+            "valkit_pool_timeouts_total",
+            "Checkouts that timed out.",
+            g,
+            |e| e.pool_timeouts,
+        );
+        counter_family(
+            &mut out,
+            "valkit_pool_created_total",
+            "Connections opened.",
+            g,
+            |e| e.pool_created,
+        );
+        counter_family(
+            &mut out,
+            "valkit_pool_closed_total",
+            "Connections closed.",
+            g,
+            |e| e.pool_closed,
+        );
+        for source in self.sources.lock().iter() {
+            source(&mut out);
+        }
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn gauge_family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    g: &[EndpointGauges],
+    f: impl Fn(&EndpointGauges) -> f64,
+) {
+    family(out, name, "gauge", help);
+    for e in g {
+        let _ = writeln!(out, "{name}{{endpoint=\"{}\"}} {}", e.endpoint, f(e));
+    }
+}
+
+fn counter_family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    g: &[EndpointGauges],
+    f: impl Fn(&EndpointGauges) -> u64,
+) {
+    family(out, name, "counter", help);
+    for e in g {
+        let _ = writeln!(out, "{name}{{endpoint=\"{}\"}} {}", e.endpoint, f(e));
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn counts_and_renders() {
+        let m = Metrics::default();
+        let err = Error::from(crate::error::ServerError::new("WRONGTYPE x"));
+        for (cmd, ep, e) in [
+            ("GET", "writer", None),
+            ("GET", "reader", None),
+            ("INCR", "writer", Some(&err)),
+        ] {
+            m.on_command(&CommandEvent {
+                command: cmd,
+                endpoint: ep,
+                commands: 1,
+                started: SystemTime::now(),
+                duration: Duration::from_micros(300),
+                attempts: 1,
+                error: e,
+            });
+        }
+        m.on_retry("GET", &err, Duration::ZERO);
+        assert_eq!(m.commands_total(), 3);
+        assert_eq!(m.errors_for("server_wrongtype"), 1);
+        let text = m.render(&Gauges::default());
+        assert!(
+            text.contains(
+                "valkit_commands_total{command=\"INCR\",endpoint=\"writer\",outcome=\"error\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "valkit_command_duration_seconds_bucket{endpoint=\"writer\",le=\"0.0005\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "valkit_command_duration_seconds_bucket{endpoint=\"writer\",le=\"0.00025\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("valkit_retries_total 1"));
+        assert_eq!(
+            error_label(&Error::new(ErrorKind::PoolExhausted, "x")),
+            "pool_exhausted"
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The state every handle of one pool shares: idle connections, slot accounting, and the
+//! three operations that touch them (connect, vet on checkout, take back on return).
+
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::failure::duplicate;
+use super::options::PoolOptions;
+use super::stats::{Counters, PoolStats};
+use crate::cmd::cmd;
+use crate::config::{ConnectionConfig, Protocol};
+use crate::conn::{Connection, PeerState};
+use crate::error::{Error, Result};
+
+/// A connection resting in the pool.
+pub(crate) struct Idle {
+    pub conn: Connection,
+    pub created: Instant,
+    pub since: Instant,
+}
+
+pub(crate) struct State {
+    /// A stack: the most recently returned connection is reused first (its socket and
+    /// buffers are warm), so the ones at the front go idle and get reaped.
+    pub idle: Vec<Idle>,
+    /// Connections that exist: idle plus checked out.
+    pub open: usize,
+    /// Connects in flight. A slot is reserved for each (`open + connecting <= max_size`)
+    /// and the connect runs without the lock.
+    pub connecting: usize,
+    /// Checkouts blocked on `available` now.
+    pub waiting: usize,
+    /// The last connect failure and when it happened, for the exhaustion error's source.
+    pub last_connect_error: Option<(Instant, Error)>,
+    pub consecutive_failures: u32,
+}
+
+pub(crate) struct Shared {
+    pub config: ConnectionConfig,
+    pub options: PoolOptions,
+    pub state: Mutex<State>,
+    /// Signalled when a connection is returned or a slot is freed.
+    pub available: Condvar,
+    pub counters: Counters,
+}
+
+impl Shared {
+    pub(crate) fn new(config: ConnectionConfig, options: PoolOptions) -> Shared {
+        Shared {
+            config,
+            options,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+                connecting: 0,
+                waiting: 0,
+                last_connect_error: None,
+                consecutive_failures: 0,
+            }),
+            available: Condvar::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Open a connection for a slot the caller already reserved (`connecting += 1`),
+    /// finishing by `deadline` at the latest. Runs without the lock.
+    pub(crate) fn connect(&self, deadline: Instant) -> Result<Connection> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let result = if remaining < self.config.connect_timeout {
+            let mut cfg = self.config.clone();
+            cfg.connect_timeout = remaining.max(Duration::from_millis(1));
+            Connection::open(&cfg)
+        } else {
+            Connection::open(&self.config)
+        };
+        let mut st = self.state.lock();
+        st.connecting -= 1;
+        match result {
+            Ok(conn) => {
+                // Counters move under the lock with the gauges, so a snapshot taken while
+                // nothing else happens always has created - closed == open.
+                st.open += 1;
+                st.consecutive_failures = 0;
+                Counters::bump(&self.counters.created);
+                drop(st);
+                log::debug!("pool {}: opened a connection", self.config.addr);
+                Ok(conn)
+            }
+            Err(e) => {
+                st.consecutive_failures = st.consecutive_failures.saturating_add(1);
+                let n = st.consecutive_failures;
+                st.last_connect_error = Some((Instant::now(), duplicate(&e)));
+                drop(st);
+                // The slot is free again: someone waiting may try.
+                self.available.notify_one();
+                Counters::bump(&self.counters.connect_failures);
+                if n >= 2 && n.is_power_of_two() {
+                    log::warn!(
+                        "pool {}: {n} consecutive connect failures; last: {e}",
+                        self.config.addr
+                    );
+                } else {
+                    log::debug!("pool {}: connect failed: {e}", self.config.addr);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Decide whether an idle connection may be handed out, without a round trip when
+    /// the socket can vouch for it. Returns it, or discards it and returns `None`.
+    pub(crate) fn vet(&self, idle: Idle) -> Option<Idle> {
+        let now = Instant::now();
+        let why: Option<String> = if self.past_lifetime(idle.created, now) {
+            Some("past max_lifetime".into())
+        } else {
+            match idle.conn.peer_state() {
+                PeerState::Closed => Some("closed by the server".into()),
+                PeerState::DataPending => Some("unsolicited bytes arrived while idle".into()),
+                PeerState::Open
+                    if now.saturating_duration_since(idle.since)
+                        < self.options.idle_check_after =>
+                {
+                    None
+                }
+                PeerState::Open | PeerState::Unknown => {
+                    Counters::bump(&self.counters.health_checks);
+                    // Bounded like a new connection would be, not by the read timeout.
+                    let bound = self.config.connect_timeout;
+                    match idle.conn.exec_with_timeout(&cmd("PING"), bound) {
+                        Ok(_) => None,
+                        Err(e) => Some(format!("PING on checkout failed: {e}")),
+                    }
+                }
+            }
+        };
+        match why {
+            None => Some(idle),
+            Some(why) => {
+                self.discard(idle.conn, &why);
+                None
+            }
+        }
+    }
+
+    /// Take a connection back from its user: reset a changed session, drop a broken or
+    /// expired one, keep the rest for the next checkout.
+    pub(crate) fn put_back(&self, conn: Connection, created: Instant) {
+        let why: Option<String> = if conn.is_broken() {
+            Some("broken".into())
+        } else if !conn.session_state().is_clean() {
+            if std::thread::panicking() {
+                // No blocking I/O while unwinding: drop it rather than RESET it.
+                Some("returned with a changed session during a panic".into())
+            } else if conn.session_state().subscribed && conn.protocol() == Protocol::Resp2 {
+                // Messages may be in flight, and in RESP2 they look like replies: a RESET
+                // could read one as its answer. A new connection is cheaper than doubt.
+                Some("returned subscribed on RESP2".into())
+            } else {
+                match conn.reset_session() {
+                    Ok(()) => {
+                        Counters::bump(&self.counters.resets);
+                        None
+                    }
+                    Err(e) => Some(format!("session reset failed: {e}")),
+                }
+            }
+        } else if self.past_lifetime(created, Instant::now()) {
+            Some("past max_lifetime".into())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.discard(conn, &why);
+            return;
+        }
+        // Nobody asked for pushes left behind; the next user must not see them.
+        drop(conn.take_pushes());
+        self.put_idle(conn, created);
+    }
+
+    pub(crate) fn put_idle(&self, conn: Connection, created: Instant) {
+        let idle = Idle {
+            conn,
+            created,
+            since: Instant::now(),
+        };
+        self.state.lock().idle.push(idle);
+        self.available.notify_one();
+    }
+
+    /// Close a connection that counts as open and free its slot.
+    pub(crate) fn discard(&self, conn: Connection, why: &str) {
+        {
+            let mut st = self.state.lock();
+            st.open -= 1;
+            Counters::bump(&self.counters.closed);
+        }
+        self.available.notify_one();
+        log::debug!("pool {}: closing a connection: {why}", self.config.addr);
+        drop(conn);
+    }
+
+    /// A connection leaves the pool for good without being closed by it.
+    pub(crate) fn forget(&self) {
+        self.state.lock().open -= 1;
+        self.available.notify_one();
+    }
+
+    fn past_lifetime(&self, created: Instant, now: Instant) -> bool {
+        self.options
+            .max_lifetime
+            .is_some_and(|max| now.saturating_duration_since(created) >= max)
+    }
+
+    /// Close idle connections past `max_idle_time` (keeping `min_idle`), past
+    /// `max_lifetime`, or closed by the server, then open connections up to `min_idle`. `stop` is polled between connects.
+    pub(crate) fn maintain(&self, stop: &dyn Fn() -> bool) {
+        let now = Instant::now();
+        let min_idle = self.options.min_idle;
+        let mut expired = Vec::new();
+        {
+            let mut st = self.state.lock();
+            let idle = std::mem::take(&mut st.idle);
+            let mut remaining = idle.len();
+            for c in idle {
+                let too_idle = self
+                    .options
+                    .max_idle_time
+                    .is_some_and(|max| now.saturating_duration_since(c.since) >= max);
+                // A dead socket is noticed here too, so `idle` stays truthful and
+                // `min_idle` is refilled after a server restart without waiting for
+                // checkouts to stumble on the corpses (a few system calls each).
+                let dead = || {
+                    matches!(
+                        c.conn.peer_state(),
+                        PeerState::Closed | PeerState::DataPending
+                    )
+                };
+                if self.past_lifetime(c.created, now)
+                    || (too_idle && remaining > min_idle)
+                    || dead()
+                {
+                    remaining -= 1;
+                    st.open -= 1;
+                    Counters::bump(&self.counters.closed);
+                    expired.push(c.conn);
+                } else {
+                    st.idle.push(c);
+                }
+            }
+        }
+        if !expired.is_empty() {
+            self.available.notify_all();
+            log::debug!(
+                "pool {}: closing {} idle connections (idle too long, too old, or closed by the server)",
+                self.config.addr,
+                expired.len()
+            );
+        }
+        // Closing (a shutdown per socket) happens without the lock.
+        drop(expired);
+        while !stop() {
+            {
+                let mut st = self.state.lock();
+                let room = st.open + st.connecting < self.options.max_size;
+                if st.idle.len() + st.connecting >= min_idle || !room {
+                    return;
+                }
+                st.connecting += 1;
+            }
+            let deadline = Instant::now() + self.config.connect_timeout;
+            match self.connect(deadline) {
+                Ok(conn) => self.put_idle(conn, Instant::now()),
+                Err(_) => return,
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let mut s = PoolStats {
+            max_size: self.options.max_size,
+            ..PoolStats::default()
+        };
+        {
+            let st = self.state.lock();
+            s.open = st.open;
+            s.idle = st.idle.len();
+            s.in_use = st.open - st.idle.len();
+            s.connecting = st.connecting;
+            s.waiting = st.waiting;
+        }
+        self.counters.fill(&mut s);
+        s
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        let n = st.idle.len();
+        if n > 0 {
+            log::debug!("pool {}: closing {n} idle connections", self.config.addr);
+            self.counters
+                .closed
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,898 @@
+//! Caching patterns against real servers (Valkey and Redis): singleflight under a stampede,
+//! failing and panicking loaders, cross-process singleflight (two OS processes),
+//! stale-while-revalidate, negative caching, jitter, tags, versions, degradation with a
+//! killed server, sessions, write-through failure rules, batches, XFetch, stats.
+#![cfg(all(feature = "testkit", feature = "json"))]
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use support::{key, kinds, shared};
+use valkit::cache::{
+    Cache, CacheBuilder, CacheErrorKind, CacheTtl, CrossProcess, Lookup, SessionId, SessionStore,
+};
+use valkit::testkit::{Server, ServerKind};
+use valkit::{cmd, Commands, Connection, Execute, Ttl};
+
+type Conn = Arc<Connection>;
+
+fn conn(kind: ServerKind) -> Conn {
+    Arc::new(Connection::open(&shared(kind).config()).unwrap())
+}
+
+fn builder(kind: ServerKind, name: &str) -> CacheBuilder<Conn> {
+    let ns = key(&format!("{name}-{}", kind.name()));
+    Cache::builder(conn(kind)).namespace(&ns)
+}
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+/// 64 threads released together on one cold key; returns how often the loader ran.
+fn stampede(cache: &Cache<Conn>, key: &str) -> usize {
+    let loads = counter();
+    let barrier = Arc::new(Barrier::new(64));
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            let (cache, loads, barrier, key) = (
+                cache.clone(),
+                loads.clone(),
+                barrier.clone(),
+                key.to_owned(),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                cache
+                    .get_or_load(&key, Duration::from_secs(10), move || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        Ok::<_, std::io::Error>("value".to_string())
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), "value");
+    }
+    loads.load(Ordering::SeqCst)
+}
+
+#[test]
+fn stampede_runs_the_loader_once_with_singleflight() {
+    for kind in kinds() {
+        let with = builder(kind, "stampede").build().unwrap();
+        let n_with = stampede(&with, "hot");
+        let without = builder(kind, "stampede-off")
+            .singleflight(false)
+            .build()
+            .unwrap();
+        let n_without = stampede(&without, "hot");
+        eprintln!(
+            "{kind:?}: 64 threads, one cold key, 50 ms loader: {n_with} load(s) with \
+             singleflight, {n_without} without"
+        );
+        assert_eq!(n_with, 1, "{kind:?}");
+        assert!(n_without >= 1, "{kind:?}");
+        let s = with.stats();
+        assert_eq!(s.loads, 1);
+        assert_eq!(s.coalesced_waiters + s.hits, 63, "{s:?}");
+    }
+}
+
+/// 16 threads wait for a loader that fails (`panic == false`) or panics; returns the
+/// errors' kinds and how often the loader ran.
+fn failing_stampede(cache: &Cache<Conn>, key: &str, panic: bool) -> (Vec<CacheErrorKind>, usize) {
+    let loads = counter();
+    let barrier = Arc::new(Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (cache, loads, barrier, key) = (
+                cache.clone(),
+                loads.clone(),
+                barrier.clone(),
+                key.to_owned(),
+            );
+            std::thread::spawn(move || {
+                barrier.wait();
+                let r: Result<String, _> =
+                    cache.get_or_load(&key, Duration::from_secs(10), move || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        // Long enough that every thread has joined the flight even on a
+                        // loaded machine: a thread that only arrives after a failed load
+                        // has finished rightly starts a new one (errors are not cached).
+                        std::thread::sleep(Duration::from_millis(200));
+                        if panic {
+                            panic!("loader exploded");
+                        }
+                        Err("origin down")
+                    });
+                r.unwrap_err().kind()
+            })
+        })
+        .collect();
+    let kinds = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    (kinds, loads.load(Ordering::SeqCst))
+}
+
+#[test]
+fn failing_or_panicking_loader_fails_every_waiter_and_is_not_cached() {
+    for kind in kinds() {
+        let cache = builder(kind, "failing").build().unwrap();
+        for (panic, want) in [
+            (false, CacheErrorKind::Loader),
+            (true, CacheErrorKind::LoaderPanicked),
+        ] {
+            let key = format!("k-{panic}");
+            let (errors, loads) = failing_stampede(&cache, &key, panic);
+            assert_eq!(loads, 1, "{kind:?} panic={panic}");
+            assert!(errors.iter().all(|k| *k == want), "{errors:?}");
+            // Not cached: the next call loads again, and succeeds.
+            let v: String = cache
+                .get_or_load(&key, Duration::from_secs(10), || {
+                    Ok::<_, String>("ok".into())
+                })
+                .unwrap();
+            assert_eq!(v, "ok");
+        }
+        let e = cache
+            .get_or_load::<String, _, _>("typed", Duration::from_secs(1), || {
+                Err(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"))
+            })
+            .unwrap_err();
+        let io = e.loader_error().unwrap().downcast_ref::<std::io::Error>();
+        assert_eq!(io.unwrap().kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(cache.stats().load_errors, 3);
+    }
+}
+
+const CHILD_URL: &str = "VALKIT_CACHE_TEST_CHILD_URL";
+const CHILD_NS: &str = "VALKIT_CACHE_TEST_CHILD_NS";
+
+/// One process's part of the cross-process test: wait until both processes are ready
+/// (a counter in the server), then 8 threads ask for one cold key; the loader counts its
+/// runs in the server.
+fn cross_process_role(url: &str, ns: &str) {
+    let conn = Arc::new(Connection::open_url(url).unwrap());
+    let cache = Cache::builder(conn.clone())
+        .namespace(ns)
+        .cross_process(CrossProcess {
+            lock_ttl: Duration::from_secs(5),
+            wait: Duration::from_secs(5),
+            poll: Duration::from_millis(10),
+        })
+        .build()
+        .unwrap();
+    let ready = format!("{ns}:ready");
+    conn.incr(&ready).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while conn.get_string(&ready).unwrap().as_deref() != Some("2") {
+        assert!(Instant::now() < deadline, "the other process never came");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, conn, ns) = (cache.clone(), conn.clone(), ns.to_owned());
+            std::thread::spawn(move || {
+                let loads = format!("{ns}:loads");
+                cache
+                    .get_or_load("shared", Duration::from_secs(30), move || {
+                        std::thread::sleep(Duration::from_millis(300));
+                        conn.incr(&loads).map(|_| "from-origin".to_string())
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), "from-origin");
+    }
+}
+
+/// The child role, run by [`cross_process_singleflight_loads_once`] re-executing this test
+/// binary; does nothing in a normal run.
+#[test]
+fn cross_process_child() {
+    if let (Ok(url), Ok(ns)) = (std::env::var(CHILD_URL), std::env::var(CHILD_NS)) {
+        cross_process_role(&url, &ns);
+    }
+}
+
+#[test]
+fn cross_process_singleflight_loads_once() {
+    for kind in kinds() {
+        let server = shared(kind);
+        let ns = key(&format!("xproc-{}", kind.name()));
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "cross_process_child", "--test-threads=1"])
+            .env(CHILD_URL, server.url())
+            .env(CHILD_NS, &ns)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        cross_process_role(&server.url(), &ns);
+        assert!(child.wait().unwrap().success(), "child process failed");
+        let c = conn(kind);
+        let loads = c.get_string(format!("{ns}:loads")).unwrap();
+        eprintln!("{kind:?}: two processes x 8 threads, one cold key: {loads:?} load(s)");
+        assert_eq!(loads.as_deref(), Some("1"), "{kind:?}");
+    }
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_and_refreshes_once() {
+    for kind in kinds() {
+        let cache = builder(kind, "swr")
+            .jitter(0.0)
+            .stale_for(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let loads = counter();
+        let get = |cache: &Cache<Conn>| -> (u64, Duration) {
+            let loads = loads.clone();
+            let started = Instant::now();
+            let v = cache
+                .get_or_load("k", Duration::from_millis(200), move || {
+                    let n = loads.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+                    std::thread::sleep(Duration::from_millis(150));
+                    Ok::<_, String>(n)
+                })
+                .unwrap();
+            (v, started.elapsed())
+        };
+        assert_eq!(get(&cache).0, 1);
+        std::thread::sleep(Duration::from_millis(250)); // past fresh-until
+        for _ in 0..20 {
+            let (v, took) = get(&cache);
+            assert_eq!(v, 1, "{kind:?}: the stale value is served");
+            assert!(
+                took < Duration::from_millis(150),
+                "{kind:?}: waited {took:?}"
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while cache.pending_refreshes() > 0 {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "{kind:?}: exactly one refresh"
+        );
+        assert_eq!(get(&cache).0, 2, "the refreshed value");
+        let s = cache.stats();
+        assert_eq!(
+            (s.stale_hits, s.refreshes, s.refresh_errors),
+            (20, 1, 0),
+            "{s:?}"
+        );
+
+        // Past stale-until the entry is gone: the call waits for the loader.
+        let short = builder(kind, "swr-short")
+            .jitter(0.0)
+            .stale_for(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        assert_eq!(get(&short).0, 3);
+        std::thread::sleep(Duration::from_millis(350));
+        let (v, took) = get(&short);
+        assert_eq!(v, 4);
+        assert!(took >= Duration::from_millis(150), "{took:?}");
+    }
+}
+
+#[test]
+fn failed_refresh_keeps_serving_stale() {
+    for kind in kinds() {
+        let cache = builder(kind, "swr-fail")
+            .jitter(0.0)
+            .stale_for(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let ttl = Duration::from_millis(100);
+        cache.put("k", ttl, &"old".to_string()).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let v: String = cache
+            .get_or_load("k", ttl, || Err::<String, _>("origin down"))
+            .unwrap();
+        assert_eq!(v, "old");
+        while cache.pending_refreshes() > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(cache.stats().refresh_errors, 1);
+        let v: Lookup<String> = cache.get("k").unwrap();
+        assert_eq!(v, Lookup::Found("old".into()));
+    }
+}
+
+#[test]
+fn negative_caching_calls_the_loader_once_per_negative_ttl() {
+    for kind in kinds() {
+        let cache = builder(kind, "negative")
+            .jitter(0.0)
+            .negative_ttl(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let loads = counter();
+        let lookup = |cache: &Cache<Conn>| {
+            let loads = loads.clone();
+            cache
+                .lookup_or_load("user:404", Duration::from_secs(60), move || {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    Ok::<Option<String>, String>(None)
+                })
+                .unwrap()
+        };
+        assert_eq!(lookup(&cache), Lookup::Missing);
+        for _ in 0..20 {
+            assert_eq!(lookup(&cache), Lookup::KnownMissing);
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(lookup(&cache), Lookup::Missing);
+        assert_eq!(lookup(&cache), Lookup::KnownMissing);
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "{kind:?}");
+        assert_eq!(cache.stats().negative_hits, 21);
+    }
+}
+
+#[test]
+fn jitter_spreads_ttls_within_bounds() {
+    for kind in kinds() {
+        let cache = builder(kind, "jitter").jitter(0.1).build().unwrap();
+        let keys: Vec<String> = (0..1000).map(|i| format!("item:{i}")).collect();
+        let written = cache
+            .warm(&keys, Duration::from_secs(100), |ks| {
+                Ok::<_, String>(
+                    ks.iter()
+                        .map(|k| (k.clone(), 1u8))
+                        .collect::<HashMap<_, _>>(),
+                )
+            })
+            .unwrap();
+        assert_eq!(written, 1000);
+        let mut p = valkit::pipe();
+        for k in &keys {
+            p.add(cmd("PTTL").arg(cache.keyspace().entry(k)));
+        }
+        let ttls: Vec<i64> = p.query(cache.executor()).unwrap();
+        let (lo, hi) = (ttls.iter().min().unwrap(), ttls.iter().max().unwrap());
+        let distinct = ttls.iter().collect::<HashSet<_>>().len();
+        eprintln!("{kind:?}: 1000 PTTLs in {lo}..={hi} ms, {distinct} distinct");
+        assert!(*lo >= 90_000 - 2_000 && *hi <= 110_000, "{lo}..{hi}");
+        assert!(hi - lo > 10_000, "spread {lo}..{hi}");
+        assert!(distinct > 500);
+    }
+}
+
+#[test]
+fn invalidating_a_tag_removes_exactly_its_entries() {
+    for kind in kinds() {
+        let cache = builder(kind, "tags").build().unwrap();
+        let ttl = Duration::from_secs(60);
+        cache.entry("a", ttl).tags(["t1"]).put(&1).unwrap();
+        cache.entry("b", ttl).tags(["t1", "t2"]).put(&2).unwrap();
+        cache.entry("c", ttl).tags(["t2"]).put(&3).unwrap();
+        cache.put("d", ttl, &4).unwrap();
+        let loaded: i32 = cache
+            .entry("e", ttl)
+            .tags(["t1"])
+            .get_or_load(|| Ok::<_, String>(5))
+            .unwrap();
+        assert_eq!(loaded, 5);
+        assert_eq!(cache.invalidate_tag("t1").unwrap(), 3);
+        for (k, present) in [
+            ("a", false),
+            ("b", false),
+            ("e", false),
+            ("c", true),
+            ("d", true),
+        ] {
+            let got: Lookup<i32> = cache.get(k).unwrap();
+            assert_eq!(got.is_found(), present, "{kind:?} {k}");
+        }
+        let ex = cache.executor();
+        assert_eq!(ex.exists(cache.keyspace().tag("t1")).unwrap(), 0);
+        // The tag set lives as long as its longest entry.
+        assert!(matches!(
+            ex.pttl(cache.keyspace().tag("t2")).unwrap(),
+            Ttl::Expires(_)
+        ));
+        assert_eq!(cache.invalidate_tag("t2").unwrap(), 1); // c (b is gone already)
+    }
+}
+
+#[test]
+fn tagged_writes_racing_invalidations_leave_no_orphans() {
+    for kind in kinds() {
+        let cache = builder(kind, "tag-race").build().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (cache, stop) = (Cache::clone(&cache), stop.clone());
+                // Each writer on its own connection, so commands really interleave.
+                let own = Cache::builder(conn(kind))
+                    .namespace(cache.keyspace().namespace())
+                    .build()
+                    .unwrap();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        own.entry(&format!("w{w}:{}", i % 50), Duration::from_secs(60))
+                            .tags(["hot"])
+                            .put(&i)
+                            .unwrap();
+                        i += 1;
+                    }
+                    drop(cache);
+                })
+            })
+            .collect();
+        for _ in 0..50 {
+            cache.invalidate_tag("hot").unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        let ex = cache.executor();
+        let members = ex.smembers(cache.keyspace().tag("hot")).unwrap();
+        let mut orphans = 0;
+        for w in 0..4 {
+            for i in 0..50 {
+                let k = cache.keyspace().entry(&format!("w{w}:{i}"));
+                if ex.exists(&k).unwrap() == 1 && !members.contains(k.as_bytes()) {
+                    orphans += 1;
+                }
+            }
+        }
+        assert_eq!(orphans, 0, "{kind:?}");
+        let existing = members.len() as u64;
+        assert_eq!(cache.invalidate_tag("hot").unwrap(), existing);
+    }
+}
+
+#[test]
+fn version_bump_hides_old_entries() {
+    for kind in kinds() {
+        let ns = key(&format!("version-{}", kind.name()));
+        let v1 = Cache::builder(conn(kind))
+            .namespace(&ns)
+            .version(1)
+            .build()
+            .unwrap();
+        let v2 = Cache::builder(conn(kind))
+            .namespace(&ns)
+            .version(2)
+            .build()
+            .unwrap();
+        v1.put("k", Duration::from_secs(60), &"old".to_string())
+            .unwrap();
+        assert_eq!(v2.get::<String>("k").unwrap(), Lookup::Missing);
+        assert_eq!(v1.get::<String>("k").unwrap(), Lookup::Found("old".into()));
+        // Old versions can be swept by pattern.
+        assert_eq!(v1.invalidate_pattern("*").unwrap(), 1);
+    }
+}
+
+#[test]
+fn invalidate_key_and_pattern() {
+    for kind in kinds() {
+        let cache = builder(kind, "pattern").build().unwrap();
+        let ttl = Duration::from_secs(60);
+        for i in 0..1200 {
+            cache.put(&format!("user:{i}"), ttl, &i).unwrap();
+        }
+        cache.put("order:1", ttl, &1).unwrap();
+        assert_eq!(cache.invalidate_pattern("user:*").unwrap(), 1200);
+        assert!(cache.get::<i32>("order:1").unwrap().is_found());
+        assert!(cache.invalidate("order:1").unwrap());
+        assert!(!cache.invalidate("order:1").unwrap());
+    }
+}
+
+#[test]
+fn degraded_when_the_server_is_gone() {
+    for kind in kinds() {
+        let mut server = Server::start(kind).unwrap();
+        let conn = Arc::new(Connection::open(&server.config()).unwrap());
+        let cache = Cache::builder(conn.clone())
+            .namespace("degrade")
+            .build()
+            .unwrap();
+        let strict = Cache::builder(conn)
+            .namespace("degrade")
+            .degrade(false)
+            .build()
+            .unwrap();
+        cache
+            .put("k", Duration::from_secs(60), &"cached".to_string())
+            .unwrap();
+        server.kill();
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("origin".into())
+            })
+            .unwrap();
+        assert_eq!(v, "origin");
+        assert_eq!(cache.stats().degraded, 1, "{kind:?}");
+        let e = strict
+            .get_or_load::<String, _, _>("k", Duration::from_secs(60), || {
+                Ok::<_, String>("x".into())
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), CacheErrorKind::Server);
+        assert!(e.server_error().is_some());
+        // Write-through with the cache gone: origin written, cache possibly stale.
+        let writes = counter();
+        let w = writes.clone();
+        let e = cache
+            .put_through(
+                "k",
+                Duration::from_secs(60),
+                &"new".to_string(),
+                move |_| {
+                    w.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(())
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), CacheErrorKind::CacheStale);
+        assert_eq!(writes.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[test]
+fn write_through_order_and_failure_rules() {
+    for kind in kinds() {
+        let cache = builder(kind, "write-through").build().unwrap();
+        let ttl = Duration::from_secs(60);
+        cache.put("k", ttl, &"v1".to_string()).unwrap();
+        // Origin fails: the cache is untouched.
+        let e = cache
+            .put_through("k", ttl, &"v2".to_string(), |_| Err("db down"))
+            .unwrap_err();
+        assert_eq!(e.kind(), CacheErrorKind::Origin);
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("v1".into())
+        );
+        // Both succeed: the cache has the new value.
+        cache
+            .put_through("k", ttl, &"v3".to_string(), |_| Ok::<_, String>(()))
+            .unwrap();
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("v3".into())
+        );
+        // The cache write fails after the origin succeeded (a tag key of the wrong type
+        // makes the tag script fail): the entry is invalidated and the caller told.
+        cache
+            .executor()
+            .set(cache.keyspace().tag("broken"), "not a set")
+            .unwrap();
+        let e = cache
+            .entry("k", ttl)
+            .tags(["broken"])
+            .put_through(&"v4".to_string(), |_| Ok::<_, String>(()))
+            .unwrap_err();
+        assert_eq!(e.kind(), CacheErrorKind::CacheInvalidated, "{e}");
+        assert_eq!(cache.get::<String>("k").unwrap(), Lookup::Missing);
+    }
+}
+
+#[test]
+fn get_many_uses_one_loader_call_and_writes_back() {
+    for kind in kinds() {
+        let cache = builder(kind, "batch").build().unwrap();
+        let ttl = Duration::from_secs(60);
+        cache.put("a", ttl, &"A".to_string()).unwrap();
+        cache.put("c", ttl, &"C".to_string()).unwrap();
+        let calls = counter();
+        let load = |calls: &Arc<AtomicUsize>, seen: &mut Vec<String>| {
+            let calls = calls.clone();
+            let mut asked = Vec::new();
+            let r = cache
+                .get_many(&["a", "b", "c", "d", "e"], ttl, |missing| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    asked.extend(missing.iter().cloned());
+                    // "e" does not exist at the origin.
+                    Ok::<_, String>(
+                        missing
+                            .iter()
+                            .filter(|k| *k != "e")
+                            .map(|k| (k.clone(), k.to_uppercase()))
+                            .collect(),
+                    )
+                })
+                .unwrap();
+            *seen = asked;
+            r
+        };
+        let mut asked = Vec::new();
+        let r = load(&calls, &mut asked);
+        let want = vec![
+            Some("A".to_string()),
+            Some("B".into()),
+            Some("C".into()),
+            Some("D".into()),
+            None,
+        ];
+        assert_eq!(r, want);
+        assert_eq!(asked, ["b", "d", "e"]);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Everything is cached now, "e" as a tombstone.
+        let r = load(&calls, &mut asked);
+        assert_eq!(r, want);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{kind:?}");
+        assert_eq!(cache.get::<String>("e").unwrap(), Lookup::KnownMissing);
+    }
+}
+
+#[test]
+fn xfetch_refreshes_early_only_when_enabled() {
+    for kind in kinds() {
+        for (beta, expect_early) in [(0.0, false), (1000.0, true)] {
+            let cache = builder(kind, "xfetch")
+                .jitter(0.0)
+                .xfetch(beta)
+                .build()
+                .unwrap();
+            let loads = counter();
+            for _ in 0..10 {
+                let loads = loads.clone();
+                let _: u32 = cache
+                    .get_or_load("k", Duration::from_secs(2), move || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        Ok::<_, String>(1)
+                    })
+                    .unwrap();
+            }
+            while cache.pending_refreshes() > 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let s = cache.stats();
+            // With delta 20 ms and beta 1000, the expected head start is 20 s > the 2 s TTL.
+            assert_eq!(
+                s.early_refreshes > 0,
+                expect_early,
+                "{kind:?} beta {beta}: {s:?}"
+            );
+            assert_eq!(loads.load(Ordering::SeqCst) > 1, expect_early);
+        }
+    }
+}
+
+#[test]
+fn sessions_round_trip_with_sliding_expiry() {
+    for kind in kinds() {
+        let ns = key(&format!("sessions-{}", kind.name()));
+        let store = SessionStore::new(conn(kind), &ns, Duration::from_millis(400));
+        let id = store.create(&vec!["cart".to_string()]).unwrap();
+        assert_eq!(id.as_str().len(), 32);
+        assert_eq!(id.as_str().parse::<SessionId>().unwrap(), id);
+        assert!("nope".parse::<SessionId>().is_err());
+        // Used every 200 ms, it outlives its 400 ms idle timeout.
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(200));
+            let data: Option<Vec<String>> = store.get(&id).unwrap();
+            assert_eq!(data.as_deref(), Some(&["cart".to_string()][..]), "{kind:?}");
+        }
+        let Ttl::Expires(left) = conn(kind).pttl(store.key(&id)).unwrap() else {
+            panic!("no expiry")
+        };
+        assert!(left > Duration::from_millis(300), "{left:?}");
+        assert!(store
+            .update(&id, &vec!["cart".to_string(), "book".into()])
+            .unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(store.touch(&id).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        let data: Option<Vec<String>> = store.get(&id).unwrap();
+        assert_eq!(data.unwrap().len(), 2);
+        assert!(store.destroy(&id).unwrap());
+        assert_eq!(store.get::<Vec<String>>(&id).unwrap(), None);
+        assert!(!store.update(&id, &Vec::<String>::new()).unwrap());
+        // Unused, it expires.
+        let id = store.create(&1u32).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(store.get::<u32>(&id).unwrap(), None);
+    }
+}
+
+#[test]
+fn forever_entries_have_no_expiry_and_stats_render() {
+    for kind in kinds() {
+        let cache = builder(kind, "forever").build().unwrap();
+        cache.put("k", CacheTtl::Forever, &1).unwrap();
+        let ttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
+        assert_eq!(ttl, Ttl::NoExpiry);
+        let _: i32 = cache
+            .get_or_load("k", CacheTtl::Forever, || Ok::<_, String>(2))
+            .unwrap();
+        let text = cache.metrics_text();
+        let ns = cache.keyspace().namespace();
+        assert!(text.contains("# TYPE valkit_cache_hits_total counter"));
+        assert!(
+            text.contains(&format!("valkit_cache_hits_total{{namespace=\"{ns}\"}} 1")),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split('{').next().unwrap();
+            assert!(
+                name.starts_with("valkit_cache_") && name.ends_with("_total"),
+                "{line}"
+            );
+        }
+        let _ = cache.executor().exec(&cmd("PING")).unwrap();
+    }
+}
+
+#[test]
+fn cache_over_a_client_degrades_when_the_breaker_opens() {
+    use valkit::{BreakerOptions, BreakerState, Client, Endpoint, PoolOptions, RetryPolicy};
+    for kind in kinds() {
+        let mut server = Server::start(kind).unwrap();
+        let client = Client::builder()
+            .config(server.config())
+            .retry(RetryPolicy::none())
+            // A refused connect is retried until the checkout timeout: keep it short.
+            .pool(PoolOptions::default().checkout_timeout(Duration::from_millis(200)))
+            .breaker(
+                BreakerOptions::default()
+                    .failure_threshold(2)
+                    .recovery_timeout(Duration::from_secs(60)),
+            )
+            .build()
+            .unwrap();
+        let cache = Cache::builder(client.clone())
+            .namespace("client")
+            .build()
+            .unwrap();
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("loaded".into())
+            })
+            .unwrap();
+        assert_eq!(v, "loaded");
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("loaded".into())
+        );
+        server.kill();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let v: String = cache
+                .get_or_load("k", Duration::from_secs(60), || {
+                    Ok::<_, String>("origin".into())
+                })
+                .unwrap();
+            assert_eq!(v, "origin");
+            // Pool exhausted twice (200 ms each), then the open breaker fails fast.
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        }
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Open)
+        );
+        assert_eq!(cache.stats().degraded, 5, "{kind:?}");
+        let text = format!("{}{}", client.metrics_text(), cache.metrics_text());
+        assert!(text.contains("valkit_cache_degraded_total{namespace=\"client\"} 5"));
+    }
+}
+
+/// Read from `sock` until `needle` shows up (or 2 s pass); returns everything read.
+fn read_until(sock: &mut std::net::TcpStream, needle: &str) -> String {
+    use std::io::Read;
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !String::from_utf8_lossy(&seen).contains(needle) {
+        if let Ok(n) = sock.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn invalidations_are_published() {
+    use std::io::Write;
+    for kind in kinds() {
+        let cache = builder(kind, "events").build().unwrap();
+        let channel = cache.keyspace().channel();
+        // A plain RESP2 subscriber on its own socket.
+        let mut sub = std::net::TcpStream::connect(("127.0.0.1", shared(kind).port())).unwrap();
+        write!(
+            sub,
+            "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n",
+            channel.len()
+        )
+        .unwrap();
+        assert!(read_until(&mut sub, ":1\r\n").contains("subscribe"));
+        cache.put("k", Duration::from_secs(60), &1).unwrap();
+        cache.invalidate("k").unwrap();
+        cache.invalidate_tag("catalog").unwrap();
+        cache.invalidate_pattern("user:*").unwrap();
+        let got = read_until(&mut sub, "pattern user:*");
+        for event in ["key k", "tag catalog", "pattern user:*"] {
+            assert!(got.contains(event), "{kind:?}: {event:?} not in {got:?}");
+        }
+    }
+}
+
+#[test]
+fn shutdown_stops_refreshes_but_keeps_serving() {
+    for kind in kinds() {
+        let cache = builder(kind, "shutdown")
+            .jitter(0.0)
+            .stale_for(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let ttl = Duration::from_millis(50);
+        cache.put("k", ttl, &1).unwrap();
+        cache.shutdown();
+        std::thread::sleep(Duration::from_millis(80));
+        let v: i32 = cache.get_or_load("k", ttl, || Ok::<_, String>(2)).unwrap();
+        assert_eq!(v, 1, "stale value served");
+        let s = cache.stats();
+        assert_eq!(
+            (s.stale_hits, s.refreshes_dropped, s.loads),
+            (1, 1, 0),
+            "{s:?}"
+        );
+        drop(cache); // joins nothing twice, does not hang
+    }
+}
+
+#[test]
+fn foreign_bytes_are_a_miss_and_get_overwritten() {
+    for kind in kinds() {
+        let cache = builder(kind, "foreign").build().unwrap();
+        let full = cache.keyspace().entry("k");
+        cache
+            .executor()
+            .set(&full, "written by someone else")
+            .unwrap();
+        assert_eq!(cache.get::<String>("k").unwrap(), Lookup::Missing);
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("mine".into())
+            })
+            .unwrap();
+        assert_eq!(v, "mine");
+        assert_eq!(
+            cache.get::<String>("k").unwrap(),
+            Lookup::Found("mine".into())
+        );
+    }
+}
+
+#[test]
+fn refresher_threads_are_named() {
+    let cache = builder(kinds()[0], "threads").build().unwrap();
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !names.is_empty() {
+        // Linux keeps the first 15 bytes of a thread name.
+        assert!(
+            names.iter().any(|n| n.starts_with("valkit-cache-re")),
+            "{names:?}"
+        );
+    }
+    drop(cache);
+}
