@@ -63,6 +63,9 @@ for features in "--no-default-features" \
     cargo build --quiet $features
 done
 
+step "cargo doc (warnings are errors: broken links, missing docs)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --all-features --no-deps
+
 step "layering"
 check_layers
 echo "layering ok"

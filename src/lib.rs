@@ -14,9 +14,11 @@
 //! ```
 //!
 //! ## Layers
-//! [`resp`] (pure codec) → [`cmd`] ([`Cmd`], [`Pipeline`], the [`Execute`] trait) →
-//! [`Connection`] (one socket) → typed helpers ([`Commands`]) and [`Script`], usable on
-//! anything that implements [`Execute`].
+//! [`resp`] (pure codec) → [`cmd`](mod@cmd) ([`Cmd`], [`Pipeline`], the [`Execute`] trait) →
+//! [`Connection`] (one socket) → [`Pool`] → [`Client`] (reader/writer routing, retry,
+//! circuit breaker, metrics, health) → patterns ([`cache`]). Typed helpers ([`Commands`]),
+//! [`Script`]s and patterns work on anything that implements [`Execute`]: a connection, a
+//! pool or a client.
 //!
 //! ## Features
 //! | feature | default | what it adds | extra dependencies |
