@@ -181,7 +181,7 @@ def pool_summary(out):
     variants = ["pool", "pool+ping", "r2d2 default", "r2d2 no-check"]
     sizes = sorted({x["size"] for x in runs[0]["rows"] if x["size"] is not None})
     print("| threads | pool size | " + " | ".join(f"{v} ops/s" for v in variants)
-          + " | conn/thread ops/s | valkit/r2d2 no-check (goal >= 1.0) | valkit/r2d2 default (goal >= 1.8) | per run (no-check; default) |")
+          + " | conn/thread ops/s | valkit/r2d2 no-check (goal >= 1.0) | valkit/r2d2 default (goal >= 1.8) | per run (no-check / default) |")
     print("|---" * (len(variants) + 6) + "|")
     for threads in (2, 8):
         for size in sizes:
@@ -190,7 +190,7 @@ def pool_summary(out):
             ct = med([rows(r, threads).get(("conn/thread", None), {}).get("ops_s") for r in runs])
             nc = [round_ratio(r, threads, size, "r2d2 no-check") for r in runs]
             d = [round_ratio(r, threads, size, "r2d2 default") for r in runs]
-            per = ", ".join(f"{a:.2f}; {b:.2f}" for a, b in zip(nc, d))
+            per = "; ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(nc, d))
             print(f"| {threads} | {size} | " + " | ".join(fmt(x, ",.0f") for x in cells)
                   + f" | {fmt(ct, ',.0f')} | {fmt(med(nc))} | {fmt(med(d))} | {per} |")
 
