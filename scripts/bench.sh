@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # All benchmarks in one go: parser (criterion), allocations per reply, round trips
-# (criterion + redis-benchmark on the same server), callgrind instructions per GET.
+# (criterion + redis-benchmark on the same server), callgrind instructions per GET, and
+# pool checkout+GET against redis-rs + r2d2 (benches/pool.rs).
 # Repeats RUNS times (default 3) and prints the medians of the per-run ratios.
 #
-#   scripts/bench.sh                 # full: about 12 minutes on 2 shared cores
-#   RUNS=1 QUICK=1 scripts/bench.sh  # smoke: a couple of minutes
+#   scripts/bench.sh                 # full: about 22 minutes on 2 shared cores
+#   RUNS=1 QUICK=1 scripts/bench.sh  # smoke: a few minutes
+#   ONLY=pool scripts/bench.sh       # just the pool bench, RUNS times (about 10 minutes)
 #
 # Results: target/bench-results/run-N/*.json and target/bench-results/summary.md.
 set -euo pipefail
@@ -15,6 +17,7 @@ if [ -n "${QUICK:-}" ]; then
     PARSER_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
     RT_ARGS=(--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10)
     export VALKIT_RT_ROUNDS=${VALKIT_RT_ROUNDS:-3}
+    export VALKIT_BENCH_ROUNDS=${VALKIT_BENCH_ROUNDS:-2} VALKIT_BENCH_SECS=${VALKIT_BENCH_SECS:-0.5}
 else
     PARSER_ARGS=(--warm-up-time 0.5 --measurement-time 1.5 --sample-size 10)
     RT_ARGS=(--warm-up-time 0.3 --measurement-time 1 --sample-size 20)
@@ -25,11 +28,35 @@ CRIT=$TARGET/criterion
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
+pool_run() {
+    local dir=$1
+    rm -f "$CRIT/pool.json"
+    cargo bench --all-features --bench pool 2>&1 | grep -E '^pool bench|^variant|^pool|^r2d2|^conn|^ratio|^load' || true
+    cp "$CRIT/pool.json" "$dir/pool.json"
+}
+
+if [ "${ONLY:-}" = pool ]; then
+    echo "==> build"
+    cargo bench --all-features --bench pool --no-run
+    for run in $(seq 1 "$RUNS"); do
+        mkdir -p "$OUT/run-$run"
+        echo "==> run $run/$RUNS: pool"
+        pool_run "$OUT/run-$run"
+    done
+    {
+        echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+        echo "runs: $RUNS; $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD)"
+        echo
+        python3 scripts/bench_collect.py --pool-summary "$OUT"
+    } | tee "$OUT/summary.md"
+    exit 0
+fi
+
 command -v redis-benchmark >/dev/null || echo "note: redis-benchmark missing (apt-get install redis-tools): its column stays empty"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
 
 echo "==> build"
-cargo bench --all-features --bench parser --bench allocs --bench roundtrip --no-run
+cargo bench --all-features --bench parser --bench allocs --bench roundtrip --bench pool --no-run
 cargo build --profile bench --all-features --example bench_get
 BENCH_GET=$TARGET/release/examples/bench_get
 
@@ -68,6 +95,8 @@ for run in $(seq 1 "$RUNS"); do
     python3 scripts/bench_collect.py "$CRIT" "$dir"
     echo "==> run $run/$RUNS: callgrind"
     callgrind_run "$dir/callgrind.json"
+    echo "==> run $run/$RUNS: pool vs r2d2"
+    pool_run "$dir"
 done
 
 {
@@ -75,4 +104,6 @@ done
     echo "runs: $RUNS; $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD)"
     echo
     python3 scripts/bench_collect.py --summary "$OUT"
+    echo
+    python3 scripts/bench_collect.py --pool-summary "$OUT"
 } | tee "$OUT/summary.md"

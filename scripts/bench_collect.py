@@ -4,6 +4,7 @@
     bench_collect.py CRITERION_DIR RUN_DIR   # copy one run's medians into RUN_DIR/results.json
     bench_collect.py --summary OUT_DIR       # markdown tables: medians over runs of each
                                              # figure and of each per-run ratio
+    bench_collect.py --pool-summary OUT_DIR  # the same for benches/pool.rs (RUN_DIR/pool.json)
 """
 import glob
 import json
@@ -155,8 +156,49 @@ def summary(out):
         print(f"| median | | | {statistics.median(ratios):.3f} |")
 
 
+def pool_summary(out):
+    runs = []
+    for d in sorted(glob.glob(os.path.join(out, "run-*"))):
+        p = os.path.join(d, "pool.json")
+        if os.path.exists(p):
+            runs.append(json.load(open(p)))
+    if not runs:
+        return
+    print("## Pool checkout + GET vs redis-rs + r2d2 (issue 3)\n")
+    print("ops/s: median over rounds, then over runs. Ratios: valkit `pool` over the r2d2 pool of")
+    print("the same size, taken within each round, median over rounds, then median over runs.")
+    print("Load average (1/5/15 min) at the start of each run: "
+          + "; ".join(r["load_before"] for r in runs) + ".\n")
+
+    def rows(r, threads):
+        return {(x["variant"], x["size"]): x for x in r["rows"] if x["threads"] == threads}
+
+    def round_ratio(r, threads, size, peer):
+        rs = rows(r, threads)
+        a, b = rs[("pool", size)]["rounds"], rs[(peer, size)]["rounds"]
+        return statistics.median([x / y for x, y in zip(a, b)])
+
+    variants = ["pool", "pool+ping", "r2d2 default", "r2d2 no-check"]
+    sizes = sorted({x["size"] for x in runs[0]["rows"] if x["size"] is not None})
+    print("| threads | pool size | " + " | ".join(f"{v} ops/s" for v in variants)
+          + " | conn/thread ops/s | valkit/r2d2 no-check (goal >= 1.0) | valkit/r2d2 default (goal >= 1.8) | per run (no-check / default) |")
+    print("|---" * (len(variants) + 6) + "|")
+    for threads in (2, 8):
+        for size in sizes:
+            cells = [med([rows(r, threads).get((v, size), {}).get("ops_s") for r in runs])
+                     for v in variants]
+            ct = med([rows(r, threads).get(("conn/thread", None), {}).get("ops_s") for r in runs])
+            nc = [round_ratio(r, threads, size, "r2d2 no-check") for r in runs]
+            d = [round_ratio(r, threads, size, "r2d2 default") for r in runs]
+            per = "; ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(nc, d))
+            print(f"| {threads} | {size} | " + " | ".join(fmt(x, ",.0f") for x in cells)
+                  + f" | {fmt(ct, ',.0f')} | {fmt(med(nc))} | {fmt(med(d))} | {per} |")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--summary":
         summary(sys.argv[2])
+    elif sys.argv[1] == "--pool-summary":
+        pool_summary(sys.argv[2])
     else:
         collect(sys.argv[1], sys.argv[2])
