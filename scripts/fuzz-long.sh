@@ -21,6 +21,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     exit 2
 fi
 
+# One allocation over 512 MiB is a finding (a pre-allocation from a hostile length); the
+# RSS limit is looser because ASan's quarantine and libFuzzer's corpus grow over a long run
+# (a 10-minute roundtrip run once crossed 512 MiB RSS with 27 MB of live heap).
+# Extra libFuzzer flags: FUZZ_ARGS="-max_len=1024" scripts/fuzz-long.sh 600 roundtrip
+read -r -a FUZZ_ARGS <<<"${FUZZ_ARGS:-}"
 export RUSTC_BOOTSTRAP=1
 mkdir -p logs
 failed=0
@@ -31,7 +36,8 @@ for t in "${targets[@]}"; do
     echo "==> $t for ${secs}s (log: fuzz/$log)"
     # Default build: optimized, with debug assertions and overflow checks.
     if cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -rss_limit_mb=512 -timeout=5 -print_final_stats=1 \
+        -max_total_time="$secs" -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=5 \
+        -print_final_stats=1 "${FUZZ_ARGS[@]}" \
         >"$log" 2>&1; then
         status=ok
     else

@@ -35,7 +35,8 @@ for t in decode decode_chunked roundtrip url; do
     step "fuzz $t for ${secs}s"
     mkdir -p "corpus/$t"
     if ! cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -rss_limit_mb=512 -timeout=5 >"/tmp/fuzz-smoke-$t.log" 2>&1; then
+        -max_total_time="$secs" -malloc_limit_mb=512 -rss_limit_mb=2048 -timeout=5 \
+        >"/tmp/fuzz-smoke-$t.log" 2>&1; then
         tail -40 "/tmp/fuzz-smoke-$t.log" >&2
         echo "fuzz target $t crashed; the input is in fuzz/artifacts/$t/" >&2
         exit 1
