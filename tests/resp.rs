@@ -63,7 +63,7 @@ fn simple(s: &str) -> Value {
     Value::Simple(s.into())
 }
 fn bulk(b: &[u8]) -> Value {
-    Value::Bulk(b.to_vec())
+    Value::Bulk(b.into())
 }
 fn int(i: i64) -> Value {
     Value::Int(i)
@@ -89,7 +89,7 @@ fn big(s: &str) -> Value {
 fn verb(f: &str, t: &[u8]) -> Value {
     Value::Verbatim {
         format: f.into(),
-        text: t.to_vec(),
+        text: t.into(),
     }
 }
 fn attr(a: Vec<(Value, Value)>, v: Value) -> Value {
@@ -708,7 +708,7 @@ fn large_frames_fed_in_small_pieces_stay_linear() {
             }
         }
     });
-    assert_eq!(got, Some(Value::Bulk(data)));
+    assert_eq!(got, Some(Value::Bulk(data.into())));
     // Growing by doubling: well under 4x the payload in total allocations.
     assert!(allocated < 4 * (8 << 20), "allocated {allocated}");
     assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
@@ -1065,7 +1065,7 @@ fn gen_value(r: &mut Rng, depth: u32) -> Value {
                 0 => [i64::MIN, i64::MAX, 0, -1][r.below(4) as usize],
                 _ => r.next() as i64 >> r.below(64),
             }),
-            4 => Value::Bulk(r.bytes(20)),
+            4 => Value::Bulk(r.bytes(20).into()),
             5 => Value::Bool(r.below(2) == 0),
             6 => Value::Double(match r.below(4) {
                 0 => [
@@ -1098,9 +1098,9 @@ fn gen_value(r: &mut Rng, depth: u32) -> Value {
             }
             8 => Value::Verbatim {
                 format: ["txt", "mkd", "xyz"][r.below(3) as usize].into(),
-                text: r.bytes(20),
+                text: r.bytes(20).into(),
             },
-            _ => Value::Bulk(Vec::new()),
+            _ => Value::Bulk(Vec::new().into()),
         }
     } else {
         let n = r.below(5);
