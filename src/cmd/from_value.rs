@@ -15,7 +15,7 @@ use crate::resp::Value;
 ///
 /// ```
 /// use valkit::{FromValue, Value};
-/// let v = Value::Array(vec![Value::Bulk(b"7".to_vec()), Value::Nil]);
+/// let v = Value::Array(vec![Value::Bulk(b"7".into()), Value::Nil]);
 /// let (n, missing): (i64, Option<String>) = FromValue::from_value(v).unwrap();
 /// assert_eq!((n, missing), (7, None));
 /// assert!(i64::from_value(Value::Nil).is_err());
