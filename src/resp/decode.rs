@@ -179,7 +179,15 @@ impl Decoder {
             self.pos = 0;
             self.end = 0;
         }
-        if Arc::get_mut(&mut self.buf).is_none() {
+        if let Some(buf) = Arc::get_mut(&mut self.buf) {
+            // Drop consumed bytes, amortized: only once they are at least half of the data,
+            // so every byte is moved at most a constant number of times.
+            if self.pos != 0 && self.pos >= self.end / 2 {
+                buf.copy_within(self.pos..self.end, 0);
+                self.end = self.end.saturating_sub(self.pos);
+                self.pos = 0;
+            }
+        } else {
             let tail = self.buf.get(self.pos..self.end).unwrap_or_default();
             let mut fresh = Vec::with_capacity(tail.len().saturating_add(extra));
             fresh.extend_from_slice(tail);
@@ -352,28 +360,17 @@ impl Decoder {
         *self = Decoder::with_limits(self.limits);
     }
 
-    /// Drop consumed bytes, amortized: only once they are at least half of the data, so
-    /// every byte is moved at most a constant number of times. A drained buffer larger than
-    /// [`RETAINED_CAPACITY`] is released, so an idle connection that once received a big
-    /// reply does not keep its memory.
+    /// After a value was taken out: a drained buffer larger than [`RETAINED_CAPACITY`] is
+    /// released, so an idle connection that once received a big reply does not keep its
+    /// memory (values still holding it keep it alive; the decoder lets go). Consumed bytes
+    /// of a buffer that is not drained are dropped by the next write (`make_writable`).
+    #[inline]
     fn compact(&mut self) {
-        if self.pos == 0 {
-            return;
-        }
-        if self.pos >= self.end {
+        if self.pos >= self.end && self.pos != 0 {
             self.pos = 0;
             self.end = 0;
             if self.buf.capacity() > RETAINED_CAPACITY {
-                // Values still holding it keep it alive; the decoder lets go.
                 self.buf = Arc::default();
-            }
-        } else if self.pos >= self.end / 2 {
-            // Only when no value shares the buffer: otherwise the next write starts a fresh
-            // buffer with the tail anyway (see `writable`).
-            if let Some(buf) = Arc::get_mut(&mut self.buf) {
-                buf.copy_within(self.pos..self.end, 0);
-                self.end = self.end.saturating_sub(self.pos);
-                self.pos = 0;
             }
         }
     }
