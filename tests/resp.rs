@@ -1391,3 +1391,39 @@ fn bytes_into_vec_and_from_value() {
     assert_eq!(b.into_vec(), b"hello".to_vec());
     assert_eq!(shared.into_vec(), b"hello".to_vec());
 }
+
+#[test]
+fn feed_bytes_adopts_without_writing_into_shared_buffers() {
+    let mut wire = mget_wire(3, 5);
+    wire.extend_from_slice(b"+OK\r\n$3\r\nfoo\r\n");
+    let want: Vec<Value> = {
+        let mut d = Decoder::new();
+        d.feed(&wire);
+        std::iter::from_fn(|| d.next_value().unwrap()).collect()
+    };
+    assert_eq!(want.len(), 3);
+    for cut in 0..=wire.len() {
+        let (a, b) = wire.split_at(cut);
+        let first = valkit::Bytes::from(a);
+        let second = valkit::Bytes::from(b);
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        d.feed_bytes(first.clone());
+        got.extend(std::iter::from_fn(|| d.next_value().unwrap()));
+        if cut % 2 == 0 {
+            d.feed_bytes(second.clone());
+        } else {
+            d.feed(&second);
+        }
+        got.extend(std::iter::from_fn(|| d.next_value().unwrap()));
+        // More bytes after an adopted buffer: appended elsewhere, never into `second`.
+        d.feed(b":9\r\n");
+        got.extend(std::iter::from_fn(|| d.next_value().unwrap()));
+        assert_eq!(got.last(), Some(&int(9)), "cut {cut}");
+        got.pop();
+        assert_eq!(got, want, "cut {cut}");
+        assert_eq!(first, a);
+        assert_eq!(second, b);
+        assert!(!d.is_mid_frame());
+    }
+}

@@ -94,6 +94,13 @@ impl Bytes {
         }
     }
 
+    /// The shared buffer and the range of it this views, `None` for an empty string (or a
+    /// pending view).
+    pub(crate) fn into_parts(self) -> Option<(Arc<Vec<u8>>, usize, usize)> {
+        let buf = self.buf?;
+        (self.start <= self.end && self.end <= buf.len()).then_some((buf, self.start, self.end))
+    }
+
     /// The bytes.
     #[inline]
     pub fn as_slice(&self) -> &[u8] {

@@ -8,8 +8,8 @@
 //!
 //! * a line is found by scanning a slice for CR/LF, then parsed in place (integers and
 //!   lengths without allocating or going through `str`);
-//! * a bulk body whose bytes are all present is copied straight out of the input slice
-//!   (the one allocation per bulk string);
+//! * a bulk body whose bytes are all present is not copied: it becomes a [`Bytes`] view of
+//!   the buffer it arrived in (see "One buffer per reply" below);
 //! * fast paths handle the common case of bytes that are all here: `:int` and length headers
 //!   are parsed and their CRLF checked in one pass, a `$len` header and its body become a
 //!   [`Value::Bulk`] at once, and an array or set is filled with such elements in a tight loop
@@ -28,6 +28,27 @@
 //! Every length read from the wire is checked against [`Limits`] before anything is reserved
 //! for it, aggregates pre-allocate at most what the bytes already received could fill, and all
 //! arithmetic on wire numbers is checked.
+//!
+//! # One buffer per reply
+//!
+//! The [`Decoder`] keeps received bytes in an `Arc<Vec<u8>>`. The bulk strings (and verbatim
+//! texts) of the values it returns are [`Bytes`] views into that buffer: a reference count
+//! bump each, no allocation and no copy. The buffer is written again only while no value
+//! shares it (`Arc::get_mut`: the usual case, since typed replies are converted and the
+//! `Value` dropped before the next read); otherwise the next write starts a fresh buffer
+//! holding just the unparsed tail, and the old one lives on in the values. So a reply costs
+//! at most one buffer (plus one `Vec` per aggregate), and usually nothing at all. Bodies that
+//! arrived in pieces across reads (assembled in the parse state) and streamed strings are
+//! wrapped into their own `Bytes`.
+//!
+//! The one-shot [`decode`] reads a borrowed slice, so it records *pending* views (ranges of
+//! the input) and, once the frame is complete, copies the frame's bytes once into a shared
+//! buffer and points every pending view at it (`attach_all`): one copy per reply, and none
+//! for a reply without strings.
+//!
+//! [`Decoder::next_value`] first tries a fast path for a whole frame at a frame boundary
+//! (`+line`, `:int`, `$len` and body, and the header of a `*n` array that [`fill_seq`] then
+//! fills), falling back to the general path for anything else.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -169,6 +190,33 @@ impl Decoder {
         buf.truncate(end);
         buf.extend_from_slice(data);
         self.end = buf.len();
+    }
+
+    /// Append received bytes held in a [`Bytes`]: when the decoder holds no unparsed bytes it
+    /// adopts their buffer without copying (the values decoded from it are views of it, and
+    /// the decoder never writes into a buffer that anything else still holds); otherwise
+    /// they are copied as by [`Decoder::feed`]. Ignored once the decoder has failed.
+    ///
+    /// ```
+    /// use valkit::resp::{Bytes, Decoder, Value};
+    /// let mut d = Decoder::new();
+    /// d.feed_bytes(Bytes::from(&b"$3\r\nfoo\r\n:1\r\n"[..]));
+    /// assert_eq!(d.next_value().unwrap(), Some(Value::Bulk("foo".into())));
+    /// assert_eq!(d.next_value().unwrap(), Some(Value::Int(1)));
+    /// ```
+    pub fn feed_bytes(&mut self, data: Bytes) {
+        if self.failed.is_some() || data.is_empty() {
+            return;
+        }
+        if self.pos != self.end {
+            self.feed(&data);
+            return;
+        }
+        if let Some((buf, start, end)) = data.into_parts() {
+            self.buf = buf;
+            self.pos = start;
+            self.end = end;
+        }
     }
 
     /// The buffer for writing at `end`, with the unparsed bytes kept: the current one when no
