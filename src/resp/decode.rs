@@ -124,6 +124,10 @@ const PREALLOC_MAX: usize = 1024;
 /// assert_eq!(d.next_value().unwrap(), None);
 /// ```
 ///
+/// Bulk strings come out as [`Bytes`] views of the buffer they were received in, so a reply
+/// costs no allocation per string; a value kept alive keeps that buffer alive, and the
+/// decoder then reads into a fresh one (see [`Bytes`] on memory).
+///
 /// The decoder keeps its parse state between calls and never parses a byte twice. After a
 /// protocol error it is *failed*: every later [`Decoder::next_value`] returns a protocol
 /// error, fed bytes are discarded, and only [`Decoder::reset`] makes it usable again (the
