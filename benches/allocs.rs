@@ -52,11 +52,12 @@ fn main() {
     let lim = valkit::resp::Limits::default();
     let mut json = Vec::new();
     println!(
-        "{:<12} {:<15} {:>14} {:>14}",
+        "{:<12} {:<22} {:>14} {:>14}",
         "corpus", "parser", "allocs/reply", "reallocs/reply"
     );
     for c in &corpora {
         let shared = bytes::Bytes::from(c.bytes.clone());
+        let vshared = valkit::resp::Bytes::from(c.bytes.clone());
         let mut dec = valkit::resp::Decoder::new();
         // Warm the decoder once (its buffer is reused by a connection).
         corpora::valkit_decoder(&mut dec, c);
@@ -64,6 +65,10 @@ fn main() {
             (
                 "valkit_decoder",
                 count(|| corpora::valkit_decoder(&mut dec, c)),
+            ),
+            (
+                "valkit_decoder_shared",
+                count(|| corpora::valkit_decoder_shared(&mut dec, &vshared, c.frames)),
             ),
             ("valkit_decode", count(|| corpora::valkit_decode(&lim, c))),
             ("redis_parser", count(|| corpora::redis_parser(c))),
@@ -76,7 +81,7 @@ fn main() {
             assert_eq!(n, c.frames, "{name} on {}", c.name);
             let per = allocs as f64 / n as f64;
             let rper = reallocs as f64 / n as f64;
-            println!("{:<12} {:<15} {:>14.3} {:>14.3}", c.name, name, per, rper);
+            println!("{:<12} {:<22} {:>14.3} {:>14.3}", c.name, name, per, rper);
             json.push(format!(
                 "\"{}/{}\": {{\"allocs_per_reply\": {per:.4}, \"reallocs_per_reply\": {rper:.4}}}",
                 c.name, name

@@ -32,6 +32,15 @@ fn main() {
         g.bench_function("valkit_decoder", |b| {
             b.iter(|| assert_eq!(corpora::valkit_decoder(&mut dec, corpus), frames))
         });
+        let vshared = valkit::resp::Bytes::from(corpus.bytes.clone());
+        g.bench_function("valkit_decoder_shared", |b| {
+            b.iter(|| {
+                assert_eq!(
+                    corpora::valkit_decoder_shared(&mut dec, &vshared, frames),
+                    frames
+                )
+            })
+        });
         g.bench_function("valkit_decode", |b| {
             b.iter(|| assert_eq!(corpora::valkit_decode(&lim, corpus), frames))
         });

@@ -54,7 +54,7 @@ def summary(out):
     if os.path.exists(ap):
         allocs = json.load(open(ap))
     corpora = runs[0].get("corpora", {})
-    parsers = ["valkit_decoder", "valkit_decode", "redis_parser", "rp_owned", "rp_range",
+    parsers = ["valkit_decoder", "valkit_decoder_shared", "valkit_decode", "redis_parser", "rp_owned", "rp_range",
                "rp_bytes", "walker", "memcpy"]
 
     print("## Parser (no network): median over runs\n")

@@ -358,7 +358,7 @@ fn pipelined_transaction_and_watch_abort() {
             .unwrap();
         assert_eq!(
             outcome,
-            valkit::TxOutcome::Committed(vec![Value::Int(101), Value::Bulk(b"101".to_vec())])
+            valkit::TxOutcome::Committed(vec![Value::Int(101), Value::Bulk(b"101".into())])
         );
 
         // A command rejected while queueing aborts the whole EXEC with EXECABORT.

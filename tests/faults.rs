@@ -721,7 +721,7 @@ fn fault_fake_server_replies_in_pieces_and_closes_mid_frame() {
     let v = conn.exec(&cmd("X")).unwrap();
     assert_eq!(
         v,
-        Value::Array(vec![Value::Bulk(b"hello".to_vec()), Value::Int(42)])
+        Value::Array(vec![Value::Bulk(b"hello".into()), Value::Int(42)])
     );
     let started = Instant::now();
     let err = conn.exec(&cmd("GET").arg("k")).unwrap_err();

@@ -63,7 +63,7 @@ fn simple(s: &str) -> Value {
     Value::Simple(s.into())
 }
 fn bulk(b: &[u8]) -> Value {
-    Value::Bulk(b.to_vec())
+    Value::Bulk(b.into())
 }
 fn int(i: i64) -> Value {
     Value::Int(i)
@@ -89,7 +89,7 @@ fn big(s: &str) -> Value {
 fn verb(f: &str, t: &[u8]) -> Value {
     Value::Verbatim {
         format: f.into(),
-        text: t.to_vec(),
+        text: t.into(),
     }
 }
 fn attr(a: Vec<(Value, Value)>, v: Value) -> Value {
@@ -708,7 +708,7 @@ fn large_frames_fed_in_small_pieces_stay_linear() {
             }
         }
     });
-    assert_eq!(got, Some(Value::Bulk(data)));
+    assert_eq!(got, Some(Value::Bulk(data.into())));
     // Growing by doubling: well under 4x the payload in total allocations.
     assert!(allocated < 4 * (8 << 20), "allocated {allocated}");
     assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
@@ -1065,7 +1065,7 @@ fn gen_value(r: &mut Rng, depth: u32) -> Value {
                 0 => [i64::MIN, i64::MAX, 0, -1][r.below(4) as usize],
                 _ => r.next() as i64 >> r.below(64),
             }),
-            4 => Value::Bulk(r.bytes(20)),
+            4 => Value::Bulk(r.bytes(20).into()),
             5 => Value::Bool(r.below(2) == 0),
             6 => Value::Double(match r.below(4) {
                 0 => [
@@ -1098,9 +1098,9 @@ fn gen_value(r: &mut Rng, depth: u32) -> Value {
             }
             8 => Value::Verbatim {
                 format: ["txt", "mkd", "xyz"][r.below(3) as usize].into(),
-                text: r.bytes(20),
+                text: r.bytes(20).into(),
             },
-            _ => Value::Bulk(Vec::new()),
+            _ => Value::Bulk(Vec::new().into()),
         }
     } else {
         let n = r.below(5);
@@ -1237,5 +1237,193 @@ fn roundtrip_generated_values_at_every_split() {
         if wire.len() < 600 {
             check_valid(&wire, &v, &lim());
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One buffer per reply: bulk strings are views, not copies
+
+/// The bulk strings of an array, as slices.
+fn bulk_slices(v: &Value) -> Vec<&[u8]> {
+    v.as_slice()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_bytes().unwrap())
+        .collect()
+}
+
+/// True when each slice starts `stride` bytes after the previous one: they are views of one
+/// buffer laid out as on the wire.
+fn laid_out_as_on_the_wire(s: &[&[u8]], stride: usize) -> bool {
+    s.windows(2)
+        .all(|w| w[1].as_ptr() as usize == w[0].as_ptr() as usize + stride)
+}
+
+fn mget_wire(n: usize, len: usize) -> Vec<u8> {
+    let mut wire = format!("*{n}\r\n").into_bytes();
+    for i in 0..n {
+        wire.extend_from_slice(format!("${len}\r\n").as_bytes());
+        wire.extend(std::iter::repeat(b'a' + (i % 26) as u8).take(len));
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire
+}
+
+#[test]
+fn bulk_strings_of_a_reply_share_one_buffer() {
+    let wire = mget_wire(100, 32);
+    let stride = 32 + 2 + 5; // body, CRLF, "$32\r\n"
+
+    // Decoder: views into its own buffer, nothing copied.
+    let mut d = Decoder::new();
+    d.feed(&wire);
+    let (v, n) = allocated_during(|| d.next_value().unwrap().unwrap());
+    let s = bulk_slices(&v);
+    assert_eq!(s.len(), 100);
+    assert!(s
+        .iter()
+        .enumerate()
+        .all(|(i, b)| b.len() == 32 && b[0] == b'a' + (i % 26) as u8));
+    assert!(laid_out_as_on_the_wire(&s, stride));
+    // The element vector and the parse stack only: no byte of the payload was copied.
+    assert!(
+        n <= 100 * std::mem::size_of::<Value>() + 1024,
+        "decoder allocated {n}"
+    );
+
+    // One-shot decode: one copy of the frame for all its strings.
+    let (w, used) = decode(&wire, &lim()).unwrap().unwrap();
+    assert_eq!(used, wire.len());
+    assert_eq!(w, v);
+    assert!(laid_out_as_on_the_wire(&bulk_slices(&w), stride));
+
+    // The same through the chunked path.
+    let mut d = Decoder::new();
+    let mut got = None;
+    for piece in wire.chunks(7) {
+        d.feed(piece);
+        if let Some(x) = d.next_value().unwrap() {
+            got = Some(x);
+        }
+    }
+    assert_eq!(got.as_ref(), Some(&v));
+}
+
+#[test]
+fn values_stay_intact_while_the_decoder_moves_on() {
+    let mut wire = Vec::new();
+    for i in 0..2000 {
+        wire.extend_from_slice(format!("${}\r\n{}\r\n", i.to_string().len(), i).as_bytes());
+        wire.extend_from_slice(b"*2\r\n$3\r\nabc\r\n:7\r\n+OK\r\n");
+    }
+    wire.extend_from_slice(&mget_wire(50, 40_000)); // past RETAINED_CAPACITY
+    for chunk in [1, 5, 64, 4096, wire.len()] {
+        let mut d = Decoder::new();
+        let mut kept = Vec::new();
+        for piece in wire.chunks(chunk) {
+            if chunk % 2 == 0 {
+                d.feed(piece);
+            } else {
+                d.read_with(piece.len(), |room| {
+                    room[..piece.len()].copy_from_slice(piece);
+                    Ok::<_, std::io::Error>(piece.len())
+                })
+                .unwrap();
+            }
+            while let Some(v) = d.next_value().unwrap() {
+                kept.push(v);
+            }
+        }
+        assert!(!d.is_mid_frame());
+        drop(d);
+        assert_eq!(kept.len(), 2000 * 3 + 1, "chunk {chunk}");
+        for (i, three) in kept.chunks(3).take(2000).enumerate() {
+            assert_eq!(three[0], bulk(i.to_string().as_bytes()), "chunk {chunk}");
+            assert_eq!(three[1], arr(vec![bulk(b"abc"), int(7)]));
+            assert_eq!(three[2], simple("OK"));
+        }
+        assert_eq!(
+            Some(kept.last().unwrap()),
+            decode(&mget_wire(50, 40_000), &lim())
+                .unwrap()
+                .map(|x| x.0)
+                .as_ref()
+        );
+    }
+}
+
+#[test]
+fn push_kind_and_verbatim_from_views() {
+    let wire = b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n=9\r\ntxt:hello\r\n";
+    let want = Value::Push {
+        kind: "message".into(),
+        data: vec![bulk(b"ch"), verb("txt", b"hello")],
+    };
+    assert_eq!(
+        decode(wire, &lim()).unwrap(),
+        Some((want.clone(), wire.len()))
+    );
+    let mut d = Decoder::new();
+    d.feed(wire);
+    assert_eq!(d.next_value().unwrap(), Some(want));
+}
+
+#[test]
+fn bytes_into_vec_and_from_value() {
+    let mut d = Decoder::new();
+    d.feed(b"$5\r\nhello\r\n");
+    let v = d.next_value().unwrap().unwrap();
+    let Value::Bulk(b) = v.clone() else {
+        panic!("{v:?}")
+    };
+    assert_eq!(b, b"hello");
+    assert_eq!(format!("{b:?}"), "b\"hello\"");
+    assert_eq!(
+        <Vec<u8> as valkit::FromValue>::from_value(v.clone()).unwrap(),
+        b"hello"
+    );
+    assert_eq!(
+        <String as valkit::FromValue>::from_value(v.clone()).unwrap(),
+        "hello"
+    );
+    let shared = <valkit::Bytes as valkit::FromValue>::from_value(v).unwrap();
+    assert_eq!(shared, b);
+    assert_eq!(b.into_vec(), b"hello".to_vec());
+    assert_eq!(shared.into_vec(), b"hello".to_vec());
+}
+
+#[test]
+fn feed_bytes_adopts_without_writing_into_shared_buffers() {
+    let mut wire = mget_wire(3, 5);
+    wire.extend_from_slice(b"+OK\r\n$3\r\nfoo\r\n");
+    let want: Vec<Value> = {
+        let mut d = Decoder::new();
+        d.feed(&wire);
+        std::iter::from_fn(|| d.next_value().unwrap()).collect()
+    };
+    assert_eq!(want.len(), 3);
+    for cut in 0..=wire.len() {
+        let (a, b) = wire.split_at(cut);
+        let first = valkit::Bytes::from(a);
+        let second = valkit::Bytes::from(b);
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        d.feed_bytes(first.clone());
+        got.extend(std::iter::from_fn(|| d.next_value().unwrap()));
+        if cut % 2 == 0 {
+            d.feed_bytes(second.clone());
+        } else {
+            d.feed(&second);
+        }
+        got.extend(std::iter::from_fn(|| d.next_value().unwrap()));
+        // More bytes after an adopted buffer: appended elsewhere, never into `second`.
+        d.feed(b":9\r\n");
+        got.extend(std::iter::from_fn(|| d.next_value().unwrap()));
+        assert_eq!(got.last(), Some(&int(9)), "cut {cut}");
+        got.pop();
+        assert_eq!(got, want, "cut {cut}");
+        assert_eq!(first, a);
+        assert_eq!(second, b);
+        assert!(!d.is_mid_frame());
     }
 }

@@ -26,10 +26,10 @@ fn keys_and_argv_reach_the_script() {
         let (k1, k2) = (format!("{p}:k1"), format!("{p}:k2"));
         let reply = script.invoke(c, [&k1, &k2], ("a\r\n\0", 42)).unwrap();
         let want = Value::Array(vec![
-            Value::Bulk(k1.clone().into_bytes()),
-            Value::Bulk(k2.clone().into_bytes()),
-            Value::Bulk(b"a\r\n\0".to_vec()),
-            Value::Bulk(b"42".to_vec()),
+            Value::Bulk(k1.clone().into()),
+            Value::Bulk(k2.clone().into()),
+            Value::Bulk(b"a\r\n\0".into()),
+            Value::Bulk(b"42".into()),
             Value::Int(2),
             Value::Int(2),
         ]);
@@ -156,7 +156,7 @@ fn script_errors_are_server_errors() {
         let reply = types.prepare_invoke().invoke(c).unwrap();
         let items = reply.as_slice().unwrap();
         assert_eq!(items[0], Value::Int(1));
-        assert_eq!(items[1], Value::Bulk(b"two".to_vec()));
+        assert_eq!(items[1], Value::Bulk(b"two".into()));
         assert_eq!(items[2], Value::Array(vec![Value::Int(3)]));
         assert!(
             matches!(items[3], Value::Nil | Value::Bool(false)),

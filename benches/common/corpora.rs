@@ -130,6 +130,25 @@ pub fn valkit_decoder(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
     n
 }
 
+/// valkit's `Decoder` handed the buffer as a shared `valkit::resp::Bytes` (built outside
+/// the timed loop, like `rp_bytes`'s `bytes::Bytes`): no copy into the decoder, so this is
+/// the parse alone, the bulk strings being views of that buffer.
+#[inline(never)]
+pub fn valkit_decoder_shared(
+    d: &mut valkit::resp::Decoder,
+    shared: &valkit::resp::Bytes,
+    frames: usize,
+) -> usize {
+    d.feed_bytes(shared.clone());
+    let mut n = 0;
+    while let Some(v) = d.next_value().expect("valkit decoder") {
+        black_box(v);
+        n += 1;
+    }
+    assert_eq!(n, frames);
+    n
+}
+
 /// valkit's one-shot `decode`, advancing through the buffer.
 #[inline(never)]
 pub fn valkit_decode(lim: &valkit::resp::Limits, c: &Corpus) -> usize {

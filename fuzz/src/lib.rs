@@ -198,7 +198,7 @@ pub fn build_value(g: &mut Gen<'_>, depth: usize, top: bool) -> Value {
         1 => Value::Simple(g.string(40).replace(['\r', '\n'], "")),
         2 => Value::Error(ServerError::new(g.string(40))),
         3 => Value::Int(g.u64() as i64),
-        4 => Value::Bulk(g.bytes(80)),
+        4 => Value::Bulk(g.bytes(80).into()),
         5 => Value::Bool(g.u8() & 1 == 1),
         6 => Value::Double(f64::from_bits(g.u64())),
         7 => {
@@ -219,7 +219,7 @@ pub fn build_value(g: &mut Gen<'_>, depth: usize, top: bool) -> Value {
             let format: String = (0..3).map(|_| char::from(g.u8() & 0x7f)).collect();
             Value::Verbatim {
                 format,
-                text: g.bytes(60),
+                text: g.bytes(60).into(),
             }
         }
         9 | 10 if !leaf => {
@@ -367,7 +367,7 @@ pub fn check_roundtrip(data: &[u8]) {
     }
     let mut cmd = Vec::new();
     encode_command(&mut cmd, args.iter().map(Vec::as_slice));
-    let want = Value::Array(args.into_iter().map(Value::Bulk).collect());
+    let want = Value::Array(args.into_iter().map(|a| Value::Bulk(a.into())).collect());
     assert_eq!(decode(&cmd, &lim).ok(), Some(Some((want, cmd.len()))));
 }
 

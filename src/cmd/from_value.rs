@@ -15,7 +15,7 @@ use crate::resp::Value;
 ///
 /// ```
 /// use valkit::{FromValue, Value};
-/// let v = Value::Array(vec![Value::Bulk(b"7".to_vec()), Value::Nil]);
+/// let v = Value::Array(vec![Value::Bulk(b"7".into()), Value::Nil]);
 /// let (n, missing): (i64, Option<String>) = FromValue::from_value(v).unwrap();
 /// assert_eq!((n, missing), (7, None));
 /// assert!(i64::from_value(Value::Nil).is_err());
@@ -52,13 +52,25 @@ impl FromValue for () {
 impl FromValue for Vec<u8> {
     fn from_value(v: Value) -> Result<Self> {
         match plain(v)? {
-            Value::Bulk(b) => Ok(b),
+            Value::Bulk(b) => Ok(b.into_vec()),
             Value::Simple(s) => Ok(s.into_bytes()),
-            Value::Verbatim { text, .. } => Ok(text),
+            Value::Verbatim { text, .. } => Ok(text.into_vec()),
             Value::Int(i) => Ok(i.to_string().into_bytes()),
             Value::Double(d) => Ok(d.to_string().into_bytes()),
             Value::BigNumber(n) => Ok(n.into_bytes()),
             other => unexpected(&other, "bytes"),
+        }
+    }
+}
+
+/// The bytes without copying them: a bulk string stays a view of the buffer it arrived in
+/// (see [`crate::resp::Bytes`] on memory); other string-like replies as for `Vec<u8>`.
+impl FromValue for crate::resp::Bytes {
+    fn from_value(v: Value) -> Result<Self> {
+        match plain(v)? {
+            Value::Bulk(b) => Ok(b),
+            Value::Verbatim { text, .. } => Ok(text),
+            other => Vec::<u8>::from_value(other).map(Self::from),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::error::ErrorKind;
 use crate::resp::Value;
 
 fn bulk(s: &str) -> Value {
-    Value::Bulk(s.as_bytes().to_vec())
+    Value::Bulk(s.as_bytes().into())
 }
 
 fn ok() -> Value {

@@ -8,8 +8,8 @@
 //!
 //! * a line is found by scanning a slice for CR/LF, then parsed in place (integers and
 //!   lengths without allocating or going through `str`);
-//! * a bulk body whose bytes are all present is copied straight out of the input slice
-//!   (the one allocation per bulk string);
+//! * a bulk body whose bytes are all present is not copied: it becomes a [`Bytes`] view of
+//!   the buffer it arrived in (see "One buffer per reply" below);
 //! * fast paths handle the common case of bytes that are all here: `:int` and length headers
 //!   are parsed and their CRLF checked in one pass, a `$len` header and its body become a
 //!   [`Value::Bulk`] at once, and an array or set is filled with such elements in a tight loop
@@ -28,6 +28,27 @@
 //! Every length read from the wire is checked against [`Limits`] before anything is reserved
 //! for it, aggregates pre-allocate at most what the bytes already received could fill, and all
 //! arithmetic on wire numbers is checked.
+//!
+//! # One buffer per reply
+//!
+//! The [`Decoder`] keeps received bytes in an `Arc<Vec<u8>>`. The bulk strings (and verbatim
+//! texts) of the values it returns are [`Bytes`] views into that buffer: a reference count
+//! bump each, no allocation and no copy. The buffer is written again only while no value
+//! shares it (`Arc::get_mut`: the usual case, since typed replies are converted and the
+//! `Value` dropped before the next read); otherwise the next write starts a fresh buffer
+//! holding just the unparsed tail, and the old one lives on in the values. So a reply costs
+//! at most one buffer (plus one `Vec` per aggregate), and usually nothing at all. Bodies that
+//! arrived in pieces across reads (assembled in the parse state) and streamed strings are
+//! wrapped into their own `Bytes`.
+//!
+//! The one-shot [`decode`] reads a borrowed slice, so it records *pending* views (ranges of
+//! the input) and, once the frame is complete, copies the frame's bytes once into a shared
+//! buffer and points every pending view at it (`attach_all`): one copy per reply, and none
+//! for a reply without strings.
+//!
+//! [`Decoder::next_value`] first tries a fast path for a whole frame at a frame boundary
+//! (`+line`, `:int`, `$len` and body, and the header of a `*n` array that [`fill_seq`] then
+//! fills), falling back to the general path for anything else.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -39,8 +60,9 @@
 )]
 
 use std::mem;
+use std::sync::Arc;
 
-use super::Value;
+use super::{Bytes, Value};
 use crate::error::{Error, Result, ServerError};
 
 /// Limits on what a peer may make the decoder hold. Defaults follow the server's own.
@@ -96,11 +118,15 @@ const PREALLOC_MAX: usize = 1024;
 /// d.feed(b"*2\r\n$3\r\nfoo\r\n:4");
 /// assert_eq!(d.next_value().unwrap(), None); // need more bytes
 /// d.feed(b"2\r\n+OK\r\n");
-/// let v = Value::Array(vec![Value::Bulk(b"foo".to_vec()), Value::Int(42)]);
+/// let v = Value::Array(vec![Value::Bulk(b"foo".into()), Value::Int(42)]);
 /// assert_eq!(d.next_value().unwrap(), Some(v));
 /// assert_eq!(d.next_value().unwrap(), Some(Value::Simple("OK".into())));
 /// assert_eq!(d.next_value().unwrap(), None);
 /// ```
+///
+/// Bulk strings come out as [`Bytes`] views of the buffer they were received in, so a reply
+/// costs no allocation per string; a value kept alive keeps that buffer alive, and the
+/// decoder then reads into a fresh one (see [`Bytes`] on memory).
 ///
 /// The decoder keeps its parse state between calls and never parses a byte twice. After a
 /// protocol error it is *failed*: every later [`Decoder::next_value`] returns a protocol
@@ -110,7 +136,11 @@ pub struct Decoder {
     limits: Limits,
     /// Received bytes live in `buf[pos..end]`; `buf[end..]` is initialized spare room
     /// that [`Decoder::read_with`] lets the socket fill without zeroing it again.
-    buf: Vec<u8>,
+    ///
+    /// Shared: the bulk strings of decoded values are [`Bytes`] views into it. While any
+    /// view is alive the buffer is never written again; the next write moves the unparsed
+    /// tail to a fresh buffer instead (see `make_writable`).
+    buf: Arc<Vec<u8>>,
     /// Start of the unparsed bytes in `buf`.
     pos: usize,
     /// End of the received bytes in `buf`.
@@ -144,7 +174,7 @@ impl Decoder {
     pub fn with_limits(limits: Limits) -> Decoder {
         Decoder {
             limits,
-            buf: Vec::new(),
+            buf: Arc::default(),
             pos: 0,
             end: 0,
             state: State::default(),
@@ -158,13 +188,65 @@ impl Decoder {
         if self.failed.is_some() {
             return;
         }
+        self.make_writable(data.len());
+        let end = self.end;
+        let buf = Arc::make_mut(&mut self.buf);
+        buf.truncate(end);
+        buf.extend_from_slice(data);
+        self.end = buf.len();
+    }
+
+    /// Append received bytes held in a [`Bytes`]: when the decoder holds no unparsed bytes it
+    /// adopts their buffer without copying (the values decoded from it are views of it, and
+    /// the decoder never writes into a buffer that anything else still holds); otherwise
+    /// they are copied as by [`Decoder::feed`]. Ignored once the decoder has failed.
+    ///
+    /// ```
+    /// use valkit::resp::{Bytes, Decoder, Value};
+    /// let mut d = Decoder::new();
+    /// d.feed_bytes(Bytes::from(&b"$3\r\nfoo\r\n:1\r\n"[..]));
+    /// assert_eq!(d.next_value().unwrap(), Some(Value::Bulk("foo".into())));
+    /// assert_eq!(d.next_value().unwrap(), Some(Value::Int(1)));
+    /// ```
+    pub fn feed_bytes(&mut self, data: Bytes) {
+        if self.failed.is_some() || data.is_empty() {
+            return;
+        }
+        if self.pos != self.end {
+            self.feed(&data);
+            return;
+        }
+        if let Some((buf, start, end)) = data.into_parts() {
+            self.buf = buf;
+            self.pos = start;
+            self.end = end;
+        }
+    }
+
+    /// The buffer for writing at `end`, with the unparsed bytes kept: the current one when no
+    /// decoded value still shares it, else a fresh one holding just the unparsed tail (with
+    /// room for `extra` more bytes). Resets the positions when everything was parsed.
+    fn make_writable(&mut self, extra: usize) {
         if self.pos == self.end {
             self.pos = 0;
             self.end = 0;
         }
-        self.buf.truncate(self.end);
-        self.buf.extend_from_slice(data);
-        self.end = self.buf.len();
+        if let Some(buf) = Arc::get_mut(&mut self.buf) {
+            // Drop consumed bytes, amortized: only once they are at least half of the data,
+            // so every byte is moved at most a constant number of times.
+            if self.pos != 0 && self.pos >= self.end / 2 {
+                buf.copy_within(self.pos..self.end, 0);
+                self.end = self.end.saturating_sub(self.pos);
+                self.pos = 0;
+            }
+        } else {
+            let tail = self.buf.get(self.pos..self.end).unwrap_or_default();
+            let mut fresh = Vec::with_capacity(tail.len().saturating_add(extra));
+            fresh.extend_from_slice(tail);
+            self.end = tail.len();
+            self.pos = 0;
+            self.buf = Arc::new(fresh);
+        }
     }
 
     /// Receive bytes without an intermediate copy: `read` is handed at least `min_space`
@@ -191,15 +273,16 @@ impl Decoder {
         if self.failed.is_some() {
             return Ok(0);
         }
-        if self.pos == self.end {
-            self.pos = 0;
-            self.end = 0;
+        let min_space = min_space.max(1);
+        self.make_writable(min_space);
+        let end = self.end;
+        // Unique after `make_writable`, so this never clones.
+        let buf = Arc::make_mut(&mut self.buf);
+        let want = end.saturating_add(min_space);
+        if buf.len() < want {
+            buf.resize(want, 0);
         }
-        let want = self.end.saturating_add(min_space.max(1));
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        let room = self.buf.get_mut(self.end..).unwrap_or_default();
+        let room = buf.get_mut(end..).unwrap_or_default();
         let room_len = room.len();
         let n = read(room)?.min(room_len);
         self.end = self.end.saturating_add(n);
@@ -213,9 +296,14 @@ impl Decoder {
             return Err(Error::protocol(format!("decoder failed earlier: {detail}")));
         }
         let start = self.pos;
+        if let Some(v) = self.fast_frame() {
+            self.compact();
+            return Ok(Some(v));
+        }
         let res = run(
             &mut self.state,
             self.buf.get(..self.end).unwrap_or_default(),
+            Some(&self.buf),
             &mut self.pos,
             &self.limits,
             true,
@@ -233,7 +321,7 @@ impl Decoder {
             }
             Err(e) => {
                 self.failed = Some(e.detail().to_owned());
-                self.buf = Vec::new();
+                self.buf = Arc::default();
                 self.pos = 0;
                 self.end = 0;
                 self.state = State::default();
@@ -241,6 +329,56 @@ impl Decoder {
                 Err(e)
             }
         }
+    }
+
+    /// Fast path for a frame at a frame boundary whose bytes are all here and well-formed:
+    /// `+line`, `:int`, `$len` with its body (a view into the buffer), and the header of a
+    /// `*n` array, which is then filled by [`fill_seq`]. Anything else (incomplete, unusual,
+    /// malformed) returns `None` having consumed nothing, or for an array having pushed its
+    /// frame (exactly as the general path would have): the general path, which owns every
+    /// rule and error message, takes over from there.
+    #[inline]
+    fn fast_frame(&mut self) -> Option<Value> {
+        if self.state.body.is_some() || !self.state.stack.is_empty() {
+            return None;
+        }
+        let buf = self.buf.get(..self.end)?;
+        let rest = buf.get(self.pos..)?;
+        let lim = &self.limits;
+        let (v, used) = match *rest.first()? {
+            b'+' => fast_simple(rest, lim.max_line_len)?,
+            b':' => {
+                let (n, used) = fast_int(rest, lim.max_line_len)?;
+                (Value::Int(n), used)
+            }
+            b'$' => {
+                let (b, used) = fast_bulk(rest, self.pos, Some(&self.buf), lim)?;
+                (Value::Bulk(b), used)
+            }
+            b'*' => {
+                let (n, digits) = rest
+                    .get(1..)
+                    .and_then(|r| fast_digits(r, lim.max_line_len))?;
+                let n = usize::try_from(n).ok()?;
+                if n == 0 || n > lim.max_aggregate_len || lim.depth() == 0 {
+                    return None;
+                }
+                self.state.scanned = 0;
+                self.pos = self.pos.saturating_add(digits.saturating_add(3));
+                self.state.stack.push(Frame::Seq {
+                    kind: SeqKind::Array,
+                    items: Vec::new(),
+                    left: n,
+                    streamed: false,
+                    push_kind: None,
+                });
+                return fill_seq(&mut self.state, buf, Some(&self.buf), &mut self.pos, lim);
+            }
+            _ => return None,
+        };
+        self.state.scanned = 0;
+        self.pos = self.pos.saturating_add(used);
+        Some(v)
     }
 
     /// Bytes fed but not yet returned as part of a value: unparsed bytes plus those of the
@@ -274,24 +412,18 @@ impl Decoder {
         *self = Decoder::with_limits(self.limits);
     }
 
-    /// Drop consumed bytes, amortized: only once they are at least half of the data, so
-    /// every byte is moved at most a constant number of times. A drained buffer larger than
-    /// [`RETAINED_CAPACITY`] is released, so an idle connection that once received a big
-    /// reply does not keep its memory.
+    /// After a value was taken out: a drained buffer larger than [`RETAINED_CAPACITY`] is
+    /// released, so an idle connection that once received a big reply does not keep its
+    /// memory (values still holding it keep it alive; the decoder lets go). Consumed bytes
+    /// of a buffer that is not drained are dropped by the next write (`make_writable`).
+    #[inline]
     fn compact(&mut self) {
-        if self.pos == 0 {
-            return;
-        }
-        if self.pos >= self.end {
+        if self.pos >= self.end && self.pos != 0 {
             self.pos = 0;
             self.end = 0;
             if self.buf.capacity() > RETAINED_CAPACITY {
-                self.buf = Vec::new();
+                self.buf = Arc::default();
             }
-        } else if self.pos >= self.end / 2 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end = self.end.saturating_sub(self.pos);
-            self.pos = 0;
         }
     }
 }
@@ -322,7 +454,58 @@ impl Default for Decoder {
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
     let mut state = State::default();
     let mut pos = 0;
-    Ok(run(&mut state, buf, &mut pos, limits, false)?.map(|v| (v, pos)))
+    let Some(mut v) = run(&mut state, buf, None, &mut pos, limits, false)? else {
+        return Ok(None);
+    };
+    let mut shared = None;
+    attach_all(&mut v, buf.get(..pos).unwrap_or_default(), &mut shared, 0);
+    Ok(Some((v, pos)))
+}
+
+/// Give every pending [`Bytes`] view in `v` its buffer: one copy of the frame's bytes,
+/// made when the first one is met (the one-shot decoder's one allocation per reply).
+/// Recursion is bounded by [`Limits::HARD_MAX_DEPTH`] (the decoder builds nothing deeper).
+fn attach_all(v: &mut Value, frame: &[u8], shared: &mut Option<Arc<Vec<u8>>>, depth: usize) {
+    if depth > Limits::HARD_MAX_DEPTH {
+        return;
+    }
+    let depth = depth.saturating_add(1);
+    match v {
+        Value::Bulk(b) | Value::Verbatim { text: b, .. } if b.pending_range().is_some() => {
+            let buf = shared.get_or_insert_with(|| Arc::new(frame.to_vec()));
+            b.attach(buf);
+        }
+        Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => {
+            for item in items {
+                attach_all(item, frame, shared, depth);
+            }
+        }
+        Value::Map(pairs) => {
+            for (k, item) in pairs {
+                attach_all(k, frame, shared, depth);
+                attach_all(item, frame, shared, depth);
+            }
+        }
+        Value::Attribute { attributes, value } => {
+            for (k, item) in attributes {
+                attach_all(k, frame, shared, depth);
+                attach_all(item, frame, shared, depth);
+            }
+            attach_all(value, frame, shared, depth);
+        }
+        _ => {}
+    }
+}
+
+/// A [`Bytes`] for `start..end` of the input: a view of the decoder's buffer `src`, or a
+/// pending view for the one-shot decoder (see [`attach_all`]).
+#[inline]
+fn bytes_at(src: Option<&Arc<Vec<u8>>>, start: usize, end: usize) -> Bytes {
+    match src {
+        _ if start >= end => Bytes::new(),
+        Some(buf) => Bytes::view(buf, start, end),
+        None => Bytes::pending(start, end),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -436,29 +619,30 @@ fn show(bytes: &[u8]) -> String {
 fn run(
     st: &mut State,
     buf: &[u8],
+    src: Option<&Arc<Vec<u8>>>,
     pos: &mut usize,
     lim: &Limits,
     stash: bool,
 ) -> Result<Option<Value>> {
     loop {
         if st.body.is_none() {
-            if let Some(v) = fill_seq(st, buf, pos, lim) {
+            if let Some(v) = fill_seq(st, buf, src, pos, lim) {
                 let avail = buf.len().saturating_sub(*pos);
-                if let Some(top) = complete(st, v, lim.max_aggregate_len, avail)? {
+                if let Some(top) = complete(st, v, buf, lim.max_aggregate_len, avail)? {
                     return Ok(Some(top));
                 }
                 continue;
             }
         }
         let step = if st.body.is_some() {
-            body_step(st, buf, pos, stash)?
+            body_step(st, buf, src, pos, stash)?
         } else {
-            line_step(st, buf, pos, lim)?
+            line_step(st, buf, src, pos, lim)?
         };
         match step {
             Step::Value(v) => {
                 let avail = buf.len().saturating_sub(*pos);
-                if let Some(top) = complete(st, v, lim.max_aggregate_len, avail)? {
+                if let Some(top) = complete(st, v, buf, lim.max_aggregate_len, avail)? {
                     return Ok(Some(top));
                 }
             }
@@ -473,7 +657,13 @@ fn run(
 /// Stops at the first element it does not handle (left to the general path, which owns all
 /// the rules and errors). Returns the container once its last element is in.
 #[inline]
-fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option<Value> {
+fn fill_seq(
+    st: &mut State,
+    buf: &[u8],
+    src: Option<&Arc<Vec<u8>>>,
+    pos: &mut usize,
+    lim: &Limits,
+) -> Option<Value> {
     let Some(Frame::Seq {
         kind: kind @ (SeqKind::Array | SeqKind::Set),
         items,
@@ -499,27 +689,14 @@ fn fill_seq(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Option
                 used
             }
             Some(b'$') => {
-                let Some((n, digits)) =
-                    rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
-                else {
-                    break;
-                };
-                let Ok(n) = usize::try_from(n) else { break };
-                if n > lim.max_bulk_len {
-                    break;
-                }
-                let start = digits.saturating_add(3);
-                let end = start.saturating_add(n);
-                let (Some(data), Some(b"\r\n")) =
-                    (rest.get(start..end), rest.get(end..end.saturating_add(2)))
-                else {
+                let Some((b, used)) = fast_bulk(rest, at, src, lim) else {
                     break;
                 };
                 if items.capacity() == 0 {
                     items.reserve_exact(reserve_for(*left, rest.len(), 3));
                 }
-                push_in_place(items, || Value::Bulk(data.to_vec()));
-                end.saturating_add(2)
+                push_in_place(items, || Value::Bulk(b));
+                used
             }
             _ => break,
         };
@@ -554,7 +731,13 @@ fn push_in_place(items: &mut Vec<Value>, make: impl FnOnce() -> Value) {
 }
 
 /// Continue the pending body.
-fn body_step(st: &mut State, buf: &[u8], pos: &mut usize, stash: bool) -> Result<Step> {
+fn body_step(
+    st: &mut State,
+    buf: &[u8],
+    src: Option<&Arc<Vec<u8>>>,
+    pos: &mut usize,
+    stash: bool,
+) -> Result<Step> {
     let rest = buf.get(*pos..).unwrap_or_default();
     let Some(body) = st.body.as_mut() else {
         return Ok(Step::Continue);
@@ -589,48 +772,66 @@ fn body_step(st: &mut State, buf: &[u8], pos: &mut usize, stash: bool) -> Result
             body.len
         )));
     }
+    let at = *pos;
     *pos = pos.saturating_add(end);
     let Some(Body { kind, got, .. }) = st.body.take() else {
         return Ok(Step::Continue);
     };
     if got.is_empty() {
-        finish_body(st, kind, Src::Borrowed(data))
+        finish_body(st, kind, Src::Borrowed(data, at), src)
     } else {
         let mut got = got;
         got.extend_from_slice(data);
-        finish_body(st, kind, Src::Owned(got))
+        finish_body(st, kind, Src::Owned(got), src)
     }
 }
 
+/// A complete body: a slice of the input at an offset, or assembled from several inputs.
 enum Src<'a> {
-    Borrowed(&'a [u8]),
+    Borrowed(&'a [u8], usize),
     Owned(Vec<u8>),
 }
 
 impl Src<'_> {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Src::Borrowed(s) => s,
+            Src::Borrowed(s, _) => s,
             Src::Owned(v) => v,
         }
     }
 
-    fn into_vec(self) -> Vec<u8> {
+    /// The bytes after the first `skip` as a [`Bytes`].
+    fn into_bytes(self, skip: usize, src: Option<&Arc<Vec<u8>>>) -> Bytes {
         match self {
-            Src::Borrowed(s) => s.to_vec(),
-            Src::Owned(v) => v,
+            Src::Borrowed(s, at) => bytes_at(
+                src,
+                at.saturating_add(skip).min(at.saturating_add(s.len())),
+                at.saturating_add(s.len()),
+            ),
+            Src::Owned(mut v) => {
+                v.drain(..skip.min(v.len()));
+                Bytes::from(v)
+            }
         }
     }
 }
 
-fn finish_body(st: &mut State, kind: BodyKind, data: Src<'_>) -> Result<Step> {
+fn finish_body(
+    st: &mut State,
+    kind: BodyKind,
+    data: Src<'_>,
+    src: Option<&Arc<Vec<u8>>>,
+) -> Result<Step> {
     let v = match kind {
-        BodyKind::Bulk => Value::Bulk(data.into_vec()),
+        BodyKind::Bulk => Value::Bulk(data.into_bytes(0, src)),
         BodyKind::Error => {
             // An error message is for humans: keep it even if it is not valid UTF-8.
-            let text = match String::from_utf8(data.into_vec()) {
-                Ok(s) => s,
-                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            let text = match data {
+                Src::Owned(v) => match String::from_utf8(v) {
+                    Ok(s) => s,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                },
+                Src::Borrowed(s, _) => String::from_utf8_lossy(s).into_owned(),
             };
             Value::Error(ServerError::new(text))
         }
@@ -647,13 +848,7 @@ fn finish_body(st: &mut State, kind: BodyKind, data: Src<'_>) -> Result<Step> {
                 .and_then(|f| std::str::from_utf8(f).ok())
                 .ok_or_else(|| proto("verbatim string format is not UTF-8"))?
                 .to_owned();
-            let text = match data {
-                Src::Borrowed(s) => s.get(4..).unwrap_or_default().to_vec(),
-                Src::Owned(mut v) => {
-                    v.drain(..4);
-                    v
-                }
-            };
+            let text = data.into_bytes(4, src);
             Value::Verbatim { format, text }
         }
         BodyKind::Chunk => {
@@ -755,7 +950,13 @@ fn find_line_end(rest: &[u8], scanned: &mut usize, max_line: usize) -> Result<Op
 }
 
 /// Parse the next line-started item.
-fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Result<Step> {
+fn line_step(
+    st: &mut State,
+    buf: &[u8],
+    src: Option<&Arc<Vec<u8>>>,
+    pos: &mut usize,
+    lim: &Limits,
+) -> Result<Step> {
     let rest = buf.get(*pos..).unwrap_or_default();
     let Some(&t) = rest.first() else {
         return Ok(Step::Incomplete);
@@ -786,18 +987,14 @@ fn line_step(st: &mut State, buf: &[u8], pos: &mut usize, lim: &Limits) -> Resul
             if let Some((n, digits)) = rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
             {
                 let n = usize::try_from(n).unwrap_or(usize::MAX);
-                let used = digits.saturating_add(3);
                 st.scanned = 0;
-                *pos = pos.saturating_add(used);
-                if t == b'$' && n <= lim.max_bulk_len {
-                    let data = rest.get(used..).and_then(|r| r.get(..n));
-                    let end = used.saturating_add(n);
-                    let crlf = rest.get(end..end.saturating_add(2));
-                    if let (Some(data), Some(b"\r\n")) = (data, crlf) {
-                        *pos = pos.saturating_add(n).saturating_add(2);
-                        return Ok(Step::Value(Value::Bulk(data.to_vec())));
+                if t == b'$' {
+                    if let Some((b, used)) = fast_bulk(rest, *pos, src, lim) {
+                        *pos = pos.saturating_add(used);
+                        return Ok(Step::Value(Value::Bulk(b)));
                     }
                 }
+                *pos = pos.saturating_add(digits.saturating_add(3));
                 return header(st, t, Len::N(n), lim);
             }
         }
@@ -885,6 +1082,45 @@ fn fast_int(rest: &[u8], max_line: usize) -> Option<(i64, usize)> {
         let (v, n) = fast_digits(body, max_line)?;
         Some((i64::try_from(v).ok()?, n.wrapping_add(3)))
     }
+}
+
+/// Fast path for a complete, well-formed `$<len>\r\n<bytes>\r\n` at `rest` (which starts
+/// at offset `base` of the input): the string and the bytes it takes.
+#[inline]
+fn fast_bulk(
+    rest: &[u8],
+    base: usize,
+    src: Option<&Arc<Vec<u8>>>,
+    lim: &Limits,
+) -> Option<(Bytes, usize)> {
+    let (n, digits) = rest
+        .get(1..)
+        .and_then(|r| fast_digits(r, lim.max_line_len))?;
+    let n = usize::try_from(n).ok()?;
+    if n > lim.max_bulk_len {
+        return None;
+    }
+    let start = digits.saturating_add(3);
+    let end = start.checked_add(n)?;
+    let after = end.checked_add(2)?;
+    if rest.get(end..after)? != b"\r\n" {
+        return None;
+    }
+    let b = bytes_at(src, base.saturating_add(start), base.saturating_add(end));
+    Some((b, after))
+}
+
+/// Fast path for a complete, well-formed `+<line>\r\n` within the line limit.
+#[inline]
+fn fast_simple(rest: &[u8], max_line: usize) -> Option<(Value, usize)> {
+    let window = rest.get(1..max_line.saturating_add(2).min(rest.len()))?;
+    let i = window.iter().position(|&b| b == b'\r' || b == b'\n')?;
+    let after = i.checked_add(3)?;
+    if window.get(i) != Some(&b'\r') || rest.get(i.checked_add(2)?) != Some(&b'\n') {
+        return None;
+    }
+    let line = std::str::from_utf8(window.get(..i)?).ok()?;
+    Some((Value::Simple(line.to_owned()), after))
 }
 
 fn utf8_line(line: &[u8], t: u8) -> Result<String> {
@@ -1055,7 +1291,7 @@ fn chunk_header(st: &mut State, len: Len, lim: &Limits) -> Result<Step> {
     if n == 0 {
         let data = mem::take(data);
         st.stack.pop();
-        return Ok(Step::Value(Value::Bulk(data)));
+        return Ok(Step::Value(Value::Bulk(Bytes::from(data))));
     }
     match data.len().checked_add(n) {
         Some(total) if total <= lim.max_bulk_len => {}
@@ -1213,10 +1449,19 @@ fn aggregate_header(st: &mut State, t: u8, len: Len, lim: &Limits) -> Result<Ste
     Ok(Step::Continue)
 }
 
-fn push_kind(v: Value) -> Result<String> {
+/// The kind of a push from its first element; `buf` is the input (for a pending view).
+fn push_kind(v: Value, buf: &[u8]) -> Result<String> {
     match v {
         Value::Simple(s) => Ok(s),
-        Value::Bulk(b) => String::from_utf8(b).map_err(|_| proto("push kind is not UTF-8")),
+        Value::Bulk(b) => {
+            let bytes = match b.pending_range() {
+                Some((start, end)) => buf.get(start..end).unwrap_or_default(),
+                None => b.as_slice(),
+            };
+            std::str::from_utf8(bytes)
+                .map(str::to_owned)
+                .map_err(|_| proto("push kind is not UTF-8"))
+        }
         other => Err(proto(format!(
             "push kind must be a string, got {}",
             other.type_name()
@@ -1236,7 +1481,13 @@ fn reserve_for(left: usize, avail: usize, min_bytes: usize) -> usize {
 /// Add a completed value to the container on top of the stack, closing every container it
 /// completes. Returns the top-level value once the stack is empty. `avail` is the number of
 /// bytes received but not parsed yet.
-fn complete(st: &mut State, mut v: Value, max_agg: usize, avail: usize) -> Result<Option<Value>> {
+fn complete(
+    st: &mut State,
+    mut v: Value,
+    buf: &[u8],
+    max_agg: usize,
+    avail: usize,
+) -> Result<Option<Value>> {
     loop {
         let Some(top) = st.stack.last_mut() else {
             return Ok(Some(v));
@@ -1250,7 +1501,7 @@ fn complete(st: &mut State, mut v: Value, max_agg: usize, avail: usize) -> Resul
                 push_kind: pk,
             } => {
                 if *kind == SeqKind::Push && pk.is_none() {
-                    *pk = Some(push_kind(v)?);
+                    *pk = Some(push_kind(v, buf)?);
                 } else {
                     if *streamed && items.len() >= max_agg {
                         return Err(proto(format!(

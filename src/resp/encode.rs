@@ -65,7 +65,7 @@ fn write_i64(out: &mut Vec<u8>, n: i64) {
 ///
 /// ```
 /// use valkit::resp::{decode, encode_value, Limits, Value};
-/// let v = Value::Array(vec![Value::Int(-7), Value::Bulk(b"a\r\nb".to_vec())]);
+/// let v = Value::Array(vec![Value::Int(-7), Value::Bulk(b"a\r\nb".into())]);
 /// let mut out = Vec::new();
 /// encode_value(&mut out, &v);
 /// assert_eq!(decode(&out, &Limits::default()).unwrap(), Some((v, out.len())));

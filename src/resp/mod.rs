@@ -4,10 +4,12 @@
 //! The connection layer feeds a [`Decoder`] with whatever the socket produced; fuzz
 //! targets and parser benchmarks drive the same code directly.
 
+mod bytes;
 mod decode;
 mod encode;
 mod value;
 
+pub use bytes::Bytes;
 pub use decode::{decode, Decoder, Limits, RETAINED_CAPACITY};
 pub use encode::{encode_command, encode_value};
 pub use value::Value;

@@ -1,5 +1,6 @@
 //! [`Value`]: one reply, of any RESP2 or RESP3 type.
 
+use super::Bytes;
 use crate::error::ServerError;
 
 /// A reply from the server, faithful to the RESP2/RESP3 type it arrived as.
@@ -17,8 +18,9 @@ pub enum Value {
     Error(ServerError),
     /// A signed 64-bit integer (`:`).
     Int(i64),
-    /// A binary-safe bulk string (`$`).
-    Bulk(Vec<u8>),
+    /// A binary-safe bulk string (`$`). Decoded replies share one buffer per reply (see
+    /// [`Bytes`]); `Value::Bulk(b"foo".into())` builds one.
+    Bulk(Bytes),
     /// An array (`*`).
     Array(Vec<Value>),
     /// A RESP3 boolean (`#t` / `#f`).
@@ -32,7 +34,7 @@ pub enum Value {
         /// The format, exactly three bytes, e.g. `txt`.
         format: String,
         /// The text after the `fmt:` prefix.
-        text: Vec<u8>,
+        text: Bytes,
     },
     /// A RESP3 map (`%`): pairs in the order the server sent them; keys may be any type.
     Map(Vec<(Value, Value)>),

@@ -66,7 +66,7 @@ fn other_errors_are_not_retried() {
     assert_eq!(r.lines().len(), 1);
 
     // A cached script runs with one round trip.
-    let r = Recorder::replying([Value::Bulk(b"7".to_vec())]);
+    let r = Recorder::replying([Value::Bulk(b"7".into())]);
     let n: i64 = s.key("k").invoke_as(&r).unwrap();
     assert_eq!(n, 7);
     assert_eq!(r.lines().len(), 1);
@@ -76,8 +76,8 @@ fn other_errors_are_not_retried() {
 fn script_load_checks_the_sha() {
     let s = Script::new(SRC);
     let r = Recorder::replying([
-        Value::Bulk(s.sha1_hex().as_bytes().to_vec()),
-        Value::Bulk(b"0000000000000000000000000000000000000000".to_vec()),
+        Value::Bulk(s.sha1_hex().as_bytes().into()),
+        Value::Bulk(b"0000000000000000000000000000000000000000".into()),
     ]);
     s.script_load(&r).unwrap();
     assert_eq!(r.lines()[0], format!("SCRIPT LOAD {SRC}"));

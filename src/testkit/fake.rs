@@ -354,7 +354,7 @@ fn args_of(v: Value) -> Vec<Vec<u8>> {
         Value::Array(items) => items
             .into_iter()
             .map(|a| match a {
-                Value::Bulk(b) => b,
+                Value::Bulk(b) => b.into_vec(),
                 other => format!("{other:?}").into_bytes(),
             })
             .collect(),
