@@ -112,3 +112,49 @@ fn tls_below_1_2_is_refused() {
     };
     assert_eq!(ping(&ok).unwrap(), Value::Simple("PONG".into()));
 }
+
+/// Mutual TLS (Redis 7.0's built-in TLS with `tls-auth-clients yes`; the Valkey build has
+/// no TLS and its stunnel front does not ask for client certificates): a client
+/// certificate signed by the server's CA is accepted, no certificate is refused.
+#[test]
+fn mutual_tls_with_a_client_certificate() {
+    let certs = TestCerts::get().unwrap();
+    let server = ServerOptions::new(valkit::testkit::ServerKind::Redis)
+        .tls(true)
+        .arg("tls-auth-clients", "yes")
+        .start()
+        .unwrap();
+    let mut with_cert = server.tls_config().unwrap();
+    if let Some(t) = with_cert.tls.as_mut() {
+        t.client_cert_file = Some(certs.client_cert_path());
+        t.client_key_file = Some(certs.client_key_path());
+    }
+    assert_eq!(ping(&with_cert).unwrap(), Value::Simple("PONG".into()));
+
+    // The same identity given as PEM bytes instead of files.
+    let mut pem = server.tls_config().unwrap();
+    if let Some(t) = pem.tls.as_mut() {
+        t.client_identity_pem = Some((
+            certs.client_cert_pem().to_vec(),
+            String::from_utf8(certs.client_key_pem().to_vec())
+                .unwrap()
+                .into(),
+        ));
+    }
+    assert_eq!(ping(&pem).unwrap(), Value::Simple("PONG".into()));
+
+    // Without a client certificate the server ends the handshake or the connection.
+    let without = server.tls_config().unwrap();
+    let err = ping(&without).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Tls | ErrorKind::Io),
+        "{err}"
+    );
+
+    // A certificate and no key is a configuration error, caught before connecting.
+    let mut half = server.tls_config().unwrap();
+    if let Some(t) = half.tls.as_mut() {
+        t.client_cert_file = Some(certs.client_cert_path());
+    }
+    assert_eq!(ping(&half).unwrap_err().kind(), ErrorKind::Config);
+}
