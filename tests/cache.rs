@@ -33,33 +33,37 @@ fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
 }
 
-/// 64 threads released together on one cold key; returns how often the loader ran.
-fn stampede(cache: &Cache<Conn>, key: &str) -> usize {
-    let loads = counter();
-    let barrier = Arc::new(Barrier::new(64));
-    let threads: Vec<_> = (0..64)
+/// Run `f` on `n` threads released together by a barrier; their results, in order.
+fn together<T: Send + 'static>(n: usize, f: impl Fn() -> T + Send + Sync + 'static) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
         .map(|_| {
-            let (cache, loads, barrier, key) = (
-                cache.clone(),
-                loads.clone(),
-                barrier.clone(),
-                key.to_owned(),
-            );
+            let (f, barrier) = (f.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                cache
-                    .get_or_load(&key, Duration::from_secs(10), move || {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(50));
-                        Ok::<_, std::io::Error>("value".to_string())
-                    })
-                    .unwrap()
+                f()
             })
         })
         .collect();
-    for t in threads {
-        assert_eq!(t.join().unwrap(), "value");
-    }
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+/// 64 threads released together on one cold key; returns how often the loader ran.
+fn stampede(cache: &Cache<Conn>, key: &str) -> usize {
+    let loads = counter();
+    let (cache, l, key) = (cache.clone(), loads.clone(), key.to_owned());
+    let values = together(64, move || {
+        let l = l.clone();
+        cache
+            .get_or_load(&key, Duration::from_secs(10), move || {
+                l.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                Ok::<_, std::io::Error>("value".to_string())
+            })
+            .unwrap()
+    });
+    assert!(values.iter().all(|v| v == "value"));
     loads.load(Ordering::SeqCst)
 }
 
@@ -89,34 +93,22 @@ fn stampede_runs_the_loader_once_with_singleflight() {
 /// errors' kinds and how often the loader ran.
 fn failing_stampede(cache: &Cache<Conn>, key: &str, panic: bool) -> (Vec<CacheErrorKind>, usize) {
     let loads = counter();
-    let barrier = Arc::new(Barrier::new(16));
-    let threads: Vec<_> = (0..16)
-        .map(|_| {
-            let (cache, loads, barrier, key) = (
-                cache.clone(),
-                loads.clone(),
-                barrier.clone(),
-                key.to_owned(),
-            );
-            std::thread::spawn(move || {
-                barrier.wait();
-                let r: Result<String, _> =
-                    cache.get_or_load(&key, Duration::from_secs(10), move || {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        // Long enough that every thread has joined the flight even on a
-                        // loaded machine: a thread that only arrives after a failed load
-                        // has finished rightly starts a new one (errors are not cached).
-                        std::thread::sleep(Duration::from_millis(200));
-                        if panic {
-                            panic!("loader exploded");
-                        }
-                        Err("origin down")
-                    });
-                r.unwrap_err().kind()
-            })
-        })
-        .collect();
-    let kinds = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let (cache, l, key) = (cache.clone(), loads.clone(), key.to_owned());
+    let kinds = together(16, move || {
+        let l = l.clone();
+        let r: Result<String, _> = cache.get_or_load(&key, Duration::from_secs(10), move || {
+            l.fetch_add(1, Ordering::SeqCst);
+            // Long enough that every thread has joined the flight even on a loaded
+            // machine: a thread that only arrives after a failed load has finished
+            // rightly starts a new one (errors are not cached).
+            std::thread::sleep(Duration::from_millis(200));
+            if panic {
+                panic!("loader exploded");
+            }
+            Err("origin down")
+        });
+        r.unwrap_err().kind()
+    });
     (kinds, loads.load(Ordering::SeqCst))
 }
 
