@@ -41,6 +41,12 @@ fn main() {
                 )
             })
         });
+        g.bench_function("valkit_reply", |b| {
+            b.iter(|| assert_eq!(corpora::valkit_reply(&mut dec, &vshared, frames), frames))
+        });
+        g.bench_function("valkit_reply_fed", |b| {
+            b.iter(|| assert_eq!(corpora::valkit_reply_fed(&mut dec, corpus), frames))
+        });
         g.bench_function("valkit_decode", |b| {
             b.iter(|| assert_eq!(corpora::valkit_decode(&lim, corpus), frames))
         });

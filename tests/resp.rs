@@ -1274,9 +1274,12 @@ fn bulk_strings_of_a_reply_share_one_buffer() {
     let wire = mget_wire(100, 32);
     let stride = 32 + 2 + 5; // body, CRLF, "$32\r\n"
 
-    // Decoder: views into its own buffer, nothing copied.
+    // Decoder: views into its own buffer, nothing copied. (The first reply grows the
+    // decoder's reused tape; the second is measured.)
     let mut d = Decoder::new();
     d.feed(&wire);
+    d.feed(&wire);
+    drop(d.next_value().unwrap().unwrap());
     let (v, n) = allocated_during(|| d.next_value().unwrap().unwrap());
     let s = bulk_slices(&v);
     assert_eq!(s.len(), 100);
@@ -1426,4 +1429,111 @@ fn feed_bytes_adopts_without_writing_into_shared_buffers() {
         assert_eq!(second, b);
         assert!(!d.is_mid_frame());
     }
+}
+
+/// `Ok` values compared by `Debug` (NaN-safe enough for these types), errors by kind and
+/// message: the frame path must give exactly what the `Value` path gives.
+fn same_conversion<T: valkit::FromValue + std::fmt::Debug>(
+    v: &Value,
+    f: valkit::resp::Frame<'_>,
+    what: &str,
+) {
+    let a = T::from_value(v.clone());
+    let b = T::from_frame(f);
+    match (&a, &b) {
+        (Ok(x), Ok(y)) => assert_eq!(format!("{x:?}"), format!("{y:?}"), "{what} of {v:?}"),
+        (Err(x), Err(y)) => {
+            assert_eq!(x.kind(), y.kind(), "{what} of {v:?}");
+            assert_eq!(x.detail(), y.detail(), "{what} of {v:?}");
+        }
+        _ => panic!("{what} of {v:?}: from_value {a:?}, from_frame {b:?}"),
+    }
+}
+
+#[test]
+fn frames_read_in_place_agree_with_values() {
+    let mut r = Rng(0x51ed_2701_aa5c_9e11);
+    let mut fixed = vec![
+        Value::Nil,
+        Value::Int(-7),
+        Value::Bulk(b"42".into()),
+        Value::Bulk(b"\xff\xfe".into()),
+        Value::Simple("OK".into()),
+        Value::Error(ServerError::new("ERR nope")),
+        Value::Array(vec![Value::Bulk(b"a".into()), Value::Nil, Value::Int(3)]),
+        Value::Array(vec![Value::Error(ServerError::new("WRONGTYPE x"))]),
+        Value::Map(vec![(Value::Bulk(b"k".into()), Value::Int(1))]),
+        Value::Attribute {
+            attributes: vec![(Value::Simple("ttl".into()), Value::Int(9))],
+            value: Box::new(Value::Bulk(b"v".into())),
+        },
+        Value::Push {
+            kind: "message".into(),
+            data: vec![Value::Bulk(b"ch".into()), Value::Bulk(b"hi".into())],
+        },
+        Value::Verbatim {
+            format: "txt".into(),
+            text: b"some text".into(),
+        },
+        Value::Double(1.5),
+        Value::Bool(true),
+        Value::BigNumber("-123456789012345678901234567890".into()),
+    ];
+    fixed.extend((0..400).map(|_| gen_top(&mut r)));
+    let mut d = Decoder::new();
+    for v in &fixed {
+        let mut wire = Vec::new();
+        encode_value(&mut wire, v);
+        d.feed(&wire);
+        let reply = d.next_reply().unwrap().expect("complete");
+        assert_eq!(reply.wire_bytes(), &wire[..]);
+        let f = reply.frame();
+        assert_same!(f.to_value(), *v, "to_value");
+        assert_eq!(f.type_name(), v.type_name());
+        same_conversion::<Value>(v, f, "Value");
+        same_conversion::<()>(v, f, "()");
+        same_conversion::<Vec<u8>>(v, f, "Vec<u8>");
+        same_conversion::<String>(v, f, "String");
+        same_conversion::<i64>(v, f, "i64");
+        same_conversion::<u16>(v, f, "u16");
+        same_conversion::<Option<i64>>(v, f, "Option<i64>");
+        same_conversion::<Option<Vec<u8>>>(v, f, "Option<Vec<u8>>");
+        same_conversion::<Option<String>>(v, f, "Option<String>");
+        same_conversion::<Vec<Option<Vec<u8>>>>(v, f, "Vec<Option<Vec<u8>>>");
+        same_conversion::<Vec<Vec<u8>>>(v, f, "Vec<Vec<u8>>");
+        same_conversion::<Vec<i64>>(v, f, "Vec<i64>");
+        same_conversion::<Vec<Value>>(v, f, "Vec<Value>");
+        same_conversion::<Option<Vec<Option<String>>>>(v, f, "Option<Vec<Option<String>>>");
+        same_conversion::<(Vec<u8>, Option<i64>)>(v, f, "a pair");
+    }
+}
+
+#[test]
+fn next_reply_and_next_value_mix_on_one_stream() {
+    let mut d = Decoder::new();
+    d.feed(b"+OK\r\n*2\r\n$1\r\na\r\n:5\r\n$3\r\nxyz\r\n%1\r\n+k\r\n");
+    assert_eq!(
+        d.next_reply().unwrap().unwrap().frame().as_bytes(),
+        Some(&b"OK"[..])
+    );
+    assert_eq!(
+        d.next_value().unwrap(),
+        Some(Value::Array(vec![Value::Bulk(b"a".into()), Value::Int(5)]))
+    );
+    let r = d.next_reply().unwrap().unwrap();
+    assert_eq!(r.frame().as_bytes(), Some(&b"xyz"[..]));
+    // A map cut after its key: not complete yet, then complete.
+    assert!(d.next_reply().unwrap().is_none());
+    assert!(d.is_mid_frame());
+    d.feed(b":1\r\n");
+    let r = d.next_reply().unwrap().unwrap();
+    let items: Vec<_> = r.frame().iter().collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].as_bytes(), Some(&b"k"[..]));
+    assert_eq!(items[1].as_int(), Some(1));
+    assert!(!d.is_mid_frame());
+    // Errors fail the decoder for both.
+    d.feed(b"?\r\n");
+    assert_eq!(d.next_reply().unwrap_err().kind(), ErrorKind::Protocol);
+    assert_eq!(d.next_value().unwrap_err().kind(), ErrorKind::Protocol);
 }

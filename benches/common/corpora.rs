@@ -149,6 +149,38 @@ pub fn valkit_decoder_shared(
     n
 }
 
+/// valkit's `Decoder::next_reply` (what the connection uses for typed commands): each reply
+/// validated and indexed in place, nothing built; handed the buffer as `valkit_decoder_shared`
+/// is (no copy: the parse alone).
+#[inline(never)]
+pub fn valkit_reply(
+    d: &mut valkit::resp::Decoder,
+    shared: &valkit::resp::Bytes,
+    frames: usize,
+) -> usize {
+    d.feed_bytes(shared.clone());
+    let mut n = 0;
+    while let Some(r) = d.next_reply().expect("valkit decoder") {
+        black_box(r);
+        n += 1;
+    }
+    assert_eq!(n, frames);
+    n
+}
+
+/// `valkit_reply` fed by copying the corpus into the decoder's buffer first (as `feed`
+/// does; a socket read does the same copy in the kernel).
+#[inline(never)]
+pub fn valkit_reply_fed(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
+    d.feed(&c.bytes);
+    let mut n = 0;
+    while let Some(r) = d.next_reply().expect("valkit decoder") {
+        black_box(r);
+        n += 1;
+    }
+    n
+}
+
 /// valkit's one-shot `decode`, advancing through the buffer.
 #[inline(never)]
 pub fn valkit_decode(lim: &valkit::resp::Limits, c: &Corpus) -> usize {

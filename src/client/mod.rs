@@ -315,6 +315,18 @@ impl Execute for Client {
             conn.exec_pipeline(pipeline)
         })
     }
+
+    fn exec_frame(
+        &self,
+        cmd: &Cmd,
+        read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let target = self.route(routing::is_read_only(cmd));
+        let retry = Retry::from_idempotent(routing::is_idempotent(cmd));
+        self.run(&command_name(cmd), target, 1, retry, |conn| {
+            conn.exec_frame(cmd, &mut *read)
+        })
+    }
 }
 
 impl Target {

@@ -2,7 +2,7 @@
 
 use super::{Cmd, Pipeline};
 use crate::error::Result;
-use crate::resp::Value;
+use crate::resp::{Frame, Value};
 
 /// Something that runs commands: a connection, a pool, a cluster, a client.
 ///
@@ -19,6 +19,24 @@ pub trait Execute {
     /// Returns one raw reply per command (for an atomic pipeline: the replies inside
     /// EXEC); per-command server errors are [`Value::Error`] items, not an `Err`.
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>>;
+
+    /// Run one command and hand its reply to `read` as it lies in the connection's read
+    /// buffer: validated and indexed, but not copied into a [`Value`] (see
+    /// [`Frame`]). This is how typed results are made
+    /// ([`Commands::query`](crate::Commands::query) and every typed helper): the reply's
+    /// bytes are copied once, into the result. A server error reply is returned as `Err`
+    /// and `read` is not called; `read` is called at most once per successful run (a
+    /// client's retry runs the command again only when it failed).
+    ///
+    /// `read` runs while the connection is held: it must not use the same connection.
+    ///
+    /// The provided implementation runs [`Execute::exec`] and reads the value (encoded and
+    /// scanned again): right for any implementor, and overridden by those that own a
+    /// connection.
+    fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        let v = self.exec(cmd)?;
+        crate::resp::with_value_frame(&v, read)
+    }
 }
 
 impl<E: Execute + ?Sized> Execute for &E {
@@ -28,6 +46,9 @@ impl<E: Execute + ?Sized> Execute for &E {
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         (**self).exec_pipeline(pipeline)
     }
+    fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        (**self).exec_frame(cmd, read)
+    }
 }
 
 impl<E: Execute + ?Sized> Execute for std::sync::Arc<E> {
@@ -36,5 +57,8 @@ impl<E: Execute + ?Sized> Execute for std::sync::Arc<E> {
     }
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         (**self).exec_pipeline(pipeline)
+    }
+    fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        (**self).exec_frame(cmd, read)
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 
 use crate::error::{Error, Result};
-use crate::resp::Value;
+use crate::resp::{Frame, FrameKind, Value};
 
 /// A Rust type a reply can be converted into.
 ///
@@ -23,6 +23,36 @@ use crate::resp::Value;
 pub trait FromValue: Sized {
     /// Convert, or explain why not.
     fn from_value(v: Value) -> Result<Self>;
+
+    /// Convert a reply read in place (see [`Frame`]), with exactly the rules of
+    /// [`FromValue::from_value`]. The provided version builds the [`Value`] first; the
+    /// library's own types read the frame directly, copying only what they keep.
+    ///
+    /// ```
+    /// use valkit::resp::Decoder;
+    /// use valkit::FromValue;
+    /// let mut d = Decoder::new();
+    /// d.feed(b"*2\r\n$2\r\nhi\r\n_\r\n");
+    /// let reply = d.next_reply().unwrap().unwrap();
+    /// let got: Vec<Option<String>> = FromValue::from_frame(reply.frame()).unwrap();
+    /// assert_eq!(got, vec![Some("hi".to_owned()), None]);
+    /// ```
+    fn from_frame(f: Frame<'_>) -> Result<Self> {
+        Self::from_value(f.to_value())
+    }
+}
+
+/// Look through attributes and turn an error reply into `Err` (as [`plain`] does).
+fn plain_frame(f: Frame<'_>) -> Result<Frame<'_>> {
+    f.strip_attributes().into_result()
+}
+
+/// The bytes of a bulk or simple string or a verbatim text, read in place.
+fn frame_text<'a>(f: &Frame<'a>) -> Option<&'a [u8]> {
+    match f.kind() {
+        FrameKind::Bulk | FrameKind::Simple | FrameKind::Verbatim => f.as_bytes(),
+        _ => None,
+    }
 }
 
 fn unexpected<T>(v: &Value, want: &str) -> Result<T> {
@@ -47,6 +77,10 @@ impl FromValue for () {
     fn from_value(v: Value) -> Result<Self> {
         plain(v).map(|_| ())
     }
+
+    fn from_frame(f: Frame<'_>) -> Result<Self> {
+        plain_frame(f).map(|_| ())
+    }
 }
 
 impl FromValue for Vec<u8> {
@@ -59,6 +93,14 @@ impl FromValue for Vec<u8> {
             Value::Double(d) => Ok(d.to_string().into_bytes()),
             Value::BigNumber(n) => Ok(n.into_bytes()),
             other => unexpected(&other, "bytes"),
+        }
+    }
+
+    fn from_frame(f: Frame<'_>) -> Result<Self> {
+        let f = plain_frame(f)?;
+        match frame_text(&f) {
+            Some(b) => Ok(b.to_vec()),
+            None => Self::from_value(f.to_value()),
         }
     }
 }
@@ -78,6 +120,12 @@ impl FromValue for crate::resp::Bytes {
 impl FromValue for String {
     fn from_value(v: Value) -> Result<Self> {
         let bytes = Vec::<u8>::from_value(v)?;
+        String::from_utf8(bytes)
+            .map_err(|e| Error::conversion("reply is not valid UTF-8").with_source(e))
+    }
+
+    fn from_frame(f: Frame<'_>) -> Result<Self> {
+        let bytes = Vec::<u8>::from_frame(f)?;
         String::from_utf8(bytes)
             .map_err(|e| Error::conversion("reply is not valid UTF-8").with_source(e))
     }
@@ -106,6 +154,16 @@ macro_rules! int_from_value {
                         Error::conversion(format!("{i} does not fit in {}", stringify!($t)))
                     }),
                     other => parse_num(other, stringify!($t)),
+                }
+            }
+
+            fn from_frame(f: Frame<'_>) -> Result<Self> {
+                let f = plain_frame(f)?;
+                match f.as_int() {
+                    Some(i) => <$t>::try_from(i).map_err(|_| {
+                        Error::conversion(format!("{i} does not fit in {}", stringify!($t)))
+                    }),
+                    None => Self::from_value(f.to_value()),
                 }
             }
         }
@@ -149,6 +207,14 @@ impl<T: FromValue> FromValue for Option<T> {
             Value::Nil => Ok(None),
             other => T::from_value(other).map(Some),
         }
+    }
+
+    fn from_frame(f: Frame<'_>) -> Result<Self> {
+        let f = plain_frame(f)?;
+        if f.is_nil() {
+            return Ok(None);
+        }
+        T::from_frame(f).map(Some)
     }
 }
 
@@ -212,6 +278,18 @@ where
 impl<T: FromValue> FromValue for Vec<T> {
     fn from_value(v: Value) -> Result<Self> {
         elements(v, "Vec")?.into_iter().map(T::from_value).collect()
+    }
+
+    fn from_frame(f: Frame<'_>) -> Result<Self> {
+        let f = plain_frame(f)?;
+        match f.kind() {
+            // A map's frames are its keys and values alternating, as `elements` flattens.
+            FrameKind::Array | FrameKind::Set | FrameKind::Map => {
+                f.iter().map(T::from_frame).collect()
+            }
+            FrameKind::Push => f.iter().skip(1).map(T::from_frame).collect(),
+            _ => Self::from_value(f.to_value()),
+        }
     }
 }
 

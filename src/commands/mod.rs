@@ -33,9 +33,14 @@ pub use zset::{ScoreBound, ScoreUpdate, ZAddOptions, ZRangeBy, ZRangeOptions};
 
 use lists::Timeout;
 
-/// Run `c` and convert its reply.
+/// Run `c` and convert its reply as it lies in the read buffer (no `Value` built).
 fn run<T: FromValue, E: Execute + ?Sized>(ex: &E, c: &Cmd) -> Result<T> {
-    T::from_value(ex.exec(c)?)
+    let mut out = None;
+    ex.exec_frame(c, &mut |f| {
+        out = Some(T::from_frame(f)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| Error::protocol("the reply was never handed over for conversion"))
 }
 
 /// Typed helpers for common commands, available on everything that implements [`Execute`]
@@ -63,6 +68,22 @@ fn run<T: FromValue, E: Execute + ?Sized>(ex: &E, c: &Cmd) -> Result<T> {
 /// # Ok(()) }
 /// ```
 pub trait Commands: Execute {
+    /// Run any command and convert its reply into `T`, straight from the read buffer (no
+    /// intermediate [`Value`](crate::Value); see [`Execute::exec_frame`]). A server error
+    /// reply is `Err` with [`ErrorKind::Server`](crate::ErrorKind::Server).
+    ///
+    /// ```no_run
+    /// # use valkit::{cmd, Commands, Connection};
+    /// # fn main() -> valkit::Result<()> {
+    /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// let values: Vec<Option<String>> = conn.query(&cmd("MGET").arg("a").arg("b"))?;
+    /// let n: i64 = conn.query(&cmd("INCRBY").arg("counter").arg(5))?;
+    /// # Ok(()) }
+    /// ```
+    fn query<T: FromValue>(&self, command: &Cmd) -> Result<T> {
+        run(self, command)
+    }
+
     // ----------------------------------------------------------------- strings
 
     /// `GET key`: the value, or `None` when the key does not exist.

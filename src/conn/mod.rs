@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use crate::cmd::{Blocking, Cmd, Execute, Pipeline};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::{Decoder, Value};
+use crate::resp::{Decoder, Frame, FrameKind, Value};
 
 pub use session::SessionState;
 pub use stream::PeerState;
@@ -266,6 +266,10 @@ impl Execute for Connection {
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         self.inner.lock().exec_pipeline(pipeline)
     }
+
+    fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        self.inner.lock().exec_frame(cmd, read)
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -353,6 +357,26 @@ impl Inner {
             inner.read_reply()
         })?
         .into_result()
+    }
+
+    /// As [`Inner::exec`], but the reply is read in place by `read` (no `Value` built).
+    pub(crate) fn exec_frame(
+        &mut self,
+        cmd: &Cmd,
+        read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.check_usable()?;
+        self.session.observe(cmd, self.db);
+        self.wbuf.clear();
+        cmd.encode(&mut self.wbuf);
+        let result = self.with_blocking(cmd.blocking_mode(), |inner| {
+            inner.flush_wbuf()?;
+            inner.read_frame(read)
+        });
+        // Done with the reply: let the decoder drop a big drained buffer now rather than at
+        // the next command (an idle pooled connection keeps nothing it does not need).
+        self.decoder.compact();
+        result
     }
 
     pub(crate) fn exec_pipeline(&mut self, p: &Pipeline) -> Result<Vec<Value>> {
@@ -493,6 +517,29 @@ impl Inner {
             match self.decoder.next_value() {
                 Ok(Some(v)) if v.is_push() => self.stash_push(v),
                 Ok(Some(v)) => return Ok(v),
+                Ok(None) => self.fill()?,
+                Err(e) => return Err(self.poison(e)),
+            }
+        }
+    }
+
+    /// Read the next reply (setting pushes aside) and hand it to `read`; an error reply is
+    /// returned as `Err` without calling `read`.
+    fn read_frame(&mut self, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        loop {
+            match self.decoder.next_reply() {
+                Ok(Some(reply)) => {
+                    let f = reply.frame();
+                    if f.kind() == FrameKind::Push {
+                        let push = f.to_value();
+                        self.stash_push(push);
+                        continue;
+                    }
+                    return match f.server_error() {
+                        Some(e) => Err(e.into()),
+                        None => read(f),
+                    };
+                }
                 Ok(None) => self.fill()?,
                 Err(e) => return Err(self.poison(e)),
             }

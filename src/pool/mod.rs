@@ -301,6 +301,14 @@ impl Execute for Pool {
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         self.get()?.exec_pipeline(pipeline)
     }
+
+    fn exec_frame(
+        &self,
+        cmd: &Cmd,
+        read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.get()?.exec_frame(cmd, read)
+    }
 }
 
 impl std::fmt::Debug for Pool {

@@ -67,6 +67,14 @@ impl Execute for PooledConnection {
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         self.conn().exec_pipeline(pipeline)
     }
+
+    fn exec_frame(
+        &self,
+        cmd: &Cmd,
+        read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.conn().exec_frame(cmd, read)
+    }
 }
 
 impl std::fmt::Debug for PooledConnection {

@@ -39,8 +39,7 @@ use std::sync::Arc;
 /// conversions (`FromValue` for `Vec<u8>`, `String`...) copy, so they never keep a buffer.
 #[derive(Clone, Default)]
 pub struct Bytes {
-    /// The buffer, or `None` for an empty string (and, inside the one-shot decoder only, a
-    /// view still waiting for its buffer: see [`Bytes::pending`]).
+    /// The buffer, or `None` for an empty string.
     buf: Option<Arc<Vec<u8>>>,
     start: usize,
     end: usize,
@@ -66,36 +65,7 @@ impl Bytes {
         }
     }
 
-    /// A view of `start..end` of a buffer that does not exist yet (the one-shot decoder
-    /// builds a reply from a borrowed slice and copies the slice once, at the end). Reads as
-    /// empty until [`Bytes::attach`] gives it its buffer.
-    #[inline]
-    pub(crate) fn pending(start: usize, end: usize) -> Bytes {
-        Bytes {
-            buf: None,
-            start,
-            end,
-        }
-    }
-
-    /// The range of a [`Bytes::pending`] view, `None` for any other.
-    #[inline]
-    pub(crate) fn pending_range(&self) -> Option<(usize, usize)> {
-        match self.buf {
-            None if self.start != self.end => Some((self.start, self.end)),
-            _ => None,
-        }
-    }
-
-    /// Give a pending view its buffer (the range is relative to it).
-    pub(crate) fn attach(&mut self, buf: &Arc<Vec<u8>>) {
-        if self.pending_range().is_some() {
-            self.buf = Some(Arc::clone(buf));
-        }
-    }
-
-    /// The shared buffer and the range of it this views, `None` for an empty string (or a
-    /// pending view).
+    /// The shared buffer and the range of it this views, `None` for an empty string.
     pub(crate) fn into_parts(self) -> Option<(Arc<Vec<u8>>, usize, usize)> {
         let buf = self.buf?;
         (self.start <= self.end && self.end <= buf.len()).then_some((buf, self.start, self.end))
@@ -363,16 +333,6 @@ mod tests {
         assert_eq!(Bytes::view(&buf, 2, 7).into_vec(), b"hello");
         assert_eq!(Bytes::view(&buf, 0, 4).into_vec(), b"xxhe");
         drop(buf);
-    }
-
-    #[test]
-    fn pending_views() {
-        let mut p = Bytes::pending(1, 3);
-        assert!(p.is_empty());
-        assert_eq!(p.pending_range(), Some((1, 3)));
-        p.attach(&Arc::new(b"abcd".to_vec()));
-        assert_eq!(p, b"bc");
-        assert_eq!(p.pending_range(), None);
     }
 
     #[test]

@@ -1,0 +1,891 @@
+//! The reply scanner: the one parsing core of the codec.
+//!
+//! It reads one reply at the front of a byte slice, checks every rule of RESP2/RESP3 and
+//! [`Limits`], and records the reply's structure on a *tape*: one [`Node`] per value, in
+//! wire order (an aggregate's node is followed by its children's subtrees), with offsets
+//! into the slice instead of copies. The tape is reused from reply to reply, so scanning
+//! allocates nothing once it has grown to the size of the largest reply. Everything else
+//! reads the tape: [`Reply`](super::Reply) and [`Frame`](super::Frame) walk it in place,
+//! and the [`Value`](super::Value) builder (`build.rs`) turns it into owned values.
+//!
+//! The scan is resumable: when the slice ends inside the reply, the scanner keeps its tape,
+//! its stack of open aggregates and its position, and the next call continues where it
+//! stopped with the same slice grown longer (offsets are relative to the reply's first
+//! byte, so the caller may move the bytes between calls). Nothing complete is parsed twice;
+//! a partial line is not rescanned; a partial body costs a header re-read (a few bytes).
+//!
+//! Every length from the wire is checked against [`Limits`] before it is used, nothing is
+//! reserved from a declared length (the tape grows one node per value actually received),
+//! nesting is bounded by an explicit stack, and all arithmetic on wire numbers is checked.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo
+)]
+
+use super::lines::{
+    fast_digits, fast_int, find_line_end, is_type_byte, parse_double, parse_i64, parse_len, proto,
+    show, type_name, Len,
+};
+use super::Limits;
+use crate::error::Result;
+
+/// A byte range of the reply, relative to its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// An aggregate's shape on the tape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Agg {
+    /// Direct children: elements; a map's keys and values; an attribute's keys and values
+    /// then the value it describes; a streamed string's chunks.
+    pub(crate) children: usize,
+    /// Tape index just past this aggregate's subtree (its next sibling).
+    pub(crate) end: usize,
+}
+
+/// One value on the tape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Node {
+    Nil,
+    /// `+`: valid UTF-8.
+    Simple(Span),
+    /// `-`: valid UTF-8.
+    Error(Span),
+    /// `!`: any bytes.
+    BulkError(Span),
+    Int(i64),
+    Bulk(Span),
+    Bool(bool),
+    Double(f64),
+    /// `(`: an optional `-` and ASCII digits.
+    BigNumber(Span),
+    /// `=`: the whole body, `fmt:` prefix included (checked: 3 UTF-8 bytes and `:`).
+    Verbatim(Span),
+    Array(Agg),
+    Set(Agg),
+    Map(Agg),
+    /// The first child is the push kind (a string, checked UTF-8).
+    Push(Agg),
+    Attribute(Agg),
+    /// A streamed string (`$?`); its children are `Bulk` chunks.
+    Streamed(Agg),
+}
+
+impl Node {
+    /// The RESP type name, as [`Value::type_name`](super::Value::type_name) gives it.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Node::Nil => "nil",
+            Node::Simple(_) => "simple string",
+            Node::Error(_) | Node::BulkError(_) => "error",
+            Node::Int(_) => "integer",
+            Node::Bulk(_) | Node::Streamed(_) => "bulk string",
+            Node::Array(_) => "array",
+            Node::Bool(_) => "boolean",
+            Node::Double(_) => "double",
+            Node::BigNumber(_) => "big number",
+            Node::Verbatim(_) => "verbatim string",
+            Node::Map(_) => "map",
+            Node::Set(_) => "set",
+            Node::Attribute(_) => "attribute",
+            Node::Push(_) => "push",
+        }
+    }
+
+    /// The aggregate shape, for aggregates.
+    pub(crate) fn agg(&self) -> Option<Agg> {
+        match *self {
+            Node::Array(a)
+            | Node::Set(a)
+            | Node::Map(a)
+            | Node::Push(a)
+            | Node::Attribute(a)
+            | Node::Streamed(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    fn set_agg(&mut self, shape: Agg) {
+        match self {
+            Node::Array(a)
+            | Node::Set(a)
+            | Node::Map(a)
+            | Node::Push(a)
+            | Node::Attribute(a)
+            | Node::Streamed(a) => *a = shape,
+            _ => {}
+        }
+    }
+}
+
+/// Tape index of the node after `idx`'s subtree.
+#[inline]
+pub(crate) fn next_sibling(tape: &[Node], idx: usize) -> usize {
+    match tape.get(idx).and_then(Node::agg) {
+        Some(a) => a.end,
+        None => idx.saturating_add(1),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenKind {
+    /// Array or set.
+    Seq,
+    Map,
+    Push,
+    Attr,
+    /// A streamed string: only `;` chunks until `;0`.
+    Chunks,
+}
+
+/// An aggregate whose children are still arriving.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    kind: OpenKind,
+    /// Its node on the tape.
+    node: usize,
+    /// Children still expected (not used while `streamed`).
+    left: usize,
+    /// Children so far.
+    count: usize,
+    streamed: bool,
+    /// A streamed string's bytes so far.
+    total: usize,
+}
+
+impl Open {
+    /// An attribute whose pairs are all in, waiting for the value it describes.
+    fn attr_value_phase(&self) -> bool {
+        self.kind == OpenKind::Attr && !self.streamed && self.left == 1
+    }
+}
+
+/// What one step of the scan produced.
+enum Item {
+    /// A complete value (a leaf, or an empty aggregate), already on the tape: the bytes it
+    /// took.
+    Leaf(usize),
+    /// An aggregate header: its node, how it stays open, and the bytes it took.
+    Open(Node, Open, usize),
+    /// A streamed string chunk (a `Bulk` child) or its `;0` terminator (`None`).
+    Chunk(Option<Span>, usize),
+    /// The end marker `.` of a streamed aggregate.
+    End(usize),
+    /// More bytes are needed.
+    Incomplete,
+}
+
+/// The scanner's state: the tape of the reply being scanned and what is needed to resume.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    tape: Vec<Node>,
+    open: Vec<Open>,
+    /// Bytes of the reply scanned so far.
+    at: usize,
+    /// Bytes after the type byte of the current line already known to hold no CR/LF.
+    scanned: usize,
+    /// The tape holds a complete reply (cleared by the next scan).
+    done: bool,
+    /// The complete reply is the single node in `leaf`, not on `tape` (the fast path).
+    single: bool,
+    leaf: [Node; 1],
+}
+
+impl Default for Scan {
+    fn default() -> Scan {
+        Scan {
+            tape: Vec::new(),
+            open: Vec::new(),
+            at: 0,
+            scanned: 0,
+            done: false,
+            single: false,
+            leaf: [Node::Nil],
+        }
+    }
+}
+
+/// Largest tape capacity kept between replies (nodes); a bigger one is released.
+const RETAINED_NODES: usize = 4096;
+
+impl Scan {
+    /// Forget any partial reply.
+    pub(crate) fn reset(&mut self) {
+        self.tape.clear();
+        if self.tape.capacity() > RETAINED_NODES {
+            self.tape = Vec::new();
+        }
+        self.open.clear();
+        self.at = 0;
+        self.scanned = 0;
+        self.done = false;
+        self.single = false;
+    }
+
+    /// The tape of the reply the last successful [`Scan::scan`] completed.
+    #[inline(always)]
+    pub(crate) fn tape(&self) -> &[Node] {
+        if self.single {
+            &self.leaf
+        } else {
+            &self.tape
+        }
+    }
+
+    /// Scan (or continue scanning) the reply that starts at `buf[0]`. `Ok(Some(n))`: it is
+    /// complete, `n` bytes long, and [`Scan::tape`] describes it. `Ok(None)`: `buf` ends
+    /// inside it; call again with the same bytes and more. `Err`: a protocol error (the
+    /// scanner must then be [`Scan::reset`] before any other use).
+    #[inline]
+    pub(crate) fn scan(&mut self, buf: &[u8], lim: &Limits) -> Result<Option<usize>> {
+        if self.done {
+            self.tape.clear();
+            self.done = false;
+            self.single = false;
+            self.at = 0;
+        }
+        if self.at == 0 {
+            if let Some(len) = self.leaf(buf, lim) {
+                return Ok(Some(len));
+            }
+        }
+        loop {
+            let rest = buf.get(self.at..).unwrap_or_default();
+            let completed = match self.item(rest, lim)? {
+                Item::Leaf(used) => {
+                    self.at = self.at.saturating_add(used);
+                    self.tape.len().saturating_sub(1)
+                }
+                Item::Open(node, open, used) => {
+                    self.at = self.at.saturating_add(used);
+                    self.open_aggregate(node, open);
+                    continue;
+                }
+                Item::Chunk(Some(span), used) => {
+                    self.at = self.at.saturating_add(used);
+                    self.add_chunk(span);
+                    continue;
+                }
+                Item::Chunk(None, used) => {
+                    self.at = self.at.saturating_add(used);
+                    let Some(o) = self.open.pop() else {
+                        return Err(proto("streamed string chunk outside a streamed string"));
+                    };
+                    self.close(o);
+                    o.node
+                }
+                Item::End(used) => {
+                    self.at = self.at.saturating_add(used);
+                    match self.end_marker()? {
+                        Some(closed) => closed,
+                        None => continue,
+                    }
+                }
+                Item::Incomplete => return Ok(None),
+            };
+            if self.finish_child(buf, lim, completed)? {
+                self.done = true;
+                return Ok(Some(self.at));
+            }
+        }
+    }
+
+    /// The top-level fast path: a whole reply that is one common leaf (see [`fast_leaf`]),
+    /// scanned and recorded; `None` (nothing changed) for anything else. Only valid with no
+    /// reply in progress.
+    #[inline(always)]
+    pub(crate) fn leaf(&mut self, buf: &[u8], lim: &Limits) -> Option<usize> {
+        let (node, len) = fast_leaf(buf, lim)?;
+        self.leaf = [node];
+        self.single = true;
+        // A partial line scanned by an earlier call belonged to this reply.
+        self.scanned = 0;
+        self.at = len;
+        self.done = true;
+        Some(len)
+    }
+
+    /// True when no reply is in progress (the last one is complete, or none started).
+    #[inline(always)]
+    pub(crate) fn at_boundary(&self) -> bool {
+        self.done || self.at == 0
+    }
+
+    /// Parse the item at `rest[0]`; a complete leaf is pushed on the tape.
+    #[inline]
+    fn item(&mut self, rest: &[u8], lim: &Limits) -> Result<Item> {
+        let Some(&t) = rest.first() else {
+            return Ok(Item::Incomplete);
+        };
+        let base = self.at;
+        let in_chunks = matches!(self.open.last(), Some(o) if o.kind == OpenKind::Chunks);
+        if !in_chunks {
+            // Fast paths: the common complete, well-formed items; anything else falls
+            // through to the general path, which owns every rule and error message.
+            match t {
+                b'$' => {
+                    if let Some((n, digits)) =
+                        rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
+                    {
+                        let n = usize::try_from(n).unwrap_or(usize::MAX);
+                        self.scanned = 0;
+                        if n > lim.max_bulk_len {
+                            return Err(too_long(t, n, lim));
+                        }
+                        let head = digits.saturating_add(3);
+                        return Ok(match body(rest, head, n, t)? {
+                            Some(used) => {
+                                self.tape.push(Node::Bulk(span(base, head, n)));
+                                Item::Leaf(used)
+                            }
+                            None => Item::Incomplete,
+                        });
+                    }
+                }
+                b':' => {
+                    if let Some((n, used)) = fast_int(rest, lim.max_line_len) {
+                        self.scanned = 0;
+                        self.tape.push(Node::Int(n));
+                        return Ok(Item::Leaf(used));
+                    }
+                }
+                b'*' | b'%' | b'~' => {
+                    if let Some((n, digits)) =
+                        rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len))
+                    {
+                        self.scanned = 0;
+                        let n = usize::try_from(n).unwrap_or(usize::MAX);
+                        return self.aggregate(t, Len::N(n), digits.saturating_add(3), lim);
+                    }
+                }
+                _ => {}
+            }
+        } else if t != b';' {
+            // (checked before the line is complete, as the old decoder did)
+            return Err(proto(format!(
+                "expected a streamed string chunk (';'), got type byte 0x{t:02x}"
+            )));
+        }
+        if !is_type_byte(t) {
+            return Err(proto(format!("unknown type byte 0x{t:02x}")));
+        }
+        let Some(cr) = find_line_end(rest, &mut self.scanned, lim.max_line_len)? else {
+            return Ok(Item::Incomplete);
+        };
+        self.scanned = 0;
+        let line = rest.get(1..cr).unwrap_or_default();
+        let head = cr.saturating_add(2);
+        let line_span = Span {
+            start: base.saturating_add(1),
+            end: base.saturating_add(cr),
+        };
+        let node = match t {
+            b'+' | b'-' => {
+                if std::str::from_utf8(line).is_err() {
+                    return Err(proto(format!(
+                        "{} is not valid UTF-8: {:?}",
+                        type_name(t),
+                        show(line)
+                    )));
+                }
+                if t == b'+' {
+                    Node::Simple(line_span)
+                } else {
+                    Node::Error(line_span)
+                }
+            }
+            b':' => Node::Int(
+                parse_i64(line)
+                    .ok_or_else(|| proto(format!("invalid integer line {:?}", show(line))))?,
+            ),
+            b'_' => {
+                if !line.is_empty() {
+                    return Err(proto(format!("null with content {:?}", show(line))));
+                }
+                Node::Nil
+            }
+            b'#' => match line {
+                b"t" => Node::Bool(true),
+                b"f" => Node::Bool(false),
+                _ => return Err(proto(format!("invalid boolean line {:?}", show(line)))),
+            },
+            b',' => Node::Double(
+                parse_double(line)
+                    .ok_or_else(|| proto(format!("invalid double line {:?}", show(line))))?,
+            ),
+            b'(' => {
+                let digits = line.strip_prefix(b"-").unwrap_or(line);
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return Err(proto(format!("invalid big number line {:?}", show(line))));
+                }
+                Node::BigNumber(line_span)
+            }
+            b'.' => {
+                if !line.is_empty() {
+                    return Err(proto(format!("end marker with content {:?}", show(line))));
+                }
+                return Ok(Item::End(head));
+            }
+            b'$' | b'!' | b'=' => return self.body_item(rest, t, parse_len(line, t)?, head, lim),
+            b';' => {
+                if !in_chunks {
+                    return Err(proto("streamed string chunk outside a streamed string"));
+                }
+                return self.chunk(rest, parse_len(line, t)?, head, lim);
+            }
+            b'*' | b'~' | b'%' | b'|' | b'>' => {
+                return self.aggregate(t, parse_len(line, t)?, head, lim)
+            }
+            _ => return Err(proto(format!("unknown type byte 0x{t:02x}"))),
+        };
+        self.tape.push(node);
+        Ok(Item::Leaf(head))
+    }
+
+    /// A `$`, `!` or `=` item whose header line is `head` bytes long.
+    fn body_item(
+        &mut self,
+        rest: &[u8],
+        t: u8,
+        len: Len,
+        head: usize,
+        lim: &Limits,
+    ) -> Result<Item> {
+        let n = match len {
+            Len::N(n) => n,
+            Len::Null if t == b'$' => {
+                self.tape.push(Node::Nil);
+                return Ok(Item::Leaf(head));
+            }
+            Len::Streamed if t == b'$' => {
+                let node = Node::Streamed(Agg {
+                    children: 0,
+                    end: 0,
+                });
+                let open = Open {
+                    kind: OpenKind::Chunks,
+                    node: 0,
+                    left: 0,
+                    count: 0,
+                    streamed: true,
+                    total: 0,
+                };
+                return Ok(Item::Open(node, open, head));
+            }
+            Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
+            Len::Streamed => {
+                return Err(proto(format!("streamed length '?' for a {}", type_name(t))))
+            }
+        };
+        if n > lim.max_bulk_len {
+            return Err(too_long(t, n, lim));
+        }
+        if t == b'=' && n < 4 {
+            return Err(proto(format!(
+                "verbatim string length {n} is too short for a 'fmt:' prefix"
+            )));
+        }
+        let Some(used) = body(rest, head, n, t)? else {
+            return Ok(Item::Incomplete);
+        };
+        let s = span(self.at, head, n);
+        let node = match t {
+            b'$' => Node::Bulk(s),
+            b'!' => Node::BulkError(s),
+            _ => {
+                let data = rest.get(head..head.saturating_add(n)).unwrap_or_default();
+                if data.get(3) != Some(&b':') {
+                    return Err(proto(format!(
+                        "verbatim string without a 3-byte format and ':' prefix: {}",
+                        show(data)
+                    )));
+                }
+                if data
+                    .get(..3)
+                    .and_then(|f| std::str::from_utf8(f).ok())
+                    .is_none()
+                {
+                    return Err(proto("verbatim string format is not UTF-8"));
+                }
+                Node::Verbatim(s)
+            }
+        };
+        self.tape.push(node);
+        Ok(Item::Leaf(used))
+    }
+
+    /// A `;` chunk of the streamed string on top of the stack.
+    fn chunk(&mut self, rest: &[u8], len: Len, head: usize, lim: &Limits) -> Result<Item> {
+        let Len::N(n) = len else {
+            return Err(proto("null or '?' length for a streamed string chunk"));
+        };
+        if n == 0 {
+            return Ok(Item::Chunk(None, head));
+        }
+        let total = self.open.last().map_or(0, |o| o.total);
+        match total.checked_add(n) {
+            Some(t) if t <= lim.max_bulk_len => {}
+            _ => {
+                return Err(proto(format!(
+                    "streamed string exceeds max_bulk_len {}",
+                    lim.max_bulk_len
+                )))
+            }
+        }
+        Ok(match body(rest, head, n, b';')? {
+            Some(used) => Item::Chunk(Some(span(self.at, head, n)), used),
+            None => Item::Incomplete,
+        })
+    }
+
+    /// An aggregate header (`* ~ % | >`) whose line is `head` bytes long.
+    fn aggregate(&mut self, t: u8, len: Len, head: usize, lim: &Limits) -> Result<Item> {
+        let (n, streamed) = match len {
+            Len::N(n) => (n, false),
+            Len::Null if t == b'*' => {
+                self.tape.push(Node::Nil);
+                return Ok(Item::Leaf(head));
+            }
+            Len::Null => return Err(proto(format!("null length for a {}", type_name(t)))),
+            Len::Streamed if t == b'>' => return Err(proto("streamed length '?' for a push")),
+            Len::Streamed => (0, true),
+        };
+        if t == b'>' && !self.open.iter().all(Open::attr_value_phase) {
+            return Err(proto("push nested inside an aggregate"));
+        }
+        if n > lim.max_aggregate_len {
+            return Err(proto(format!(
+                "{} length {n} exceeds max_aggregate_len {}",
+                type_name(t),
+                lim.max_aggregate_len
+            )));
+        }
+        let max_depth = lim.depth();
+        if self.open.len() >= max_depth {
+            return Err(proto(format!("nesting deeper than max_depth {max_depth}")));
+        }
+        let shape = Agg {
+            children: 0,
+            end: self.tape.len().saturating_add(1),
+        };
+        let (node, kind, left) = match t {
+            b'*' => (Node::Array(shape), OpenKind::Seq, n),
+            b'~' => (Node::Set(shape), OpenKind::Seq, n),
+            b'%' => (Node::Map(shape), OpenKind::Map, n.saturating_mul(2)),
+            b'>' => {
+                if n == 0 {
+                    return Err(proto("push with no elements"));
+                }
+                (Node::Push(shape), OpenKind::Push, n)
+            }
+            // An attribute's pairs, then the value it describes.
+            _ => (
+                Node::Attribute(shape),
+                OpenKind::Attr,
+                n.saturating_mul(2).saturating_add(1),
+            ),
+        };
+        if left == 0 && !streamed {
+            // An empty array, set or map is complete at once.
+            self.tape.push(node);
+            return Ok(Item::Leaf(head));
+        }
+        let open = Open {
+            kind,
+            node: 0,
+            left,
+            count: 0,
+            streamed,
+            total: 0,
+        };
+        Ok(Item::Open(node, open, head))
+    }
+
+    fn open_aggregate(&mut self, node: Node, mut open: Open) {
+        open.node = self.tape.len();
+        self.tape.push(node);
+        self.open.push(open);
+    }
+
+    /// A chunk of the streamed string on top of the stack (checked by `chunk`).
+    fn add_chunk(&mut self, span: Span) {
+        if let Some(top) = self.open.last_mut() {
+            top.total = top
+                .total
+                .saturating_add(span.end.saturating_sub(span.start));
+            top.count = top.count.saturating_add(1);
+        }
+        self.tape.push(Node::Bulk(span));
+    }
+
+    /// Record the end of the aggregate `o` (already popped) on its node.
+    fn close(&mut self, o: Open) {
+        let end = self.tape.len();
+        if let Some(node) = self.tape.get_mut(o.node) {
+            node.set_agg(Agg {
+                children: o.count,
+                end,
+            });
+        }
+    }
+
+    /// The end marker `.`: close the streamed aggregate on top and return its node, or
+    /// `None` for a streamed attribute, which now waits for the value it describes.
+    fn end_marker(&mut self) -> Result<Option<usize>> {
+        let Some(top) = self.open.last_mut() else {
+            return Err(proto("end marker '.' outside a streamed aggregate"));
+        };
+        if !top.streamed || top.kind == OpenKind::Chunks {
+            return Err(proto("end marker '.' outside a streamed aggregate"));
+        }
+        if matches!(top.kind, OpenKind::Map | OpenKind::Attr) && top.count % 2 != 0 {
+            return Err(proto("streamed map ended between a key and its value"));
+        }
+        if top.kind == OpenKind::Attr {
+            top.streamed = false;
+            top.left = 1;
+            return Ok(None);
+        }
+        let Some(o) = self.open.pop() else {
+            return Ok(None);
+        };
+        self.close(o);
+        Ok(Some(o.node))
+    }
+
+    /// The value at tape index `child` just completed: count it in the open aggregates,
+    /// closing every one it completes. True when the reply is complete.
+    #[inline]
+    fn finish_child(&mut self, buf: &[u8], lim: &Limits, mut child: usize) -> Result<bool> {
+        loop {
+            let Some(top) = self.open.last_mut() else {
+                return Ok(true);
+            };
+            match top.kind {
+                OpenKind::Chunks => return Err(proto("value inside a streamed string")),
+                OpenKind::Push if top.count == 0 => check_push_kind(&self.tape, buf, child)?,
+                _ => {}
+            }
+            if top.streamed {
+                let max = lim.max_aggregate_len;
+                match top.kind {
+                    OpenKind::Map | OpenKind::Attr => {
+                        if top.count % 2 == 1 && top.count / 2 >= max {
+                            return Err(proto(format!(
+                                "streamed map exceeds max_aggregate_len {max}"
+                            )));
+                        }
+                    }
+                    _ => {
+                        if top.count >= max {
+                            return Err(proto(format!(
+                                "streamed aggregate exceeds max_aggregate_len {max}"
+                            )));
+                        }
+                    }
+                }
+                top.count = top.count.saturating_add(1);
+                return Ok(false);
+            }
+            top.count = top.count.saturating_add(1);
+            top.left = top.left.saturating_sub(1);
+            if top.left != 0 {
+                return Ok(false);
+            }
+            let Some(o) = self.open.pop() else {
+                return Ok(true);
+            };
+            self.close(o);
+            child = o.node;
+        }
+    }
+}
+
+/// The most bytes the top-level fast path looks at for a simple string's end.
+const FAST_LINE: usize = 256;
+
+/// Fast path for a whole reply that is one complete, well-formed `+line`, `:int` or `$len`
+/// bulk string (the most common replies): its node and length. Anything else, incomplete or
+/// unusual gives `None`, and the general path (which owns every rule and error) takes over.
+#[inline(always)]
+fn fast_leaf(buf: &[u8], lim: &Limits) -> Option<(Node, usize)> {
+    match *buf.first()? {
+        b'+' => {
+            if let Some(found) = simple_in_word(buf, lim.max_line_len) {
+                return found;
+            }
+            let window = buf.get(
+                1..buf
+                    .len()
+                    .min(FAST_LINE)
+                    .min(lim.max_line_len.saturating_add(2)),
+            )?;
+            let mut ascii = true;
+            for (i, &b) in window.iter().enumerate() {
+                if b == b'\r' {
+                    if buf.get(i.wrapping_add(2)) != Some(&b'\n') {
+                        return None;
+                    }
+                    let line = window.get(..i)?;
+                    if !ascii && std::str::from_utf8(line).is_err() {
+                        return None;
+                    }
+                    let end = i.wrapping_add(1);
+                    return Some((Node::Simple(Span { start: 1, end }), end.wrapping_add(2)));
+                }
+                if b == b'\n' {
+                    return None;
+                }
+                ascii &= b < 0x80;
+            }
+            None
+        }
+        b':' => fast_int(buf, lim.max_line_len).map(|(n, len)| (Node::Int(n), len)),
+        b'$' => {
+            let (n, digits) = fast_digits(buf.get(1..)?, lim.max_line_len)?;
+            let n = usize::try_from(n).ok()?;
+            if n > lim.max_bulk_len {
+                return None;
+            }
+            let start = digits.wrapping_add(3);
+            let end = start.checked_add(n)?;
+            let after = end.checked_add(2)?;
+            if buf.get(end..after)? != b"\r\n" {
+                return None;
+            }
+            Some((Node::Bulk(Span { start, end }), after))
+        }
+        _ => None,
+    }
+}
+
+/// The `+line` fast path on the eight bytes after the `+` at once (SWAR): `Some(result)`
+/// when they settle it (an ASCII line whose CR is among them), `None` to scan bytewise.
+#[inline(always)]
+fn simple_in_word(buf: &[u8], max_line: usize) -> Option<Option<(Node, usize)>> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = u64::from_le_bytes(buf.get(1..9).and_then(|w| <[u8; 8]>::try_from(w).ok())?);
+    // High bit of each byte equal to `c` (exact up to the first match, which is all we use).
+    let find = |c: u8| {
+        let x = word ^ ONES.wrapping_mul(u64::from(c));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let cr = find(b'\r');
+    if cr == 0 {
+        return None;
+    }
+    let k = (cr.trailing_zeros() / 8) as usize;
+    // Bytes before the CR: no LF, all ASCII (else the bytewise path decides).
+    let before = (1u64 << (k as u32).wrapping_mul(8)).wrapping_sub(1);
+    if (find(b'\n') | (word & HIGH)) & before != 0 {
+        return None;
+    }
+    if k > max_line || buf.get(k.wrapping_add(2)) != Some(&b'\n') {
+        return Some(None);
+    }
+    let end = k.wrapping_add(1);
+    Some(Some((
+        Node::Simple(Span { start: 1, end }),
+        end.wrapping_add(2),
+    )))
+}
+
+/// Offsets of a body of `n` bytes after a `head`-byte header, for an item at `base`.
+#[inline]
+fn span(base: usize, head: usize, n: usize) -> Span {
+    let start = base.saturating_add(head);
+    Span {
+        start,
+        end: start.saturating_add(n),
+    }
+}
+
+/// The bytes a body of `n` bytes after a `head`-byte header takes with its CRLF, `None`
+/// while incomplete. A wrong terminator is an error as soon as its first byte is here.
+#[inline]
+fn body(rest: &[u8], head: usize, n: usize, t: u8) -> Result<Option<usize>> {
+    let bad = || {
+        proto(format!(
+            "{} of length {n} not followed by CRLF",
+            body_name(t)
+        ))
+    };
+    let end = head.checked_add(n).ok_or_else(bad)?;
+    match (rest.get(end), rest.get(end.saturating_add(1))) {
+        (Some(b'\r'), Some(b'\n')) => Ok(Some(end.saturating_add(2))),
+        (Some(b'\r'), None) | (None, _) => Ok(None),
+        _ => Err(bad()),
+    }
+}
+
+fn body_name(t: u8) -> &'static str {
+    match t {
+        b'!' => "bulk error",
+        b'=' => "verbatim string",
+        b';' => "streamed string chunk",
+        _ => "bulk string",
+    }
+}
+
+fn too_long(t: u8, n: usize, lim: &Limits) -> crate::Error {
+    proto(format!(
+        "{} length {n} exceeds max_bulk_len {}",
+        type_name(t),
+        lim.max_bulk_len
+    ))
+}
+
+/// A push's first element must be a string (its kind): simple, or bulk and UTF-8.
+fn check_push_kind(tape: &[Node], buf: &[u8], idx: usize) -> Result<()> {
+    match tape.get(idx) {
+        Some(Node::Simple(_)) => Ok(()),
+        Some(Node::Bulk(_) | Node::Streamed(_)) => {
+            let bytes = string_bytes(tape, buf, idx).unwrap_or_default();
+            match std::str::from_utf8(&bytes) {
+                Ok(_) => Ok(()),
+                Err(_) => Err(proto("push kind is not UTF-8")),
+            }
+        }
+        Some(other) => Err(proto(format!(
+            "push kind must be a string, got {}",
+            other.type_name()
+        ))),
+        None => Err(proto("push without a kind")),
+    }
+}
+
+/// The bytes of a string node (simple, bulk, streamed, big number; a verbatim's text), borrowed
+/// when they are contiguous, assembled for a streamed string.
+pub(crate) fn string_bytes<'a>(
+    tape: &[Node],
+    buf: &'a [u8],
+    idx: usize,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
+    use std::borrow::Cow;
+    let at = |s: Span| buf.get(s.start..s.end).unwrap_or_default();
+    match *tape.get(idx)? {
+        Node::Simple(s) | Node::Bulk(s) | Node::BigNumber(s) => Some(Cow::Borrowed(at(s))),
+        Node::Verbatim(s) => Some(Cow::Borrowed(at(s).get(4..).unwrap_or_default())),
+        Node::Streamed(a) => {
+            let mut out = Vec::new();
+            let mut i = idx.saturating_add(1);
+            while i < a.end {
+                if let Some(Node::Bulk(s)) = tape.get(i) {
+                    out.extend_from_slice(at(*s));
+                }
+                i = i.saturating_add(1);
+            }
+            Some(Cow::Owned(out))
+        }
+        _ => None,
+    }
+}
