@@ -122,15 +122,39 @@ pub(crate) fn build(tape: &[Node], idx: usize, src: &mut Source<'_>) -> Value {
     }
 }
 
-/// The `n` children of the aggregate at `idx`.
+/// The `n` children of the aggregate at `idx`. Bulk strings and integers (most elements
+/// of most replies) are built right in their slot.
 fn items(tape: &[Node], idx: usize, n: usize, src: &mut Source<'_>) -> Vec<Value> {
     let mut out = Vec::with_capacity(n);
     let mut i = idx.saturating_add(1);
     for _ in 0..n {
-        out.push(build(tape, i, src));
-        i = next_sibling(tape, i);
+        match tape.get(i) {
+            Some(&Node::Bulk(s)) => {
+                push_in_place(&mut out, || Value::Bulk(src.bytes(s)));
+                i = i.saturating_add(1);
+            }
+            Some(&Node::Int(v)) => {
+                push_in_place(&mut out, || Value::Int(v));
+                i = i.saturating_add(1);
+            }
+            _ => {
+                out.push(build(tape, i, src));
+                i = next_sibling(tape, i);
+            }
+        }
     }
     out
+}
+
+/// `items.push(make())`, written so that the value is built in its slot: a plain `push`
+/// stages the 56-byte enum on the stack and copies it.
+#[inline(always)]
+fn push_in_place(items: &mut Vec<Value>, make: impl FnOnce() -> Value) {
+    let mut make = Some(make);
+    items.resize_with(items.len().saturating_add(1), || match make.take() {
+        Some(f) => f(),
+        None => Value::Nil,
+    });
 }
 
 /// `n` key/value pairs starting at tape index `first`, and the index after them.

@@ -307,13 +307,12 @@ impl Decoder {
     pub fn next_reply(&mut self) -> Result<Option<Reply<'_>>> {
         // Fast path for a whole one-node reply. (A failed decoder holds no bytes, so it
         // never gets here with any.)
-        if self.scan.at_boundary() {
-            let pending = self.buf.get(self.pos..self.end).unwrap_or_default();
-            if let Some(len) = self.scan.leaf(pending, &self.limits) {
+        if let Some(pending) = self.buf.get(self.pos..self.end) {
+            if let Some(len) = self.scan.leaf_reply(pending, &self.limits) {
                 let start = self.pos;
-                self.pos = start.saturating_add(len);
+                self.pos = start.wrapping_add(len);
                 let bytes = self.buf.get(start..self.pos).unwrap_or_default();
-                return Ok(Some(Reply::new(bytes, self.scan.tape())));
+                return Ok(Some(Reply::new(bytes, self.scan.leaf_tape())));
             }
         }
         self.compact();

@@ -121,7 +121,7 @@ pub(super) fn find_line_end(
 /// Fast path: digits then CRLF, all present, at most 19 digits (so no overflow) and at most
 /// `max_line` bytes. Returns the number and the count of digits. Anything else (incomplete,
 /// malformed, long) returns `None` and is left to the general path, which has the exact rules.
-#[inline]
+#[inline(always)]
 pub(super) fn fast_digits(s: &[u8], max_line: usize) -> Option<(u64, usize)> {
     if let Some(word) = s.get(..8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
         // Eight bytes at once (SWAR): find the first non-digit, then convert the digits
@@ -179,7 +179,7 @@ fn eight_digits(v: u64) -> u64 {
 }
 
 /// Fast path for a complete, well-formed `:<int>\r\n`: the value and the bytes it takes.
-#[inline]
+#[inline(always)]
 pub(super) fn fast_int(rest: &[u8], max_line: usize) -> Option<(i64, usize)> {
     let body = rest.get(1..)?;
     if let Some(digits) = body.strip_prefix(b"-") {

@@ -304,13 +304,38 @@ impl Scan {
     #[inline(always)]
     pub(crate) fn leaf(&mut self, buf: &[u8], lim: &Limits) -> Option<usize> {
         let (node, len) = fast_leaf(buf, lim)?;
+        self.set_leaf(node, len);
+        Some(len)
+    }
+
+    /// Record a whole reply of one node, `len` bytes long.
+    #[inline(always)]
+    fn set_leaf(&mut self, node: Node, len: usize) {
         self.leaf = [node];
         self.single = true;
         // A partial line scanned by an earlier call belonged to this reply.
         self.scanned = 0;
         self.at = len;
         self.done = true;
+    }
+
+    /// The fast path of [`Decoder::next_reply`](super::Decoder::next_reply): when no reply
+    /// is in progress and `pending` starts with a whole one-node reply, record it (see
+    /// [`Scan::leaf_tape`]) and return its length.
+    #[inline(always)]
+    pub(crate) fn leaf_reply(&mut self, pending: &[u8], lim: &Limits) -> Option<usize> {
+        if !(self.done || self.at == 0) {
+            return None;
+        }
+        let (node, len) = fast_leaf(pending, lim)?;
+        self.set_leaf(node, len);
         Some(len)
+    }
+
+    /// The tape of a reply recorded by [`Scan::leaf_reply`].
+    #[inline(always)]
+    pub(crate) fn leaf_tape(&self) -> &[Node] {
+        &self.leaf
     }
 
     /// True when no reply is in progress (the last one is complete, or none started).
@@ -718,6 +743,10 @@ const FAST_LINE: usize = 256;
 #[inline(always)]
 fn fast_leaf(buf: &[u8], lim: &Limits) -> Option<(Node, usize)> {
     match *buf.first()? {
+        // The most common reply of all (the `redis` crate has a variant just for it).
+        b'+' if is_ok(buf) && lim.max_line_len >= 2 => {
+            Some((Node::Simple(Span { start: 1, end: 3 }), 5))
+        }
         b'+' => {
             if let Some(found) = simple_in_word(buf, lim.max_line_len) {
                 return found;
@@ -764,6 +793,17 @@ fn fast_leaf(buf: &[u8], lim: &Limits) -> Option<(Node, usize)> {
             Some((Node::Bulk(Span { start, end }), after))
         }
         _ => None,
+    }
+}
+
+/// `buf` starts with `+OK\r\n`.
+#[inline(always)]
+fn is_ok(buf: &[u8]) -> bool {
+    match buf.get(..5).and_then(|b| <[u8; 5]>::try_from(b).ok()) {
+        Some([a, b, c, d, e]) => {
+            u32::from_le_bytes([a, b, c, d]) == u32::from_le_bytes(*b"+OK\r") && e == b'\n'
+        }
+        None => false,
     }
 }
 
