@@ -3,8 +3,79 @@
 //!
 //! Every check panics (which libFuzzer reports as a crash) when valkit breaks a promise.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+
 use valkit::resp::{decode, encode_command, encode_value, Decoder, Limits};
 use valkit::{ConnectionConfig, Secret, ServerError, Value};
+
+// ---------------------------------------------------------------------------------------
+// One allocation of 512 MiB or more is a finding, with or without a sanitizer
+
+/// The largest single allocation a check may make, in MiB: the same rule as libFuzzer's
+/// `-malloc_limit_mb=512` (which the scripts pass), i.e. any request of 512 MiB or more.
+pub const MALLOC_LIMIT_MB: usize = 512;
+
+/// True when an allocation of `size` bytes breaks [`MALLOC_LIMIT_MB`].
+pub fn over_malloc_limit(size: usize) -> bool {
+    size >> 20 >= MALLOC_LIMIT_MB
+}
+
+/// The system allocator, except that a request over the limit aborts the process, which
+/// libFuzzer reports as a crash (`deadly signal`) and saves the input.
+///
+/// Why here and not only libFuzzer's `-malloc_limit_mb`: libFuzzer enforces that flag
+/// through the sanitizer's malloc hooks, so a build without a sanitizer (`cargo fuzz run
+/// -s none`, which the long campaigns use) silently ignores it. Checked on this machine: a
+/// target doing `Vec::<u8>::with_capacity(1 << 30)` stops with `out-of-memory
+/// (malloc(1073741824))` under ASan but passes without a word under `-s none`, and the RSS
+/// limit cannot see an allocation that is never touched. A hostile length that makes the
+/// decoder pre-allocate is exactly the bug this limit exists for, so the check lives in the
+/// harness itself.
+pub struct LimitedAlloc;
+
+#[cold]
+fn malloc_limit_exceeded(size: usize) -> ! {
+    use std::io::Write;
+    // Stderr is unbuffered: writing a formatted line does not allocate.
+    let _ = writeln!(
+        std::io::stderr(),
+        "==valkit-fuzz== ERROR: allocation of {size} bytes: over the {MALLOC_LIMIT_MB} MiB \
+         single-allocation limit (a pre-allocation from a hostile length?)"
+    );
+    std::process::abort()
+}
+
+// SAFETY: every call is passed unchanged to `System`, which upholds `GlobalAlloc`'s contract;
+// the only addition is an abort (never an unwind) before an over-limit request.
+unsafe impl GlobalAlloc for LimitedAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if over_malloc_limit(layout.size()) {
+            malloc_limit_exceeded(layout.size());
+        }
+        System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if over_malloc_limit(layout.size()) {
+            malloc_limit_exceeded(layout.size());
+        }
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if over_malloc_limit(new_size) {
+            malloc_limit_exceeded(new_size);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOC: LimitedAlloc = LimitedAlloc;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -335,10 +406,13 @@ pub fn check_decode_chunked(data: &[u8]) {
 /// and in chunks: the same value, all bytes consumed. Also a command of bulk arguments.
 pub fn check_roundtrip(data: &[u8]) {
     let mut g = Gen::new(data);
-    let sizes = chunk_sizes(g.u8(), data.len());
+    let chunking = g.u8();
     let v = build_value(&mut g, 0, true);
     let mut out = Vec::new();
     encode_value(&mut out, &v);
+    // Relative to the encoded frame (not the input), so a two-piece split can fall anywhere
+    // in it.
+    let sizes = chunk_sizes(chunking, out.len());
     let lim = Limits::default();
     match decode(&out, &lim) {
         Ok(Some((w, n))) => {
@@ -502,6 +576,15 @@ pub fn check_url(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malloc_limit_matches_libfuzzer() {
+        // libFuzzer: `(size >> 20) < malloc_limit_mb` passes, anything else is reported.
+        assert!(!over_malloc_limit((512 << 20) - 1));
+        assert!(over_malloc_limit(512 << 20));
+        assert!(over_malloc_limit(usize::MAX));
+        assert!(!over_malloc_limit(0));
+    }
 
     /// Replay every committed seed through every check (no libFuzzer needed).
     #[test]
