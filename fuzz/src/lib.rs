@@ -5,8 +5,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use valkit::resp::{decode, encode_command, encode_value, Decoder, Limits};
-use valkit::{ConnectionConfig, Secret, ServerError, Value};
+use valkit::resp::{decode, encode_command, encode_value, Decoder, Frame, Limits};
+use valkit::{ConnectionConfig, FromValue, Secret, ServerError, Value};
 
 // ---------------------------------------------------------------------------------------
 // One allocation of 512 MiB or more is a finding, with or without a sanitizer
@@ -189,7 +189,14 @@ pub fn decode_all_chunked(data: &[u8], sizes: &[usize], lim: &Limits) -> Outcome
         rest = tail;
         d.feed(chunk);
         loop {
-            match d.next_value() {
+            // Every third value is read in place (`next_reply`) and copied out: the two
+            // ways of reading must mix freely on one stream.
+            let step = if values.len() % 3 == 2 {
+                d.next_reply().map(|r| r.map(|r| r.to_value()))
+            } else {
+                d.next_value()
+            };
+            match step {
                 Ok(Some(v)) => values.push(v),
                 Ok(None) => break,
                 Err(e) => {
@@ -364,6 +371,7 @@ pub fn check_decode(data: &[u8]) {
     let mut found = Vec::new();
     for lim in [&default, &small] {
         let r = decode(data, lim);
+        check_frame_path(data, lim, &r);
         if let Ok(Some((v, n))) = &r {
             assert!(*n > 0 && *n <= data.len(), "consumed {n} of {}", data.len());
             let again = decode(&data[..*n], lim).expect("the frame alone decodes");
@@ -382,6 +390,45 @@ pub fn check_decode(data: &[u8]) {
             ok,
             "small limits accepted what default limits decode differently"
         );
+    }
+}
+
+/// One conversion both ways: from the built [`Value`] and from the frame read in place must
+/// agree exactly (`Ok` values by `Debug`, errors by kind and detail).
+fn same_conversion<T: FromValue + std::fmt::Debug>(v: &Value, f: Frame<'_>) {
+    let a = T::from_value(v.clone());
+    let b = T::from_frame(f);
+    match (&a, &b) {
+        (Ok(x), Ok(y)) => assert_eq!(format!("{x:?}"), format!("{y:?}")),
+        (Err(x), Err(y)) => assert!(x.kind() == y.kind() && x.detail() == y.detail()),
+        _ => panic!("from_value {a:?} but from_frame {b:?}"),
+    }
+}
+
+/// [`Decoder::next_reply`] on the same bytes must agree with the one-shot `decode` result
+/// `r`: the same length, a frame that copies out to the same value and converts the same
+/// way, and the same error or need for more bytes.
+fn check_frame_path(data: &[u8], lim: &Limits, r: &valkit::Result<Option<(Value, usize)>>) {
+    let mut d = Decoder::with_limits(*lim);
+    d.feed(data);
+    match (r, d.next_reply()) {
+        (Ok(Some((v, n))), Ok(Some(reply))) => {
+            assert_eq!(reply.wire_bytes().len(), *n);
+            let f = reply.frame();
+            assert!(value_eq(&f.to_value(), v), "frame copied out differs");
+            assert_eq!(f.type_name(), v.type_name());
+            same_conversion::<Vec<u8>>(v, f);
+            same_conversion::<String>(v, f);
+            same_conversion::<i64>(v, f);
+            same_conversion::<()>(v, f);
+            same_conversion::<Option<Vec<u8>>>(v, f);
+            same_conversion::<Vec<Option<Vec<u8>>>>(v, f);
+            same_conversion::<Vec<i64>>(v, f);
+            same_conversion::<Option<Vec<Option<String>>>>(v, f);
+        }
+        (Ok(None), Ok(None)) => {}
+        (Err(a), Err(b)) => assert_eq!(a.detail(), b.detail()),
+        (a, b) => panic!("decode gave {a:?} but next_reply gave {b:?}"),
     }
 }
 
