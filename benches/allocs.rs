@@ -70,6 +70,14 @@ fn main() {
                 "valkit_decoder_shared",
                 count(|| corpora::valkit_decoder_shared(&mut dec, &vshared, c.frames)),
             ),
+            (
+                "valkit_reply",
+                count(|| corpora::valkit_reply(&mut dec, &vshared, c.frames)),
+            ),
+            (
+                "valkit_reply_fed",
+                count(|| corpora::valkit_reply_fed(&mut dec, c)),
+            ),
             ("valkit_decode", count(|| corpora::valkit_decode(&lim, c))),
             ("redis_parser", count(|| corpora::redis_parser(c))),
             ("rp_owned", count(|| corpora::rp_owned(c))),

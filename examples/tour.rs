@@ -74,11 +74,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Any command through the builder.
     println!("\n== any command");
-    let reply = conn.exec(&cmd("OBJECT").arg("ENCODING").arg(k("counter")))?;
-    println!(
-        "OBJECT ENCODING counter -> {:?}",
-        String::from_utf8_lossy(reply.as_bytes().unwrap_or_default())
-    );
+    // Typed: converted straight from the read buffer, no intermediate Value.
+    let encoding: String = conn.query(&cmd("OBJECT").arg("ENCODING").arg(k("counter")))?;
+    println!("OBJECT ENCODING counter -> {encoding:?}");
+    // Raw: the reply as a Value, faithful to its RESP type.
+    let reply = conn.exec(&cmd("OBJECT").arg("FREQ").arg(k("counter")));
+    println!("OBJECT FREQ counter -> {reply:?} (an error unless an LFU policy is set)");
 
     // 4. Pipelines: one write, N replies, per-command errors.
     println!("\n== pipeline of 1,000 commands");

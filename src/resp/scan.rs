@@ -338,12 +338,6 @@ impl Scan {
         &self.leaf
     }
 
-    /// True when no reply is in progress (the last one is complete, or none started).
-    #[inline(always)]
-    pub(crate) fn at_boundary(&self) -> bool {
-        self.done || self.at == 0
-    }
-
     /// Parse the item at `rest[0]`; a complete leaf is pushed on the tape.
     #[inline]
     fn item(&mut self, rest: &[u8], lim: &Limits) -> Result<Item> {
