@@ -5,6 +5,15 @@
 //!
 //! `cargo bench --all-features --bench roundtrip` (criterion flags after `--`).
 //! redis-benchmark figures go to `target/criterion/redis-benchmark.json`.
+//!
+//! CPU placement (`VALKIT_RT_PIN`, needs `taskset`): by default the bench process (all its
+//! threads, and the redis-benchmark it starts) and every server thread are pinned to one
+//! CPU (`same`, CPU `VALKIT_RT_CPU`, default 0). Unpinned, loopback round trips on this
+//! 2-vCPU VM are bimodal: ~7x slower whenever the scheduler puts client and server on
+//! different CPUs, because every wake-up then crosses vCPUs through the hypervisor (see
+//! docs/benchmarks.md, "Round-trip noise", and `examples/rt_pinning.rs`). `split` pins the
+//! client to CPU 0 and the server to CPU 1 (the slow, cross-CPU mode, every time); `off`
+//! leaves placement to the scheduler.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -91,9 +100,39 @@ impl Raw {
     }
 }
 
+/// Pin this process and the server as `VALKIT_RT_PIN` says; returns what was done.
+fn place(server_pid: Option<u32>) -> String {
+    let mode = std::env::var("VALKIT_RT_PIN").unwrap_or_else(|_| "same".to_owned());
+    let cpu = std::env::var("VALKIT_RT_CPU").unwrap_or_else(|_| "0".to_owned());
+    let (client, server) = match mode.as_str() {
+        "off" => return "unpinned".to_owned(),
+        "same" => (cpu.clone(), cpu),
+        "split" => ("0".to_owned(), "1".to_owned()),
+        other => panic!("VALKIT_RT_PIN={other}: expected same, split or off"),
+    };
+    let Some(server_pid) = server_pid else {
+        return "unpinned (no server pid)".to_owned();
+    };
+    let taskset = |cpus: &str, pid: u32| {
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if taskset(&client, std::process::id()) && taskset(&server, server_pid) {
+        format!("{mode}: client on CPU {client}, server on CPU {server}")
+    } else {
+        eprintln!("taskset failed: round trips run unpinned (bimodal on this machine)");
+        "unpinned (taskset failed)".to_owned()
+    }
+}
+
 fn main() {
     let server = Server::start(ServerKind::Valkey).expect("start valkey (see testkit docs)");
     let port = server.port();
+    let placement = place(server.pid());
+    println!("placement: {placement}");
     let ops = ops();
 
     // Data for the reads.
@@ -156,7 +195,7 @@ fn main() {
         g.finish();
     }
     c.final_summary();
-    interleaved(port, &ops, &conn, &mut rconn, &mut raw);
+    interleaved(port, &ops, &conn, &mut rconn, &mut raw, &placement);
     redis_benchmark(port, &ops);
     drop(server);
 }
@@ -219,6 +258,7 @@ fn interleaved(
     conn: &valkit::Connection,
     rconn: &mut redis::Connection,
     raw: &mut Raw,
+    placement: &str,
 ) {
     let rounds: usize = std::env::var("VALKIT_RT_ROUNDS")
         .ok()
@@ -304,8 +344,14 @@ fn interleaved(
             f(ratio(1)),
             f(ratio(3)),
         );
+        // Every round's rates, so that a bimodal distribution shows in the results.
+        let per_round = samples
+            .iter()
+            .map(|s| format!("[{}]", s.map(f).join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ");
         json.push(format!(
-            "\"{}\": {{\"valkit\": {}, \"redis\": {}, \"raw\": {}, \"redis_benchmark\": {}, \"valkit_over_raw\": {}, \"valkit_over_redis\": {}, \"valkit_over_redis_benchmark\": {}, \"rounds\": {rounds}}}",
+            "\"{}\": {{\"valkit\": {}, \"redis\": {}, \"raw\": {}, \"redis_benchmark\": {}, \"valkit_over_raw\": {}, \"valkit_over_redis\": {}, \"valkit_over_redis_benchmark\": {}, \"rounds\": {rounds}, \"per_round\": [{per_round}]}}",
             op.name,
             f(col(0)),
             f(col(1)),
@@ -318,7 +364,10 @@ fn interleaved(
     }
     let _ = std::fs::write(
         criterion_dir().join("rt-interleaved.json"),
-        format!("{{\n{}\n}}\n", json.join(",\n")),
+        format!(
+            "{{\n\"placement\": \"{placement}\",\n{}\n}}\n",
+            json.join(",\n")
+        ),
     );
 }
 

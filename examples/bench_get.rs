@@ -1,13 +1,15 @@
-//! N unpipelined GETs on one connection, for counting client instructions with callgrind
-//! (`scripts/bench.sh` runs it; see docs/benchmarks.md).
+//! N unpipelined GETs (or N pipelines of 64 SETs) on one connection, for counting client
+//! instructions with callgrind (`scripts/bench.sh` runs it; see docs/benchmarks.md).
 //!
 //! ```text
-//! bench_get server              # start a throwaway Valkey, print its port, run until stdin closes
-//! bench_get valkit PORT N       # N GETs with valkit
-//! bench_get redis PORT N        # N GETs with the redis crate's sync client
+//! bench_get server                  # start a throwaway Valkey, print its port, run until stdin closes
+//! bench_get valkit PORT N           # N GETs with valkit
+//! bench_get redis PORT N            # N GETs with the redis crate's sync client
+//! bench_get valkit PORT N pipe_set  # N pipelines of 64 SETs of 16 B, replies dropped
+//! bench_get redis PORT N pipe_set   # the same with the redis crate
 //! ```
 //! The server runs outside valgrind; (instructions at N=2000 - at N=1000) / 1000 is the
-//! client's cost per GET, setup cancelled out.
+//! client's cost per GET (per pipeline), setup cancelled out.
 
 use std::io::Read;
 
@@ -27,14 +29,19 @@ fn main() {
         Some(client @ ("valkit" | "redis")) => {
             let port: u16 = args[1].parse().expect("port");
             let n: usize = args[2].parse().expect("count");
-            if client == "valkit" {
-                valkit_gets(port, n)
-            } else {
-                redis_gets(port, n)
+            match (client, args.get(3).map_or("get", String::as_str)) {
+                ("valkit", "get") => valkit_gets(port, n),
+                ("redis", "get") => redis_gets(port, n),
+                ("valkit", "pipe_set") => valkit_pipe_sets(port, n),
+                ("redis", "pipe_set") => redis_pipe_sets(port, n),
+                (_, op) => {
+                    eprintln!("unknown op {op}: get | pipe_set");
+                    std::process::exit(2);
+                }
             }
         }
         _ => {
-            eprintln!("usage: bench_get server | bench_get (valkit|redis) PORT N");
+            eprintln!("usage: bench_get server | bench_get (valkit|redis) PORT N [get|pipe_set]");
             std::process::exit(2);
         }
     }
@@ -61,5 +68,38 @@ fn redis_gets(port: u16, n: usize) {
             .query(&mut conn)
             .expect("GET");
         assert!(matches!(v, redis::Value::BulkString(ref b) if b.len() == 16));
+    }
+}
+
+/// Commands per pipeline in the `pipe_set` op.
+const DEPTH: usize = 64;
+
+/// Built the way a user writes it: a fresh pipeline of fresh commands every time.
+fn valkit_pipe_sets(port: u16, n: usize) {
+    use valkit::Execute;
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    let value = [b'x'; 16];
+    for _ in 0..n {
+        let mut p = valkit::pipe();
+        for _ in 0..DEPTH {
+            p.add(valkit::cmd("SET").arg("bench:s16").arg(&value[..]));
+        }
+        let replies = conn.exec_pipeline(&p).expect("pipeline");
+        assert_eq!(replies.len(), DEPTH);
+    }
+}
+
+fn redis_pipe_sets(port: u16, n: usize) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut conn = client.get_connection().expect("redis connect");
+    let value = [b'x'; 16];
+    for _ in 0..n {
+        let mut p = redis::pipe();
+        for _ in 0..DEPTH {
+            p.cmd("SET").arg("bench:s16").arg(&value[..]);
+        }
+        let replies: Vec<redis::Value> = p.query(&mut conn).expect("pipeline");
+        assert_eq!(replies.len(), DEPTH);
     }
 }

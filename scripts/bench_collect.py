@@ -29,6 +29,10 @@ def collect(crit, run_dir):
         p = os.path.join(crit, name)
         if os.path.exists(p):
             res[key] = json.load(open(p))
+    try:
+        res["load"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        pass
     with open(os.path.join(run_dir, "results.json"), "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
 
@@ -54,9 +58,14 @@ def summary(out):
     if os.path.exists(ap):
         allocs = json.load(open(ap))
     corpora = runs[0].get("corpora", {})
+    if corpora:
+        parser_summary(runs, corpora, allocs)
+    rt_summary(runs)
+
+
+def parser_summary(runs, corpora, allocs):
     parsers = ["valkit_decoder", "valkit_decoder_shared", "valkit_decode", "redis_parser", "rp_owned", "rp_range",
                "rp_bytes", "walker", "memcpy"]
-
     print("## Parser (no network): median over runs\n")
     print("Mframes/s and MB/s (1 MB = 10^6 bytes) per parser; allocations per reply in brackets.\n")
     print("| corpus | " + " | ".join(parsers) + " |")
@@ -90,9 +99,15 @@ def summary(out):
               f"{fmt(ratio('valkit_decoder', 'rp_owned'))} | {fmt(ratio('valkit_decode', 'redis_parser'))} | "
               f"{fmt(ratio('valkit_decoder', 'walker'), '.3f')} | {fmt(ratio('valkit_decoder', 'memcpy'), '.3f')} |")
 
+
+
+def rt_summary(runs):
     print("\n## Round trips, interleaved (headline): ops/s and ratios\n")
     print("Each run: short slices of every client in turn, rotating who starts; ratios are taken")
-    print("within a round, then the median over rounds, then the median over runs.\n")
+    print("within a round, then the median over rounds, then the median over runs.")
+    places = sorted({r.get("interleaved", {}).get("placement", "unpinned") for r in runs})
+    print("CPU placement: " + "; ".join(places) + ". Load average (1/5/15 min) after each run's")
+    print("round trips: " + "; ".join(r.get("load", "n/a") for r in runs) + ".\n")
     print("| op | valkit | redis crate | raw socket | redis-benchmark -c 1 | valkit/raw | valkit/redis crate | valkit/redis-benchmark |")
     print("|---|---|---|---|---|---|---|---|")
     order = ["get_16B", "get_1KiB", "set_16B", "set_1KiB", "pipe64_get_16B", "pipe64_set_16B", "mget_100"]
@@ -106,6 +121,25 @@ def summary(out):
                   ("valkit_over_raw", "valkit_over_redis", "valkit_over_redis_benchmark")]
         print(f"| {op} | " + " | ".join(fmt(x, ",.0f") for x in cells) + " | "
               + " | ".join(fmt(x) for x in ratios) + " |")
+
+    print("\n### Per run: valkit/raw, valkit/redis crate, valkit/redis-benchmark; spread of the rounds\n")
+    print("Spread: per run, the raw socket's highest per-round rate over its lowest (load drift")
+    print("within the run; a slice in the cross-CPU mode would show as ~7).\n")
+    print("| op | valkit/raw per run | valkit/redis per run | valkit/redis-benchmark per run | raw max/min per run |")
+    print("|---|---|---|---|---|")
+    for op in order:
+        rows = [r.get("interleaved", {}).get(op) for r in runs]
+        rows = [x for x in rows if x]
+        if not rows:
+            continue
+        per = [", ".join(fmt(x.get(k)) for x in rows)
+               for k in ("valkit_over_raw", "valkit_over_redis", "valkit_over_redis_benchmark")]
+        spreads = []
+        for x in rows:
+            raws = [s[2] for s in x.get("per_round", []) if s[2]]
+            spreads.append(f"{max(raws) / min(raws):.2f}" if raws else "n/a")
+        spread = ", ".join(spreads)
+        print(f"| {op} | " + " | ".join(per) + f" | {spread} |")
 
     print("\n## Round trips, criterion (sequential blocks; more exposed to load drift): ops/s, median over runs\n")
     ops = list(runs[0].get("rt", {}).keys())
@@ -154,6 +188,17 @@ def summary(out):
         print(f"| {i} | {v:,.0f} | {d:,.0f} | {v / d:.3f} |")
     if ratios:
         print(f"| median | | | {statistics.median(ratios):.3f} |")
+
+    print("\n## Client instructions per pipeline of 64 SETs of 16 B (callgrind, (N=200 - N=100) / 100)\n")
+    print("| run | valkit | redis crate | ratio |")
+    print("|---|---|---|---|")
+    for i, r in enumerate(runs, 1):
+        cg = r["callgrind"]
+        if "valkit_pipe_set_200" not in cg:
+            continue
+        v = (cg["valkit_pipe_set_200"] - cg["valkit_pipe_set_100"]) / 100
+        d = (cg["redis_pipe_set_200"] - cg["redis_pipe_set_100"]) / 100
+        print(f"| {i} | {v:,.0f} | {d:,.0f} | {v / d:.3f} |")
 
 
 def pool_summary(out):

@@ -33,8 +33,10 @@ pub enum Blocking {
 
 /// One command and its arguments, built with [`cmd`] and [`Cmd::arg`].
 ///
-/// Arguments are stored back to back in one buffer, so building a command costs one or two
-/// allocations whatever its length.
+/// Arguments are stored back to back in one buffer, already in their wire form (each a RESP
+/// bulk string, `$<len>\r\n<bytes>\r\n`), so building a command costs one allocation
+/// whatever its length (more only if it outgrows its first 64 bytes) and sending it is the
+/// array header plus one copy.
 ///
 /// ```
 /// use valkit::cmd;
@@ -44,8 +46,10 @@ pub enum Blocking {
 /// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Cmd {
+    /// The arguments, each encoded as a RESP bulk string, back to back.
     data: Vec<u8>,
-    ends: Vec<usize>,
+    /// Number of arguments in `data`.
+    argc: usize,
     blocking: Blocking,
     idempotent: Option<bool>,
 }
@@ -54,7 +58,7 @@ pub struct Cmd {
 pub fn cmd(name: &str) -> Cmd {
     let mut c = Cmd {
         data: Vec::with_capacity(64),
-        ends: Vec::with_capacity(4),
+        argc: 0,
         blocking: Blocking::No,
         idempotent: None,
     };
@@ -113,27 +117,28 @@ impl Cmd {
 
     /// All arguments, the name first.
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let s = &self.data[start..end];
-            start = end;
-            s
-        })
+        Args {
+            rest: &self.data,
+            left: self.argc,
+        }
     }
 
     /// Number of arguments, the name included.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.argc
     }
 
     /// True when not even a name was added.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.argc == 0
     }
 
-    /// Append this command's RESP encoding to `out`.
+    /// Append this command's RESP encoding to `out`: the array header, then the arguments
+    /// as they are stored (already encoded).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        crate::resp::encode_command(out, self.args());
+        out.reserve(self.data.len() + 24);
+        header(out, b'*', self.argc);
+        out.extend_from_slice(&self.data);
     }
 
     /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER,
@@ -150,10 +155,95 @@ impl Cmd {
     }
 
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
+        // One reservation for the header, the bytes and CRLF (exact for lengths below 100,
+        // so that a short command stays within `cmd`'s first 64 bytes).
+        let n = bytes.len();
+        let head = if n < 10 {
+            4
+        } else if n < 100 {
+            5
+        } else {
+            23
+        };
+        self.data.reserve(head + n + 2);
+        header(&mut self.data, b'$', n);
         self.data.extend_from_slice(bytes);
-        self.ends.push(self.data.len());
+        self.data.extend_from_slice(b"\r\n");
+        self.argc += 1;
     }
 }
+
+/// Append `prefix`, `n` in decimal and CRLF (a RESP array or bulk string header), with
+/// straight-line code for the usual one- and two-digit counts and lengths.
+fn header(out: &mut Vec<u8>, prefix: u8, n: usize) {
+    if n < 10 {
+        out.extend_from_slice(&[prefix, b'0' + n as u8, b'\r', b'\n']);
+    } else if n < 100 {
+        out.extend_from_slice(&[
+            prefix,
+            b'0' + (n / 10) as u8,
+            b'0' + (n % 10) as u8,
+            b'\r',
+            b'\n',
+        ]);
+    } else {
+        long_header(out, prefix, n);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn long_header(out: &mut Vec<u8>, prefix: u8, mut n: usize) {
+    let mut tmp = [0u8; 24];
+    let mut i = tmp.len() - 2;
+    tmp[i..].copy_from_slice(b"\r\n");
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    i -= 1;
+    tmp[i] = prefix;
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// The arguments of a [`Cmd`], read back from their encoded form.
+struct Args<'a> {
+    /// What is left of `Cmd::data`: `left` encoded bulk strings.
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for Args<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // `$<len>\r\n<bytes>\r\n`, written by `push_arg`: well-formed by construction.
+        let mut len = 0usize;
+        let mut i = 1;
+        while let Some(&d) = self.rest.get(i).filter(|d| d.is_ascii_digit()) {
+            len = len * 10 + usize::from(d - b'0');
+            i += 1;
+        }
+        let start = i + 2;
+        let arg = &self.rest[start..start + len];
+        self.rest = &self.rest[start + len + 2..];
+        Some(arg)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Args<'_> {}
 
 impl std::fmt::Debug for Cmd {
     /// Shows the command name and, unless the command carries secrets, its arguments
@@ -188,6 +278,52 @@ mod tests {
         let mut out = Vec::new();
         cmd("SET").arg("k").arg(&b"a\r\nb"[..]).encode(&mut out);
         assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n");
+    }
+
+    #[test]
+    fn args_read_back_from_the_encoded_form() {
+        let long = vec![b'z'; 12345];
+        let c = cmd("SET")
+            .arg("")
+            .arg(&b"a\r\nb$3\r\n"[..])
+            .arg(&long[..])
+            .arg(&[b'q'; 99][..])
+            .arg(&[b'r'; 100][..]);
+        let args: Vec<&[u8]> = c.args().collect();
+        assert_eq!(
+            args,
+            [
+                &b"SET"[..],
+                b"",
+                b"a\r\nb$3\r\n",
+                &long[..],
+                &[b'q'; 99][..],
+                &[b'r'; 100][..]
+            ]
+        );
+        assert_eq!(c.len(), 6);
+        assert_eq!(c.args().len(), 6);
+        assert_eq!(c.name(), b"SET");
+        let mut out = Vec::new();
+        c.encode(&mut out);
+        let mut expected = Vec::new();
+        crate::resp::encode_command(&mut expected, args.iter().copied());
+        assert_eq!(out, expected);
+        assert!(Cmd::new().is_empty());
+        assert_eq!(Cmd::new().name(), b"");
+        let mut out = Vec::new();
+        Cmd::new().encode(&mut out);
+        assert_eq!(out, b"*0\r\n");
+        let mut many = cmd("DEL");
+        for i in 0..150 {
+            many.add_arg(i);
+        }
+        let mut out = Vec::new();
+        many.encode(&mut out);
+        let mut expected = Vec::new();
+        crate::resp::encode_command(&mut expected, many.args());
+        assert_eq!(out, expected);
+        assert!(out.starts_with(b"*151\r\n$3\r\nDEL\r\n$1\r\n0\r\n"));
     }
 
     #[test]
