@@ -1059,7 +1059,7 @@ fn gen_value(r: &mut Rng, depth: u32) -> Value {
     if scalar {
         match r.below(10) {
             0 => Value::Nil,
-            1 => Value::Simple(r.text(12, false)),
+            1 => Value::Simple(r.text(12, false).into()),
             2 => Value::Error(ServerError::new(r.text(12, true))),
             3 => Value::Int(match r.below(3) {
                 0 => [i64::MIN, i64::MAX, 0, -1][r.below(4) as usize],

@@ -273,7 +273,7 @@ pub fn build_value(g: &mut Gen<'_>, depth: usize, top: bool) -> Value {
     let leaf = depth >= MAX_DEPTH;
     match tag {
         0 => Value::Nil,
-        1 => Value::Simple(g.string(40).replace(['\r', '\n'], "")),
+        1 => Value::Simple(g.string(40).replace(['\r', '\n'], "").into()),
         2 => Value::Error(ServerError::new(g.string(40))),
         3 => Value::Int(g.u64() as i64),
         4 => Value::Bulk(g.bytes(80).into()),

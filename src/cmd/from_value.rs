@@ -137,7 +137,8 @@ fn parse_num<T: std::str::FromStr>(v: Value, want: &str) -> Result<T> {
         Value::Double(d) => d.to_string(),
         Value::Bool(b) => (b as u8).to_string(),
         Value::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-        Value::Simple(s) | Value::BigNumber(s) => s,
+        Value::Simple(s) => s.into_string(),
+        Value::BigNumber(s) => s,
         other => return unexpected(&other, want),
     };
     text.trim()

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use super::scan::{next_sibling, string_bytes, Node, Span};
-use super::{Bytes, Value};
+use super::{Bytes, Str, Value};
 use crate::error::ServerError;
 
 /// Where the strings of a reply come from.
@@ -72,8 +72,8 @@ pub(crate) fn build(tape: &[Node], idx: usize, src: &mut Source<'_>) -> Value {
     };
     match *node {
         Node::Nil => Value::Nil,
-        // Checked UTF-8 by the scanner, so the lossy conversion never replaces anything.
-        Node::Simple(s) => Value::Simple(src.string(s)),
+        // Checked UTF-8 by the scanner.
+        Node::Simple(s) => Value::Simple(Str::from_checked(src.bytes(s))),
         Node::Error(s) | Node::BulkError(s) => Value::Error(ServerError::new(src.string(s))),
         Node::Int(i) => Value::Int(i),
         Node::Bulk(s) => Value::Bulk(src.bytes(s)),

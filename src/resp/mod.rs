@@ -12,6 +12,7 @@ mod encode;
 mod frame;
 mod lines;
 mod scan;
+mod text;
 mod value;
 
 pub use bytes::Bytes;
@@ -19,4 +20,5 @@ pub use decode::{decode, Decoder, Limits, RETAINED_CAPACITY};
 pub use encode::{encode_command, encode_value};
 pub(crate) use frame::with_value_frame;
 pub use frame::{Frame, FrameKind, Frames, Reply};
+pub use text::Str;
 pub use value::Value;

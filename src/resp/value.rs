@@ -1,6 +1,6 @@
 //! [`Value`]: one reply, of any RESP2 or RESP3 type.
 
-use super::Bytes;
+use super::{Bytes, Str};
 use crate::error::ServerError;
 
 /// A reply from the server, faithful to the RESP2/RESP3 type it arrived as.
@@ -12,8 +12,9 @@ use crate::error::ServerError;
 pub enum Value {
     /// A null: RESP2 `$-1` / `*-1`, RESP3 `_`.
     Nil,
-    /// A simple string (`+OK`).
-    Simple(String),
+    /// A simple string (`+OK`): UTF-8 text, a view of the reply's buffer when decoded
+    /// (`Value::Simple("OK".into())` builds one).
+    Simple(Str),
     /// An error reply, simple (`-`) or bulk (`!`).
     Error(ServerError),
     /// A signed 64-bit integer (`:`).
