@@ -277,6 +277,20 @@ impl Decoder {
     /// The next complete value, `Ok(None)` when more bytes are needed, or a protocol error
     /// (after which the decoder stays failed).
     pub fn next_value(&mut self) -> Result<Option<Value>> {
+        // Fast path for a whole one-node reply, as in `next_reply`.
+        if let Some(pending) = self.buf.get(self.pos..self.end) {
+            if let Some(len) = self.scan.leaf_reply(pending, &self.limits) {
+                let start = self.pos;
+                self.pos = start.wrapping_add(len);
+                let mut src = Source::Shared {
+                    buf: &self.buf,
+                    base: start,
+                };
+                let v = build(self.scan.leaf_tape(), 0, &mut src);
+                self.compact();
+                return Ok(Some(v));
+            }
+        }
         self.compact();
         let Some((start, _)) = self.scan_next()? else {
             return Ok(None);
@@ -395,6 +409,7 @@ impl Decoder {
             if self.buf.capacity() > RETAINED_CAPACITY {
                 self.buf = Arc::default();
             }
+            self.scan.trim();
         }
     }
 }
@@ -432,4 +447,34 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
         copy: None,
     };
     Ok(Some((build(scan.tape(), 0, &mut src), len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_decoder_lets_go_of_a_big_reply() {
+        let mut wire = b"*10000\r\n".to_vec();
+        for _ in 0..10_000 {
+            wire.extend_from_slice(b":1\r\n");
+        }
+        let mut d = Decoder::new();
+        d.feed(&wire);
+        assert_eq!(
+            d.next_reply().ok().flatten().map(|r| r.frame().len()),
+            Some(10_000)
+        );
+        assert!(d.scan.tape_capacity() >= 10_001);
+        d.compact();
+        assert_eq!(d.scan.tape_capacity(), 0, "a 10,000-node tape is released");
+        // Small replies keep their tape (no reallocation per reply).
+        d.feed(b"*2\r\n:1\r\n:2\r\n*2\r\n:3\r\n:4\r\n");
+        assert!(d.next_value().ok().flatten().is_some());
+        let kept = d.scan.tape_capacity();
+        assert!(kept >= 3);
+        assert!(d.next_value().ok().flatten().is_some());
+        d.compact();
+        assert_eq!(d.scan.tape_capacity(), kept);
+    }
 }

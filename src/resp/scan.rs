@@ -230,6 +230,20 @@ impl Scan {
         self.single = false;
     }
 
+    /// Between replies: release a tape grown by a huge reply (more than
+    /// [`RETAINED_NODES`]), so that an idle connection does not keep it.
+    pub(crate) fn trim(&mut self) {
+        if self.done && self.tape.capacity() > RETAINED_NODES {
+            self.tape = Vec::new();
+        }
+    }
+
+    /// Nodes the tape has room for.
+    #[cfg(test)]
+    pub(crate) fn tape_capacity(&self) -> usize {
+        self.tape.capacity()
+    }
+
     /// The tape of the reply the last successful [`Scan::scan`] completed.
     #[inline(always)]
     pub(crate) fn tape(&self) -> &[Node] {
