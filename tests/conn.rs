@@ -340,6 +340,9 @@ fn pipelined_transaction_and_watch_abort() {
             .transaction(&[&key], |tx| {
                 let v = tx.exec(&cmd("GET").arg(&key))?;
                 assert_eq!(v.as_bytes(), Some(&b"1"[..]));
+                // Typed reads go through the transaction's own in-place path.
+                let typed: Option<i64> = valkit::Commands::query(tx, &cmd("GET").arg(&key))?;
+                assert_eq!(typed, Some(1));
                 // Someone else changes the key between WATCH and EXEC.
                 other.exec(&cmd("SET").arg(&key).arg(100))?;
                 Ok(pipe().cmd(cmd("INCR").arg(&key)))

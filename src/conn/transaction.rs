@@ -30,6 +30,14 @@ impl Execute for Transaction<'_> {
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         self.inner.borrow_mut().exec_pipeline(pipeline)
     }
+
+    fn exec_frame(
+        &self,
+        cmd: &Cmd,
+        read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.inner.borrow_mut().exec_frame(cmd, read)
+    }
 }
 
 pub(super) fn run<K, F>(inner: &mut Inner, keys: &[K], build: F) -> Result<TxOutcome>
