@@ -187,27 +187,8 @@ fn header(out: &mut Vec<u8>, prefix: u8, n: usize) {
             b'\n',
         ]);
     } else {
-        long_header(out, prefix, n);
+        crate::resp::write_header(out, prefix, n as u64);
     }
-}
-
-#[cold]
-#[inline(never)]
-fn long_header(out: &mut Vec<u8>, prefix: u8, mut n: usize) {
-    let mut tmp = [0u8; 24];
-    let mut i = tmp.len() - 2;
-    tmp[i..].copy_from_slice(b"\r\n");
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    i -= 1;
-    tmp[i] = prefix;
-    out.extend_from_slice(&tmp[i..]);
 }
 
 /// The arguments of a [`Cmd`], read back from their encoded form.

@@ -4,15 +4,6 @@
 //! (no copy), or for a borrowed slice one copy of the reply's bytes made the first time a
 //! string is met (none for a reply without strings). Recursion follows the tape's nesting,
 //! which the scanner bounds by [`Limits::HARD_MAX_DEPTH`](super::Limits::HARD_MAX_DEPTH).
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic,
-    clippy::unreachable,
-    clippy::todo
-)]
 
 use std::sync::Arc;
 

@@ -1,11 +1,4 @@
 //! [`Bytes`]: an immutable, cheaply clonable byte string that may share its buffer.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic
-)]
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;

@@ -32,18 +32,20 @@ pub(crate) fn write_header(out: &mut Vec<u8>, prefix: u8, n: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+fn write_u64(out: &mut Vec<u8>, n: u64) {
     let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut n = n;
+    let mut used = 0usize;
+    for slot in tmp.iter_mut().rev() {
+        *slot = b'0'.wrapping_add(n.wrapping_rem(10) as u8);
+        used = used.wrapping_add(1);
+        n = n.wrapping_div(10);
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&tmp[i..]);
+    let start = tmp.len().wrapping_sub(used);
+    out.extend_from_slice(tmp.get(start..).unwrap_or_default());
 }
 
 fn write_i64(out: &mut Vec<u8>, n: i64) {
@@ -131,7 +133,8 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
             out.extend_from_slice(b"\r\n");
         }
         Value::Verbatim { format, text } => {
-            write_header(out, b'=', (text.len() + format.len() + 1) as u64);
+            let len = text.len().saturating_add(format.len()).saturating_add(1);
+            write_header(out, b'=', len as u64);
             out.extend_from_slice(format.as_bytes());
             out.push(b':');
             out.extend_from_slice(text);
@@ -157,7 +160,7 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
             encode_value(out, value);
         }
         Value::Push { kind, data } => {
-            write_header(out, b'>', data.len() as u64 + 1);
+            write_header(out, b'>', (data.len() as u64).saturating_add(1));
             write_header(out, b'$', kind.len() as u64);
             out.extend_from_slice(kind.as_bytes());
             out.extend_from_slice(b"\r\n");

@@ -1,13 +1,4 @@
 //! [`Reply`] and [`Frame`]: a decoded reply read in place, without building [`Value`]s.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic,
-    clippy::unreachable,
-    clippy::todo
-)]
 
 use std::borrow::Cow;
 use std::fmt;

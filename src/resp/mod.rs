@@ -5,6 +5,18 @@
 //! The connection layer feeds a [`Decoder`] with whatever the socket produced; fuzz
 //! targets and parser benchmarks drive the same code directly.
 
+// The codec reads untrusted bytes: no panicking operations anywhere in it (every index
+// is a checked `get`, every wire number goes through checked or saturating arithmetic).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo
+)]
+
 mod build;
 mod bytes;
 mod decode;
@@ -17,6 +29,7 @@ mod value;
 
 pub use bytes::Bytes;
 pub use decode::{decode, Decoder, Limits, RETAINED_CAPACITY};
+pub(crate) use encode::write_header;
 pub use encode::{encode_command, encode_value};
 pub(crate) use frame::with_value_frame;
 pub use frame::{Frame, FrameKind, Frames, Reply};

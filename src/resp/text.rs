@@ -1,11 +1,4 @@
 //! [`Str`]: the text of a simple string reply, shared with the buffer it arrived in.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::panic
-)]
 
 use std::borrow::Borrow;
 use std::fmt;
