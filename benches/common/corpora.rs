@@ -118,16 +118,34 @@ pub fn all() -> Vec<Corpus> {
 // The decode loops. Each decodes every frame of `c` one by one and returns the count (and
 // passes every value through `black_box` so nothing is optimised away).
 
-/// valkit's incremental `Decoder` (what a `Connection` uses), fed the whole buffer.
-#[inline(never)]
-pub fn valkit_decoder(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
-    d.feed(&c.bytes);
+/// Every complete value the decoder holds, built as `Value`s.
+#[inline(always)]
+fn drain_values(d: &mut valkit::resp::Decoder) -> usize {
     let mut n = 0;
     while let Some(v) = d.next_value().expect("valkit decoder") {
         black_box(v);
         n += 1;
     }
     n
+}
+
+/// Every complete reply the decoder holds, read in place (`next_reply`).
+#[inline(always)]
+fn drain_replies(d: &mut valkit::resp::Decoder) -> usize {
+    let mut n = 0;
+    while let Some(r) = d.next_reply().expect("valkit decoder") {
+        black_box(r);
+        n += 1;
+    }
+    n
+}
+
+/// valkit's incremental `Decoder` (what a `Connection` uses for raw replies and pipelines),
+/// fed the whole buffer, building `Value`s.
+#[inline(never)]
+pub fn valkit_decoder(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
+    d.feed(&c.bytes);
+    drain_values(d)
 }
 
 /// valkit's `Decoder` handed the buffer as a shared `valkit::resp::Bytes` (built outside
@@ -140,11 +158,7 @@ pub fn valkit_decoder_shared(
     frames: usize,
 ) -> usize {
     d.feed_bytes(shared.clone());
-    let mut n = 0;
-    while let Some(v) = d.next_value().expect("valkit decoder") {
-        black_box(v);
-        n += 1;
-    }
+    let n = drain_values(d);
     assert_eq!(n, frames);
     n
 }
@@ -159,11 +173,7 @@ pub fn valkit_reply(
     frames: usize,
 ) -> usize {
     d.feed_bytes(shared.clone());
-    let mut n = 0;
-    while let Some(r) = d.next_reply().expect("valkit decoder") {
-        black_box(r);
-        n += 1;
-    }
+    let n = drain_replies(d);
     assert_eq!(n, frames);
     n
 }
@@ -173,12 +183,7 @@ pub fn valkit_reply(
 #[inline(never)]
 pub fn valkit_reply_fed(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
     d.feed(&c.bytes);
-    let mut n = 0;
-    while let Some(r) = d.next_reply().expect("valkit decoder") {
-        black_box(r);
-        n += 1;
-    }
-    n
+    drain_replies(d)
 }
 
 /// valkit's one-shot `decode`, advancing through the buffer.
