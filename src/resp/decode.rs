@@ -268,22 +268,7 @@ impl Decoder {
     /// The next complete value, `Ok(None)` when more bytes are needed, or a protocol error
     /// (after which the decoder stays failed).
     pub fn next_value(&mut self) -> Result<Option<Value>> {
-        // Fast path for a whole one-node reply, as in `next_reply`.
-        if let Some(pending) = self.buf.get(self.pos..self.end) {
-            if let Some(len) = self.scan.leaf_reply(pending, &self.limits) {
-                let start = self.pos;
-                self.pos = start.wrapping_add(len);
-                let mut src = Source::Shared {
-                    buf: &self.buf,
-                    base: start,
-                };
-                let v = build(self.scan.leaf_tape(), 0, &mut src);
-                self.compact();
-                return Ok(Some(v));
-            }
-        }
-        self.compact();
-        let Some((start, _)) = self.scan_next()? else {
+        let Some(start) = self.take_reply()? else {
             return Ok(None);
         };
         let mut src = Source::Shared {
@@ -310,31 +295,27 @@ impl Decoder {
     /// ```
     #[inline]
     pub fn next_reply(&mut self) -> Result<Option<Reply<'_>>> {
-        // Fast path for a whole one-node reply. (A failed decoder holds no bytes, so it
-        // never gets here with any.)
+        let Some(start) = self.take_reply()? else {
+            return Ok(None);
+        };
+        let bytes = self.buf.get(start..self.pos).unwrap_or_default();
+        Ok(Some(Reply::new(bytes, self.scan.tape())))
+    }
+
+    /// Scan the reply at `pos`. When it is complete, return where it starts, with `pos`
+    /// moved past it and the scanner's tape describing it. A whole one-node reply takes the
+    /// scanner's fast path (a failed decoder holds no bytes, so it never gets there); a
+    /// protocol error fails the decoder.
+    #[inline(always)]
+    fn take_reply(&mut self) -> Result<Option<usize>> {
         if let Some(pending) = self.buf.get(self.pos..self.end) {
             if let Some(len) = self.scan.leaf_reply(pending, &self.limits) {
                 let start = self.pos;
                 self.pos = start.wrapping_add(len);
-                let bytes = self.buf.get(start..self.pos).unwrap_or_default();
-                return Ok(Some(Reply::new(bytes, self.scan.leaf_tape())));
+                return Ok(Some(start));
             }
         }
         self.compact();
-        let Some((start, len)) = self.scan_next()? else {
-            return Ok(None);
-        };
-        let bytes = self
-            .buf
-            .get(start..start.saturating_add(len))
-            .unwrap_or_default();
-        Ok(Some(Reply::new(bytes, self.scan.tape())))
-    }
-
-    /// Scan the reply at `pos`: when complete, its start and length (and `pos` moves past
-    /// it). A protocol error fails the decoder.
-    #[inline]
-    fn scan_next(&mut self) -> Result<Option<(usize, usize)>> {
         if let Some(detail) = &self.failed {
             return Err(Error::protocol(format!("decoder failed earlier: {detail}")));
         }
@@ -343,7 +324,7 @@ impl Decoder {
             Ok(Some(len)) => {
                 let start = self.pos;
                 self.pos = self.pos.saturating_add(len);
-                Ok(Some((start, len)))
+                Ok(Some(start))
             }
             Ok(None) => Ok(None),
             Err(e) => {

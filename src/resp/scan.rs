@@ -257,10 +257,8 @@ impl Scan {
             self.single = false;
             self.at = 0;
         }
-        if self.at == 0 {
-            if let Some(len) = self.leaf(buf, lim) {
-                return Ok(Some(len));
-            }
+        if let Some(len) = self.leaf_reply(buf, lim) {
+            return Ok(Some(len));
         }
         loop {
             let rest = buf.get(self.at..).unwrap_or_default();
@@ -303,44 +301,23 @@ impl Scan {
         }
     }
 
-    /// The top-level fast path: a whole reply that is one common leaf (see [`fast_leaf`]),
-    /// scanned and recorded; `None` (nothing changed) for anything else. Only valid with no
-    /// reply in progress.
-    #[inline(always)]
-    pub(crate) fn leaf(&mut self, buf: &[u8], lim: &Limits) -> Option<usize> {
-        let (node, len) = fast_leaf(buf, lim)?;
-        self.set_leaf(node, len);
-        Some(len)
-    }
-
-    /// Record a whole reply of one node, `len` bytes long.
-    #[inline(always)]
-    fn set_leaf(&mut self, node: Node, len: usize) {
-        self.leaf = [node];
-        self.single = true;
-        // A partial line scanned by an earlier call belonged to this reply.
-        self.scanned = 0;
-        self.at = len;
-        self.done = true;
-    }
-
-    /// The fast path of [`Decoder::next_reply`](super::Decoder::next_reply): when no reply
-    /// is in progress and `pending` starts with a whole one-node reply, record it (see
-    /// [`Scan::leaf_tape`]) and return its length.
+    /// The fast path, for [`Decoder`](super::Decoder) and [`Scan::scan`]: when no reply is
+    /// in progress and `pending` starts with a whole one-node reply (see [`fast_leaf`]),
+    /// record it in `leaf` (no tape) and return its length. `None`, changing nothing, for
+    /// anything else.
     #[inline(always)]
     pub(crate) fn leaf_reply(&mut self, pending: &[u8], lim: &Limits) -> Option<usize> {
         if !(self.done || self.at == 0) {
             return None;
         }
         let (node, len) = fast_leaf(pending, lim)?;
-        self.set_leaf(node, len);
+        self.leaf = [node];
+        self.single = true;
+        // A partial line scanned by an earlier call belonged to this reply.
+        self.scanned = 0;
+        self.at = len;
+        self.done = true;
         Some(len)
-    }
-
-    /// The tape of a reply recorded by [`Scan::leaf_reply`].
-    #[inline(always)]
-    pub(crate) fn leaf_tape(&self) -> &[Node] {
-        &self.leaf
     }
 
     /// Parse the item at `rest[0]`; a complete leaf is pushed on the tape.
