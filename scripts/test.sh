@@ -70,7 +70,11 @@ step "layering"
 check_layers
 echo "layering ok"
 
-step "cargo test --all-features"
+step "cargo test --all-features (build)"
+# Compiling is not bounded by the test timeout: on a loaded machine it alone can take minutes.
+cargo test --all-features --no-run --quiet
+
+step "cargo test --all-features (run)"
 timeout --foreground "${VALKIT_TEST_TIMEOUT:-720}" cargo test --all-features
 
 step "fuzz smoke (seed replay + 5 s per target)"
