@@ -75,8 +75,8 @@ impl<T> Lookup<T> {
     }
 }
 
-/// A cache over anything that implements [`Execute`] (an `Arc<Connection>` today, a
-/// `Client` or pool as well): cache-aside with singleflight, stale-while-revalidate,
+/// A cache over anything that implements [`Execute`] (a [`Client`](crate::Client), a
+/// [`Pool`](crate::Pool) or an `Arc<Connection>`): cache-aside with singleflight, stale-while-revalidate,
 /// negative caching, XFetch, write-through, batches, tags and invalidation events.
 ///
 /// Cheap to clone (two `Arc`s); all clones share counters, in-flight loads and the

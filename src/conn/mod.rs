@@ -218,7 +218,9 @@ impl Connection {
         inner.stream.peer_state()
     }
 
-    /// Take the push frames (pub/sub messages, tracking invalidations) received so far.
+    /// Take the RESP3 push frames that arrived between replies so far (for example
+    /// `CLIENT TRACKING` invalidations). This is not a subscriber: commands that turn a
+    /// connection into a subscriber cannot run through `exec` or a pipeline.
     pub fn take_pushes(&self) -> Vec<Value> {
         self.inner.lock().pushes.drain(..).collect()
     }

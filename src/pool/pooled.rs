@@ -33,8 +33,9 @@ impl PooledConnection {
         }
     }
 
-    /// Take the connection out of the pool for good (e.g. to keep it subscribed). Its
-    /// slot is freed, so the pool may open another one.
+    /// Take the connection out of the pool for good (e.g. a long-lived connection with
+    /// session state the pool must not hand to others, such as `CLIENT TRACKING`). Its slot
+    /// is freed, so the pool may open another one.
     pub fn detach(mut self) -> Connection {
         self.shared.forget();
         match self.conn.take() {
