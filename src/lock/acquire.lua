@@ -19,5 +19,11 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 if ARGV[3] ~= '0' then
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  -- Tell the holder too: its token gains a '+w' suffix (same TTL), so its native
+  -- compare-and-delete misses and it releases through release.lua, which wakes us.
+  local v = redis.call('GET', KEYS[1])
+  if v and string.sub(v, -2) ~= '+w' then
+    redis.call('SET', KEYS[1], v .. '+w', 'KEEPTTL')
+  end
 end
 return {0, redis.call('PTTL', KEYS[1])}

@@ -2,7 +2,7 @@
 //! commands (`DELIFEQ`, `SET … IFEQ`) where the server has them, Lua otherwise; which one
 //! is decided once per backend.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::error::{is_availability, LockError};
@@ -95,7 +95,11 @@ impl<E: Execute> Backend<E> {
             .store(if native { NATIVE } else { LUA }, Ordering::Relaxed);
         log::debug!(
             "lock backend: {}",
-            if native { "native DELIFEQ / SET IFEQ" } else { "Lua scripts" }
+            if native {
+                "native DELIFEQ / SET IFEQ"
+            } else {
+                "Lua scripts"
+            }
         );
         Ok(native)
     }
@@ -141,38 +145,34 @@ impl<E: Execute> Backend<E> {
 
     /// `SET key token NX PX ttl` alone (Redlock: no fence, no waiters).
     pub(crate) fn set_nx(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, Error> {
-        let v = self
-            .ex
-            .exec(&cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(ms(ttl)))?;
+        let v = self.ex.exec(
+            &cmd("SET")
+                .arg(key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ms(ttl)),
+        )?;
         Ok(!v.is_nil())
     }
 
-    /// Compare-and-delete. `wake`: the holder knows of waiters, so use the script that
-    /// also wakes one (one command either way).
+    /// Compare-and-delete, one command: `DELIFEQ` when the server has it and no waiter is
+    /// known, the release script otherwise (it also wakes a waiter). When `DELIFEQ` misses,
+    /// the script runs once more: a waiter may have marked our token (see acquire.lua),
+    /// and it tells "expired" from "taken".
     pub(crate) fn release(
         &self,
         keys: &LockKeys,
         token: &str,
-        wake: bool,
+        waiters: &AtomicBool,
         wake_ttl: Duration,
     ) -> Result<Release, LockError> {
-        if !wake && self.native()? {
-            let n: i64 = FromValue::from_value(
-                self.ex
-                    .exec(&cmd("DELIFEQ").arg(&keys.lock).arg(token))?,
-            )?;
+        if !waiters.load(Ordering::Relaxed) && self.native()? {
+            let n: i64 =
+                FromValue::from_value(self.ex.exec(&cmd("DELIFEQ").arg(&keys.lock).arg(token))?)?;
             if n == 1 {
                 return Ok(Release::Released);
             }
-            // Not ours any more: tell "expired" from "taken" (a second look, only on
-            // this path; the script answers both at once).
-            let now: Option<Vec<u8>> =
-                FromValue::from_value(self.ex.exec(&cmd("GET").arg(&keys.lock))?)?;
-            return Ok(if now.is_some() {
-                Release::TakenByOther
-            } else {
-                Release::Expired
-            });
         }
         let n: i64 = self
             .release
@@ -190,14 +190,18 @@ impl<E: Execute> Backend<E> {
     }
 
     /// Compare-and-extend: set the lease to `lease` from now if we still hold the key.
-    /// Never recreates an expired key.
+    /// Never recreates an expired key. `SET … IFEQ` when the server has it; when that
+    /// misses (a waiter marked our token, or the lock is gone) the script decides, and a
+    /// marked token is remembered in `waiters`.
     pub(crate) fn set_lease(
         &self,
         key: &str,
         token: &str,
         lease: Duration,
+        waiters: &AtomicBool,
     ) -> Result<bool, LockError> {
-        if self.native()? {
+        let native = !waiters.load(Ordering::Relaxed) && self.native()?;
+        if native {
             // SET … IFEQ on a missing key does nothing and answers nil.
             let v = self.ex.exec(
                 &cmd("SET")
@@ -208,7 +212,9 @@ impl<E: Execute> Backend<E> {
                     .arg("PX")
                     .arg(ms(lease)),
             )?;
-            return Ok(!v.is_nil());
+            if !v.is_nil() {
+                return Ok(true);
+            }
         }
         let n: i64 = self
             .extend
@@ -216,6 +222,9 @@ impl<E: Execute> Backend<E> {
             .arg(token)
             .arg(ms(lease))
             .invoke_as(&self.ex)?;
+        if n == 1 && native {
+            waiters.store(true, Ordering::Relaxed);
+        }
         Ok(n == 1)
     }
 
@@ -232,7 +241,10 @@ impl<E: Execute> Backend<E> {
     /// Whether the key holds our token.
     pub(crate) fn owns(&self, key: &str, token: &str) -> Result<bool, LockError> {
         let v: Option<Vec<u8>> = FromValue::from_value(self.ex.exec(&cmd("GET").arg(key))?)?;
-        Ok(v.as_deref() == Some(token.as_bytes()))
+        Ok(match v.as_deref() {
+            Some(v) => v.strip_suffix(b"+w").unwrap_or(v) == token.as_bytes(),
+            None => false,
+        })
     }
 
     /// `BLPOP wake slice`: wait for a release's wake-up (or the slice to pass).

@@ -1,6 +1,7 @@
 //! [`LockGuard`]: a held lock. Releases on drop; `release(self)` says how it ended.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +24,9 @@ pub struct LockGuard<E: Execute> {
     token: Arc<str>,
     ttl: Duration,
     fence: u64,
-    /// Someone was waiting when we took it: release through the script that wakes them.
-    waiters: bool,
+    /// Someone waits (known at acquisition or learned since): release through the script
+    /// that wakes them. Shared with the watchdog.
+    waiters: Arc<AtomicBool>,
     wake_ttl: Duration,
     lease: Arc<Lease>,
     watchdog: Option<Watchdog>,
@@ -53,7 +55,7 @@ impl<E: Execute> LockGuard<E> {
             token: h.token.into(),
             ttl: h.ttl,
             fence: h.fence,
-            waiters: h.waiters,
+            waiters: Arc::new(AtomicBool::new(h.waiters)),
             wake_ttl: h.wake_ttl,
             watchdog: None,
             done: false,
@@ -145,7 +147,10 @@ impl<E: Execute> LockGuard<E> {
 
     fn set_lease(&mut self, lease: Duration) -> Result<(), LockError> {
         let sent = Instant::now();
-        if self.backend.set_lease(&self.keys.lock, &self.token, lease)? {
+        if self
+            .backend
+            .set_lease(&self.keys.lock, &self.token, lease, &self.waiters)?
+        {
             self.lease.renewed(deadline_after(sent, lease));
             Ok(())
         } else {
@@ -173,7 +178,7 @@ impl<E: Execute> LockGuard<E> {
         }
         self.done = true;
         self.backend
-            .release(&self.keys, &self.token, self.waiters, self.wake_ttl)
+            .release(&self.keys, &self.token, &self.waiters, self.wake_ttl)
     }
 }
 
@@ -218,6 +223,7 @@ impl<E: Execute + Send + Sync + 'static> LockGuard<E> {
             key: self.keys.lock.clone(),
             token: self.token.clone(),
             ttl: self.ttl,
+            waiters: self.waiters.clone(),
         };
         match Watchdog::start(renewal, self.lease.clone(), on_lost) {
             Ok(w) => {

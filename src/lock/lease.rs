@@ -76,7 +76,8 @@ impl Lease {
     /// The loss, if known or if the deadline has passed.
     pub(crate) fn lost(&self) -> Option<LeaseLost> {
         let s = self.state.lock();
-        s.lost.or_else(|| (Instant::now() >= s.deadline).then_some(LeaseLost::Expired))
+        s.lost
+            .or_else(|| (Instant::now() >= s.deadline).then_some(LeaseLost::Expired))
     }
 
     /// Wait until the lease is lost (or its deadline passes), at most `timeout`.
@@ -127,7 +128,10 @@ mod tests {
         let lease = Lease::new(Instant::now() + Duration::from_millis(30));
         assert_eq!(lease.wait_lost(Duration::from_millis(1)), None);
         let t0 = Instant::now();
-        assert_eq!(lease.wait_lost(Duration::from_secs(5)), Some(LeaseLost::Expired));
+        assert_eq!(
+            lease.wait_lost(Duration::from_secs(5)),
+            Some(LeaseLost::Expired)
+        );
         assert!(t0.elapsed() < Duration::from_secs(2));
     }
 }

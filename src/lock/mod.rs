@@ -246,7 +246,11 @@ impl<E: Execute> Locks<E> {
     /// [`InvalidArgument`](LockErrorKind::InvalidArgument) for an empty name or a TTL
     /// outside 1 ms ..= 11.5 days; [`Unavailable`](LockErrorKind::Unavailable);
     /// [`Server`](LockErrorKind::Server).
-    pub fn try_acquire(&self, name: &str, ttl: Duration) -> Result<Option<LockGuard<E>>, LockError> {
+    pub fn try_acquire(
+        &self,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<Option<LockGuard<E>>, LockError> {
         check_ttl(ttl)?;
         let keys = LockKeys::new(&self.inner.prefix, name)?;
         let token = new_token();

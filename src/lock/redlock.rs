@@ -166,7 +166,9 @@ impl<E: Execute> Redlock<E> {
                     format!("no majority for {} within {wait:?}", keys.lock),
                 ));
             }
-            let pause = self.retry_delay.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+            let pause = self
+                .retry_delay
+                .mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
             std::thread::sleep(pause.min(until - now));
         }
     }
@@ -228,8 +230,9 @@ impl<E: Execute> Redlock<E> {
 /// Compare-and-delete on every server; the number of servers that released it.
 fn release_all<E: Execute>(nodes: &[Backend<E>], keys: &LockKeys, token: &str) -> usize {
     let mut released = 0;
+    let no_waiters = std::sync::atomic::AtomicBool::new(false);
     for node in nodes {
-        match node.release(keys, token, false, Duration::from_millis(1)) {
+        match node.release(keys, token, &no_waiters, Duration::from_millis(1)) {
             Ok(Release::Released) => released += 1,
             Ok(_) => {}
             Err(e) => log::debug!("Redlock: releasing {} failed: {e}", keys.lock),

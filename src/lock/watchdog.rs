@@ -2,6 +2,7 @@
 //! compare-and-extend at a time); the supervisor keeps time, so a renewal stuck on an
 //! unreachable server cannot delay telling the holder that the lease is lost.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ pub(crate) struct Renewal<E> {
     pub(crate) key: String,
     pub(crate) token: Arc<str>,
     pub(crate) ttl: Duration,
+    pub(crate) waiters: Arc<AtomicBool>,
 }
 
 type Outcome = (Instant, Result<bool, LockError>);
@@ -88,7 +90,7 @@ fn renew_loop<E: Execute>(r: Renewal<E>, requests: Receiver<()>, results: Sender
     // Ends when the supervisor drops its sender.
     while requests.recv().is_ok() {
         let sent = Instant::now();
-        let outcome = r.backend.set_lease(&r.key, &r.token, r.ttl);
+        let outcome = r.backend.set_lease(&r.key, &r.token, r.ttl, &r.waiters);
         if results.send((sent, outcome)).is_err() {
             break;
         }
@@ -129,7 +131,11 @@ fn supervise(
             }
             in_flight = true;
         }
-        let wake = if in_flight { deadline } else { next.min(deadline) };
+        let wake = if in_flight {
+            deadline
+        } else {
+            next.min(deadline)
+        };
         let timeout = wake.saturating_duration_since(now);
         select! {
             recv(stop) -> _ => return,
