@@ -102,7 +102,7 @@ const MAX_TTL: Duration = Duration::from_secs(1_000_000);
 
 /// Locks over an executor. Cheap to clone (one `Arc`); all clones share the executor and
 /// the detected server capabilities.
-pub struct Locks<E: Execute> {
+pub struct Locks<E> {
     inner: Arc<Inner<E>>,
 }
 
@@ -113,7 +113,7 @@ struct Inner<E> {
     max_poll: Duration,
 }
 
-impl<E: Execute> Clone for Locks<E> {
+impl<E> Clone for Locks<E> {
     fn clone(&self) -> Self {
         Locks {
             inner: self.inner.clone(),
@@ -121,7 +121,7 @@ impl<E: Execute> Clone for Locks<E> {
     }
 }
 
-impl<E: Execute> std::fmt::Debug for Locks<E> {
+impl<E> std::fmt::Debug for Locks<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Locks")
             .field("prefix", &self.inner.prefix)
