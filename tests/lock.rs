@@ -117,7 +117,7 @@ fn guard_outcomes_extend_reacquire_and_ownership() {
         assert_eq!(g.lease_lost(), Some(LeaseLost::Taken));
         assert_eq!(g.release().unwrap(), Release::TakenByOther);
         assert_eq!(c.get_string(&k).unwrap().as_deref(), Some("intruder"));
-        c.del(&[&k]).unwrap();
+        c.del([&k]).unwrap();
 
         // Bad input is a typed error.
         let e = l.try_acquire("", ttl).unwrap_err();
@@ -220,7 +220,7 @@ fn blocking_acquire_is_woken_by_a_release_and_times_out_typed() {
             waited >= Duration::from_millis(300) && waited < Duration::from_millis(1500),
             "{waited:?}"
         );
-        c.del(&[&waiters_key]).unwrap();
+        c.del([&waiters_key]).unwrap();
 
         // Hand-off: a waiter blocked on the lock gets it soon after the release.
         let (l2, n2) = (l.clone(), name.clone());

@@ -20,7 +20,8 @@ use crate::cmd::Execute;
 /// [`release`](LockGuard::release) to see the outcome.
 pub struct LockGuard<E: Execute> {
     backend: Arc<Backend<E>>,
-    keys: LockKeys,
+    /// Boxed: keeps the guard small enough to move around cheaply.
+    keys: Box<LockKeys>,
     token: Arc<str>,
     ttl: Duration,
     fence: u64,
@@ -51,7 +52,7 @@ impl<E: Execute> LockGuard<E> {
         LockGuard {
             lease: Arc::new(Lease::new(deadline_after(h.sent, h.ttl))),
             backend: h.backend,
-            keys: h.keys,
+            keys: Box::new(h.keys),
             token: h.token.into(),
             ttl: h.ttl,
             fence: h.fence,
