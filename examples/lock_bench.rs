@@ -5,9 +5,11 @@
 //!    script, then `DELIFEQ` or `EVALSHA` of the release script), rounds interleaved.
 //! 2. Commands per acquire and per release, from `INFO commandstats` (what the client
 //!    sends, and what the server runs inside scripts).
-//! 3. Hand-off latency, 8 threads contending for one lock: from the start of a release to
-//!    the next holder's acquire returning, p50 / p99, against a lock that polls every
-//!    100 ms (`SET NX PX`, sleep 100 ms, retry: redis-py's default).
+//! 3. Hand-off latency, 8 threads contending for one lock (each: acquire, hold 1 ms,
+//!    release, then stay out until another thread got it, so every hand-off goes to a
+//!    waiter): from the start of a release to the next holder's acquire returning, p50 /
+//!    p99; against a lock that polls every 100 ms (`SET NX PX`, sleep 100 ms, retry:
+//!    redis-py's default).
 //!
 //! ```text
 //! cargo run --release --features testkit --example lock_bench [seconds-per-hand-off-run]
@@ -46,7 +48,8 @@ fn main() {
             command_counts(&server, native, &label);
             handoff(&server, native, &label, handoff_secs, rtt);
         }
-        polling_handoff(&server, handoff_secs, rtt);
+        let (acq, rel) = lock_round_trips(&server, NativeCommands::Auto);
+        polling_handoff(&server, handoff_secs, rtt, acq + rel);
     }
 }
 
@@ -209,23 +212,62 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-/// 8 threads: acquire, hold 1 ms, release, think 1 ms, repeat. The hand-off latency is
-/// from the start of one release to the next acquire returning (in any thread).
+/// The shared state of a hand-off run: when the latest release started, how many
+/// acquisitions happened, and the samples.
+#[derive(Default)]
+struct Handoffs {
+    last_release: Mutex<Option<Instant>>,
+    acquisitions: std::sync::atomic::AtomicU64,
+    samples: Mutex<Vec<Duration>>,
+}
+
+impl Handoffs {
+    /// Just acquired: the hand-off latency is the time since the release that freed it.
+    /// Returns the acquisition number.
+    fn acquired(&self) -> u64 {
+        let now = Instant::now();
+        if let Some(r) = self.last_release.lock().unwrap().take() {
+            self.samples.lock().unwrap().push(now - r);
+        }
+        self.acquisitions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
+    /// About to release.
+    fn releasing(&self) {
+        *self.last_release.lock().unwrap() = Some(Instant::now());
+    }
+
+    /// After releasing acquisition `n`: stay out until another thread got the lock (at
+    /// most 300 ms), so every hand-off goes to a thread that was waiting, not back to the
+    /// releaser.
+    fn step_aside(&self, n: u64) {
+        let until = Instant::now() + Duration::from_millis(300);
+        while self.acquisitions.load(std::sync::atomic::Ordering::SeqCst) == n
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+/// 8 threads: acquire, hold 1 ms, release, step aside until someone else holds it,
+/// repeat, for `secs`. The hand-off latency is from the start of a release to the next
+/// holder's acquire returning.
 fn run_handoff(
     secs: f64,
-    mut one: impl FnMut() -> Box<dyn FnMut(&Mutex<Option<Instant>>, &Mutex<Vec<Duration>>) + Send>,
+    mut one: impl FnMut() -> Box<dyn FnMut(&Handoffs) + Send>,
 ) -> Vec<Duration> {
-    let last_release = Arc::new(Mutex::new(None::<Instant>));
-    let samples = Arc::new(Mutex::new(Vec::new()));
+    let h = Arc::new(Handoffs::default());
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let mut step = one();
-            let (lr, s) = (last_release.clone(), samples.clone());
+            let h = h.clone();
             std::thread::spawn(move || {
                 while Instant::now() < until {
-                    step(&lr, &s);
-                    std::thread::sleep(Duration::from_millis(1));
+                    step(&h);
                 }
             })
         })
@@ -233,18 +275,12 @@ fn run_handoff(
     for t in threads {
         t.join().unwrap();
     }
-    let v = samples.lock().unwrap().clone();
+    let v = h.samples.lock().unwrap().clone();
     v
 }
 
-fn record(lr: &Mutex<Option<Instant>>, s: &Mutex<Vec<Duration>>) {
-    let now = Instant::now();
-    if let Some(r) = lr.lock().unwrap().take() {
-        s.lock().unwrap().push(now - r);
-    }
-}
-
-fn report(label: &str, mut v: Vec<Duration>, rtt: Duration) {
+/// `pair`: one release plus one acquire, uncontended (the least a hand-off can take).
+fn report(label: &str, mut v: Vec<Duration>, rtt: Duration, pair: Duration) {
     if v.is_empty() {
         println!("hand-off, {label}: no samples");
         return;
@@ -252,38 +288,65 @@ fn report(label: &str, mut v: Vec<Duration>, rtt: Duration) {
     let p50 = percentile(&mut v, 0.5);
     let p99 = percentile(&mut v, 0.99);
     println!(
-        "hand-off, 8 threads, {label}: p50 {p50:?} ({:.1} RTT), p99 {p99:?} ({:.1} RTT), {} hand-offs",
+        "hand-off, 8 threads, {label}: p50 {p50:?} ({:.1} PING RTT, {:.1} x release+acquire), p99 {p99:?} ({:.1} PING RTT), {} hand-offs",
         p50.as_secs_f64() / rtt.as_secs_f64(),
+        p50.as_secs_f64() / pair.as_secs_f64(),
         p99.as_secs_f64() / rtt.as_secs_f64(),
         v.len()
     );
 }
 
+/// p50 of one uncontended acquire and of one release (each one command, one round trip).
+fn lock_round_trips(server: &Server, native: NativeCommands) -> (Duration, Duration) {
+    let locks = Locks::builder(Connection::open(&server.config()).unwrap())
+        .native_commands(native)
+        .build();
+    let (mut acq, mut rel) = (Vec::new(), Vec::new());
+    for _ in 0..2000 {
+        let t = Instant::now();
+        let g = locks
+            .try_acquire("rtt", Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        acq.push(t.elapsed());
+        let t = Instant::now();
+        g.release().unwrap();
+        rel.push(t.elapsed());
+    }
+    (percentile(&mut acq, 0.5), percentile(&mut rel, 0.5))
+}
+
 fn handoff(server: &Server, native: NativeCommands, label: &str, secs: f64, rtt: Duration) {
+    let (acq, rel) = lock_round_trips(server, native);
+    println!(
+        "one uncontended call, {label}: acquire p50 {acq:?}, release p50 {rel:?} (release + acquire = {:?})",
+        acq + rel
+    );
     let config = server.config();
     let v = run_handoff(secs, || {
         let locks = Locks::builder(Connection::open(&config).unwrap())
             .native_commands(native)
             .build();
-        Box::new(move |lr, s| {
+        Box::new(move |h| {
             let g = locks
                 .acquire_within("handoff", Duration::from_secs(5), Duration::from_secs(10))
                 .unwrap();
-            record(lr, s);
+            let n = h.acquired();
             std::thread::sleep(Duration::from_millis(1));
-            *lr.lock().unwrap() = Some(Instant::now());
+            h.releasing();
             g.release().unwrap();
+            h.step_aside(n);
         })
     });
-    report(&format!("valkit::lock, {label}"), v, rtt);
+    report(&format!("valkit::lock, {label}"), v, rtt, acq + rel);
 }
 
 /// redis-py's default: `SET NX PX`; on failure sleep 100 ms and try again.
-fn polling_handoff(server: &Server, secs: f64, rtt: Duration) {
+fn polling_handoff(server: &Server, secs: f64, rtt: Duration, pair: Duration) {
     let config = server.config();
     let v = run_handoff(secs, || {
         let c = Connection::open(&config).unwrap();
-        Box::new(move |lr, s| {
+        Box::new(move |h| {
             let token = format!("{:032x}", rand::random::<u128>());
             loop {
                 let v = valkit::Execute::exec(
@@ -301,9 +364,9 @@ fn polling_handoff(server: &Server, secs: f64, rtt: Duration) {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            record(lr, s);
+            let n = h.acquired();
             std::thread::sleep(Duration::from_millis(1));
-            *lr.lock().unwrap() = Some(Instant::now());
+            h.releasing();
             let _: i64 = valkit::Script::new(
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
             )
@@ -311,7 +374,8 @@ fn polling_handoff(server: &Server, secs: f64, rtt: Duration) {
             .arg(&token)
             .invoke_as(&c)
             .unwrap();
+            h.step_aside(n);
         })
     });
-    report("polling lock (100 ms sleep)", v, rtt);
+    report("polling lock (100 ms sleep)", v, rtt, pair);
 }
