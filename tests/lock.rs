@@ -17,6 +17,14 @@ use valkit::{cmd, Client, Commands, Connection, Execute, Pool, PoolOptions};
 
 /// Every (server kind, command path) to test: the detected path on each kind, plus the
 /// forced Lua path on Valkey (Redis 7.0 has no native commands, so it is Lua already).
+/// Tests that start watchdogs run one at a time, so that
+/// [`watchdog_threads_are_joined_before_release_returns`] can count threads exactly.
+static WATCHDOG_TESTS: Mutex<()> = Mutex::new(());
+
+fn watchdog_test() -> std::sync::MutexGuard<'static, ()> {
+    WATCHDOG_TESTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn paths() -> Vec<(ServerKind, NativeCommands)> {
     let mut v = Vec::new();
     for kind in kinds() {
@@ -367,6 +375,7 @@ fn mutual_exclusion_across_two_processes() {
 
 #[test]
 fn watchdog_keeps_a_one_second_lock_through_five_seconds_of_work() {
+    let _serial = watchdog_test();
     std::thread::scope(|s| {
         for (kind, native) in paths() {
             s.spawn(move || {
@@ -411,6 +420,7 @@ fn watchdog_keeps_a_one_second_lock_through_five_seconds_of_work() {
 
 #[test]
 fn watchdog_reports_a_takeover_through_flag_wait_and_callback() {
+    let _serial = watchdog_test();
     for (kind, native) in paths() {
         let l = locks(kind, native);
         let c = conn(kind);
@@ -445,6 +455,7 @@ fn watchdog_reports_a_takeover_through_flag_wait_and_callback() {
 
 #[test]
 fn watchdog_tells_the_holder_before_the_ttl_ends_when_the_server_is_paused() {
+    let _serial = watchdog_test();
     for kind in kinds() {
         let server = ServerOptions::new(kind).start().unwrap();
         let probe = Connection::open(&server.config()).unwrap();
@@ -485,6 +496,7 @@ fn watchdog_tells_the_holder_before_the_ttl_ends_when_the_server_is_paused() {
 
 #[test]
 fn runs_on_a_connection_a_pool_and_a_client() {
+    let _serial = watchdog_test();
     for kind in kinds() {
         let server = shared(kind);
         let name = key(&format!("executors-{}", kind.name()));
@@ -657,4 +669,96 @@ fn fencing_tokens_stay_monotonic_across_a_forced_failover() {
             "{kind:?}: fencing went backwards across the failover: {fences:?}"
         );
     }
+}
+
+/// Names of this process's threads that start with `prefix` (Linux: /proc/self/task).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn watchdog_threads_are_joined_before_release_returns() {
+    let _serial = watchdog_test();
+    for kind in kinds() {
+        let l = locks(kind, NativeCommands::Auto);
+        let name = key(&format!("threads-{}", kind.name()));
+        let before = threads_named("valkit-lock-");
+        let guards: Vec<_> = (0..4)
+            .map(|i| {
+                l.try_acquire(&format!("{name}{i}"), Duration::from_millis(300))
+                    .unwrap()
+                    .unwrap()
+                    .watchdog()
+                    .unwrap()
+            })
+            .collect();
+        // Two per guard (other tests of this binary may run their own at the same time).
+        // A new thread takes its name once it runs: give them a moment on a busy machine.
+        let until = Instant::now() + Duration::from_secs(5);
+        while threads_named("valkit-lock-") < before + 8 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let running = threads_named("valkit-lock-");
+        assert_eq!(running, before + 8, "two per guard: {:?}", thread_names());
+        std::thread::sleep(Duration::from_millis(350));
+        for g in guards {
+            // Renewed past the 300 ms lease, then released (stopping the watchdog first).
+            assert_eq!(g.release().unwrap(), Release::Released);
+        }
+        // release() returns after joining both threads: none is left.
+        assert_eq!(
+            threads_named("valkit-lock-"),
+            before,
+            "{:?}",
+            thread_names()
+        );
+        let g = l
+            .try_acquire(&name, Duration::from_millis(300))
+            .unwrap()
+            .unwrap()
+            .watchdog()
+            .unwrap();
+        drop(g);
+        assert!(l
+            .try_acquire(&name, Duration::from_secs(1))
+            .unwrap()
+            .is_some());
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_a_typed_unavailable_error() {
+    for kind in kinds() {
+        let mut server = ServerOptions::new(kind).start().unwrap();
+        let l = Locks::new(pool(&server, 2));
+        let mut g = l
+            .try_acquire("gone", Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
+        server.kill();
+        let e = l.try_acquire("other", Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.kind(), LockErrorKind::Unavailable, "{kind:?}: {e}");
+        assert!(e.cause().is_some());
+        let e = l
+            .acquire_within("other", Duration::from_secs(5), Duration::from_secs(1))
+            .unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        assert!(g
+            .extend(Duration::from_secs(1))
+            .unwrap_err()
+            .is_unavailable());
+        assert!(g.is_owned().unwrap_err().is_unavailable());
+        assert!(g.release().unwrap_err().is_unavailable());
+    }
+}
+
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .collect()
 }
