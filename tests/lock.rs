@@ -245,6 +245,14 @@ fn blocking_acquire_is_woken_by_a_release_and_times_out_typed() {
         }
         // Let it get into its BLPOP.
         std::thread::sleep(Duration::from_millis(100));
+        // The waiter marked the holder's token: ownership checks and extend still work
+        // (on the native path SET … IFEQ misses and the script takes over).
+        let mut holder = holder;
+        assert!(holder.is_owned().unwrap());
+        let left = holder.remaining_ttl().unwrap().unwrap();
+        holder.extend(Duration::from_secs(2)).unwrap();
+        let after = holder.remaining_ttl().unwrap().unwrap();
+        assert!(after > left + Duration::from_secs(1), "{left:?} -> {after:?}");
         let holder_fence = holder.fencing_token();
         let released = Instant::now();
         assert_eq!(holder.release().unwrap(), Release::Released);
