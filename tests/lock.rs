@@ -252,7 +252,10 @@ fn blocking_acquire_is_woken_by_a_release_and_times_out_typed() {
         let left = holder.remaining_ttl().unwrap().unwrap();
         holder.extend(Duration::from_secs(2)).unwrap();
         let after = holder.remaining_ttl().unwrap().unwrap();
-        assert!(after > left + Duration::from_secs(1), "{left:?} -> {after:?}");
+        assert!(
+            after > left + Duration::from_secs(1),
+            "{left:?} -> {after:?}"
+        );
         let holder_fence = holder.fencing_token();
         let released = Instant::now();
         assert_eq!(holder.release().unwrap(), Release::Released);
