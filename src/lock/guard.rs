@@ -123,7 +123,8 @@ impl<E: Execute> LockGuard<E> {
     /// Add `by` to the lease, only while the lock holds our token (an expired lock is
     /// never resurrected). The new lease is what this process counts as left
     /// ([`time_left`](LockGuard::time_left) plus the drift allowance) plus `by`, so it
-    /// never ends later than asked. One `SET … IFEQ … PX` (or the extend script).
+    /// never ends later than asked. One `SET … IFEQ … PX` (or the extend script). With a
+    /// watchdog running, its next renewal sets the lease back to the TTL.
     ///
     /// # Errors
     /// [`LeaseLost`](LockErrorKind::LeaseLost) when the lock is gone or someone else's.
