@@ -213,11 +213,13 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
 }
 
 /// The shared state of a hand-off run: when the latest release started, how many
-/// acquisitions happened, and the samples.
+/// acquisitions happened (with a condvar, so a thread stepping aside sleeps), and the
+/// samples.
 #[derive(Default)]
 struct Handoffs {
     last_release: Mutex<Option<Instant>>,
-    acquisitions: std::sync::atomic::AtomicU64,
+    acquisitions: Mutex<u64>,
+    next_holder: std::sync::Condvar,
     samples: Mutex<Vec<Duration>>,
 }
 
@@ -229,9 +231,10 @@ impl Handoffs {
         if let Some(r) = self.last_release.lock().unwrap().take() {
             self.samples.lock().unwrap().push(now - r);
         }
-        self.acquisitions
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1
+        let mut n = self.acquisitions.lock().unwrap();
+        *n += 1;
+        self.next_holder.notify_all();
+        *n
     }
 
     /// About to release.
@@ -243,12 +246,11 @@ impl Handoffs {
     /// most 300 ms), so every hand-off goes to a thread that was waiting, not back to the
     /// releaser.
     fn step_aside(&self, n: u64) {
-        let until = Instant::now() + Duration::from_millis(300);
-        while self.acquisitions.load(std::sync::atomic::Ordering::SeqCst) == n
-            && Instant::now() < until
-        {
-            std::thread::sleep(Duration::from_micros(50));
-        }
+        let guard = self.acquisitions.lock().unwrap();
+        let _unused = self
+            .next_holder
+            .wait_timeout_while(guard, Duration::from_millis(300), |a| *a == n)
+            .unwrap();
     }
 }
 
