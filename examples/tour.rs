@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use valkit::cache::{Cache, Lookup};
+use valkit::lock::Locks;
 use valkit::testkit::{Server, ServerKind};
 use valkit::{
     cmd, pipe, Backoff, BreakerOptions, Client, Commands, Connection, ConnectionConfig, Endpoint,
@@ -306,6 +307,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {line}");
     }
     cache.invalidate_pattern("*")?;
+
+    // 12b. Distributed locks: a guard, a watchdog, a waiter woken by the release, fencing.
+    println!("\n== locks: a holder with a watchdog, a waiter woken by the release");
+    let locks = Locks::builder(client.clone())
+        .prefix(&format!("{prefix}lock:"))
+        .build();
+    let holder = locks
+        .acquire("nightly-report", Duration::from_millis(300))?
+        .watchdog()?;
+    println!(
+        "  holder: fencing token {}, native DELIFEQ/SET IFEQ: {}",
+        holder.fencing_token(),
+        locks.uses_native_commands()?
+    );
+    let waiter = {
+        let locks = locks.clone();
+        std::thread::spawn(move || {
+            let guard = locks.acquire_within(
+                "nightly-report",
+                Duration::from_secs(5),
+                Duration::from_secs(5),
+            );
+            (Instant::now(), guard.map(|g| g.fencing_token()))
+        })
+    };
+    // Work longer than the 300 ms lease: the watchdog renews it every 100 ms.
+    std::thread::sleep(Duration::from_millis(700));
+    println!(
+        "  after 700 ms of work on a 300 ms lease: still owned {}, lease lost {:?}",
+        holder.is_owned()?,
+        holder.lease_lost()
+    );
+    let released_at = Instant::now();
+    println!("  holder: {:?}", holder.release()?);
+    let (got_at, fence) = waiter.join().expect("waiter thread");
+    println!(
+        "  waiter got it {:?} after the release, fencing token {} (greater)",
+        got_at.saturating_duration_since(released_at),
+        fence?
+    );
+    let busy = locks.try_acquire("nightly-report", Duration::from_secs(1))?;
+    println!("  try_acquire on a free lock: {}", busy.is_some());
 
     // 13. The breaker in action, on a second throwaway server we can kill.
     if _server.is_some() {

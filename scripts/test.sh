@@ -24,7 +24,8 @@ LAYERS=(
     "src/cluster         client|testkit|$PATTERNS"
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
-    "src/cache           conn|pool|cluster|client|testkit|lock|limit|queue"
+    "src/cache           conn|pool|cluster|client|testkit|limit|queue"
+    "src/lock            conn|pool|client|testkit|cache|limit|queue|cluster"
 )
 
 check_layers() {

@@ -48,12 +48,12 @@ impl<E: Execute, C> Core<E, C> {
         C: Codec<T>,
         F: FnOnce() -> Result<Option<T>, BoxError>,
     {
-        let token = if degraded {
+        let guard = if degraded {
             None
         } else {
             match self.lock_step(spec) {
                 LockStep::Found(l) => return Ok(l),
-                LockStep::Load(token) => token,
+                LockStep::Load(guard) => guard,
             }
         };
         let result = self.run_loader(loader).and_then(|(value, delta)| {
@@ -80,8 +80,8 @@ impl<E: Execute, C> Core<E, C> {
                 },
             })
         });
-        if let Some(token) = token {
-            self.release(spec, &token);
+        if let Some(guard) = guard {
+            self.release(spec, guard);
         }
         result
     }

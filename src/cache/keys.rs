@@ -70,9 +70,24 @@ impl Keyspace {
         format!("{}#tag:{tag}", self.prefix)
     }
 
-    /// The cross-process load lock for `key`.
+    /// The cross-process load lock for `key` (a [`crate::lock`] lock named `key` under
+    /// [`lock_prefix`](Keyspace::lock_prefix); braces in `key` become `_`).
+    ///
+    /// ```
+    /// use valkit::cache::Keyspace;
+    /// assert_eq!(Keyspace::new("shop", 3).lock("user:42"), "{shop}:v3#lock:{user:42}");
+    /// ```
     pub fn lock(&self, key: &str) -> String {
-        format!("{}#lock:{key}", self.prefix)
+        let key: String = key
+            .chars()
+            .map(|c| if c == '{' || c == '}' { '_' } else { c })
+            .collect();
+        format!("{}{{{key}}}", self.lock_prefix())
+    }
+
+    /// The prefix of this cache's load locks: their keys keep the namespace's hash tag.
+    pub fn lock_prefix(&self) -> String {
+        format!("{}#lock:", self.prefix)
     }
 
     /// A `SCAN MATCH` pattern for entries whose key matches the glob `pattern`: the

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cmd::Execute;
+use crate::lock::Locks;
 use crate::script::Script;
 
 #[cfg(feature = "json")]
@@ -117,11 +118,12 @@ pub(crate) struct Core<E, C> {
     stats: Counters,
     put_tagged: Script,
     invalidate_tag: Script,
-    unlock: Script,
+    /// Cross-process load locks, in this cache's namespace slot.
+    locks: Locks<E>,
 }
 
 impl<E, C> Core<E, C> {
-    pub(crate) fn new(ex: E, codec: C, ks: Keyspace, settings: Settings) -> Self {
+    pub(crate) fn new(ex: E, locks: Locks<E>, codec: C, ks: Keyspace, settings: Settings) -> Self {
         Core {
             ex,
             codec,
@@ -132,7 +134,7 @@ impl<E, C> Core<E, C> {
             stats: Counters::default(),
             put_tagged: Script::new(include_str!("put_tagged.lua")),
             invalidate_tag: Script::new(include_str!("invalidate_tag.lua")),
-            unlock: Script::new(include_str!("unlock.lua")),
+            locks,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::refresher::Refresher;
 use super::{Cache, Core};
 use crate::cmd::Execute;
 use crate::error::{Error, ErrorKind, Result};
+use crate::lock::Locks;
 
 /// How long an entry stays fresh. There is no default: every write names one, and
 /// [`CacheTtl::Forever`] is the explicit way to store without expiry.
@@ -29,16 +30,19 @@ impl From<Duration> for CacheTtl {
     }
 }
 
-/// Cross-process singleflight: before loading, a process takes a short lock
-/// (`SET lock token NX PX lock_ttl`); other processes poll for the value every `poll` for
-/// at most `wait`, then load themselves.
+/// Cross-process singleflight: before loading, a process takes the entry's load lock (a
+/// [`crate::lock`] lock at [`Keyspace::lock`]); the other processes wait for it at most
+/// `wait` (a release wakes them at once), read the value the holder stored, or load
+/// themselves when the wait ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrossProcess {
     /// How long the lock lives if its holder dies (keep it above the slowest load).
     pub lock_ttl: Duration,
     /// How long a process waits for another's load before loading itself.
     pub wait: Duration,
-    /// How often a waiting process looks for the value.
+    /// The longest a waiting process blocks before looking at the lock again without a
+    /// wake-up (the safety net; a release wakes waiters at once). With a single shared
+    /// connection as the executor, this also bounds how long a waiter holds it.
     pub poll: Duration,
 }
 
@@ -203,12 +207,20 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
     /// [`ErrorKind::Config`] when a thread cannot be spawned.
     pub fn build(self) -> Result<Cache<E, C>> {
         let ks = Keyspace::new(&self.namespace, self.version);
+        let poll = self
+            .settings
+            .cross_process
+            .map_or(Duration::from_millis(10), |cp| cp.poll);
+        let locks = Locks::builder(self.ex.clone())
+            .prefix(&ks.lock_prefix())
+            .max_poll(poll)
+            .build();
         let refresher = Refresher::start(ks.namespace(), self.refresh_threads, self.refresh_queue)
             .map_err(|e| {
                 Error::new(ErrorKind::Config, "cannot start cache refresher threads").with_source(e)
             })?;
         Ok(Cache::from_parts(
-            Core::new(self.ex, self.codec, ks, self.settings),
+            Core::new(self.ex.clone(), locks, self.codec, ks, self.settings),
             refresher,
         ))
     }

@@ -9,7 +9,7 @@ use super::error::CacheError;
 use super::refresher::Scheduled;
 use super::stats::Counters;
 use super::{BoxError, Cache, Core, Spec};
-use crate::cmd::{cmd, Execute};
+use crate::cmd::Execute;
 
 impl<E: Execute, C> Core<E, C> {
     /// A background refresh: load and store; a failure keeps the stale value.
@@ -19,18 +19,11 @@ impl<E: Execute, C> Core<E, C> {
         F: FnOnce() -> Result<Option<T>, BoxError>,
     {
         Counters::add(&self.stats.refreshes, 1);
-        let mut token = None;
+        let mut guard = None;
         if let Some(cp) = self.settings.cross_process {
             // One try: if another process holds the lock, it is refreshing this key.
-            let t = format!("{:032x}", rand::random::<u128>());
-            let set = cmd("SET")
-                .arg(self.ks.lock(&spec.key))
-                .arg(&t)
-                .arg("NX")
-                .arg("PX")
-                .arg(cp.lock_ttl.as_millis().max(1) as u64);
-            match self.ex.exec(&set) {
-                Ok(v) if !v.is_nil() => token = Some(t),
+            match self.locks.try_acquire(&spec.key, cp.lock_ttl) {
+                Ok(Some(g)) => guard = Some(g),
                 _ => return,
             }
         }
@@ -42,8 +35,8 @@ impl<E: Execute, C> Core<E, C> {
             Counters::add(&self.stats.refresh_errors, 1);
             log::debug!("background refresh of {} failed: {e}", spec.key);
         }
-        if let Some(t) = token {
-            self.release(spec, &t);
+        if let Some(g) = guard {
+            self.release(spec, g);
         }
     }
 

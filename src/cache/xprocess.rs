@@ -1,76 +1,70 @@
-//! Cross-process singleflight: a short `SET NX PX` lock per key; the other processes poll
-//! for the holder's value for a bounded time, then load themselves.
-
-use std::time::Instant;
+//! Cross-process singleflight on [`crate::lock`]: the loading caller of each process takes
+//! the entry's load lock; the others wait for it (a release wakes them at once), find the
+//! holder's value, or load themselves when the wait ends.
 
 use super::aside::Loaded;
 use super::codec::Codec;
 use super::stats::Counters;
 use super::{Core, Spec};
-use crate::cmd::{cmd, Execute};
+use crate::cmd::Execute;
+use crate::lock::{LockGuard, Release};
 
-/// Whether the cross-process lock step found a value or lets us load.
-pub(crate) enum LockStep<T> {
+/// Whether the cross-process lock step found a value or lets us load (holding the lock,
+/// when we got it).
+pub(crate) enum LockStep<T, E: Execute> {
     Found(Loaded<T>),
-    Load(Option<String>),
+    Load(Option<LockGuard<E>>),
 }
 
 impl<E: Execute, C> Core<E, C> {
-    /// Cross-process singleflight: take the lock, or wait (bounded) for the holder's value.
-    pub(crate) fn lock_step<T>(&self, spec: &Spec) -> LockStep<T>
+    /// Cross-process singleflight: take the lock, or wait (bounded) for the holder.
+    pub(crate) fn lock_step<T>(&self, spec: &Spec) -> LockStep<T, E>
     where
         C: Codec<T>,
     {
         let Some(cp) = self.settings.cross_process else {
             return LockStep::Load(None);
         };
-        let lock = self.ks.lock(&spec.key);
-        let token = format!("{:032x}", rand::random::<u128>());
-        let deadline = Instant::now() + cp.wait;
-        loop {
-            let set = cmd("SET")
-                .arg(&lock)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(cp.lock_ttl.as_millis().max(1) as u64);
-            match self.ex.exec(&set) {
-                Ok(v) if !v.is_nil() => {
-                    // Ours. The previous holder may have stored the value just before
-                    // releasing: look once more.
-                    return match self.read(&spec.full).map(|r| self.found(r)) {
-                        Ok(Ok(Some(l))) => {
-                            self.release(spec, &token);
-                            LockStep::Found(l)
-                        }
-                        _ => LockStep::Load(Some(token)),
-                    };
-                }
-                Ok(_) => {}
-                Err(_) => return LockStep::Load(None),
-            }
-            if Instant::now() >= deadline {
+        let (got, waited) = match self.locks.try_acquire(&spec.key, cp.lock_ttl) {
+            Ok(Some(g)) => (Ok(g), false),
+            Ok(None) => (
+                self.locks.acquire_within(&spec.key, cp.lock_ttl, cp.wait),
+                true,
+            ),
+            Err(e) => (Err(e), false),
+        };
+        let guard = match got {
+            Ok(g) => g,
+            Err(e) if e.is_not_acquired() => {
                 log::debug!("cross-process wait for {} timed out; loading", spec.key);
                 return LockStep::Load(None);
             }
-            std::thread::sleep(cp.poll);
-            match self.read(&spec.full).map(|r| self.found(r)) {
-                Ok(Ok(Some(l))) => {
-                    Counters::add(&self.stats.coalesced, 1);
-                    return LockStep::Found(l);
-                }
-                Ok(Ok(None)) => {}
-                // The server failed, or the other process stored something we cannot
-                // decode: load ourselves.
-                Ok(Err(_)) | Err(_) => return LockStep::Load(None),
+            Err(e) => {
+                log::debug!("cross-process lock for {} failed ({e}); loading", spec.key);
+                return LockStep::Load(None);
             }
+        };
+        // Ours. The previous holder stores the value before releasing: look once more.
+        match self.read(&spec.full).map(|r| self.found(r)) {
+            Ok(Ok(Some(l))) => {
+                if waited {
+                    Counters::add(&self.stats.coalesced, 1);
+                }
+                self.release(spec, guard);
+                LockStep::Found(l)
+            }
+            // Missing, or the server failed, or the other process stored something we
+            // cannot decode: load ourselves (still holding the lock).
+            _ => LockStep::Load(Some(guard)),
         }
     }
 
-    pub(crate) fn release(&self, spec: &Spec, token: &str) {
-        let lock = self.ks.lock(&spec.key);
-        if let Err(e) = self.unlock.key(lock).arg(token).invoke(&self.ex) {
-            log::debug!("releasing the load lock of {} failed: {e}", spec.key);
+    /// Release a load lock, logging anything but a clean release.
+    pub(crate) fn release(&self, spec: &Spec, guard: LockGuard<E>) {
+        match guard.release() {
+            Ok(Release::Released) => {}
+            Ok(other) => log::debug!("the load lock of {} was {other:?}", spec.key),
+            Err(e) => log::debug!("releasing the load lock of {} failed: {e}", spec.key),
         }
     }
 }
