@@ -25,6 +25,7 @@ LAYERS=(
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
     "src/cache           conn|pool|cluster|client|testkit|lock|limit|queue"
+    "src/limit           conn|pool|cluster|client|testkit|cache|lock|queue"
 )
 
 check_layers() {

@@ -48,6 +48,7 @@ mod pool;
 pub mod resp;
 
 pub mod cache;
+pub mod limit;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
