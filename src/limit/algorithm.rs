@@ -32,11 +32,27 @@ pub struct Algorithm {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    SlidingLog { limit: u64, window_us: u64 },
-    SlidingCounter { limit: u64, window_us: u64 },
-    FixedWindow { limit: u64, window_us: u64 },
-    TokenBucket { capacity: u64, refill: u64, per_us: u64 },
-    Gcra { burst: u64, interval_us: u64 },
+    SlidingLog {
+        limit: u64,
+        window_us: u64,
+    },
+    SlidingCounter {
+        limit: u64,
+        window_us: u64,
+    },
+    FixedWindow {
+        limit: u64,
+        window_us: u64,
+    },
+    TokenBucket {
+        capacity: u64,
+        refill: u64,
+        per_us: u64,
+    },
+    Gcra {
+        burst: u64,
+        interval_us: u64,
+    },
 }
 
 fn micros(d: Duration) -> u64 {

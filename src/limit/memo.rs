@@ -20,6 +20,8 @@ struct Entry {
     /// The smallest cost refused: a smaller cost may fit earlier, so it is not answered here.
     cost: u64,
     limit: u64,
+    /// What the server said remained (a lower bound while remembered: time only adds).
+    remaining: u64,
 }
 
 /// A bounded map id -> limited-until. When full, expired entries are dropped first, then
@@ -54,7 +56,7 @@ impl Memo {
             allowed: false,
             outcome: Outcome::Limited,
             limit: e.limit,
-            remaining: 0,
+            remaining: e.remaining,
             reset_after: e.reset_at.saturating_sub(now).max(retry),
             retry_after: Some(retry),
         })
@@ -78,6 +80,7 @@ impl Memo {
                 reset_at: now + d.reset_after,
                 cost,
                 limit: d.limit,
+                remaining: d.remaining,
             },
         );
     }

@@ -98,7 +98,10 @@ fn memo_answers_until_retry_after_for_costs_at_least_the_refused_one() {
     assert_eq!(hit.reset_after, Duration::from_secs(2));
     assert!(memo.lookup("a", 1, t0).is_none(), "a smaller cost may fit");
     assert!(memo.lookup("a", 2, t0 + Duration::from_secs(2)).is_none());
-    assert!(memo.lookup("a", 2, t0).is_none(), "expired entries are dropped");
+    assert!(
+        memo.lookup("a", 2, t0).is_none(),
+        "expired entries are dropped"
+    );
     // Bounded: a full memo drops expired entries, then stops remembering.
     memo.remember("b", 1, &limited, t0);
     memo.remember("c", 1, &limited, t0);
