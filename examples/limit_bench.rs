@@ -1,0 +1,217 @@
+//! Rate-limiter measurements for `docs/benchmarks.md` ("Rate limiters"): decisions per second
+//! for each algorithm against a no-op `EVALSHA` on the same connection, commands per decision
+//! from `INFO commandstats`, and 8 threads through a `Client`.
+//!
+//! Starts a throwaway server per kind (the test kit). Run:
+//! `cargo run --release --example limit_bench --features testkit`
+//! (`VALKIT_SERVER=valkey|redis` for one kind only; `LIMIT_ITERS=n` to change the loop).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use valkit::limit::{Algorithm, Limiter};
+use valkit::testkit::{Server, ServerKind};
+use valkit::{cmd, Client, Connection, Execute, FromValue, PoolOptions, Script};
+
+/// A script that does nothing but answer like a limiter: the floor for one EVALSHA with one
+/// key and a limiter's arguments.
+const NOOP: &str = "return {0, tonumber(ARGV[2]), 0, 0, -1}";
+
+/// Distinct ids per run: each decision lands on a small, realistic key.
+const IDS: usize = 10_000;
+
+type Bench = Box<dyn Fn(&dyn Execute, usize) + Send + Sync>;
+
+fn algorithms() -> Vec<(&'static str, Algorithm)> {
+    let min = Duration::from_secs(60);
+    vec![
+        ("sliding log", Algorithm::sliding_log(100, min)),
+        ("sliding counter", Algorithm::sliding_counter(100, min)),
+        ("fixed window", Algorithm::fixed_window(100, min)),
+        ("token bucket", Algorithm::token_bucket(100, 100, min)),
+        ("GCRA", Algorithm::gcra(99, 100, min)),
+    ]
+}
+
+fn ids() -> Vec<String> {
+    (0..IDS).map(|i| format!("user-{i}")).collect()
+}
+
+fn variants() -> Vec<(&'static str, Bench)> {
+    let noop = Script::new(NOOP);
+    let noop_ids = ids();
+    let mut v: Vec<(&'static str, Bench)> = vec![(
+        "no-op EVALSHA",
+        Box::new(move |ex: &dyn Execute, i: usize| {
+            let _ = noop
+                .key(format!("bench:noop:{{{}}}", noop_ids[i % IDS]))
+                .arg(1)
+                .arg(100)
+                .arg(60_000_000)
+                .arg("")
+                .invoke(ex)
+                .unwrap();
+        }),
+    )];
+    for (name, algo) in algorithms() {
+        let l = Limiter::new("bench", algo).unwrap();
+        let user_ids = ids();
+        v.push((
+            name,
+            Box::new(move |ex: &dyn Execute, i: usize| {
+                let _ = l.check(ex, &user_ids[i % IDS]).unwrap();
+            }),
+        ));
+    }
+    v
+}
+
+/// calls per command name, from INFO commandstats.
+fn commandstats(c: &Connection) -> BTreeMap<String, u64> {
+    let info = String::from_value(c.exec(&cmd("INFO").arg("commandstats")).unwrap()).unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("cmdstat_")?;
+            let (name, stats) = rest.split_once(':')?;
+            let calls = stats.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let kinds = match std::env::var("VALKIT_SERVER").ok().as_deref() {
+        Some("valkey") => vec![ServerKind::Valkey],
+        Some("redis") => vec![ServerKind::Redis],
+        _ => vec![ServerKind::Valkey, ServerKind::Redis],
+    };
+    let iters: usize = std::env::var("LIMIT_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40_000);
+    for kind in kinds {
+        let server = Server::start(kind)?;
+        let conn = Connection::open(&server.config())?;
+        println!("== {} ({})", kind.name(), server.url());
+        let variants = variants();
+        one_connection(&conn, &variants, iters);
+        commands_per_decision(&conn, &variants);
+        let client = Client::builder()
+            .config(server.config())
+            .pool(PoolOptions::default().max_size(8))
+            .build()?;
+        eight_threads(&client, &variants, iters);
+    }
+    Ok(())
+}
+
+/// Median decisions/s per variant over interleaved blocks on one connection.
+fn one_connection(conn: &Connection, variants: &[(&str, Bench)], iters: usize) {
+    let block = 1_000;
+    let rounds = (iters / block).max(5);
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    let mut n = 0;
+    for (_, f) in variants {
+        for _ in 0..block {
+            f(conn, n);
+            n += 1;
+        }
+    }
+    for _ in 0..rounds {
+        for (i, (_, f)) in variants.iter().enumerate() {
+            let t = Instant::now();
+            for _ in 0..block {
+                f(conn, n);
+                n += 1;
+            }
+            rates[i].push(block as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = rates.iter_mut().map(median).collect();
+    println!("one connection, {rounds} rounds x {block} decisions, interleaved (median):");
+    for (i, (name, _)) in variants.iter().enumerate() {
+        println!(
+            "  {name:<16} {:>9.0} decisions/s  {:.2}x no-op",
+            medians[i],
+            medians[i] / medians[0]
+        );
+    }
+}
+
+/// Commands the client sends, and commands the server runs, per decision.
+fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
+    let n = 2_000;
+    println!("commands per decision ({n} decisions each, INFO commandstats):");
+    for (name, f) in variants {
+        let before = commandstats(conn);
+        for i in 0..n {
+            f(conn, i);
+        }
+        let after = commandstats(conn);
+        let mut delta: BTreeMap<String, u64> = BTreeMap::new();
+        for (k, v) in &after {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            if d > 0 && k != "info" {
+                delta.insert(k.clone(), d);
+            }
+        }
+        let sent: u64 = ["evalsha", "eval"]
+            .iter()
+            .map(|k| delta.get(*k).copied().unwrap_or(0))
+            .sum();
+        let total: u64 = delta.values().sum();
+        let inside: Vec<String> = delta
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "evalsha" | "eval"))
+            .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
+            .collect();
+        println!(
+            "  {name:<16} sent {:.2}  server-side total {:.2}  (inside the script: {})",
+            sent as f64 / n as f64,
+            total as f64 / n as f64,
+            inside.join(", ")
+        );
+    }
+}
+
+/// 8 threads through one `Client` (pool of 8), for a fixed time per variant.
+fn eight_threads(client: &Client, variants: &[(&str, Bench)], iters: usize) {
+    let per_thread = (iters / 8).max(500);
+    println!("8 threads through a Client (pool 8), {per_thread} decisions per thread:");
+    let mut base = 0.0;
+    for (i, (name, f)) in variants.iter().enumerate() {
+        let done = AtomicUsize::new(0);
+        let start = Barrier::new(9);
+        let elapsed = thread::scope(|s| {
+            for t in 0..8 {
+                let (done, start) = (&done, &start);
+                s.spawn(move || {
+                    start.wait();
+                    for j in 0..per_thread {
+                        f(client, t * per_thread + j);
+                    }
+                    done.fetch_add(per_thread, Ordering::Relaxed);
+                });
+            }
+            start.wait();
+            let t = Instant::now();
+            // Scoped threads are joined when the scope ends; time until all have finished.
+            while done.load(Ordering::Relaxed) < 8 * per_thread {
+                thread::sleep(Duration::from_micros(200));
+            }
+            t.elapsed()
+        });
+        let rate = (8 * per_thread) as f64 / elapsed.as_secs_f64();
+        if i == 0 {
+            base = rate;
+        }
+        println!("  {name:<16} {rate:>9.0} decisions/s  {:.2}x no-op", rate / base);
+    }
+}
