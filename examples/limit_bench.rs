@@ -76,7 +76,12 @@ fn commandstats(c: &Connection) -> BTreeMap<String, u64> {
         .filter_map(|l| {
             let rest = l.strip_prefix("cmdstat_")?;
             let (name, stats) = rest.split_once(':')?;
-            let calls = stats.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
             Some((name.to_owned(), calls))
         })
         .collect()
@@ -167,13 +172,27 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
             .map(|k| delta.get(*k).copied().unwrap_or(0))
             .sum();
         let total: u64 = delta.values().sum();
+        let key = if *name == "no-op EVALSHA" {
+            None
+        } else {
+            let algo = algorithms()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a);
+            algo.map(|a| Limiter::new("bench", a).unwrap().key("user-0"))
+        };
+        let memory = key
+            .and_then(|k| i64::from_value(conn.exec(&cmd("MEMORY").arg("USAGE").arg(k)).ok()?).ok())
+            .map_or(String::new(), |b| {
+                format!("; MEMORY USAGE of one id's key: {b} B")
+            });
         let inside: Vec<String> = delta
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "evalsha" | "eval"))
             .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
             .collect();
         println!(
-            "  {name:<16} sent {:.2}  server-side total {:.2}  (inside the script: {})",
+            "  {name:<16} sent {:.2}  server-side total {:.2}  (inside the script: {}){memory}",
             sent as f64 / n as f64,
             total as f64 / n as f64,
             inside.join(", ")
@@ -212,6 +231,9 @@ fn eight_threads(client: &Client, variants: &[(&str, Bench)], iters: usize) {
         if i == 0 {
             base = rate;
         }
-        println!("  {name:<16} {rate:>9.0} decisions/s  {:.2}x no-op", rate / base);
+        println!(
+            "  {name:<16} {rate:>9.0} decisions/s  {:.2}x no-op",
+            rate / base
+        );
     }
 }

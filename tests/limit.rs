@@ -935,3 +935,31 @@ fn decisions_render_rate_limit_headers() {
         );
     }
 }
+
+#[test]
+fn foreign_state_in_a_key_is_a_typed_error() {
+    for kind in kinds() {
+        let c = conn(kind);
+        for algo in five_algorithms(60 * SEC) {
+            let l = Limiter::new(&key("foreign"), algo).unwrap();
+            let k = l.key("u");
+            // A value of the wrong type, then (for the string keys) one of the wrong shape.
+            q::<i64, _>(&c, cmd("RPUSH").arg(&k).arg("x"));
+            let e = l.check(&c, "u").unwrap_err();
+            assert!(
+                matches!(e.kind(), valkit::ErrorKind::Server(_)),
+                "{kind:?} {algo:?}: {e:?}"
+            );
+            q::<i64, _>(&c, cmd("DEL").arg(&k));
+            if algo.name() != "log" {
+                q::<(), _>(&c, cmd("SET").arg(&k).arg("not a limiter"));
+                let e = l.check(&c, "u").unwrap_err();
+                assert!(
+                    matches!(e.kind(), valkit::ErrorKind::Server(_)),
+                    "{kind:?} {algo:?}: {e:?}"
+                );
+            }
+            assert_eq!(l.stats().errors, if algo.name() == "log" { 1 } else { 2 });
+        }
+    }
+}

@@ -13,10 +13,10 @@ const EXACT_LIMIT: u128 = 1 << 53;
 /// | algorithm | state per id | exact? | burst at a window edge |
 /// | --- | --- | --- | --- |
 /// | [`sliding_log`](Algorithm::sliding_log) | one sorted-set member per admitted unit | yes | none: any window of `window` admits at most `limit` |
-/// | [`sliding_counter`](Algorithm::sliding_counter) | one small hash (3 fields) | no: see its bound | less than `2 × limit` in the worst case |
-/// | [`fixed_window`](Algorithm::fixed_window) | one small hash (2 fields) | per aligned window | up to `2 × limit` across a boundary |
-/// | [`token_bucket`](Algorithm::token_bucket) | one small hash (2 fields) | yes | `capacity`, then the refill rate |
-/// | [`gcra`](Algorithm::gcra) | one string | yes | `burst + 1`, then the rate |
+/// | [`sliding_counter`](Algorithm::sliding_counter) | one string: window start and two counts | no: see its bound | less than `2 × limit` in the worst case |
+/// | [`fixed_window`](Algorithm::fixed_window) | one string: window start and count | per aligned window | up to `2 × limit` across a boundary |
+/// | [`token_bucket`](Algorithm::token_bucket) | one string: tokens and their time | yes | `capacity`, then the refill rate |
+/// | [`gcra`](Algorithm::gcra) | one string: the TAT | yes | `burst + 1`, then the rate |
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,7 +1,8 @@
 -- Fixed window: a count per window aligned to multiples of `window` on the server's clock,
--- kept in one hash with the window's start, so the count and its expiry change together.
+-- stored with the window's start and written with its expiry in one SET ... PX (the count
+-- can never outlive its window, as a lost EXPIRE after INCR would let it).
 --
--- KEYS[1]  the hash {w = window start (us), n = units admitted in it}
+-- KEYS[1]  a string "<window start us> <units admitted in it>"
 -- ARGV[1]  cost     ARGV[2] limit     ARGV[3] window (us)
 -- ARGV[4]  testing hook: the time in microseconds to use instead of TIME ('' = TIME)
 --
@@ -24,9 +25,13 @@ local start = math.floor(now / window) * window
 if start > now then start = start - window elseif start + window <= now then start = start + window end
 local reset = start + window - now
 
-local state = redis.call('HMGET', key, 'w', 'n')
 local n = 0
-if state[1] and tonumber(state[1]) == start then n = tonumber(state[2]) end
+local state = redis.call('GET', key)
+if state then
+  local w, count = string.match(state, '^(%d+) (%d+)$')
+  if not w then return redis.error_reply('ERR rate limiter key holds foreign data: ' .. key) end
+  if tonumber(w) == start then n = tonumber(count) end
+end
 
 local free = limit - n
 if free < 0 then free = 0 end
@@ -38,8 +43,7 @@ end
 if n + cost <= limit then
   if cost > 0 then
     n = n + cost
-    redis.call('HSET', key, 'w', int(start), 'n', int(n))
-    redis.call('PEXPIRE', key, math.ceil(reset / 1000))
+    redis.call('SET', key, int(start) .. ' ' .. int(n), 'PX', math.ceil(reset / 1000))
     reset_after = reset
   end
   return {0, limit, limit - n, reset_after, -1}

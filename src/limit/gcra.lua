@@ -27,7 +27,12 @@ end
 
 local limit = burst + 1
 local tolerance = interval * limit
-local tat = tonumber(redis.call('GET', key) or '0')
+local stored = redis.call('GET', key)
+local tat = 0
+if stored then
+  tat = tonumber(string.match(stored, '^%d+$'))
+  if not tat then return redis.error_reply('ERR rate limiter key holds foreign data: ' .. key) end
+end
 if tat < now then tat = now end
 local new_tat = tat + interval * cost
 local allow_at = new_tat - tolerance

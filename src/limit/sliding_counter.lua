@@ -3,7 +3,7 @@
 --   estimate = prev * (window - elapsed) / window + cur
 -- computed multiplied by `window` so that all arithmetic stays in integers.
 --
--- KEYS[1]  the hash {w = current window start (us), c = its count, p = previous count}
+-- KEYS[1]  a string "<current window start us> <its count> <previous window's count>"
 -- ARGV[1]  cost     ARGV[2] limit     ARGV[3] window (us)
 -- ARGV[4]  testing hook: the time in microseconds to use instead of TIME ('' = TIME)
 --
@@ -30,14 +30,16 @@ end
 local start = fdiv(now, window) * window
 local elapsed = now - start
 
-local state = redis.call('HMGET', key, 'w', 'c', 'p')
 local cur, prev = 0, 0
-if state[1] then
-  local w = tonumber(state[1])
+local state = redis.call('GET', key)
+if state then
+  local w, c, p = string.match(state, '^(%d+) (%d+) (%d+)$')
+  if not w then return redis.error_reply('ERR rate limiter key holds foreign data: ' .. key) end
+  w = tonumber(w)
   if w == start then
-    cur, prev = tonumber(state[2]), tonumber(state[3])
+    cur, prev = tonumber(c), tonumber(p)
   elseif w == start - window then
-    prev = tonumber(state[2])
+    prev = tonumber(c)
   end
 end
 
@@ -54,13 +56,9 @@ local function reset_after()
   return 0
 end
 local function save()
-  if cur == 0 and prev == 0 then
-    redis.call('DEL', key)
-  else
-    redis.call('HSET', key, 'w', int(start), 'c', int(cur), 'p', int(prev))
-    -- Needed until the end of the next window, where it is the previous count.
-    redis.call('PEXPIRE', key, math.ceil((start + 2 * window - now) / 1000))
-  end
+  -- Needed until the end of the next window, where it is the previous count.
+  redis.call('SET', key, int(start) .. ' ' .. int(cur) .. ' ' .. int(prev),
+    'PX', math.ceil((start + 2 * window - now) / 1000))
 end
 
 if cost > limit then

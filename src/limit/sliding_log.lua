@@ -56,6 +56,8 @@ if count + cost <= limit then
     end
     count = count + cost
     redis.call('PEXPIRE', key, math.ceil(window / 1000))
+    -- The newest member is this request's: the window empties `window` from now.
+    return {0, limit, limit - count, window, -1}
   end
   return {0, limit, limit - count, reset_after(), -1}
 end

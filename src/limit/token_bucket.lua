@@ -3,7 +3,7 @@
 -- fractional tokens are exact integers. A full bucket has no key: the key's TTL is the time
 -- until the bucket is full again.
 --
--- KEYS[1]  the hash {t = tokens * per, ts = time of t (us)}
+-- KEYS[1]  a string "<tokens * per> <time of that count, us>"
 -- ARGV[1]  cost     ARGV[2] capacity     ARGV[3] refill     ARGV[4] per (us)
 -- ARGV[5]  testing hook: the time in microseconds to use instead of TIME ('' = TIME)
 --
@@ -34,10 +34,12 @@ end
 
 local full = capacity * per
 local tokens = full
-local state = redis.call('HMGET', key, 't', 'ts')
-if state[1] then
-  tokens = tonumber(state[1])
-  local elapsed = now - tonumber(state[2])
+local state = redis.call('GET', key)
+if state then
+  local t, ts = string.match(state, '^(%d+) (%d+)$')
+  if not t then return redis.error_reply('ERR rate limiter key holds foreign data: ' .. key) end
+  tokens = tonumber(t)
+  local elapsed = now - tonumber(ts)
   if elapsed > 0 then
     -- Compare before multiplying: elapsed * refill may exceed 2^53 for a long-idle key.
     if elapsed >= cdiv(full - tokens, refill) then
@@ -57,8 +59,7 @@ if tokens >= need then
   if cost > 0 then
     tokens = tokens - need
     local reset = reset_after()
-    redis.call('HSET', key, 't', int(tokens), 'ts', int(now))
-    redis.call('PEXPIRE', key, math.ceil(reset / 1000))
+    redis.call('SET', key, int(tokens) .. ' ' .. int(now), 'PX', math.ceil(reset / 1000))
   end
   return {0, capacity, fdiv(tokens, per), reset_after(), -1}
 end
