@@ -69,20 +69,21 @@ fn variants() -> Vec<(&'static str, Bench)> {
     v
 }
 
-/// calls per command name, from INFO commandstats.
-fn commandstats(c: &Connection) -> BTreeMap<String, u64> {
+/// (calls, total µs) per command name, from INFO commandstats.
+fn commandstats(c: &Connection) -> BTreeMap<String, (u64, u64)> {
     let info = String::from_value(c.exec(&cmd("INFO").arg("commandstats")).unwrap()).unwrap();
     info.lines()
         .filter_map(|l| {
             let rest = l.strip_prefix("cmdstat_")?;
             let (name, stats) = rest.split_once(':')?;
-            let calls = stats
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
+            let field = |f: &str| -> Option<u64> {
+                stats
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(f)?.strip_prefix('='))?
+                    .parse()
+                    .ok()
+            };
+            Some((name.to_owned(), (field("calls")?, field("usec")?)))
         })
         .collect()
 }
@@ -161,10 +162,14 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
         }
         let after = commandstats(conn);
         let mut delta: BTreeMap<String, u64> = BTreeMap::new();
-        for (k, v) in &after {
-            let d = v - before.get(k).copied().unwrap_or(0);
-            if d > 0 && k != "info" {
-                delta.insert(k.clone(), d);
+        let mut script_usec = 0;
+        for (k, (calls, usec)) in &after {
+            let (c0, u0) = before.get(k).copied().unwrap_or((0, 0));
+            if *calls > c0 && k != "info" {
+                delta.insert(k.clone(), calls - c0);
+            }
+            if k == "evalsha" || k == "eval" {
+                script_usec += usec - u0;
             }
         }
         let sent: u64 = ["evalsha", "eval"]
@@ -192,8 +197,9 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
             .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
             .collect();
         println!(
-            "  {name:<16} sent {:.2}  server-side total {:.2}  (inside the script: {}){memory}",
+            "  {name:<16} sent {:.2}  server time {:.1} µs  server-side total {:.2}  (inside the script: {}){memory}",
             sent as f64 / n as f64,
+            script_usec as f64 / n as f64,
             total as f64 / n as f64,
             inside.join(", ")
         );
