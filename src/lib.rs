@@ -16,7 +16,7 @@
 //! ## Layers
 //! [`resp`] (pure codec) → [`cmd`](mod@cmd) ([`Cmd`], [`Pipeline`], the [`Execute`] trait) →
 //! [`Connection`] (one socket) → [`Pool`] → [`Client`] (reader/writer routing, retry,
-//! circuit breaker, metrics, health) → patterns ([`cache`]). Typed helpers ([`Commands`]),
+//! circuit breaker, metrics, health) → patterns ([`cache`], [`limit`]). Typed helpers ([`Commands`]),
 //! [`Script`]s and patterns work on anything that implements [`Execute`]: a connection, a
 //! pool or a client.
 //!
