@@ -112,7 +112,7 @@ impl Algorithm {
     /// `CL.THROTTLE key burst rate period`): limit = `burst + 1`. The emission interval
     /// `period / rate` is kept in whole microseconds (rounded down).
     pub fn gcra(burst: u64, rate: u64, period: Duration) -> Algorithm {
-        let interval_us = if rate == 0 { 0 } else { micros(period) / rate };
+        let interval_us = micros(period).checked_div(rate).unwrap_or(0);
         Algorithm {
             kind: Kind::Gcra { burst, interval_us },
         }
