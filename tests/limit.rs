@@ -173,13 +173,15 @@ fn cost_above_one_is_counted_and_above_the_limit_refused_outright() {
             assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{kind:?} {algo:?}");
             assert!(!d.allowed && d.retry_after.is_none(), "{kind:?} {algo:?}");
             assert!(!d.headers().iter().any(|(h, _)| *h == "Retry-After"));
+            let d = step(u64::MAX);
+            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{kind:?} {algo:?}");
             // Refused outright even on a fresh id with the whole limit free.
             let d = l.check_at(&c, "fresh", 11, at(t)).unwrap();
             assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{kind:?} {algo:?}");
             assert_eq!(d.remaining, 10, "{kind:?} {algo:?}");
             assert!(!exists(&c, &l.key("fresh")), "nothing counted");
             let s = l.stats();
-            assert_eq!((s.allowed, s.limited, s.cost_exceeds_limit), (5, 1, 2));
+            assert_eq!((s.allowed, s.limited, s.cost_exceeds_limit), (5, 1, 3));
         }
     }
 }
