@@ -7,7 +7,6 @@
 //! (`VALKIT_SERVER=valkey|redis` for one kind only; `LIMIT_ITERS=n` to change the loop).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,6 +18,12 @@ use valkit::{cmd, Client, Connection, Execute, FromValue, PoolOptions, Script};
 /// A script that does nothing but answer like a limiter: the floor for one EVALSHA with one
 /// key and a limiter's arguments.
 const NOOP: &str = "return {0, tonumber(ARGV[2]), 0, 0, -1}";
+
+/// TIME, GET and SET ... PX with no decision logic: the floor for a limiter on the server clock.
+const FLOOR: &str = "local t = redis.call('TIME') \
+    local v = redis.call('GET', KEYS[1]) \
+    redis.call('SET', KEYS[1], t[1] .. t[2], 'PX', 60000) \
+    return {0, tonumber(ARGV[2]), 0, 0, -1}";
 
 /// Distinct ids per run: each decision lands on a small, realistic key.
 const IDS: usize = 10_000;
@@ -56,6 +61,23 @@ fn variants() -> Vec<(&'static str, Bench)> {
                 .unwrap();
         }),
     )];
+    // The least a server-clock limiter can do: read the time, read the state, write it back
+    // with a TTL. The gap between this and the no-op is the price of any such limiter.
+    let floor = Script::new(FLOOR);
+    let floor_ids = ids();
+    v.push((
+        "floor: TIME+GET+SET",
+        Box::new(move |ex: &dyn Execute, i: usize| {
+            let _ = floor
+                .key(format!("bench:floor:{{{}}}", floor_ids[i % IDS]))
+                .arg(1)
+                .arg(100)
+                .arg(60_000_000)
+                .arg("")
+                .invoke(ex)
+                .unwrap();
+        }),
+    ));
     for (name, algo) in algorithms() {
         let l = Limiter::new("bench", algo).unwrap();
         let user_ids = ids();
@@ -144,7 +166,7 @@ fn one_connection(conn: &Connection, variants: &[(&str, Bench)], iters: usize) {
     println!("one connection, {rounds} rounds x {block} decisions, interleaved (median):");
     for (i, (name, _)) in variants.iter().enumerate() {
         println!(
-            "  {name:<16} {:>9.0} decisions/s  {:.2}x no-op",
+            "  {name:<20} {:>9.0} decisions/s  {:.2}x no-op",
             medians[i],
             medians[i] / medians[0]
         );
@@ -177,7 +199,7 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
             .map(|k| delta.get(*k).copied().unwrap_or(0))
             .sum();
         let total: u64 = delta.values().sum();
-        let key = if *name == "no-op EVALSHA" {
+        let key = if name.starts_with("no-op") || name.starts_with("floor") {
             None
         } else {
             let algo = algorithms()
@@ -197,7 +219,7 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
             .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
             .collect();
         println!(
-            "  {name:<16} sent {:.2}  server time {:.1} µs  server-side total {:.2}  (inside the script: {}){memory}",
+            "  {name:<20} sent {:.2}  server time {:.1} µs  server-side total {:.2}  (inside the script: {}){memory}",
             sent as f64 / n as f64,
             script_usec as f64 / n as f64,
             total as f64 / n as f64,
@@ -206,40 +228,44 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
     }
 }
 
-/// 8 threads through one `Client` (pool of 8), for a fixed time per variant.
+/// 8 threads through one `Client` (pool of 8): interleaved rounds, median decisions/s.
 fn eight_threads(client: &Client, variants: &[(&str, Bench)], iters: usize) {
-    let per_thread = (iters / 8).max(500);
-    println!("8 threads through a Client (pool 8), {per_thread} decisions per thread:");
-    let mut base = 0.0;
-    for (i, (name, f)) in variants.iter().enumerate() {
-        let done = AtomicUsize::new(0);
-        let start = Barrier::new(9);
-        let elapsed = thread::scope(|s| {
-            for t in 0..8 {
-                let (done, start) = (&done, &start);
-                s.spawn(move || {
-                    start.wait();
-                    for j in 0..per_thread {
-                        f(client, t * per_thread + j);
-                    }
-                    done.fetch_add(per_thread, Ordering::Relaxed);
-                });
-            }
-            start.wait();
+    let per_thread = 250;
+    let rounds = (iters / (8 * per_thread)).max(5);
+    println!(
+        "8 threads through a Client (pool 8), {rounds} rounds x 8 x {per_thread} decisions, interleaved (median):"
+    );
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for (i, (_, f)) in variants.iter().enumerate() {
+            let start = Barrier::new(8);
             let t = Instant::now();
-            // Scoped threads are joined when the scope ends; time until all have finished.
-            while done.load(Ordering::Relaxed) < 8 * per_thread {
-                thread::sleep(Duration::from_micros(200));
-            }
-            t.elapsed()
-        });
-        let rate = (8 * per_thread) as f64 / elapsed.as_secs_f64();
-        if i == 0 {
-            base = rate;
+            thread::scope(|s| {
+                for th in 0..8 {
+                    let start = &start;
+                    s.spawn(move || {
+                        start.wait();
+                        for j in 0..per_thread {
+                            f(client, (round * 8 + th) * per_thread + j);
+                        }
+                    });
+                }
+            });
+            rates[i].push((8 * per_thread) as f64 / t.elapsed().as_secs_f64());
         }
+    }
+    let medians: Vec<f64> = rates
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        })
+        .collect();
+    for (i, (name, _)) in variants.iter().enumerate() {
         println!(
-            "  {name:<16} {rate:>9.0} decisions/s  {:.2}x no-op",
-            rate / base
+            "  {name:<20} {:>9.0} decisions/s  {:.2}x no-op",
+            medians[i],
+            medians[i] / medians[0]
         );
     }
 }
