@@ -965,3 +965,23 @@ fn foreign_state_in_a_key_is_a_typed_error() {
         }
     }
 }
+
+#[test]
+fn sliding_log_records_one_unique_member_per_unit_even_at_one_instant() {
+    for kind in kinds() {
+        let c = conn(kind);
+        let l = Limiter::new(
+            &key("log-units"),
+            Algorithm::sliding_log(1000, Duration::from_secs(60)),
+        )
+        .unwrap();
+        let t = aligned_base(&c, 60 * SEC);
+        for remaining in [750, 500, 250, 0] {
+            let d = l.check_at(&c, "u", 250, at(t)).unwrap();
+            assert!(d.allowed && d.remaining == remaining, "{kind:?}: {d:?}");
+        }
+        let members: i64 = q(&c, cmd("ZCARD").arg(l.key("u")));
+        assert_eq!(members, 1000, "{kind:?}: equal timestamps never collide");
+        assert!(!l.check_at(&c, "u", 1, at(t)).unwrap().allowed);
+    }
+}
