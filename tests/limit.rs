@@ -985,3 +985,29 @@ fn sliding_log_records_one_unique_member_per_unit_even_at_one_instant() {
         assert!(!l.check_at(&c, "u", 1, at(t)).unwrap().allowed);
     }
 }
+
+#[test]
+fn client_metrics_include_decisions_by_outcome() {
+    for kind in kinds() {
+        let client = Client::builder()
+            .config(shared(kind).config())
+            .build()
+            .unwrap();
+        let name = key("metrics");
+        let l = Limiter::new(&name, Algorithm::fixed_window(1, Duration::from_secs(60))).unwrap();
+        client.add_metrics_source(l.metrics_source());
+        let t = aligned_base(&client, 60 * SEC);
+        for cost in [1, 1, 1, 2] {
+            l.check_at(&client, "u", cost, at(t)).unwrap();
+        }
+        let text = client.metrics_text();
+        for (outcome, n) in [("allowed", 1), ("limited", 2), ("cost_exceeds_limit", 1)] {
+            let line = format!(
+                "valkit_limit_decisions_total{{limiter=\"{name}\",algorithm=\"fixed\",outcome=\"{outcome}\"}} {n}"
+            );
+            assert!(text.contains(&line), "{kind:?}: no {line:?} in\n{text}");
+        }
+        drop(l);
+        assert!(!client.metrics_text().contains(&name), "held weakly");
+    }
+}

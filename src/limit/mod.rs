@@ -256,6 +256,38 @@ impl Limiter {
         self.inner.counters.snapshot()
     }
 
+    /// The counters in Prometheus text format (see [`LimiterStats::prometheus_text`]).
+    pub fn metrics_text(&self) -> String {
+        self.stats()
+            .prometheus_text(&self.inner.name, self.inner.algorithm.name())
+    }
+
+    /// A metrics source for [`Client::add_metrics_source`](crate::Client::add_metrics_source),
+    /// holding the limiter weakly (it writes nothing once the last clone is dropped).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use valkit::limit::{Algorithm, Limiter};
+    /// # fn main() -> valkit::Result<()> {
+    /// let client = valkit::Client::builder().url("redis://127.0.0.1:6379").build()?;
+    /// let limiter = Limiter::new("api", Algorithm::gcra(9, 10, Duration::from_secs(1)))?;
+    /// client.add_metrics_source(limiter.metrics_source());
+    /// # Ok(()) }
+    /// ```
+    pub fn metrics_source(&self) -> impl Fn(&mut String) + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move |out: &mut String| {
+            if let Some(inner) = inner.upgrade() {
+                out.push_str(
+                    &inner
+                        .counters
+                        .snapshot()
+                        .prometheus_text(&inner.name, inner.algorithm.name()),
+                );
+            }
+        }
+    }
+
     /// Load the script on the server now (e.g. at start-up, to fail fast). Optional: the
     /// first decision loads it anyway.
     ///

@@ -65,3 +65,70 @@ impl Counters {
         }
     }
 }
+
+impl LimiterStats {
+    /// The counters in the Prometheus text exposition format, labelled with the limiter's
+    /// name and algorithm: `valkit_limit_decisions_total{outcome=...}` (allowed, limited,
+    /// cost_exceeds_limit), `valkit_limit_shadowed_total`, `valkit_limit_memo_hits_total`,
+    /// `valkit_limit_errors_total`.
+    ///
+    /// ```
+    /// let text = valkit::limit::LimiterStats::default().prometheus_text("api", "gcra");
+    /// assert!(text.contains(
+    ///     "valkit_limit_decisions_total{limiter=\"api\",algorithm=\"gcra\",outcome=\"limited\"} 0"
+    /// ));
+    /// ```
+    pub fn prometheus_text(&self, limiter: &str, algorithm: &str) -> String {
+        use std::fmt::Write;
+        let labels = format!(
+            "limiter=\"{}\",algorithm=\"{}\"",
+            escape_label(limiter),
+            escape_label(algorithm)
+        );
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP valkit_limit_decisions_total Rate-limiter decisions by outcome."
+        );
+        let _ = writeln!(out, "# TYPE valkit_limit_decisions_total counter");
+        for (outcome, n) in [
+            ("allowed", self.allowed),
+            ("limited", self.limited),
+            ("cost_exceeds_limit", self.cost_exceeds_limit),
+        ] {
+            let _ = writeln!(
+                out,
+                "valkit_limit_decisions_total{{{labels},outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        for (name, help, n) in [
+            (
+                "shadowed_total",
+                "Refusals let through by shadow mode.",
+                self.shadowed,
+            ),
+            (
+                "memo_hits_total",
+                "Limited decisions answered by the local memo without a round trip.",
+                self.memo_hits,
+            ),
+            (
+                "errors_total",
+                "Checks that failed with an error.",
+                self.errors,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP valkit_limit_{name} {help}");
+            let _ = writeln!(out, "# TYPE valkit_limit_{name} counter");
+            let _ = writeln!(out, "valkit_limit_{name}{{{labels}}} {n}");
+        }
+        out
+    }
+}
+
+/// Escape a Prometheus label value: backslash, double quote and newline.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
