@@ -110,6 +110,19 @@ fn commandstats(c: &Connection) -> BTreeMap<String, (u64, u64)> {
         .collect()
 }
 
+/// The server process's CPU time (user + system), in µs, from INFO cpu: unlike wall time it
+/// does not grow while the server waits for a CPU on a loaded machine.
+fn server_cpu_us(c: &Connection) -> f64 {
+    let info = String::from_value(c.exec(&cmd("INFO").arg("cpu")).unwrap()).unwrap();
+    let field = |f: &str| -> f64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(f)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (field("used_cpu_user") + field("used_cpu_sys")) * 1e6
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kinds = match std::env::var("VALKIT_SERVER").ok().as_deref() {
         Some("valkey") => vec![ServerKind::Valkey],
@@ -179,9 +192,11 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
     println!("commands per decision ({n} decisions each, INFO commandstats):");
     for (name, f) in variants {
         let before = commandstats(conn);
+        let cpu0 = server_cpu_us(conn);
         for i in 0..n {
             f(conn, i);
         }
+        let cpu = (server_cpu_us(conn) - cpu0) / n as f64;
         let after = commandstats(conn);
         let mut delta: BTreeMap<String, u64> = BTreeMap::new();
         let mut script_usec = 0;
@@ -219,7 +234,7 @@ fn commands_per_decision(conn: &Connection, variants: &[(&str, Bench)]) {
             .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
             .collect();
         println!(
-            "  {name:<20} sent {:.2}  server time {:.1} µs  server-side total {:.2}  (inside the script: {}){memory}",
+            "  {name:<20} sent {:.2}  server CPU {cpu:.1} µs  script time {:.1} µs  server-side total {:.2}  (inside the script: {}){memory}",
             sent as f64 / n as f64,
             script_usec as f64 / n as f64,
             total as f64 / n as f64,
