@@ -1011,3 +1011,25 @@ fn client_metrics_include_decisions_by_outcome() {
         assert!(!client.metrics_text().contains(&name), "held weakly");
     }
 }
+
+#[test]
+fn decisions_read_the_same_over_resp2_and_resp3() {
+    support::each_combo("limit-proto", |c, prefix, kind, proto| {
+        let l = Limiter::new(
+            prefix,
+            Algorithm::token_bucket(2, 1, Duration::from_secs(10)),
+        )
+        .unwrap();
+        let t = aligned_base(c, 10 * SEC);
+        let d = l.check_at(c, "u", 2, at(t)).unwrap();
+        assert_eq!((d.allowed, d.remaining), (true, 0), "{kind:?} {proto:?}");
+        assert_eq!(d.reset_after, Duration::from_secs(20), "{kind:?} {proto:?}");
+        let d = l.check_at(c, "u", 1, at(t + 5 * SEC)).unwrap();
+        assert_eq!(
+            d.retry_after,
+            Some(Duration::from_secs(5)),
+            "{kind:?} {proto:?}"
+        );
+        assert_eq!(d.throttle_reply(), [1, 2, 0, 5, 15], "{kind:?} {proto:?}");
+    });
+}
