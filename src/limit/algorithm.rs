@@ -61,7 +61,8 @@ fn micros(d: Duration) -> u64 {
 
 impl Algorithm {
     /// Sliding-window log: at most `limit` units in any `window`, exactly. Memory grows with
-    /// the units admitted in a window (one sorted-set member each, about 60–100 bytes).
+    /// the units admitted in a window: one sorted-set member each, about 31 bytes up to 128
+    /// members (a listpack), about 130 bytes beyond (a skiplist).
     pub fn sliding_log(limit: u64, window: Duration) -> Algorithm {
         Algorithm {
             kind: Kind::SlidingLog {
