@@ -349,6 +349,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let busy = locks.try_acquire("nightly-report", Duration::from_secs(1))?;
     println!("  try_acquire on a free lock: {}", busy.is_some());
+    // Rate limiting: GCRA, 5 requests a second with a burst of 2 more, on the server's clock.
+    println!("\n== rate limiter (GCRA: burst 2, 5 per second), answers as HTTP headers");
+    let limiter = valkit::limit::Limiter::new(
+        &k("rl"),
+        valkit::limit::Algorithm::gcra(2, 5, Duration::from_secs(1)),
+    )?;
+    for i in 1..=4 {
+        let d = limiter.check(&client, "user-42")?;
+        let headers: Vec<String> = d
+            .headers()
+            .iter()
+            .map(|(h, v)| format!("{h}: {v}"))
+            .collect();
+        println!(
+            "  request {i}: {} | {}",
+            if d.allowed { "200" } else { "429" },
+            headers.join(", ")
+        );
+    }
+    let big = limiter.check_n(&client, "user-42", 10)?;
+    println!("  cost 10 (above the limit of 3): {:?}", big.outcome);
 
     // 13. The breaker in action, on a second throwaway server we can kill.
     if _server.is_some() {

@@ -26,6 +26,7 @@ LAYERS=(
     "src/testkit         pool|cluster|client|$PATTERNS"
     "src/cache           conn|pool|cluster|client|testkit|limit|queue"
     "src/lock            conn|pool|client|testkit|cache|limit|queue|cluster"
+    "src/limit           conn|pool|cluster|client|testkit|cache|lock|queue"
 )
 
 check_layers() {

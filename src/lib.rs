@@ -16,7 +16,7 @@
 //! ## Layers
 //! [`resp`] (pure codec) → [`cmd`](mod@cmd) ([`Cmd`], [`Pipeline`], the [`Execute`] trait) →
 //! [`Connection`] (one socket) → [`Pool`] → [`Client`] (reader/writer routing, retry,
-//! circuit breaker, metrics, health) → patterns ([`cache`], [`lock`]). Typed helpers ([`Commands`]),
+//! circuit breaker, metrics, health) → patterns ([`cache`], [`lock`], [`limit`]). Typed helpers ([`Commands`]),
 //! [`Script`]s and patterns work on anything that implements [`Execute`]: a connection, a
 //! pool or a client.
 //!
@@ -49,6 +49,7 @@ pub mod resp;
 
 pub mod cache;
 pub mod lock;
+pub mod limit;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
