@@ -183,13 +183,24 @@ pub struct ConnectionConfig {
     pub client_name: Option<String>,
     /// Timeout for establishing the socket (and TLS). Default 5 s.
     pub connect_timeout: Duration,
-    /// Timeout for each read of a reply; `None` waits for ever (not recommended). Default 10 s.
-    /// Blocking commands (BLPOP, ...) extend it by their own timeout.
+    /// The longest wait for one whole reply, counted from when the command was written (in
+    /// a pipeline, each reply from when the previous one was complete): a server that
+    /// trickles a reply byte by byte cannot hold a call longer. `None` waits for ever (not
+    /// recommended). Default 10 s. Blocking commands (BLPOP, ...) extend it by their own
+    /// timeout (by one [`blocking_slice`](ConnectionConfig::blocking_slice) at most).
     pub read_timeout: Option<Duration>,
     /// Timeout for each write; `None` waits for ever (not recommended). Default 10 s.
     pub write_timeout: Option<Duration>,
     /// Decoder limits for replies.
     pub limits: Limits,
+    /// The longest server-side wait of one blocking command (see [`Blocking`]): a command
+    /// that may block longer (`BLPOP key 0`) is sent with this timeout and re-issued until
+    /// an answer comes, so a dead or frozen server is noticed within this plus the read
+    /// timeout. `None` sends blocking commands as given (a for-ever wait then has no read
+    /// timeout at all). Default 5 s.
+    ///
+    /// [`Blocking`]: crate::Blocking
+    pub blocking_slice: Option<Duration>,
 }
 
 impl ConnectionConfig {
@@ -215,6 +226,7 @@ impl ConnectionConfig {
             read_timeout: Some(DEFAULT_IO_TIMEOUT),
             write_timeout: Some(DEFAULT_IO_TIMEOUT),
             limits: Limits::default(),
+            blocking_slice: Some(DEFAULT_BLOCKING_SLICE),
         }
     }
 
@@ -455,6 +467,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("limits", &self.limits)
+            .field("blocking_slice", &self.blocking_slice)
             .finish()
     }
 }
@@ -557,6 +570,7 @@ impl fmt::Display for ConnectionConfig {
 const DEFAULT_PORT: u16 = 6379;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_BLOCKING_SLICE: Duration = Duration::from_secs(5);
 const SCHEMES: &str =
     "redis://, rediss://, valkey://, valkeys://, unix://, redis+unix://, valkey+unix://";
 const ENV_VARS: &[&str] = &[
