@@ -102,7 +102,10 @@ fn slow_pipeline_within_the_per_reply_bound_succeeds() {
             .unwrap();
         let took = started.elapsed();
         eprintln!("{kind:?}: slow pipeline took {took:?}");
-        assert!(took > ms(700), "the pipeline as a whole outlived the read timeout: {took:?}");
+        assert!(
+            took > ms(700),
+            "the pipeline as a whole outlived the read timeout: {took:?}"
+        );
         assert_eq!(replies, vec![Value::Simple("PONG".into()); 3]);
         assert!(!conn.is_broken());
     }
@@ -161,7 +164,9 @@ fn blocking_forever_on_a_blackholed_server_fails_within_slice_plus_read_timeout(
             proxy.hold(Direction::Both, true);
             let Some((r, took, broken)) = call.result(Duration::from_secs(5), || drop(proxy))
             else {
-                panic!("{kind:?} {proto:?}: BLPOP 0 still blocked 5 s after the server went silent");
+                panic!(
+                    "{kind:?} {proto:?}: BLPOP 0 still blocked 5 s after the server went silent"
+                );
             };
             let err = r.unwrap_err();
             eprintln!("{kind:?} {proto:?}: BLPOP 0 on a black hole failed after {took:?}: {err}");
@@ -184,18 +189,27 @@ fn blocking_forever_on_a_paused_server_fails_within_slice_plus_read_timeout() {
     cfg.blocking_slice = Some(ms(400));
     let conn = Connection::open(&cfg).unwrap();
     let key = support::key("paused-brpop");
+    let pusher = Connection::open(&server.config()).unwrap();
     // A raw command marked as blocking for ever goes through the same loop.
-    let call = Call::spawn(move || {
-        let started = Instant::now();
-        let c = cmd("BRPOP").arg(&key).arg(0).blocking(valkit::Blocking::Forever);
-        (conn.exec(&c), started.elapsed())
+    let call = Call::spawn({
+        let key = key.clone();
+        move || {
+            let started = Instant::now();
+            let c = cmd("BRPOP")
+                .arg(&key)
+                .arg(0)
+                .blocking(valkit::Blocking::Forever);
+            (conn.exec(&c), started.elapsed())
+        }
     });
     // Two slices pass with the server up, then it freezes.
     std::thread::sleep(ms(900));
     server.pause().unwrap();
     let paused = Instant::now();
     let result = call.result(Duration::from_secs(5), || {
+        // Still waiting: wake the server and give the call its element.
         let _ = server.resume();
+        let _ = pusher.rpush(&key, "x");
     });
     let _ = server.resume();
     let Some((r, took)) = result else {
@@ -206,7 +220,10 @@ fn blocking_forever_on_a_paused_server_fails_within_slice_plus_read_timeout() {
     eprintln!("{kind:?}: BRPOP 0 on a paused server failed after {took:?} ({after_pause:?} after the pause): {err}");
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     // Found within one slice + the read timeout of the pause (plus scheduling).
-    assert!(after_pause <= ms(400 + 300 + 400), "{after_pause:?} after the pause");
+    assert!(
+        after_pause <= ms(400 + 300 + 400),
+        "{after_pause:?} after the pause"
+    );
     assert!(took >= ms(900));
 }
 
@@ -240,12 +257,16 @@ fn blpop_forever_receives_an_element_pushed_several_slices_later() {
             .result(Duration::from_secs(5), || proxy.cut())
             .expect("BLPOP returned");
         eprintln!("{kind:?} {proto:?}: BLPOP 0 got the element after {took:?}");
-        assert_eq!(r.unwrap(), Some((key.clone().into_bytes(), b"job-1".to_vec())));
+        assert_eq!(
+            r.unwrap(),
+            Some((key.clone().into_bytes(), b"job-1".to_vec()))
+        );
         assert!(took >= ms(750), "{took:?}");
-        // The wait was re-issued: at least 4 slices of 200 ms were sent in 750 ms.
+        // The wait was re-issued: at least 3 slices of 200 ms were sent in 750 ms (a server
+        // ends a blocking wait up to ~100 ms late: its timer runs at `hz` 10).
         let sent = proxy.bytes_forwarded(Direction::Upstream) - sent_before;
         let one = blpop_len(&key, "0.200");
-        assert!(sent >= 4 * one, "{sent} bytes sent, one slice is {one}");
+        assert!(sent >= 3 * one, "{sent} bytes sent, one slice is {one}");
         assert_eq!(pusher.llen(&key).unwrap(), 0, "popped exactly once");
     }
 }
@@ -299,16 +320,25 @@ fn long_finite_blocking_timeout_is_kept_across_slices() {
         let conn = Connection::open(&cfg).unwrap();
         let key = support::key("blpop-finite");
         let started = Instant::now();
-        // 700 ms in slices of 200: nothing arrives, None after the full 700 ms.
+        // 700 ms in slices of 200: nothing arrives, None after the full 700 ms (not after
+        // one slice; the server's clock may end a wait a fraction of a millisecond early).
         assert_eq!(conn.blpop(&key, ms(700)).unwrap(), None);
         let took = started.elapsed();
         eprintln!("{kind:?} {proto:?}: BLPOP 0.7 timed out after {took:?}");
-        assert_between(took, ms(700), ms(1200), "BLPOP 0.7 in slices");
+        assert_between(took, ms(680), ms(1200), "BLPOP 0.7 in slices");
         // The same through exec (a Value, not read in place).
         let started = Instant::now();
-        let c = cmd("BLPOP").arg(&key).arg("0.5").blocking(valkit::Blocking::For(ms(500)));
+        let c = cmd("BLPOP")
+            .arg(&key)
+            .arg("0.5")
+            .blocking(valkit::Blocking::For(ms(500)));
         assert_eq!(conn.exec(&c).unwrap(), Value::Nil);
-        assert_between(started.elapsed(), ms(500), ms(1000), "exec BLPOP 0.5 in slices");
+        assert_between(
+            started.elapsed(),
+            ms(480),
+            ms(1000),
+            "exec BLPOP 0.5 in slices",
+        );
         assert!(!conn.is_broken());
     }
 }
@@ -388,6 +418,9 @@ fn default_breaker_recovers_within_about_a_second_after_a_100ms_outage() {
             "{kind:?}: outage {outage:?} (stop + 100 ms + restart), first success {recovery:?} after the server was back"
         );
         assert!(recovery <= ms(1500), "{kind:?}: recovery took {recovery:?}");
-        assert_eq!(client.breaker_state(Endpoint::Writer), Some(BreakerState::Closed));
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Closed)
+        );
     }
 }

@@ -381,7 +381,10 @@ mod tests {
         // Opened again: back to the first, short period.
         b.record(b.acquire().unwrap(), true);
         let (_, waited) = probe_after(&b, Instant::now());
-        assert!(waited < ms(40) + ms(120), "reset to the first period: {waited:?}");
+        assert!(
+            waited < ms(40) + ms(120),
+            "reset to the first period: {waited:?}"
+        );
     }
 
     #[test]

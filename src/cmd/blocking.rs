@@ -67,9 +67,16 @@ impl Reissue {
                 nothing: Nothing::Nil,
             })
         };
-        if ["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX"]
-            .iter()
-            .any(|s| is(s))
+        if [
+            "BLPOP",
+            "BRPOP",
+            "BRPOPLPUSH",
+            "BLMOVE",
+            "BZPOPMIN",
+            "BZPOPMAX",
+        ]
+        .iter()
+        .any(|s| is(s))
         {
             return if n >= 3 {
                 nil(n - 1, Unit::Seconds)
@@ -198,9 +205,17 @@ mod tests {
         let cases = [
             (cmd("BLPOP").arg("a").arg("b").arg(0), "BLPOP a b 2"),
             (cmd("brpop").arg("a").arg(0), "brpop a 2"),
-            (cmd("BRPOPLPUSH").arg("s").arg("d").arg(0), "BRPOPLPUSH s d 2"),
             (
-                cmd("BLMOVE").arg("s").arg("d").arg("LEFT").arg("RIGHT").arg(0),
+                cmd("BRPOPLPUSH").arg("s").arg("d").arg(0),
+                "BRPOPLPUSH s d 2",
+            ),
+            (
+                cmd("BLMOVE")
+                    .arg("s")
+                    .arg("d")
+                    .arg("LEFT")
+                    .arg("RIGHT")
+                    .arg(0),
                 "BLMOVE s d LEFT RIGHT 2",
             ),
             (cmd("BZPOPMIN").arg("z").arg(0), "BZPOPMIN z 2"),
@@ -214,12 +229,27 @@ mod tests {
                 "BZMPOP 2 1 z MIN",
             ),
             (
-                cmd("XREAD").arg("COUNT").arg(5).arg("BLOCK").arg(0).arg("STREAMS").arg("s").arg("0-0"),
+                cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(5)
+                    .arg("BLOCK")
+                    .arg(0)
+                    .arg("STREAMS")
+                    .arg("s")
+                    .arg("0-0"),
                 "XREAD COUNT 5 BLOCK 2000 STREAMS s 0-0",
             ),
             (
-                cmd("XREADGROUP").arg("GROUP").arg("BLOCK").arg("c").arg("BLOCK").arg(0)
-                    .arg("NOACK").arg("STREAMS").arg("s").arg(">"),
+                cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg("BLOCK")
+                    .arg("c")
+                    .arg("BLOCK")
+                    .arg(0)
+                    .arg("NOACK")
+                    .arg("STREAMS")
+                    .arg("s")
+                    .arg(">"),
                 "XREADGROUP GROUP BLOCK c BLOCK 2000 NOACK STREAMS s >",
             ),
             (cmd("WAIT").arg(1).arg(0), "WAIT 1 2000"),
@@ -232,22 +262,52 @@ mod tests {
     #[test]
     fn waits_are_rounded_up_and_never_zero() {
         let c = cmd("BLPOP").arg("a").arg(0);
-        assert_eq!(sliced(c.clone(), Duration::from_millis(250)).unwrap(), "BLPOP a 0.250");
-        assert_eq!(sliced(c.clone(), Duration::from_micros(10)).unwrap(), "BLPOP a 0.001");
+        assert_eq!(
+            sliced(c.clone(), Duration::from_millis(250)).unwrap(),
+            "BLPOP a 0.250"
+        );
+        assert_eq!(
+            sliced(c.clone(), Duration::from_micros(10)).unwrap(),
+            "BLPOP a 0.001"
+        );
         assert_eq!(sliced(c.clone(), Duration::ZERO).unwrap(), "BLPOP a 0.001");
-        assert_eq!(sliced(c, Duration::from_micros(1500)).unwrap(), "BLPOP a 0.002");
-        let x = cmd("XREAD").arg("BLOCK").arg(0).arg("STREAMS").arg("s").arg("0");
-        assert_eq!(sliced(x, Duration::ZERO).unwrap(), "XREAD BLOCK 1 STREAMS s 0");
+        assert_eq!(
+            sliced(c, Duration::from_micros(1500)).unwrap(),
+            "BLPOP a 0.002"
+        );
+        let x = cmd("XREAD")
+            .arg("BLOCK")
+            .arg(0)
+            .arg("STREAMS")
+            .arg("s")
+            .arg("0");
+        assert_eq!(
+            sliced(x, Duration::ZERO).unwrap(),
+            "XREAD BLOCK 1 STREAMS s 0"
+        );
     }
 
     #[test]
     fn unsafe_or_unknown_forms_are_not_reissued() {
         let none = [
             // `$` would skip entries added between two slices.
-            cmd("XREAD").arg("BLOCK").arg(0).arg("STREAMS").arg("a").arg("b").arg("0").arg("$"),
+            cmd("XREAD")
+                .arg("BLOCK")
+                .arg(0)
+                .arg("STREAMS")
+                .arg("a")
+                .arg("b")
+                .arg("0")
+                .arg("$"),
             // Not blocking, unknown option, malformed.
             cmd("XREAD").arg("STREAMS").arg("s").arg("0"),
-            cmd("XREAD").arg("BLOCK").arg(0).arg("FOO").arg("STREAMS").arg("s").arg("0"),
+            cmd("XREAD")
+                .arg("BLOCK")
+                .arg(0)
+                .arg("FOO")
+                .arg("STREAMS")
+                .arg("s")
+                .arg("0"),
             cmd("XREAD").arg("BLOCK").arg(0).arg("STREAMS").arg("s"),
             cmd("XREAD").arg("BLOCK"),
             cmd("BLPOP").arg(0),
@@ -277,6 +337,9 @@ mod tests {
     fn keeps_the_idempotency_declaration() {
         let c = cmd("BLPOP").arg("a").arg(0).idempotent(true);
         let p = Reissue::plan(&c).unwrap();
-        assert_eq!(p.with_wait(&c, Duration::from_secs(1)).idempotent_hint(), Some(true));
+        assert_eq!(
+            p.with_wait(&c, Duration::from_secs(1)).idempotent_hint(),
+            Some(true)
+        );
     }
 }
