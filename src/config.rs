@@ -188,6 +188,7 @@ pub struct ConnectionConfig {
     /// trickles a reply byte by byte cannot hold a call longer. `None` waits for ever (not
     /// recommended). Default 10 s. Blocking commands (BLPOP, ...) extend it by their own
     /// timeout (by one [`blocking_slice`](ConnectionConfig::blocking_slice) at most).
+    /// URL: `read_timeout=`.
     pub read_timeout: Option<Duration>,
     /// Timeout for each write; `None` waits for ever (not recommended). Default 10 s.
     pub write_timeout: Option<Duration>,
@@ -197,7 +198,7 @@ pub struct ConnectionConfig {
     /// that may block longer (`BLPOP key 0`) is sent with this timeout and re-issued until
     /// an answer comes, so a dead or frozen server is noticed within this plus the read
     /// timeout. `None` sends blocking commands as given (a for-ever wait then has no read
-    /// timeout at all). Default 5 s.
+    /// timeout at all). Default 5 s. URL: `blocking_slice=2s` (`none` or `0` for `None`).
     ///
     /// [`Blocking`]: crate::Blocking
     pub blocking_slice: Option<Duration>,
@@ -266,6 +267,7 @@ impl ConnectionConfig {
     /// | `client_name` (alias `name`) | name sent with `CLIENT SETNAME` (printable ASCII, no spaces) |
     /// | `connect_timeout` | a duration with a unit: `250ms`, `2s`, `1.5s`, `1m` |
     /// | `read_timeout`, `write_timeout` | a duration, or `0`/`none` for no timeout (a zero duration also means none) |
+    /// | `blocking_slice` | a duration, or `0`/`none` to send blocking commands unsliced (see [`ConnectionConfig::blocking_slice`]) |
     /// | `tls_ca_file` | path of a PEM file of extra root certificates (TLS schemes only) |
     /// | `tls_client_cert_file`, `tls_client_key_file` | PEM files for mutual TLS, both or neither (TLS schemes only) |
     /// | `tls_server_name` | name to verify the certificate against and send as SNI (TLS schemes only) |
@@ -535,6 +537,12 @@ impl fmt::Display for ConnectionConfig {
             if value != Some(DEFAULT_IO_TIMEOUT) {
                 query.push((name, value.map_or("none".to_owned(), format_duration)));
             }
+        }
+        if self.blocking_slice != Some(DEFAULT_BLOCKING_SLICE) {
+            let slice = self
+                .blocking_slice
+                .map_or("none".to_owned(), format_duration);
+            query.push(("blocking_slice", slice));
         }
         let mut insecure = false;
         if let Some(tls) = &self.tls {
@@ -881,6 +889,7 @@ fn apply_query(
             "connect_timeout" => "connect_timeout",
             "read_timeout" => "read_timeout",
             "write_timeout" => "write_timeout",
+            "blocking_slice" => "blocking_slice",
             "tls_ca_file" => "tls_ca_file",
             "tls_client_cert_file" => "tls_client_cert_file",
             "tls_client_key_file" => "tls_client_key_file",
@@ -953,6 +962,9 @@ fn apply_query(
             }
             "write_timeout" => {
                 cfg.write_timeout = parse_duration(&value, name)?.filter(|d| !d.is_zero())
+            }
+            "blocking_slice" => {
+                cfg.blocking_slice = parse_duration(&value, name)?.filter(|d| !d.is_zero())
             }
             "tls_insecure" => {
                 *insecure = Some(match value.as_str() {
