@@ -340,6 +340,21 @@ fn long_finite_blocking_timeout_is_kept_across_slices() {
             "exec BLPOP 0.5 in slices",
         );
         assert!(!conn.is_broken());
+        // A timeout too long for the clock (sliced, and unsliced) is no bound, not a panic.
+        for slice in [Some(ms(200)), None] {
+            let mut cfg = cfg.clone();
+            cfg.blocking_slice = slice;
+            let conn = Connection::open(&cfg).unwrap();
+            conn.rpush(&key, "x").unwrap();
+            match conn.blpop(&key, Duration::MAX) {
+                Ok(got) => assert_eq!(got, Some((key.clone().into_bytes(), b"x".to_vec()))),
+                // Sent as given, the server itself refuses so large a timeout.
+                Err(e) => assert!(
+                    slice.is_none() && matches!(e.kind(), ErrorKind::Server(_)),
+                    "{slice:?}: {e}"
+                ),
+            }
+        }
     }
 }
 

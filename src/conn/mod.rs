@@ -78,7 +78,8 @@ pub(crate) struct Inner {
     read_timeout: Option<Duration>,
     /// How long each reply of the current call may take (`None`: no bound).
     reply_timeout: Option<Duration>,
-    /// When the reply being read must be complete.
+    /// When the reply being read must be complete: set by its first socket read (so a
+    /// reply already buffered costs no clock read), cleared when a new reply is awaited.
     deadline: Option<Instant>,
     /// The longest server-side wait of one blocking command.
     blocking_slice: Option<Duration>,
@@ -494,7 +495,7 @@ impl Inner {
 
     /// Run a blocking command as a loop of bounded server-side waits (see [`Blocking`]).
     fn exec_sliced(&mut self, cmd: &Cmd, plan: Reissue, total: Option<Duration>) -> Result<Value> {
-        let until = total.map(|d| Instant::now() + d);
+        let until = total.and_then(|d| Instant::now().checked_add(d));
         let mut reply = Value::Nil;
         while let Some((part, last)) = self.next_slice(cmd, plan, until) {
             self.wbuf.clear();
@@ -518,7 +519,7 @@ impl Inner {
         total: Option<Duration>,
         read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
     ) -> Result<()> {
-        let until = total.map(|d| Instant::now() + d);
+        let until = total.and_then(|d| Instant::now().checked_add(d));
         while let Some((part, last)) = self.next_slice(cmd, plan, until) {
             self.wbuf.clear();
             part.encode(&mut self.wbuf);
@@ -569,9 +570,10 @@ impl Inner {
         out
     }
 
-    /// A reply is awaited from now: it must be complete within the reply timeout.
+    /// A reply is awaited from now: it must be complete within the reply timeout (the
+    /// deadline is fixed by the first socket read it needs, a few instructions later).
     fn start_reply(&mut self) {
-        self.deadline = self.reply_timeout.map(|t| Instant::now() + t);
+        self.deadline = None;
     }
 
     /// Make the socket's read timeout what is left until the deadline (within
@@ -690,14 +692,22 @@ impl Inner {
     /// longer than the reply's deadline.
     fn fill(&mut self) -> Result<()> {
         loop {
-            let left = match self.deadline {
+            // (A timeout too long for the clock to represent is no timeout.)
+            let left = match self.reply_timeout {
                 None => None,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(self.timed_out(None));
+                Some(t) => {
+                    let now = Instant::now();
+                    match self.deadline.or_else(|| now.checked_add(t)) {
+                        None => None,
+                        Some(deadline) => {
+                            self.deadline = Some(deadline);
+                            let left = deadline.saturating_duration_since(now);
+                            if left.is_zero() {
+                                return Err(self.timed_out(None));
+                            }
+                            Some(left)
+                        }
                     }
-                    Some(left)
                 }
             };
             self.arm_socket(left)?;
@@ -716,7 +726,7 @@ impl Inner {
                     ) =>
                 {
                     // The socket timeout may end a little before the deadline: look again.
-                    if self.deadline.is_none() {
+                    if left.is_none() {
                         return Err(self.timed_out(Some(e)));
                     }
                 }
