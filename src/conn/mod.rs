@@ -697,10 +697,13 @@ impl Inner {
                 None => None,
                 Some(t) => {
                     let now = Instant::now();
-                    match self.deadline.or_else(|| now.checked_add(t)) {
-                        None => None,
-                        Some(deadline) => {
+                    match self.deadline {
+                        // The reply's first read: all of the timeout is left.
+                        None => now.checked_add(t).map(|deadline| {
                             self.deadline = Some(deadline);
+                            t
+                        }),
+                        Some(deadline) => {
                             let left = deadline.saturating_duration_since(now);
                             if left.is_zero() {
                                 return Err(self.timed_out(None));
