@@ -183,13 +183,25 @@ pub struct ConnectionConfig {
     pub client_name: Option<String>,
     /// Timeout for establishing the socket (and TLS). Default 5 s.
     pub connect_timeout: Duration,
-    /// Timeout for each read of a reply; `None` waits for ever (not recommended). Default 10 s.
-    /// Blocking commands (BLPOP, ...) extend it by their own timeout.
+    /// The longest wait for one whole reply, counted from when the command was written (in
+    /// a pipeline, each reply from when the previous one was complete): a server that
+    /// trickles a reply byte by byte cannot hold a call longer. `None` waits for ever (not
+    /// recommended). Default 10 s. Blocking commands (BLPOP, ...) extend it by their own
+    /// timeout (by one [`blocking_slice`](ConnectionConfig::blocking_slice) at most).
+    /// URL: `read_timeout=`.
     pub read_timeout: Option<Duration>,
     /// Timeout for each write; `None` waits for ever (not recommended). Default 10 s.
     pub write_timeout: Option<Duration>,
     /// Decoder limits for replies.
     pub limits: Limits,
+    /// The longest server-side wait of one blocking command (see [`Blocking`]): a command
+    /// that may block longer (`BLPOP key 0`) is sent with this timeout and re-issued until
+    /// an answer comes, so a dead or frozen server is noticed within this plus the read
+    /// timeout. `None` sends blocking commands as given (a for-ever wait then has no read
+    /// timeout at all). Default 5 s. URL: `blocking_slice=2s` (`none` or `0` for `None`).
+    ///
+    /// [`Blocking`]: crate::Blocking
+    pub blocking_slice: Option<Duration>,
 }
 
 impl ConnectionConfig {
@@ -215,6 +227,7 @@ impl ConnectionConfig {
             read_timeout: Some(DEFAULT_IO_TIMEOUT),
             write_timeout: Some(DEFAULT_IO_TIMEOUT),
             limits: Limits::default(),
+            blocking_slice: Some(DEFAULT_BLOCKING_SLICE),
         }
     }
 
@@ -254,6 +267,7 @@ impl ConnectionConfig {
     /// | `client_name` (alias `name`) | name sent with `CLIENT SETNAME` (printable ASCII, no spaces) |
     /// | `connect_timeout` | a duration with a unit: `250ms`, `2s`, `1.5s`, `1m` |
     /// | `read_timeout`, `write_timeout` | a duration, or `0`/`none` for no timeout (a zero duration also means none) |
+    /// | `blocking_slice` | a duration, or `0`/`none` to send blocking commands unsliced (see [`ConnectionConfig::blocking_slice`]) |
     /// | `tls_ca_file` | path of a PEM file of extra root certificates (TLS schemes only) |
     /// | `tls_client_cert_file`, `tls_client_key_file` | PEM files for mutual TLS, both or neither (TLS schemes only) |
     /// | `tls_server_name` | name to verify the certificate against and send as SNI (TLS schemes only) |
@@ -455,6 +469,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("limits", &self.limits)
+            .field("blocking_slice", &self.blocking_slice)
             .finish()
     }
 }
@@ -523,6 +538,12 @@ impl fmt::Display for ConnectionConfig {
                 query.push((name, value.map_or("none".to_owned(), format_duration)));
             }
         }
+        if self.blocking_slice != Some(DEFAULT_BLOCKING_SLICE) {
+            let slice = self
+                .blocking_slice
+                .map_or("none".to_owned(), format_duration);
+            query.push(("blocking_slice", slice));
+        }
         let mut insecure = false;
         if let Some(tls) = &self.tls {
             if let Some(name) = &tls.server_name {
@@ -557,6 +578,7 @@ impl fmt::Display for ConnectionConfig {
 const DEFAULT_PORT: u16 = 6379;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_BLOCKING_SLICE: Duration = Duration::from_secs(5);
 const SCHEMES: &str =
     "redis://, rediss://, valkey://, valkeys://, unix://, redis+unix://, valkey+unix://";
 const ENV_VARS: &[&str] = &[
@@ -867,6 +889,7 @@ fn apply_query(
             "connect_timeout" => "connect_timeout",
             "read_timeout" => "read_timeout",
             "write_timeout" => "write_timeout",
+            "blocking_slice" => "blocking_slice",
             "tls_ca_file" => "tls_ca_file",
             "tls_client_cert_file" => "tls_client_cert_file",
             "tls_client_key_file" => "tls_client_key_file",
@@ -939,6 +962,9 @@ fn apply_query(
             }
             "write_timeout" => {
                 cfg.write_timeout = parse_duration(&value, name)?.filter(|d| !d.is_zero())
+            }
+            "blocking_slice" => {
+                cfg.blocking_slice = parse_duration(&value, name)?.filter(|d| !d.is_zero())
             }
             "tls_insecure" => {
                 *insecure = Some(match value.as_str() {

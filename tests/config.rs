@@ -139,6 +139,11 @@ fn valid_urls() {
         ("redis://localhost?write_timeout=100ms", {
             with(local(), |c| c.write_timeout = Some(Duration::from_millis(100)))
         }),
+        ("redis://localhost?blocking_slice=250ms", {
+            with(local(), |c| c.blocking_slice = Some(Duration::from_millis(250)))
+        }),
+        ("redis://localhost?blocking_slice=none", with(local(), |c| c.blocking_slice = None)),
+        ("redis://localhost?blocking_slice=0", with(local(), |c| c.blocking_slice = None)),
         ("redis://localhost?&db=1&", with(local(), |c| c.db = 1)),
         (
             "redis://u:pw@localhost:7/3?protocol=resp2&client_name=x&connect_timeout=1s&read_timeout=none&write_timeout=3s",
@@ -551,6 +556,8 @@ fn display_round_trips_without_password() {
         "rediss://h?tls_ca_file=%2Fa%20b%2Fca.pem&tls_client_cert_file=c.pem&tls_client_key_file=k.pem&tls_server_name=n#insecure",
         "unix:///tmp/a%20b%3Fc.sock?db=9&read_timeout=1s",
         "valkey+unix://u@/tmp/s.sock",
+        "redis://h?blocking_slice=750ms",
+        "redis://h?blocking_slice=none",
     ];
     for url in urls {
         let cfg = parse(url);

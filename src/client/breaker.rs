@@ -1,5 +1,10 @@
-//! A circuit breaker: closed -> open after N consecutive failures -> half-open after a
-//! recovery timeout, with a bounded number of probes -> closed on a successful probe.
+//! A circuit breaker: closed -> open after N consecutive failures -> half-open after an
+//! open period, with a bounded number of probes -> closed on a successful probe.
+//!
+//! The open period starts short ([`BreakerOptions::min_recovery_timeout`], 1 s) and doubles
+//! each time a probe fails, up to [`BreakerOptions::recovery_timeout`] (60 s): a server
+//! restart is over in about a second, a long outage is probed at most once a minute. A
+//! successful probe closes the circuit and resets the period.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,8 +19,15 @@ use crate::error::{Error, ErrorKind, Result};
 pub struct BreakerOptions {
     /// Consecutive failed requests that open the circuit. Default 5. 0 disables the breaker.
     pub failure_threshold: u32,
-    /// How long the circuit stays open before probes are let through. Default 60 s.
+    /// The longest the circuit stays open before probes are let through (the ceiling of
+    /// the doubling open period). Default 60 s.
     pub recovery_timeout: Duration,
+    /// The first open period: after the circuit opens, probes are let through this soon;
+    /// each failed probe doubles the period, up to [`recovery_timeout`]; a successful
+    /// probe resets it. Default 1 s. Set it equal to `recovery_timeout` for a fixed period.
+    ///
+    /// [`recovery_timeout`]: BreakerOptions::recovery_timeout
+    pub min_recovery_timeout: Duration,
     /// Requests let through at once while half-open. Default 1.
     pub half_open_probes: u32,
 }
@@ -25,6 +37,7 @@ impl Default for BreakerOptions {
         BreakerOptions {
             failure_threshold: 5,
             recovery_timeout: Duration::from_secs(60),
+            min_recovery_timeout: Duration::from_secs(1),
             half_open_probes: 1,
         }
     }
@@ -45,10 +58,24 @@ impl BreakerOptions {
         self
     }
 
-    /// Set the recovery timeout.
+    /// Set the recovery timeout (the longest open period).
     pub fn recovery_timeout(mut self, d: Duration) -> Self {
         self.recovery_timeout = d;
         self
+    }
+
+    /// Set the first open period (doubled per failed probe, up to the recovery timeout).
+    pub fn min_recovery_timeout(mut self, d: Duration) -> Self {
+        self.min_recovery_timeout = d;
+        self
+    }
+
+    /// The open period after `failed_probes` failed probes in a row.
+    fn open_period(&self, failed_probes: u32) -> Duration {
+        let first = self.min_recovery_timeout.min(self.recovery_timeout);
+        first
+            .saturating_mul(1u32 << failed_probes.min(31))
+            .min(self.recovery_timeout)
     }
 
     /// Set how many probes may run at once while half-open (at least 1).
@@ -93,6 +120,10 @@ struct State {
     state: BreakerState,
     consecutive_failures: u32,
     opened_at: Option<Instant>,
+    /// How long the current open period lasts.
+    open_for: Duration,
+    /// Probes that failed since the circuit last closed.
+    failed_probes: u32,
     probes_in_flight: u32,
 }
 
@@ -121,6 +152,8 @@ impl Breaker {
                 state: BreakerState::Closed,
                 consecutive_failures: 0,
                 opened_at: None,
+                open_for: Duration::ZERO,
+                failed_probes: 0,
                 probes_in_flight: 0,
             }),
             transitions: Default::default(),
@@ -150,13 +183,14 @@ impl Breaker {
             BreakerState::Closed => Ok(Permit { probe: false }),
             BreakerState::Open => {
                 let waited = s.opened_at.map_or(Duration::MAX, |t| t.elapsed());
-                if waited >= self.options.recovery_timeout {
+                if waited >= s.open_for {
                     self.transition(&mut s, BreakerState::HalfOpen);
                     s.probes_in_flight = 1;
                     Ok(Permit { probe: true })
                 } else {
+                    let left = s.open_for.saturating_sub(waited);
                     drop(s);
-                    self.reject(self.options.recovery_timeout.saturating_sub(waited))
+                    self.reject(left)
                 }
             }
             BreakerState::HalfOpen => {
@@ -200,6 +234,10 @@ impl Breaker {
                 BreakerState::Open => false,
             };
             if should_open {
+                if s.state == BreakerState::HalfOpen {
+                    s.failed_probes = s.failed_probes.saturating_add(1);
+                }
+                s.open_for = self.options.open_period(s.failed_probes);
                 s.opened_at = Some(Instant::now());
                 self.transition(&mut s, BreakerState::Open);
             }
@@ -208,6 +246,7 @@ impl Breaker {
             if s.state == BreakerState::HalfOpen && permit.probe {
                 self.transition(&mut s, BreakerState::Closed);
                 s.opened_at = None;
+                s.failed_probes = 0;
             }
         }
     }
@@ -226,9 +265,10 @@ impl Breaker {
         self.transitions[i].fetch_add(1, Ordering::Relaxed);
         match to {
             BreakerState::Open => log::warn!(
-                "circuit breaker ({}): {} -> open after {} consecutive failures",
+                "circuit breaker ({}): {} -> open for {:?} after {} consecutive failures",
                 self.name,
                 from.name(),
+                s.open_for,
                 s.consecutive_failures
             ),
             _ => log::info!(
@@ -250,7 +290,8 @@ mod tests {
             "test",
             BreakerOptions::default()
                 .failure_threshold(threshold)
-                .recovery_timeout(recovery),
+                .recovery_timeout(recovery)
+                .min_recovery_timeout(recovery),
         )
     }
 
@@ -288,6 +329,62 @@ mod tests {
         b.record(probe, false);
         assert_eq!(b.state(), BreakerState::Closed);
         assert_eq!(b.counters().0, [1, 2, 2]);
+    }
+
+    #[test]
+    fn open_period_doubles_per_failed_probe_up_to_the_ceiling() {
+        let o = BreakerOptions::default();
+        let secs: Vec<u64> = (0..8).map(|n| o.open_period(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(o.open_period(u32::MAX), Duration::from_secs(60));
+        let fixed = o.clone().min_recovery_timeout(Duration::from_secs(90));
+        assert_eq!(fixed.open_period(0), Duration::from_secs(60), "clamped");
+    }
+
+    /// Wait until the breaker lets a probe through; how long that took.
+    fn probe_after(b: &Breaker, started: Instant) -> (Permit, Duration) {
+        loop {
+            if let Ok(p) = b.acquire() {
+                return (p, started.elapsed());
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "no probe");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn short_first_open_period_doubles_while_probes_fail_and_resets_after_success() {
+        let ms = Duration::from_millis;
+        let b = Breaker::new(
+            "test",
+            BreakerOptions::default()
+                .failure_threshold(1)
+                .min_recovery_timeout(ms(40))
+                .recovery_timeout(ms(400)),
+        );
+        b.record(b.acquire().unwrap(), true);
+        let mut opened = Instant::now();
+        // Expected open periods: 40, 80, 160, 320, then the 400 ms ceiling.
+        for want in [40, 80, 160, 320, 400] {
+            let (probe, waited) = probe_after(&b, opened);
+            assert!(
+                waited >= ms(want) && waited < ms(want) + ms(120),
+                "open period {waited:?}, expected {want} ms"
+            );
+            b.record(probe, true);
+            opened = Instant::now();
+            assert_eq!(b.state(), BreakerState::Open);
+        }
+        let (probe, _) = probe_after(&b, opened);
+        b.record(probe, false);
+        assert_eq!(b.state(), BreakerState::Closed);
+        // Opened again: back to the first, short period.
+        b.record(b.acquire().unwrap(), true);
+        let (_, waited) = probe_after(&b, Instant::now());
+        assert!(
+            waited < ms(40) + ms(120),
+            "reset to the first period: {waited:?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! This layer sits below the connection: it knows RESP values and errors, never a socket.
 
 mod args;
+mod blocking;
 mod execute;
 mod from_value;
 mod pipeline;
@@ -13,13 +14,19 @@ pub(crate) mod recorder;
 use std::time::Duration;
 
 pub use args::{ArgWriter, ToArgs};
+pub(crate) use blocking::Reissue;
 pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
 
 /// How long a command may legitimately block on the server (BLPOP, BLMOVE, ...).
 ///
-/// The connection extends its read timeout by this much for that one command.
+/// The connection extends its read timeout by this much for that one command. A known
+/// blocking command (BLPOP, BRPOP, BLMOVE, BLMPOP, BZPOPMIN, BZMPOP, XREAD/XREADGROUP
+/// BLOCK, WAIT) that may block for ever or longer than the connection's
+/// [`blocking_slice`](crate::ConnectionConfig::blocking_slice) is sent with the slice as
+/// its server-side timeout and sent again, transparently, each time the server answers
+/// "nothing yet": a dead server is then found within one slice plus the read timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Blocking {
     /// Not a blocking command: the normal read timeout applies.

@@ -4,6 +4,15 @@
 //! sets push frames aside so they are never mistaken for replies, and marks itself broken
 //! for good after any I/O error, timeout or protocol error in the middle of a reply: a late
 //! reply must never be read as the answer to the next command.
+//!
+//! # Timeouts
+//! The read timeout bounds each *whole reply*, not each socket read: when a reply is
+//! awaited a deadline is set (now + the read timeout, plus the command's own blocking
+//! time), and every socket read waits only for what is left of it. A server that trickles a
+//! reply byte by byte therefore fails the call with [`ErrorKind::Timeout`] at the deadline.
+//! In a pipeline each reply has its own deadline, starting when the previous reply was
+//! complete (the first when the pipeline was written). Blocking commands are sent in
+//! bounded slices (see [`Blocking`]).
 
 mod handshake;
 mod session;
@@ -13,11 +22,11 @@ mod transaction;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::cmd::{Blocking, Cmd, Execute, Pipeline};
+use crate::cmd::{Blocking, Cmd, Execute, Pipeline, Reissue};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{Decoder, Frame, FrameKind, Value};
@@ -31,6 +40,9 @@ pub use transaction::{Transaction, TxOutcome};
 const MAX_PENDING_PUSHES: usize = 10_000;
 /// Room offered to one socket read (read straight into the decoder's buffer).
 const READ_CHUNK: usize = 16 * 1024;
+/// How far the socket's read timeout may be from what is left until the reply's deadline
+/// before it is set again (one system call; the usual reply needs none).
+const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -64,6 +76,13 @@ pub(crate) struct Inner {
     socket_read_timeout: Option<Duration>,
     /// The read timeout for ordinary commands.
     read_timeout: Option<Duration>,
+    /// How long each reply of the current call may take (`None`: no bound).
+    reply_timeout: Option<Duration>,
+    /// When the reply being read must be complete: set by its first socket read (so a
+    /// reply already buffered costs no clock read), cleared when a new reply is awaited.
+    deadline: Option<Instant>,
+    /// The longest server-side wait of one blocking command.
+    blocking_slice: Option<Duration>,
     /// What the user changed in the server-side session.
     session: SessionState,
     /// The database the handshake selected.
@@ -89,21 +108,20 @@ impl Connection {
             dropped_pushes: 0,
             socket_read_timeout: None,
             read_timeout: config.read_timeout,
+            // The handshake is bounded by the connect timeout: a server that accepts the
+            // socket and never answers must not hang the caller.
+            reply_timeout: Some(config.connect_timeout),
+            deadline: None,
+            blocking_slice: config.blocking_slice.filter(|d| !d.is_zero()),
             session: SessionState::default(),
             db: config.db,
         };
-        // The handshake is bounded by the connect timeout: a server that accepts the socket
-        // and never answers must not hang the caller.
-        inner
-            .stream
-            .set_read_timeout(Some(config.connect_timeout))?;
         inner
             .stream
             .set_write_timeout(Some(config.connect_timeout))?;
-        inner.socket_read_timeout = Some(config.connect_timeout);
         let hello = inner.handshake(config)?;
         inner.stream.set_write_timeout(config.write_timeout)?;
-        inner.set_read_timeout(config.read_timeout)?;
+        inner.reply_timeout = config.read_timeout;
         log::debug!(
             "connected to {} ({:?}, server {})",
             config.addr,
@@ -352,6 +370,9 @@ impl Inner {
     pub(crate) fn exec(&mut self, cmd: &Cmd) -> Result<Value> {
         self.check_usable()?;
         self.session.observe(cmd, self.db);
+        if let Some((plan, total)) = self.slicing(cmd) {
+            return self.exec_sliced(cmd, plan, total);
+        }
         self.wbuf.clear();
         cmd.encode(&mut self.wbuf);
         self.with_blocking(cmd.blocking_mode(), |inner| {
@@ -369,12 +390,17 @@ impl Inner {
     ) -> Result<()> {
         self.check_usable()?;
         self.session.observe(cmd, self.db);
-        self.wbuf.clear();
-        cmd.encode(&mut self.wbuf);
-        let result = self.with_blocking(cmd.blocking_mode(), |inner| {
-            inner.flush_wbuf()?;
-            inner.read_frame(read)
-        });
+        let result = match self.slicing(cmd) {
+            Some((plan, total)) => self.exec_frame_sliced(cmd, plan, total, read),
+            None => {
+                self.wbuf.clear();
+                cmd.encode(&mut self.wbuf);
+                self.with_blocking(cmd.blocking_mode(), |inner| {
+                    inner.flush_wbuf()?;
+                    inner.read_frame(read)
+                })
+            }
+        };
         // Done with the reply: let the decoder drop a big drained buffer now rather than at
         // the next command (an idle pooled connection keeps nothing it does not need).
         self.decoder.compact();
@@ -438,6 +464,87 @@ impl Inner {
         }
     }
 
+    /// When `cmd` must be sent in slices: its re-issue plan and how long the caller lets it
+    /// block in total (`None`: for ever).
+    fn slicing(&self, cmd: &Cmd) -> Option<(Reissue, Option<Duration>)> {
+        let slice = self.blocking_slice?;
+        let total = match cmd.blocking_mode() {
+            Blocking::No => return None,
+            Blocking::For(d) if d <= slice => return None,
+            Blocking::For(d) => Some(d),
+            Blocking::Forever => None,
+        };
+        Reissue::plan(cmd).map(|p| (p, total))
+    }
+
+    /// The next slice of a sliced blocking command: `cmd` with its timeout set to at most
+    /// one slice of what is left before `until`; `None` once nothing is left. The second
+    /// value tells whether this is the last slice.
+    fn next_slice(&self, cmd: &Cmd, plan: Reissue, until: Option<Instant>) -> Option<(Cmd, bool)> {
+        let slice = self.blocking_slice.unwrap_or(Duration::MAX);
+        let (wait, last) = match until {
+            None => (slice, false),
+            Some(t) => {
+                let left = t.saturating_duration_since(Instant::now());
+                if left < Duration::from_millis(1) {
+                    return None;
+                }
+                (left.min(slice), left <= slice)
+            }
+        };
+        Some((plan.with_wait(cmd, wait), last))
+    }
+
+    /// Run a blocking command as a loop of bounded server-side waits (see [`Blocking`]).
+    fn exec_sliced(&mut self, cmd: &Cmd, plan: Reissue, total: Option<Duration>) -> Result<Value> {
+        let until = total.and_then(|d| Instant::now().checked_add(d));
+        let mut reply = Value::Nil;
+        while let Some((part, last)) = self.next_slice(cmd, plan, until) {
+            self.wbuf.clear();
+            part.encode(&mut self.wbuf);
+            reply = self.with_blocking(part.blocking_mode(), |inner| {
+                inner.flush_wbuf()?;
+                inner.read_reply()
+            })?;
+            if last || !plan.is_nothing_yet(&reply) {
+                break;
+            }
+        }
+        reply.into_result()
+    }
+
+    /// As [`Inner::exec_sliced`], with the final reply read in place.
+    fn exec_frame_sliced(
+        &mut self,
+        cmd: &Cmd,
+        plan: Reissue,
+        total: Option<Duration>,
+        read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let until = total.and_then(|d| Instant::now().checked_add(d));
+        while let Some((part, last)) = self.next_slice(cmd, plan, until) {
+            self.wbuf.clear();
+            part.encode(&mut self.wbuf);
+            let mut again = false;
+            self.with_blocking(part.blocking_mode(), |inner| {
+                inner.flush_wbuf()?;
+                inner.read_frame(&mut |f| {
+                    if !last && plan.is_nothing_yet_frame(&f) {
+                        again = true;
+                        Ok(())
+                    } else {
+                        read(f)
+                    }
+                })
+            })?;
+            if !again {
+                return Ok(());
+            }
+        }
+        // The caller's timeout ran out between two slices: that is a timed-out wait.
+        crate::resp::with_value_frame(&Value::Nil, read)
+    }
+
     /// Run `f` with the read timeout extended for a blocking command.
     fn with_blocking<T>(
         &mut self,
@@ -453,29 +560,54 @@ impl Inner {
         self.with_read_timeout(wanted, f)
     }
 
-    /// Run `f` with the socket's read timeout set to `wanted`, then restore the normal one.
+    /// Run `f` with each reply bounded by `wanted` instead of the read timeout.
     fn with_read_timeout<T>(
         &mut self,
         wanted: Option<Duration>,
         f: impl FnOnce(&mut Inner) -> Result<T>,
     ) -> Result<T> {
-        let base = self.read_timeout;
-        self.set_read_timeout(wanted)?;
+        self.reply_timeout = wanted;
         let out = f(self);
-        if out.is_ok() && wanted != base {
-            self.set_read_timeout(base)?;
-        }
+        self.reply_timeout = self.read_timeout;
         out
     }
 
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> Result<()> {
-        if self.socket_read_timeout != t {
+    /// A reply is awaited from now: it must be complete within the reply timeout (the
+    /// deadline is fixed by the first socket read it needs, a few instructions later).
+    fn start_reply(&mut self) {
+        self.deadline = None;
+    }
+
+    /// Make the socket's read timeout what is left until the deadline (within
+    /// [`DEADLINE_SLACK`], so that the usual reply costs no system call).
+    fn arm_socket(&mut self, left: Option<Duration>) -> Result<()> {
+        let close_enough = match (self.socket_read_timeout, left) {
+            (None, None) => true,
+            (Some(cur), Some(left)) => cur.max(left) - cur.min(left) <= DEADLINE_SLACK,
+            _ => false,
+        };
+        if !close_enough {
             self.stream
-                .set_read_timeout(t)
+                .set_read_timeout(left)
                 .map_err(|e| self.poison(e))?;
-            self.socket_read_timeout = t;
+            self.socket_read_timeout = left;
         }
         Ok(())
+    }
+
+    /// The reply did not arrive by its deadline: the connection cannot be used again.
+    fn timed_out(&mut self, source: Option<std::io::Error>) -> Error {
+        let waited = self
+            .reply_timeout
+            .map_or_else(|| "?".to_owned(), |t| format!("{t:?}"));
+        let mut e = Error::new(
+            ErrorKind::Timeout,
+            format!("no complete reply within {waited}"),
+        );
+        if let Some(source) = source {
+            e = e.with_source(source);
+        }
+        self.poison(e)
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -515,6 +647,7 @@ impl Inner {
 
     /// Read the next reply, setting push frames aside.
     pub(crate) fn read_reply(&mut self) -> Result<Value> {
+        self.start_reply();
         loop {
             match self.decoder.next_value() {
                 Ok(Some(v)) if v.is_push() => self.stash_push(v),
@@ -528,6 +661,7 @@ impl Inner {
     /// Read the next reply (setting pushes aside) and hand it to `read`; an error reply is
     /// returned as `Err` without calling `read`.
     fn read_frame(&mut self, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        self.start_reply();
         loop {
             match self.decoder.next_reply() {
                 Ok(Some(reply)) => {
@@ -556,29 +690,55 @@ impl Inner {
         self.pushes.push_back(v);
     }
 
-    /// Read more bytes from the socket straight into the decoder's buffer.
+    /// Read more bytes from the socket straight into the decoder's buffer, waiting no
+    /// longer than the reply's deadline.
     fn fill(&mut self) -> Result<()> {
-        let stream = &mut self.stream;
-        match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
-            Ok(0) => Err(self.poison(Error::new(ErrorKind::Io, "connection closed by the server"))),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                let waited = self
-                    .socket_read_timeout
-                    .map_or_else(|| "?".to_owned(), |t| format!("{t:?}"));
-                let e = Error::new(ErrorKind::Timeout, format!("no reply within {waited}"))
-                    .with_source(e);
-                Err(self.poison(e))
-            }
-            Err(e) => {
-                let e = Error::io(ErrorKind::Io, "read", e);
-                Err(self.poison(e))
+        loop {
+            // (A timeout too long for the clock to represent is no timeout.)
+            let left = match self.reply_timeout {
+                None => None,
+                Some(t) => {
+                    let now = Instant::now();
+                    match self.deadline {
+                        // The reply's first read: all of the timeout is left.
+                        None => now.checked_add(t).map(|deadline| {
+                            self.deadline = Some(deadline);
+                            t
+                        }),
+                        Some(deadline) => {
+                            let left = deadline.saturating_duration_since(now);
+                            if left.is_zero() {
+                                return Err(self.timed_out(None));
+                            }
+                            Some(left)
+                        }
+                    }
+                }
+            };
+            self.arm_socket(left)?;
+            let stream = &mut self.stream;
+            match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
+                Ok(0) => {
+                    let e = Error::new(ErrorKind::Io, "connection closed by the server");
+                    return Err(self.poison(e));
+                }
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    // The socket timeout may end a little before the deadline: look again.
+                    if left.is_none() {
+                        return Err(self.timed_out(Some(e)));
+                    }
+                }
+                Err(e) => {
+                    let e = Error::io(ErrorKind::Io, "read", e);
+                    return Err(self.poison(e));
+                }
             }
         }
     }
