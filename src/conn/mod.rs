@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::cmd::secrets::{scrub_error, scrub_reply};
 use crate::cmd::{Blocking, Cmd, Execute, Pipeline};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
@@ -101,7 +102,21 @@ impl Connection {
             .stream
             .set_write_timeout(Some(config.connect_timeout))?;
         inner.socket_read_timeout = Some(config.connect_timeout);
-        let hello = inner.handshake(config)?;
+        let mut config = config.clone();
+        let hello = match inner.handshake(&config) {
+            // A server without HELLO (before Redis 6, HELLO renamed, some proxies), and the
+            // protocol was not asked for: authenticate with AUTH and speak RESP2.
+            Err(e) if handshake::may_fall_back(&config, &e) => {
+                log::debug!(
+                    "{} does not know HELLO; falling back to AUTH and RESP2",
+                    config.addr
+                );
+                config.protocol = Protocol::Resp2;
+                inner.handshake(&config)?
+            }
+            other => other?,
+        };
+        let config = &config;
         inner.stream.set_write_timeout(config.write_timeout)?;
         inner.set_read_timeout(config.read_timeout)?;
         log::debug!(
@@ -155,15 +170,15 @@ impl Connection {
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
         inner.check_usable()?;
+        inner.check_sendable(cmd)?;
         inner.session.observe(cmd, inner.db);
         inner.wbuf.clear();
         cmd.encode(&mut inner.wbuf);
-        inner
-            .with_read_timeout(Some(timeout), |i| {
-                i.flush_wbuf()?;
-                i.read_reply()
-            })?
-            .into_result()
+        let reply = inner.with_read_timeout(Some(timeout), |i| {
+            i.flush_wbuf()?;
+            i.read_reply()
+        })?;
+        scrub_reply(cmd, reply).into_result()
     }
 
     /// Shut the socket and mark the connection unusable (a pool then drops it instead of
@@ -302,11 +317,15 @@ impl Inner {
             c.encode(&mut self.wbuf);
         }
         self.flush_wbuf()?;
-        // Read every reply even after a failure, so the first error is the one reported.
+        // Read every reply even after a failure, so the first error is the one reported
+        // (also when the server closes after it, as it does at maxclients).
         let mut first_err = None;
-        for (step, _) in steps {
-            let reply = self.read_reply()?;
-            if let Err(e) = handshake::check(step, reply, &mut hello) {
+        for (step, c) in &steps {
+            let reply = match self.read_reply() {
+                Ok(reply) => reply,
+                Err(e) => return Err(first_err.unwrap_or(e)),
+            };
+            if let Err(e) = handshake::check(*step, scrub_reply(c, reply), &mut hello) {
                 first_err.get_or_insert(e);
             }
         }
@@ -331,9 +350,9 @@ impl Inner {
             Value::Error(e) => Some(Error::from(e)),
             _ => None,
         };
-        for (step, _) in steps {
+        for (step, c) in &steps {
             let reply = self.read_reply()?;
-            if let Err(e) = handshake::check(step, reply, &mut hello) {
+            if let Err(e) = handshake::check(*step, scrub_reply(c, reply), &mut hello) {
                 first_err.get_or_insert(e);
             }
         }
@@ -349,14 +368,15 @@ impl Inner {
 
     pub(crate) fn exec(&mut self, cmd: &Cmd) -> Result<Value> {
         self.check_usable()?;
+        self.check_sendable(cmd)?;
         self.session.observe(cmd, self.db);
         self.wbuf.clear();
         cmd.encode(&mut self.wbuf);
-        self.with_blocking(cmd.blocking_mode(), |inner| {
+        let reply = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
-        })?
-        .into_result()
+        })?;
+        scrub_reply(cmd, reply).into_result()
     }
 
     /// As [`Inner::exec`], but the reply is read in place by `read` (no `Value` built).
@@ -366,13 +386,16 @@ impl Inner {
         read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
     ) -> Result<()> {
         self.check_usable()?;
+        self.check_sendable(cmd)?;
         self.session.observe(cmd, self.db);
         self.wbuf.clear();
         cmd.encode(&mut self.wbuf);
-        let result = self.with_blocking(cmd.blocking_mode(), |inner| {
-            inner.flush_wbuf()?;
-            inner.read_frame(read)
-        });
+        let result = self
+            .with_blocking(cmd.blocking_mode(), |inner| {
+                inner.flush_wbuf()?;
+                inner.read_frame(read)
+            })
+            .map_err(|e| scrub_error(cmd, e));
         // Done with the reply: let the decoder drop a big drained buffer now rather than at
         // the next command (an idle pooled connection keeps nothing it does not need).
         self.decoder.compact();
@@ -385,6 +408,9 @@ impl Inner {
             return Ok(Vec::new());
         }
         for c in p.commands() {
+            self.check_sendable(c)?;
+        }
+        for c in p.commands() {
             self.session.observe(c, self.db);
         }
         self.wbuf.clear();
@@ -392,23 +418,23 @@ impl Inner {
         self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
-                inner.read_atomic(p.len())
+                inner.read_atomic(p.commands())
             } else {
                 let mut replies = Vec::with_capacity(p.len());
-                for _ in 0..p.len() {
-                    replies.push(inner.read_reply()?);
+                for c in p.commands() {
+                    replies.push(scrub_reply(c, inner.read_reply()?));
                 }
                 Ok(replies)
             }
         })
     }
 
-    /// Read the replies of MULTI, `n` queued commands and EXEC.
-    fn read_atomic(&mut self, n: usize) -> Result<Vec<Value>> {
+    /// Read the replies of MULTI, the queued `cmds` and EXEC.
+    fn read_atomic(&mut self, cmds: &[Cmd]) -> Result<Vec<Value>> {
         let multi = self.read_reply()?;
         let mut queue_err = None;
-        for _ in 0..n {
-            if let Value::Error(e) = self.read_reply()? {
+        for c in cmds {
+            if let Value::Error(e) = scrub_reply(c, self.read_reply()?) {
                 queue_err.get_or_insert(e);
             }
         }
@@ -417,7 +443,12 @@ impl Inner {
             return Err(e.into());
         }
         match exec.strip_attributes() {
-            Value::Array(items) => Ok(items),
+            Value::Array(mut items) => {
+                for (v, c) in items.iter_mut().zip(cmds) {
+                    *v = scrub_reply(c, std::mem::replace(v, Value::Nil));
+                }
+                Ok(items)
+            }
             Value::Nil => Err(Error::new(
                 ErrorKind::Aborted,
                 "EXEC returned nil: a watched key changed, nothing was applied",
@@ -474,6 +505,15 @@ impl Inner {
             self.socket_read_timeout = t;
         }
         Ok(())
+    }
+
+    /// Refuse, before anything is written, a command after which replies would no longer
+    /// pair with requests (SUBSCRIBE, MONITOR, ...; see the command table).
+    fn check_sendable(&self, cmd: &Cmd) -> Result<()> {
+        match cmd.refusal() {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
     }
 
     fn check_usable(&self) -> Result<()> {
