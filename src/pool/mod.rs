@@ -53,7 +53,7 @@ pub use options::PoolOptions;
 pub use pooled::PooledConnection;
 pub use stats::PoolStats;
 
-use failure::{exhausted, is_fatal};
+use failure::{exhausted, is_fatal, is_server_busy};
 use reaper::Reaper;
 use shared::{Idle, Shared};
 use stats::Counters;
@@ -190,6 +190,20 @@ impl Pool {
                 continue;
             }
             if st.open + st.connecting < shared.options.max_size {
+                let now = Instant::now();
+                if let Some(gate) = st.connect_gate(now) {
+                    // The server turned a connect away as busy (maxclients reached):
+                    // wait for a connection to come back, or for the next attempt's turn.
+                    if now >= deadline {
+                        break;
+                    }
+                    waited = true;
+                    st.waiting += 1;
+                    let _ = shared.available.wait_until(&mut st, gate.min(deadline));
+                    st.waiting -= 1;
+                    continue;
+                }
+                st.pass_connect_gate(now);
                 st.connecting += 1;
                 drop(st);
                 match shared.connect(deadline) {
@@ -202,7 +216,8 @@ impl Pool {
                 // is down, and waiting out the checkout timeout would only hold the caller
                 // (and every other thread) hostage. Return the connect error itself
                 // (retryable); the client's retry policy and breaker take it from there.
-                if st.open == 0 {
+                // A server that answered "busy" is up, though: keep waiting (gated).
+                if st.open == 0 && !own_error.as_ref().is_some_and(is_server_busy) {
                     if let Some(e) = own_error.take() {
                         return Err(e);
                     }
