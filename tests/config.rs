@@ -263,15 +263,27 @@ fn invalid_urls() {
         ("redis://u:Hunter2Secret@:6379/1", "missing host"),
         // Without an '@', "host:port" may be "user:password": the port is never quoted
         // (issue 9, item 2: `redis://default:secret` said "invalid port 'secret'").
-        ("redis://localhost:abc", "invalid port in URL (expected 1..=65535"),
+        (
+            "redis://localhost:abc",
+            "invalid port in URL (expected 1..=65535",
+        ),
         ("redis://default:Hunter2Secret", "invalid port in URL"),
         ("redis://default:Hunter2Secret/0", "invalid port in URL"),
         ("redis://default:Hunter2Secret?db=1", "invalid port in URL"),
-        ("valkeys://default:Hunter2Secret#insecure", "invalid port in URL"),
+        (
+            "valkeys://default:Hunter2Secret#insecure",
+            "invalid port in URL",
+        ),
         ("redis://:Hunter2Secret", "missing host"),
         ("redis://default:Hunter2:Secret", "invalid port in URL"),
-        ("unix://default:Hunter2Secret", "unexpected host in a Unix socket URL"),
-        ("unix://default:Hunter2Secret/tmp/s.sock", "unexpected host in a Unix socket URL"),
+        (
+            "unix://default:Hunter2Secret",
+            "unexpected host in a Unix socket URL",
+        ),
+        (
+            "unix://default:Hunter2Secret/tmp/s.sock",
+            "unexpected host in a Unix socket URL",
+        ),
         (
             "redis://u:Hunter2Secret@localhost:abc",
             "invalid port 'abc' in URL",
@@ -279,7 +291,10 @@ fn invalid_urls() {
         ("redis://localhost:", "invalid port in URL"),
         ("redis://localhost:0", "invalid port in URL"),
         ("redis://localhost:65536", "invalid port in URL"),
-        ("redis://u:Hunter2Secret@localhost:65536", "invalid port '65536'"),
+        (
+            "redis://u:Hunter2Secret@localhost:65536",
+            "invalid port '65536'",
+        ),
         ("redis://localhost:+80", "invalid port in URL"),
         ("redis://localhost:-1", "invalid port in URL"),
         ("redis://loc alhost", "invalid host 'loc alhost'"),

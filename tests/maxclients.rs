@@ -70,12 +70,17 @@ fn maxclients_is_a_typed_retryable_condition() {
         assert!(waited >= Duration::from_millis(350), "{kind:?}: {waited:?}");
         let cause = std::error::Error::source(&e).map(|s| s.to_string());
         assert!(
-            cause.as_deref().is_some_and(|c| c.contains("max number of clients")),
+            cause
+                .as_deref()
+                .is_some_and(|c| c.contains("max number of clients")),
             "{kind:?}: {cause:?}"
         );
         let tries = pool.stats().connect_failures;
         // 10, 20, 40, 80, 160 ms apart: about six attempts in 400 ms, not thousands.
-        assert!((2..=10).contains(&tries), "{kind:?}: {tries} connect attempts");
+        assert!(
+            (2..=10).contains(&tries),
+            "{kind:?}: {tries} connect attempts"
+        );
     }
 }
 
@@ -85,7 +90,12 @@ fn a_full_server_serves_64_threads_as_connections_come_back() {
         let server = ServerOptions::new(kind).start().unwrap();
         let admin = Connection::open(&server.config()).unwrap();
         admin
-            .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(SERVER_ROOM + 1))
+            .exec(
+                &cmd("CONFIG")
+                    .arg("SET")
+                    .arg("maxclients")
+                    .arg(SERVER_ROOM + 1),
+            )
             .unwrap();
         let counter = support::key("maxclients");
         let before = stat(&admin, "total_connections_received");
@@ -138,12 +148,24 @@ fn a_full_server_serves_64_threads_as_connections_come_back() {
              received by the server ({rejected} rejected at maxclients); {s:?}",
             THREADS * CALLS_PER_THREAD
         );
-        assert_eq!(failures.load(Ordering::Relaxed), 0, "{kind:?}: every caller served");
-        let total: i64 = admin.get_string(&counter).unwrap().unwrap().parse().unwrap();
+        assert_eq!(
+            failures.load(Ordering::Relaxed),
+            0,
+            "{kind:?}: every caller served"
+        );
+        let total: i64 = admin
+            .get_string(&counter)
+            .unwrap()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(total as usize, THREADS * CALLS_PER_THREAD, "{kind:?}");
         assert!(rejected > 0, "{kind:?}: the pool did run into maxclients");
         assert!(s.open <= SERVER_ROOM, "{kind:?}: {s:?}");
-        assert!(s.waits > 0, "{kind:?}: callers waited for returned connections: {s:?}");
+        assert!(
+            s.waits > 0,
+            "{kind:?}: callers waited for returned connections: {s:?}"
+        );
         // One burst of at most the pool size when it starts, then at most one attempt per
         // 250 ms (plus the ramp 10, 20, ... ms).
         let bound = POOL_SIZE as u64 + 8 + 4 * (elapsed.as_secs() + 1);

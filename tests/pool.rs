@@ -487,7 +487,9 @@ fn dirty_sessions_are_reset_before_reuse() {
         // SUBSCRIBE is refused by exec since issue 9 (item 9): it cannot dirty a session
         // any more (the pool's "subscribed on RESP2: close" rule waits for the pub/sub API).
         let c = pool.get().unwrap();
-        let refused = c.exec(&cmd("SUBSCRIBE").arg(format!("{k}chan"))).unwrap_err();
+        let refused = c
+            .exec(&cmd("SUBSCRIBE").arg(format!("{k}chan")))
+            .unwrap_err();
         assert_eq!(refused.kind(), valkit::ErrorKind::Unsupported, "{what}");
         assert!(c.session_state().is_clean(), "{what}");
         drop(c);

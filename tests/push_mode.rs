@@ -48,10 +48,18 @@ fn push_mode_commands_are_refused_and_the_connection_stays_in_step() {
         for c in refused_commands(&channel) {
             assert_refused(&what(&c, "exec"), conn.exec(&c));
             assert_refused(&what(&c, "exec_frame"), conn.query::<Value>(&c));
-            assert_refused(&what(&c, "exec_with_timeout"), conn.exec_with_timeout(&c, Duration::from_secs(1)));
-            let p = pipe().cmd(cmd("SET").arg(format!("{prefix}:k")).arg("v")).cmd(c.clone());
+            assert_refused(
+                &what(&c, "exec_with_timeout"),
+                conn.exec_with_timeout(&c, Duration::from_secs(1)),
+            );
+            let p = pipe()
+                .cmd(cmd("SET").arg(format!("{prefix}:k")).arg("v"))
+                .cmd(c.clone());
             assert_refused(&what(&c, "pipeline"), conn.exec_pipeline(&p));
-            assert_refused(&what(&c, "transaction"), conn.exec_pipeline(&p.clone().atomic()));
+            assert_refused(
+                &what(&c, "transaction"),
+                conn.exec_pipeline(&p.clone().atomic()),
+            );
             let tx = conn.transaction(&[format!("{prefix}:k")], |tx| {
                 tx.exec(&c)?;
                 Ok(pipe())
@@ -102,6 +110,10 @@ fn a_pool_refuses_them_and_keeps_the_connection() {
         }
         assert_eq!(text(&pool.exec(&cmd("PING")).unwrap()), "PONG");
         let s = pool.stats();
-        assert_eq!((s.created, s.closed, s.resets), (1, 0, 0), "{kind:?} {proto:?}: {s:?}");
+        assert_eq!(
+            (s.created, s.closed, s.resets),
+            (1, 0, 0),
+            "{kind:?} {proto:?}: {s:?}"
+        );
     }
 }

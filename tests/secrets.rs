@@ -104,7 +104,10 @@ fn without_hello_the_connection_falls_back_to_auth_and_resp2() {
             .unwrap_or_else(|e| panic!("{kind:?}: no fallback to AUTH + RESP2: {e}"));
         assert_eq!(conn.protocol(), Protocol::Resp2, "{kind:?}");
         assert_eq!(text(&conn.exec(&cmd("PING")).unwrap()), "PONG");
-        assert_eq!(text(&conn.exec(&cmd("ACL").arg("WHOAMI")).unwrap()), "default");
+        assert_eq!(
+            text(&conn.exec(&cmd("ACL").arg("WHOAMI")).unwrap()),
+            "default"
+        );
         assert_eq!(
             text(&conn.exec(&cmd("CLIENT").arg("GETNAME")).unwrap()),
             "fallback"
@@ -123,7 +126,11 @@ fn without_hello_the_connection_falls_back_to_auth_and_resp2() {
         c.exec(&cmd("SELECT").arg(5)).unwrap();
         drop(c);
         let c = pool.get().unwrap();
-        assert_eq!(c.get(&k).unwrap(), Some(b"v".to_vec()), "{kind:?}: back in db 3");
+        assert_eq!(
+            c.get(&k).unwrap(),
+            Some(b"v".to_vec()),
+            "{kind:?}: back in db 3"
+        );
         drop(c);
         let s = pool.stats();
         assert_eq!((s.created, s.resets), (1, 1), "{kind:?}: {s:?}");
@@ -185,7 +192,10 @@ fn replies_echoing_secret_arguments_are_scrubbed() {
         let replies = conn
             .exec_pipeline(&pipe().cmd(cmd("PING")).cmd(hello.clone()))
             .unwrap();
-        assert!(matches!(replies[1], Value::Error(_)), "{kind:?}: {replies:?}");
+        assert!(
+            matches!(replies[1], Value::Error(_)),
+            "{kind:?}: {replies:?}"
+        );
         let shown = format!("{replies:?}");
         assert!(!shown.contains(PW), "{kind:?}: pipeline replies: {shown}");
 

@@ -249,8 +249,14 @@ mod tests {
         ))));
         assert!(is_availability_failure(&Error::new(ErrorKind::Auth, "x")));
         let full = Error::from(ServerError::new("ERR max number of clients reached"));
-        assert!(is_availability_failure(&full), "the breaker counts maxclients");
-        assert!(RetryPolicy::default().may_retry(&full, false), "nothing ran: retry");
+        assert!(
+            is_availability_failure(&full),
+            "the breaker counts maxclients"
+        );
+        assert!(
+            RetryPolicy::default().may_retry(&full, false),
+            "nothing ran: retry"
+        );
         assert!(!is_availability_failure(&Error::new(
             ErrorKind::Unsupported,
             "x"

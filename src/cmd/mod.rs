@@ -155,7 +155,7 @@ impl Cmd {
     /// CLIENT REPLY): a typed [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)
     /// error naming the API to use instead, or `None` for every other command.
     pub(crate) fn refusal(&self) -> Option<crate::error::Error> {
-        let why = spec::lookup(self)?.refusal?;
+        let why = spec::refusal(self)?;
         let name = String::from_utf8_lossy(self.name()).to_ascii_uppercase();
         Some(crate::error::Error::new(
             crate::error::ErrorKind::Unsupported,
@@ -347,7 +347,13 @@ mod tests {
             &["app", "hunter2"],
         );
         assert_redacts(
-            cmd("hello").arg(3).arg("auth").arg("app").arg("hunter2").arg("SETNAME").arg("n"),
+            cmd("hello")
+                .arg(3)
+                .arg("auth")
+                .arg("app")
+                .arg("hunter2")
+                .arg("SETNAME")
+                .arg("n"),
             &["app", "hunter2"],
         );
         assert!(!cmd("HELLO").arg(3).is_sensitive());
@@ -369,10 +375,19 @@ mod tests {
         );
         let hash = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
         assert_redacts(
-            cmd("acl").arg("setuser").arg("bob").arg(format!("#{hash}")).arg(format!("!{hash}")),
+            cmd("acl")
+                .arg("setuser")
+                .arg("bob")
+                .arg(format!("#{hash}"))
+                .arg(format!("!{hash}")),
             &[hash],
         );
-        assert!(!cmd("ACL").arg("SETUSER").arg("carol").arg("on").arg("nopass").is_sensitive());
+        assert!(!cmd("ACL")
+            .arg("SETUSER")
+            .arg("carol")
+            .arg("on")
+            .arg("nopass")
+            .is_sensitive());
     }
 
     #[test]
@@ -386,7 +401,10 @@ mod tests {
             "tls-key-file-pass",
             "tls-client-key-file-pass",
         ] {
-            assert_redacts(cmd("CONFIG").arg("SET").arg(name).arg("hunter2"), &["hunter2"]);
+            assert_redacts(
+                cmd("CONFIG").arg("SET").arg(name).arg("hunter2"),
+                &["hunter2"],
+            );
             // Several pairs in one CONFIG SET (Redis 7+), any case.
             assert_redacts(
                 cmd("config")
@@ -398,19 +416,42 @@ mod tests {
                 &["hunter2"],
             );
         }
-        assert!(!cmd("CONFIG").arg("SET").arg("maxmemory").arg("1mb").is_sensitive());
+        assert!(!cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg("1mb")
+            .is_sensitive());
         assert!(!cmd("CONFIG").arg("GET").arg("requirepass").is_sensitive());
     }
 
     #[test]
     fn redacts_migrate_auth_and_auth2() {
-        let base = || cmd("MIGRATE").arg("10.0.0.2").arg(6379).arg("").arg(0).arg(5000);
+        let base = || {
+            cmd("MIGRATE")
+                .arg("10.0.0.2")
+                .arg(6379)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+        };
         assert_redacts(
-            base().arg("COPY").arg("AUTH").arg("hunter2").arg("KEYS").arg("a").arg("b"),
+            base()
+                .arg("COPY")
+                .arg("AUTH")
+                .arg("hunter2")
+                .arg("KEYS")
+                .arg("a")
+                .arg("b"),
             &["hunter2"],
         );
         assert_redacts(
-            base().arg("REPLACE").arg("auth2").arg("app").arg("hunter2").arg("KEYS").arg("a"),
+            base()
+                .arg("REPLACE")
+                .arg("auth2")
+                .arg("app")
+                .arg("hunter2")
+                .arg("KEYS")
+                .arg("a"),
             &["app", "hunter2"],
         );
         assert!(!base().arg("KEYS").arg("a").is_sensitive());
@@ -419,7 +460,11 @@ mod tests {
     #[test]
     fn redacts_sentinel_set_auth() {
         assert_redacts(
-            cmd("SENTINEL").arg("SET").arg("mymaster").arg("auth-pass").arg("hunter2"),
+            cmd("SENTINEL")
+                .arg("SET")
+                .arg("mymaster")
+                .arg("auth-pass")
+                .arg("hunter2"),
             &["hunter2"],
         );
         assert_redacts(
@@ -434,13 +479,22 @@ mod tests {
                 .arg("hunter2"),
             &["app", "hunter2"],
         );
-        assert!(!cmd("SENTINEL").arg("SET").arg("m").arg("quorum").arg(2).is_sensitive());
+        assert!(!cmd("SENTINEL")
+            .arg("SET")
+            .arg("m")
+            .arg("quorum")
+            .arg(2)
+            .is_sensitive());
     }
 
     #[test]
     fn redacts_sentinel_config_set_pass() {
         assert_redacts(
-            cmd("SENTINEL").arg("CONFIG").arg("SET").arg("sentinel-pass").arg("hunter2"),
+            cmd("SENTINEL")
+                .arg("CONFIG")
+                .arg("SET")
+                .arg("sentinel-pass")
+                .arg("hunter2"),
             &["hunter2"],
         );
         assert_redacts(
@@ -453,13 +507,22 @@ mod tests {
                 .arg("hunter2"),
             &["app", "hunter2"],
         );
-        assert!(!cmd("SENTINEL").arg("CONFIG").arg("SET").arg("resolve-hostnames").arg("yes").is_sensitive());
+        assert!(!cmd("SENTINEL")
+            .arg("CONFIG")
+            .arg("SET")
+            .arg("resolve-hostnames")
+            .arg("yes")
+            .is_sensitive());
     }
 
     #[test]
     fn redacts_module_load_arguments() {
         assert_redacts(
-            cmd("MODULE").arg("LOAD").arg("/m.so").arg("password").arg("hunter2"),
+            cmd("MODULE")
+                .arg("LOAD")
+                .arg("/m.so")
+                .arg("password")
+                .arg("hunter2"),
             &["password", "hunter2"],
         );
         assert_redacts(
@@ -500,9 +563,17 @@ mod tests {
             assert_eq!(e.kind(), crate::ErrorKind::Unsupported, "{name}");
             assert!(e.detail().contains(&name.to_uppercase()), "{e}");
         }
-        let e = cmd("CLIENT").arg("REPLY").arg("OFF").refusal().expect("CLIENT REPLY");
+        let e = cmd("CLIENT")
+            .arg("REPLY")
+            .arg("OFF")
+            .refusal()
+            .expect("CLIENT REPLY");
         assert!(e.detail().contains("CLIENT"), "{e}");
-        assert!(cmd("SUBSCRIBE").refusal().unwrap().detail().contains("pub/sub API"));
+        assert!(cmd("SUBSCRIBE")
+            .refusal()
+            .unwrap()
+            .detail()
+            .contains("pub/sub API"));
         assert!(cmd("PUBLISH").arg("c").arg("m").refusal().is_none());
         assert!(cmd("CLIENT").arg("ID").refusal().is_none());
         assert!(cmd("GET").arg("SUBSCRIBE").refusal().is_none());

@@ -32,12 +32,16 @@ pub(crate) fn secret_positions(cmd: &Cmd) -> Vec<usize> {
             }
         }
         Secrets::AclRules { from } => out.extend(
-            (from..args.len()).filter(|&i| matches!(args[i].first(), Some(b'>' | b'<' | b'#' | b'!'))),
+            (from..args.len())
+                .filter(|&i| matches!(args[i].first(), Some(b'>' | b'<' | b'#' | b'!'))),
         ),
         Secrets::Pairs { from, names } => {
             let mut i = from;
             while i + 1 < args.len() {
-                if names.iter().any(|n| args[i].eq_ignore_ascii_case(n.as_bytes())) {
+                if names
+                    .iter()
+                    .any(|n| args[i].eq_ignore_ascii_case(n.as_bytes()))
+                {
                     out.push(i + 1);
                 }
                 i += 2;
@@ -126,7 +130,11 @@ mod tests {
 
     #[test]
     fn unknown_command_echo_is_cut_and_secrets_replaced() {
-        let hello = cmd("HELLO").arg(3).arg("AUTH").arg("default").arg("hunter2");
+        let hello = cmd("HELLO")
+            .arg(3)
+            .arg("AUTH")
+            .arg("default")
+            .arg("hunter2");
         let e = ServerError::new(
             "ERR unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'default' 'hunt",
         );

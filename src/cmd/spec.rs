@@ -186,22 +186,42 @@ pub(crate) const TABLE: &[CommandSpec] = &[
     refused(&["CLIENT", "REPLY"], Refusal::ClientReply),
 ];
 
-/// Bit `n` is set when some row's command name is `n` bytes long: most commands (GET, SET,
-/// HGET, ...) are ruled out by one test before any comparison.
-const NAME_LENGTHS: u64 = {
+/// Bit `n` is set when some row (with a refusal, if `refused_only`) has a command name `n`
+/// bytes long: most commands (GET, SET, HGET, ...) are ruled out by one test before any
+/// comparison.
+const fn name_lengths(refused_only: bool) -> u64 {
     let mut mask = 0u64;
     let mut i = 0;
     while i < TABLE.len() {
-        mask |= 1 << TABLE[i].words[0].len();
+        if !refused_only || TABLE[i].refusal.is_some() {
+            mask |= 1 << TABLE[i].words[0].len();
+        }
         i += 1;
     }
     mask
-};
+}
 
-/// The row for `cmd`, if the table has one.
+const NAME_LENGTHS: u64 = name_lengths(false);
+const REFUSED_NAME_LENGTHS: u64 = name_lengths(true);
+
+fn may_match(name: &[u8], mask: u64) -> bool {
+    name.len() < 64 && mask & (1 << name.len()) != 0
+}
+
+/// Why `exec` must refuse `cmd`, if it must. This runs before every command is sent: GET,
+/// SET and most other names are ruled out by their length alone.
+pub(crate) fn refusal(cmd: &Cmd) -> Option<Refusal> {
+    if !may_match(cmd.name(), REFUSED_NAME_LENGTHS) {
+        return None;
+    }
+    lookup(cmd)?.refusal
+}
+
+/// The row for `cmd`, if the table has one (looked up each time it is needed, for now;
+/// the cluster work may keep it on the `Cmd`).
 pub(crate) fn lookup(cmd: &Cmd) -> Option<&'static CommandSpec> {
     let name = cmd.name();
-    if name.len() >= 64 || NAME_LENGTHS & (1 << name.len()) == 0 {
+    if !may_match(name, NAME_LENGTHS) {
         return None;
     }
     TABLE.iter().find(|spec| {

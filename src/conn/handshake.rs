@@ -19,7 +19,9 @@ pub(crate) struct Hello {
 #[derive(Clone, Copy)]
 pub(crate) enum Step {
     /// `auth`: the HELLO carries AUTH credentials.
-    Hello { auth: bool },
+    Hello {
+        auth: bool,
+    },
     Auth,
     SetName,
     Select,

@@ -117,7 +117,10 @@ mod tests {
         let full = Error::from(crate::error::ServerError::new(
             "ERR max number of clients reached",
         ));
-        assert!(!is_fatal(&full), "the server is up but full: wait, do not fail");
+        assert!(
+            !is_fatal(&full),
+            "the server is up but full: wait, do not fail"
+        );
         assert!(is_server_busy(&full) && is_server_busy(&loading));
         assert!(!is_server_busy(&Error::new(ErrorKind::Connect, "refused")));
     }

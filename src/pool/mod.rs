@@ -13,6 +13,13 @@
 //! [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error at once instead of waiting out the
 //! checkout timeout; the client's retry policy and circuit breaker decide what next).
 //!
+//! A server that answers a connect with a retryable condition (`ERR max number of clients
+//! reached`, [`ServerErrorKind::MaxClients`](crate::ServerErrorKind::MaxClients)) is up but
+//! busy: the checkout keeps waiting for a returned connection until its timeout, and the
+//! pool spaces its connect attempts out (10 ms doubling to 250 ms between attempts,
+//! pool-wide, whatever the number of waiting threads) instead of opening socket after
+//! socket.
+//!
 //! # Liveness without a round trip
 //! Before handing out an idle connection the pool looks at its socket (a non-blocking
 //! peek, a few system calls): closed by the server or holding unsolicited bytes means it
@@ -142,7 +149,8 @@ impl Pool {
     ///
     /// # Errors
     /// [`ErrorKind::PoolExhausted`](crate::ErrorKind::PoolExhausted) when none became available in time (its source is the
-    /// last connect failure, if connecting failed while other connections were open);
+    /// last connect failure, if connecting failed while other connections were open, or
+    /// while the server reported itself busy, e.g. at `maxclients`);
     /// the connect error itself ([`ErrorKind::Connect`](crate::ErrorKind::Connect) or
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) at once when the pool has no open
     /// connection and connecting fails; [`ErrorKind::Auth`](crate::ErrorKind::Auth),
