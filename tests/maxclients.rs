@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use support::kinds;
 use valkit::testkit::ServerOptions;
 use valkit::{
-    cmd, Commands, Connection, ErrorKind, Execute, Pool, PoolOptions, Protocol, ServerErrorKind,
+    cmd, BreakerOptions, BreakerState, Client, Commands, Connection, Endpoint, ErrorKind, Execute,
+    Pool, PoolOptions, Protocol, RetryPolicy, ServerErrorKind,
 };
 
 const THREADS: usize = 64;
@@ -173,5 +174,34 @@ fn a_full_server_serves_64_threads_as_connections_come_back() {
             received <= bound,
             "{kind:?}: {received} connects in {elapsed:?} (bound {bound})"
         );
+    }
+}
+
+#[test]
+fn a_client_facing_a_full_server_opens_its_breaker() {
+    for kind in kinds() {
+        let server = ServerOptions::new(kind).start().unwrap();
+        let admin = Connection::open(&server.config()).unwrap();
+        admin
+            .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(1))
+            .unwrap();
+        let client = Client::builder()
+            .config(server.config())
+            .pool(PoolOptions::new().checkout_timeout(Duration::from_millis(100)))
+            .retry(RetryPolicy::none())
+            .breaker(BreakerOptions::default().failure_threshold(2))
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let e = client.exec(&cmd("PING")).expect_err("the server is full");
+            assert_eq!(e.kind(), ErrorKind::PoolExhausted, "{kind:?}: {e}");
+        }
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Open),
+            "{kind:?}: a full server counts as unavailable"
+        );
+        let e = client.exec(&cmd("PING")).expect_err("open circuit");
+        assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{kind:?}: {e}");
     }
 }
