@@ -158,3 +158,67 @@ fn step_error(step: Step, e: ServerError) -> Error {
     err.set_detail(detail);
     err
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(step: Step, text: &str) -> Error {
+        check(
+            step,
+            Value::Error(ServerError::new(text)),
+            &mut Hello::default(),
+        )
+        .expect_err("an error reply")
+    }
+
+    #[test]
+    fn maxclients_is_a_server_condition_without_protocol_advice() {
+        let steps = [
+            Step::Hello { auth: true },
+            Step::Hello { auth: false },
+            Step::Auth,
+            Step::SetName,
+            Step::Select,
+        ];
+        for step in steps {
+            let e = err(step, "ERR max number of clients reached");
+            assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::MaxClients));
+            assert!(e.is_retryable());
+            assert!(!e.detail().contains("resp2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_an_unknown_hello_falls_back_and_only_when_allowed() {
+        let auto = ConnectionConfig::new("127.0.0.1", 6379);
+        let mut explicit = auto.clone();
+        explicit.resp2_fallback = false;
+        let unknown = "ERR unknown command 'HELLO', with args beginning with: '3' ";
+        let falls_back = |cfg: &ConnectionConfig, step, text| may_fall_back(cfg, &err(step, text));
+        assert!(falls_back(&auto, Step::Hello { auth: false }, unknown));
+        assert!(!falls_back(&explicit, Step::Hello { auth: false }, unknown));
+        // Valkey answers an unknown command with NOAUTH before authentication.
+        let noauth = "NOAUTH Authentication required.";
+        assert!(falls_back(&auto, Step::Hello { auth: true }, noauth));
+        // Without credentials in HELLO, NOAUTH means "a password is needed".
+        let e = err(Step::Hello { auth: false }, noauth);
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(!may_fall_back(&auto, &e));
+        for text in [
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "NOPROTO unsupported protocol version",
+            "ERR max number of clients reached",
+        ] {
+            assert!(
+                !falls_back(&auto, Step::Hello { auth: true }, text),
+                "{text}"
+            );
+        }
+        // Not HELLO's reply: no fallback.
+        assert!(!falls_back(&auto, Step::Select, unknown));
+        let mut resp2 = auto.clone();
+        resp2.protocol = Protocol::Resp2;
+        assert!(!falls_back(&resp2, Step::Hello { auth: false }, unknown));
+    }
+}
