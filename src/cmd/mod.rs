@@ -154,13 +154,16 @@ impl Cmd {
     /// Why `exec` and pipelines must not send this command (SUBSCRIBE, MONITOR, RESET,
     /// CLIENT REPLY): a typed [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)
     /// error naming the API to use instead, or `None` for every other command.
+    #[inline]
     pub(crate) fn refusal(&self) -> Option<crate::error::Error> {
         let why = spec::refusal(self)?;
+        Some(Self::refused(self, why))
+    }
+
+    #[cold]
+    fn refused(&self, why: spec::Refusal) -> crate::error::Error {
         let name = String::from_utf8_lossy(self.name()).to_ascii_uppercase();
-        Some(crate::error::Error::new(
-            crate::error::ErrorKind::Unsupported,
-            why.explain(&name),
-        ))
+        crate::error::Error::new(crate::error::ErrorKind::Unsupported, why.explain(&name))
     }
 
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {

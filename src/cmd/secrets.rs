@@ -106,11 +106,13 @@ pub(crate) fn scrub_server_error(cmd: &Cmd, e: &ServerError) -> Option<ServerErr
 }
 
 /// A reply to `cmd`, scrubbed when it is an error reply and `cmd` carries secrets. Costs
-/// one comparison for any other reply.
-pub(crate) fn scrub_reply(cmd: &Cmd, reply: Value) -> Value {
-    match reply {
-        Value::Error(e) => Value::Error(scrub_server_error(cmd, &e).unwrap_or(e)),
-        other => other,
+/// one comparison for any other reply (this runs for every reply).
+#[inline]
+pub(crate) fn scrub_reply(cmd: &Cmd, reply: &mut Value) {
+    if let Value::Error(e) = reply {
+        if let Some(clean) = scrub_server_error(cmd, e) {
+            *e = clean;
+        }
     }
 }
 
@@ -156,7 +158,15 @@ mod tests {
         // No secret: nothing to scrub.
         assert!(scrub_server_error(&cmd("GET").arg("k"), &e).is_none());
         assert!(scrub_server_error(&cmd("HELLO").arg(3), &e).is_none());
-        // A reply that is not an error passes through.
-        assert_eq!(scrub_reply(&auth, Value::Int(1)), Value::Int(1));
+        // A reply that is not an error passes through; an error one is scrubbed in place.
+        let mut v = Value::Int(1);
+        scrub_reply(&auth, &mut v);
+        assert_eq!(v, Value::Int(1));
+        let mut v = Value::Error(ServerError::new("ERR no 'a\r\nb' here"));
+        scrub_reply(&auth, &mut v);
+        assert_eq!(
+            v,
+            Value::Error(ServerError::new("ERR no '<redacted>' here"))
+        );
     }
 }

@@ -204,12 +204,14 @@ const fn name_lengths(refused_only: bool) -> u64 {
 const NAME_LENGTHS: u64 = name_lengths(false);
 const REFUSED_NAME_LENGTHS: u64 = name_lengths(true);
 
+#[inline]
 fn may_match(name: &[u8], mask: u64) -> bool {
     name.len() < 64 && mask & (1 << name.len()) != 0
 }
 
 /// Why `exec` must refuse `cmd`, if it must. This runs before every command is sent: GET,
 /// SET and most other names are ruled out by their length alone.
+#[inline]
 pub(crate) fn refusal(cmd: &Cmd) -> Option<Refusal> {
     if !may_match(cmd.name(), REFUSED_NAME_LENGTHS) {
         return None;

@@ -174,11 +174,12 @@ impl Connection {
         inner.session.observe(cmd, inner.db);
         inner.wbuf.clear();
         cmd.encode(&mut inner.wbuf);
-        let reply = inner.with_read_timeout(Some(timeout), |i| {
+        let mut reply = inner.with_read_timeout(Some(timeout), |i| {
             i.flush_wbuf()?;
             i.read_reply()
         })?;
-        scrub_reply(cmd, reply).into_result()
+        scrub_reply(cmd, &mut reply);
+        reply.into_result()
     }
 
     /// Shut the socket and mark the connection unusable (a pool then drops it instead of
@@ -321,11 +322,12 @@ impl Inner {
         // (also when the server closes after it, as it does at maxclients).
         let mut first_err = None;
         for (step, c) in &steps {
-            let reply = match self.read_reply() {
+            let mut reply = match self.read_reply() {
                 Ok(reply) => reply,
                 Err(e) => return Err(first_err.unwrap_or(e)),
             };
-            if let Err(e) = handshake::check(*step, scrub_reply(c, reply), &mut hello) {
+            scrub_reply(c, &mut reply);
+            if let Err(e) = handshake::check(*step, reply, &mut hello) {
                 first_err.get_or_insert(e);
             }
         }
@@ -351,8 +353,9 @@ impl Inner {
             _ => None,
         };
         for (step, c) in &steps {
-            let reply = self.read_reply()?;
-            if let Err(e) = handshake::check(*step, scrub_reply(c, reply), &mut hello) {
+            let mut reply = self.read_reply()?;
+            scrub_reply(c, &mut reply);
+            if let Err(e) = handshake::check(*step, reply, &mut hello) {
                 first_err.get_or_insert(e);
             }
         }
@@ -372,11 +375,12 @@ impl Inner {
         self.session.observe(cmd, self.db);
         self.wbuf.clear();
         cmd.encode(&mut self.wbuf);
-        let reply = self.with_blocking(cmd.blocking_mode(), |inner| {
+        let mut reply = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
         })?;
-        scrub_reply(cmd, reply).into_result()
+        scrub_reply(cmd, &mut reply);
+        reply.into_result()
     }
 
     /// As [`Inner::exec`], but the reply is read in place by `read` (no `Value` built).
@@ -422,7 +426,9 @@ impl Inner {
             } else {
                 let mut replies = Vec::with_capacity(p.len());
                 for c in p.commands() {
-                    replies.push(scrub_reply(c, inner.read_reply()?));
+                    let mut reply = inner.read_reply()?;
+                    scrub_reply(c, &mut reply);
+                    replies.push(reply);
                 }
                 Ok(replies)
             }
@@ -434,7 +440,9 @@ impl Inner {
         let multi = self.read_reply()?;
         let mut queue_err = None;
         for c in cmds {
-            if let Value::Error(e) = scrub_reply(c, self.read_reply()?) {
+            let mut reply = self.read_reply()?;
+            scrub_reply(c, &mut reply);
+            if let Value::Error(e) = reply {
                 queue_err.get_or_insert(e);
             }
         }
@@ -445,7 +453,7 @@ impl Inner {
         match exec.strip_attributes() {
             Value::Array(mut items) => {
                 for (v, c) in items.iter_mut().zip(cmds) {
-                    *v = scrub_reply(c, std::mem::replace(v, Value::Nil));
+                    scrub_reply(c, v);
                 }
                 Ok(items)
             }
@@ -509,6 +517,7 @@ impl Inner {
 
     /// Refuse, before anything is written, a command after which replies would no longer
     /// pair with requests (SUBSCRIBE, MONITOR, ...; see the command table).
+    #[inline]
     fn check_sendable(&self, cmd: &Cmd) -> Result<()> {
         match cmd.refusal() {
             None => Ok(()),
