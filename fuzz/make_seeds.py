@@ -197,6 +197,12 @@ def main():
         # The same URL with a spliced password (mode 2).
         tail = url.split("://", 1)[1].split("@", 1)[-1]
         write("url", f"pw-{i:02d}", bytes([2]) + b"pa%2Fss\x00" + tail.encode())
+    # A URL without '@' whose "port" is the password (mode 2 with the top bit set):
+    # `valkey://u:<pw><tail>` and `unix://u:<pw><tail>`.
+    for i, tail in enumerate(["", "/0", "?db=1", ":6379", "#insecure", "@localhost"]):
+        for scheme in (0, 1):
+            mode = 0x80 | scheme << 2 | 2
+            write("url", f"pw-noat-{i}-{scheme}", bytes([mode]) + b"secret\x00" + tail.encode())
     for i, env in enumerate(ENVS):
         write("url", f"env-{i}", bytes([0xff]) + "\x00".join(env).encode())
     args = sys.argv[1:]

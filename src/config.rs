@@ -179,6 +179,11 @@ pub struct ConnectionConfig {
     pub db: u32,
     /// RESP version. Default RESP3.
     pub protocol: Protocol,
+    /// With [`Protocol::Resp3`]: when the server does not know `HELLO` (Redis before 6, HELLO
+    /// renamed or disabled, some proxies), authenticate with `AUTH` and speak RESP2 on the
+    /// same connection instead of failing. Default true; a URL that asks for a protocol
+    /// (`protocol=resp3`) sets it to false, so that an explicit RESP3 is RESP3 or an error.
+    pub resp2_fallback: bool,
     /// `CLIENT SETNAME` value sent during the handshake.
     pub client_name: Option<String>,
     /// Timeout for establishing the socket (and TLS). Default 5 s.
@@ -222,6 +227,7 @@ impl ConnectionConfig {
             password: None,
             db: 0,
             protocol: Protocol::Resp3,
+            resp2_fallback: true,
             client_name: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: Some(DEFAULT_IO_TIMEOUT),
@@ -263,7 +269,7 @@ impl ConnectionConfig {
     /// | parameter | value |
     /// |---|---|
     /// | `db` | database index |
-    /// | `protocol` | `resp2`, `resp3`, `2` or `3` |
+    /// | `protocol` | `resp2`, `resp3`, `2` or `3`; without it, RESP3 falling back to RESP2 when the server does not know `HELLO` (see [`ConnectionConfig::resp2_fallback`]) |
     /// | `client_name` (alias `name`) | name sent with `CLIENT SETNAME` (printable ASCII, no spaces) |
     /// | `connect_timeout` | a duration with a unit: `250ms`, `2s`, `1.5s`, `1m` |
     /// | `read_timeout`, `write_timeout` | a duration, or `0`/`none` for no timeout (a zero duration also means none) |
@@ -279,7 +285,9 @@ impl ConnectionConfig {
     /// # Errors
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config), with a message naming the offending part
-    /// of the URL. The message never contains the password.
+    /// of the URL. The message never contains the password, nor anything that may be one: a
+    /// URL without `@` whose "port" is not a number (`redis://default:secret`) gets a message
+    /// that does not quote it.
     ///
     /// # Examples
     ///
@@ -300,9 +308,13 @@ impl ConnectionConfig {
     /// // Display masks the password.
     /// assert!(cfg.to_string().starts_with("rediss://app:<redacted>@cache.example:6380/2?"));
     ///
-    /// let err = ConnectionConfig::from_url("redis://localhost:abc").unwrap_err();
+    /// let err = ConnectionConfig::from_url("redis://u:pw@localhost:abc").unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::Config);
     /// assert!(err.to_string().contains("invalid port 'abc'"));
+    /// // Without an '@', "default:secret" could be a user and password: nothing is quoted.
+    /// let err = ConnectionConfig::from_url("redis://default:secret").unwrap_err();
+    /// assert!(err.to_string().contains("invalid port in URL"));
+    /// assert!(!err.to_string().contains("secret"));
     /// # Ok::<(), valkit::Error>(())
     /// ```
     pub fn from_url(url: &str) -> Result<ConnectionConfig> {
@@ -464,6 +476,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("password", &self.password)
             .field("db", &self.db)
             .field("protocol", &self.protocol)
+            .field("resp2_fallback", &self.resp2_fallback)
             .field("client_name", &self.client_name)
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
@@ -523,6 +536,8 @@ impl fmt::Display for ConnectionConfig {
         }
         if self.protocol == Protocol::Resp2 {
             query.push(("protocol", "resp2".to_owned()));
+        } else if !self.resp2_fallback {
+            query.push(("protocol", "resp3".to_owned()));
         }
         if let Some(name) = &self.client_name {
             query.push(("client_name", percent_encode(name)));
@@ -655,12 +670,21 @@ fn url_parse_inner(url: &str) -> Msg<ConnectionConfig> {
         None => (None, authority),
     };
 
+    // Without an '@', `user:password` has the shape of `host:port`: what would be the port
+    // may be a password, and is never quoted in a message.
+    let may_be_userinfo = userinfo.is_none() && hostport.contains(':');
     let mut cfg = match transport {
         Transport::Tcp { .. } => {
-            let (host, port) = split_host_port(hostport)?;
+            let (host, port) = split_host_port(hostport, may_be_userinfo)?;
             ConnectionConfig::new(host, port)
         }
         Transport::Unix => {
+            if may_be_userinfo {
+                return Err(format!(
+                    "unexpected host in a Unix socket URL (not shown: {NO_AT}; use \
+                     unix://[user:password@]/path/to/socket)"
+                ));
+            }
             if !hostport.is_empty() {
                 return Err(format!(
                     "unexpected host '{}' in a Unix socket URL (use unix:///path/to/socket)",
@@ -771,7 +795,12 @@ fn split_scheme(url: &str) -> Msg<(Transport, &str)> {
     }
 }
 
-fn split_host_port(hostport: &str) -> Msg<(String, u16)> {
+/// Why a value that may be a password is not shown.
+const NO_AT: &str =
+    "without an '@' after it, 'user:password' reads as 'host:port', so it may be a password";
+
+/// `hide_port`: the port may be a password (see `may_be_userinfo`); a bad one is not quoted.
+fn split_host_port(hostport: &str, hide_port: bool) -> Msg<(String, u16)> {
     let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
         let Some((inner, after)) = bracketed.split_once(']') else {
             return Err(format!(
@@ -812,6 +841,9 @@ fn split_host_port(hostport: &str) -> Msg<(String, u16)> {
     }
     let port = match port {
         None => DEFAULT_PORT,
+        // A bracketed IPv6 host is no user name: its port is only a port.
+        Some(p) if hide_port && !hostport.starts_with('[') => parse_port(p, " in URL")
+            .map_err(|_| format!("invalid port in URL (expected 1..=65535; not shown: {NO_AT})"))?,
         Some(p) => parse_port(p, " in URL")?,
     };
     Ok((host.to_owned(), port))
@@ -935,7 +967,11 @@ fn apply_query(
             "protocol" => {
                 cfg.protocol = match value.as_str() {
                     "resp2" | "2" => Protocol::Resp2,
-                    "resp3" | "3" => Protocol::Resp3,
+                    "resp3" | "3" => {
+                        // Asked for explicitly: no silent fallback to RESP2.
+                        cfg.resp2_fallback = false;
+                        Protocol::Resp3
+                    }
                     _ => return Err(bad("resp2, resp3, 2 or 3")),
                 }
             }

@@ -43,6 +43,10 @@ pub enum ErrorKind {
     CircuitOpen,
     /// A throwaway server of the test kit could not be started.
     Testkit,
+    /// The command cannot be run through this API: it would desynchronise the connection
+    /// (SUBSCRIBE, MONITOR, RESET or CLIENT REPLY through `exec` or a pipeline). The detail
+    /// names the API to use. Nothing was sent; the connection stays usable.
+    Unsupported,
 }
 
 /// The class of a server error reply, taken from its first word.
@@ -83,6 +87,10 @@ pub enum ServerErrorKind {
     ExecAbort,
     /// `NOPROTO`: the requested protocol version is not supported.
     NoProto,
+    /// `ERR max number of clients reached`: the server is at `maxclients` and refused this
+    /// connection (it closes it). Retryable: nothing ran, and a slot frees up when another
+    /// client disconnects.
+    MaxClients,
     /// Any other code (`ERR`, `WRONGARGS`, module codes ...).
     Other,
 }
@@ -125,9 +133,13 @@ impl ServerErrorKind {
                 | Self::MasterDown
                 | Self::Busy
                 | Self::ReadOnly
+                | Self::MaxClients
         )
     }
 }
+
+/// What Valkey and Redis send to a connection accepted beyond `maxclients`.
+const MAX_CLIENTS: &str = "ERR max number of clients reached";
 
 /// An error reply from the server, e.g. `-WRONGTYPE Operation against a key ...`.
 ///
@@ -142,7 +154,12 @@ impl ServerError {
     /// Build from the full error text (code, a space, then the message).
     pub fn new(text: impl Into<String>) -> ServerError {
         let text = text.into();
-        let kind = ServerErrorKind::from_code(text.split(' ').next().unwrap_or(""));
+        let mut kind = ServerErrorKind::from_code(text.split(' ').next().unwrap_or(""));
+        // The one condition servers report under the generic `ERR` code that callers must
+        // tell apart (it is retryable; other `ERR` replies are not).
+        if kind == ServerErrorKind::Other && text.starts_with(MAX_CLIENTS) {
+            kind = ServerErrorKind::MaxClients;
+        }
         ServerError { kind, text }
     }
 
@@ -353,6 +370,7 @@ impl fmt::Display for Error {
             ErrorKind::PoolExhausted => "pool exhausted",
             ErrorKind::CircuitOpen => "circuit open",
             ErrorKind::Testkit => "testkit error",
+            ErrorKind::Unsupported => "unsupported",
         };
         write!(f, "{label}: {}", self.inner.detail)
     }
@@ -406,6 +424,11 @@ mod tests {
                 ServerErrorKind::ExecAbort,
             ),
             ("ERR unknown command", ServerErrorKind::Other),
+            (
+                "ERR max number of clients reached",
+                ServerErrorKind::MaxClients,
+            ),
+            ("ERR max number of clients", ServerErrorKind::Other),
             ("", ServerErrorKind::Other),
         ];
         for (text, kind) in cases {
@@ -436,6 +459,9 @@ mod tests {
         assert!(Error::from(ServerError::new("LOADING x")).is_retryable());
         assert!(!Error::from(ServerError::new("WRONGTYPE x")).is_retryable());
         assert!(!Error::from(ServerError::new("NOPERM x")).is_retryable());
+        assert!(Error::from(ServerError::new("ERR max number of clients reached")).is_retryable());
+        assert!(!Error::new(ErrorKind::Unsupported, "x").is_retryable());
+        assert!(!Error::new(ErrorKind::Unsupported, "x").is_connection_broken());
     }
 
     #[test]

@@ -30,8 +30,10 @@
 //! ## Logging
 //! Through the `log` crate. `warn`: TLS verification disabled. `debug`: connections opened,
 //! connections marked broken (with the reason). Passwords never appear at any level; the
-//! `Debug` of a [`Cmd`] redacts AUTH/HELLO/ACL SETUSER/CONFIG SET/MIGRATE arguments and
-//! truncates long values to 64 bytes.
+//! `Debug` of a [`Cmd`] redacts the secret arguments of AUTH, HELLO, ACL SETUSER, CONFIG SET,
+//! MIGRATE, SENTINEL SET, MODULE LOAD, ... (one table, `cmd/spec.rs`) and truncates long
+//! values to 64 bytes, and a server's error reply to such a command is scrubbed of them
+//! before it becomes an error or a log line.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]

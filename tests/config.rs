@@ -110,8 +110,15 @@ fn valid_urls() {
         // Query parameters.
         ("redis://localhost?protocol=resp2", with(local(), |c| c.protocol = Protocol::Resp2)),
         ("redis://localhost?protocol=2", with(local(), |c| c.protocol = Protocol::Resp2)),
-        ("redis://localhost?protocol=resp3", local()),
-        ("redis://localhost?protocol=3", local()),
+        // An explicit RESP3 does not fall back to RESP2 when the server lacks HELLO.
+        (
+            "redis://localhost?protocol=resp3",
+            with(local(), |c| c.resp2_fallback = false),
+        ),
+        (
+            "redis://localhost?protocol=3",
+            with(local(), |c| c.resp2_fallback = false),
+        ),
         ("redis://localhost?client_name=app-1", {
             with(local(), |c| c.client_name = Some("app-1".into()))
         }),
@@ -259,16 +266,42 @@ fn invalid_urls() {
         ("redis://:6379", "missing host"),
         ("redis://u:Hunter2Secret@", "missing host"),
         ("redis://u:Hunter2Secret@:6379/1", "missing host"),
-        ("redis://localhost:abc", "invalid port 'abc' in URL"),
+        // Without an '@', "host:port" may be "user:password": the port is never quoted
+        // (issue 9, item 2: `redis://default:secret` said "invalid port 'secret'").
+        (
+            "redis://localhost:abc",
+            "invalid port in URL (expected 1..=65535",
+        ),
+        ("redis://default:Hunter2Secret", "invalid port in URL"),
+        ("redis://default:Hunter2Secret/0", "invalid port in URL"),
+        ("redis://default:Hunter2Secret?db=1", "invalid port in URL"),
+        (
+            "valkeys://default:Hunter2Secret#insecure",
+            "invalid port in URL",
+        ),
+        ("redis://:Hunter2Secret", "missing host"),
+        ("redis://default:Hunter2:Secret", "invalid port in URL"),
+        (
+            "unix://default:Hunter2Secret",
+            "unexpected host in a Unix socket URL",
+        ),
+        (
+            "unix://default:Hunter2Secret/tmp/s.sock",
+            "unexpected host in a Unix socket URL",
+        ),
         (
             "redis://u:Hunter2Secret@localhost:abc",
             "invalid port 'abc' in URL",
         ),
-        ("redis://localhost:", "invalid port ''"),
-        ("redis://localhost:0", "invalid port '0'"),
-        ("redis://localhost:65536", "invalid port '65536'"),
-        ("redis://localhost:+80", "invalid port '+80'"),
-        ("redis://localhost:-1", "invalid port '-1'"),
+        ("redis://localhost:", "invalid port in URL"),
+        ("redis://localhost:0", "invalid port in URL"),
+        ("redis://localhost:65536", "invalid port in URL"),
+        (
+            "redis://u:Hunter2Secret@localhost:65536",
+            "invalid port '65536'",
+        ),
+        ("redis://localhost:+80", "invalid port in URL"),
+        ("redis://localhost:-1", "invalid port in URL"),
         ("redis://loc alhost", "invalid host 'loc alhost'"),
         ("redis://[::1", "unclosed '['"),
         ("redis://[nothex]:1", "invalid IPv6 address '[nothex]'"),
@@ -660,6 +693,10 @@ fn env_bad_values_name_the_variable() {
         (
             &[("VALKEY_URL", "redis://u:Hunter2Secret@h:abc")],
             "VALKEY_URL: invalid port 'abc'",
+        ),
+        (
+            &[("VALKEY_URL", "redis://default:Hunter2Secret")],
+            "VALKEY_URL: invalid port in URL",
         ),
     ];
     for (vars, needle) in cases {

@@ -524,6 +524,9 @@ fn check_config_hides_password(cfg: &ConnectionConfig) {
     );
 }
 
+/// How every password of the `url` target's password mode starts (see [`check_url`]).
+const PW_MARKER: &str = "Pw~";
+
 fn url_case(url: &str) {
     if let Ok(cfg) = ConnectionConfig::from_url(url) {
         check_config_hides_password(&cfg);
@@ -552,21 +555,39 @@ pub fn check_url(data: &[u8]) {
     match mode % 4 {
         0 | 1 => url_case(&text),
         2 => {
-            // scheme://user:PASSWORD@rest, the password free of the delimiters.
+            // scheme://user:PASSWORD@rest, the password free of the delimiters; or, with
+            // the mode's top bit set, scheme://user:PASSWORDrest with no '@' at all (a URL
+            // without a host, whose "port" is the password: `redis://default:secret`).
+            // The password starts with a marker no message text contains, so that finding
+            // it in a message is a leak, not a coincidence.
             let mut parts = text.splitn(3, '\u{0}');
             let (pw, tail) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let with_at = mode & 0x80 == 0;
             let pw: String = pw.chars().filter(|c| !"@/?#".contains(*c)).collect();
+            let pw = format!("{PW_MARKER}{pw}");
             let scheme =
                 ["redis", "rediss", "valkey", "unix", "redis+unix"][usize::from(mode >> 2) % 5];
-            let url = |pw: &str| format!("{scheme}://u:{pw}@{tail}");
+            let url = |pw: &str| match with_at {
+                true => format!("{scheme}://u:{pw}@{tail}"),
+                false => format!("{scheme}://u:{pw}{tail}"),
+            };
             url_case(&url(&pw));
-            let a = ConnectionConfig::from_url(&url(&pw))
-                .err()
-                .map(|e| e.to_string());
-            let b = ConnectionConfig::from_url(&url(&rotate(&pw)))
-                .err()
-                .map(|e| e.to_string());
-            assert_eq!(a, b, "URL error message depends on the password {pw:?}");
+            let a = ConnectionConfig::from_url(&url(&pw));
+            let b = ConnectionConfig::from_url(&url(&rotate(&pw)));
+            let (a, b) = (a.err(), b.err());
+            assert_eq!(
+                a.as_ref().map(|e| e.to_string()),
+                b.as_ref().map(|e| e.to_string()),
+                "URL error message depends on the password {pw:?}"
+            );
+            if let Some(e) = a.filter(|_| !tail.contains(PW_MARKER)) {
+                for text in [e.to_string(), format!("{e:?}")] {
+                    assert!(
+                        !text.contains(&pw),
+                        "URL error message quotes the password {pw:?}: {text}"
+                    );
+                }
+            }
         }
         _ => {
             const NAMES: [&str; 7] = [

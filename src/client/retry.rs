@@ -147,7 +147,13 @@ pub(crate) fn is_availability_failure(err: &Error) -> bool {
         | ErrorKind::Tls => true,
         ErrorKind::Server(k) => matches!(
             k,
-            S::Loading | S::Busy | S::ClusterDown | S::MasterDown | S::TryAgain | S::ReadOnly
+            S::Loading
+                | S::Busy
+                | S::ClusterDown
+                | S::MasterDown
+                | S::TryAgain
+                | S::ReadOnly
+                | S::MaxClients
         ),
         _ => false,
     }
@@ -242,6 +248,19 @@ mod tests {
             "NOPERM x"
         ))));
         assert!(is_availability_failure(&Error::new(ErrorKind::Auth, "x")));
+        let full = Error::from(ServerError::new("ERR max number of clients reached"));
+        assert!(
+            is_availability_failure(&full),
+            "the breaker counts maxclients"
+        );
+        assert!(
+            RetryPolicy::default().may_retry(&full, false),
+            "nothing ran: retry"
+        );
+        assert!(!is_availability_failure(&Error::new(
+            ErrorKind::Unsupported,
+            "x"
+        )));
         assert!(!is_availability_failure(&Error::new(
             ErrorKind::Conversion,
             "x"

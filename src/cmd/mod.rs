@@ -10,6 +10,8 @@ mod from_value;
 mod pipeline;
 #[cfg(test)]
 pub(crate) mod recorder;
+pub(crate) mod secrets;
+pub(crate) mod spec;
 
 use std::time::Duration;
 
@@ -148,17 +150,27 @@ impl Cmd {
         out.extend_from_slice(&self.data);
     }
 
-    /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER,
-    /// CONFIG SET requirepass, MIGRATE ... AUTH): their arguments are never logged.
+    /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER with
+    /// a password rule, CONFIG SET requirepass, MIGRATE ... AUTH, SENTINEL SET auth-pass, ...;
+    /// the command table in `cmd/spec.rs` lists them): those arguments are never logged, and
+    /// the server's error replies to such a command are scrubbed of them.
     pub fn is_sensitive(&self) -> bool {
-        let name = self.name();
-        let eq = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
-        if eq("AUTH") || eq("HELLO") || eq("MIGRATE") {
-            return true;
-        }
-        let sub = self.args().nth(1).unwrap_or(&[]);
-        (eq("ACL") && sub.eq_ignore_ascii_case(b"SETUSER"))
-            || (eq("CONFIG") && sub.eq_ignore_ascii_case(b"SET"))
+        !secrets::secret_positions(self).is_empty()
+    }
+
+    /// Why `exec` and pipelines must not send this command (SUBSCRIBE, MONITOR, RESET,
+    /// CLIENT REPLY): a typed [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)
+    /// error naming the API to use instead, or `None` for every other command.
+    #[inline]
+    pub(crate) fn refusal(&self) -> Option<crate::error::Error> {
+        let why = spec::refusal(self)?;
+        Some(Self::refused(self, why))
+    }
+
+    #[cold]
+    fn refused(&self, why: spec::Refusal) -> crate::error::Error {
+        let name = String::from_utf8_lossy(self.name()).to_ascii_uppercase();
+        crate::error::Error::new(crate::error::ErrorKind::Unsupported, why.explain(&name))
     }
 
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
@@ -234,24 +246,22 @@ impl<'a> Iterator for Args<'a> {
 impl ExactSizeIterator for Args<'_> {}
 
 impl std::fmt::Debug for Cmd {
-    /// Shows the command name and, unless the command carries secrets, its arguments
-    /// truncated to 64 bytes each.
+    /// Shows the arguments truncated to 64 bytes each, with every secret argument (per the
+    /// command table) replaced by `<redacted>`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = secrets::secret_positions(self);
         let mut list = f.debug_list();
-        if self.is_sensitive() {
-            list.entry(&String::from_utf8_lossy(self.name()));
-            if self.len() > 1 {
-                list.entry(&"<redacted>");
+        for (i, a) in self.args().enumerate() {
+            if hidden.contains(&i) {
+                list.entry(&secrets::REDACTED);
+                continue;
             }
-        } else {
-            for a in self.args() {
-                let cut = &a[..a.len().min(64)];
-                let mut s = String::from_utf8_lossy(cut).into_owned();
-                if a.len() > 64 {
-                    s.push_str(&format!("...({} bytes)", a.len()));
-                }
-                list.entry(&s);
+            let cut = &a[..a.len().min(64)];
+            let mut s = String::from_utf8_lossy(cut).into_owned();
+            if a.len() > 64 {
+                s.push_str(&format!("...({} bytes)", a.len()));
             }
+            list.entry(&s);
         }
         list.finish()
     }
@@ -314,16 +324,269 @@ mod tests {
         assert!(out.starts_with(b"*151\r\n$3\r\nDEL\r\n$1\r\n0\r\n"));
     }
 
+    /// `c`'s Debug hides every argument equal to `secret`, shows every other argument, and
+    /// `is_sensitive` says so.
+    fn assert_redacts(c: Cmd, secrets: &[&str]) {
+        let shown = format!("{c:?}");
+        for s in secrets {
+            assert!(!shown.contains(s), "{s:?} visible in {shown}");
+        }
+        assert!(c.is_sensitive(), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        // Everything that is not a secret stays readable.
+        for a in c.args() {
+            let a = String::from_utf8_lossy(a);
+            if !secrets.iter().any(|s| a.contains(s)) {
+                assert!(shown.contains(&*a), "{a:?} hidden in {shown}");
+            }
+        }
+    }
+
+    // One test per row of the command table (cmd/spec.rs) that carries secrets.
+
     #[test]
-    fn debug_redacts_secrets() {
-        let c = cmd("AUTH").arg("user").arg("hunter2");
-        assert!(!format!("{c:?}").contains("hunter2"));
-        let c = cmd("HELLO").arg(3).arg("AUTH").arg("u").arg("hunter2");
-        assert!(!format!("{c:?}").contains("hunter2"));
-        let c = cmd("config").arg("set").arg("requirepass").arg("hunter2");
-        assert!(!format!("{c:?}").contains("hunter2"));
+    fn redacts_auth() {
+        assert_redacts(cmd("AUTH").arg("hunter2"), &["hunter2"]);
+        assert_redacts(cmd("auth").arg("app").arg("hunter2"), &["app", "hunter2"]);
+    }
+
+    #[test]
+    fn redacts_hello_auth() {
+        assert_redacts(
+            cmd("HELLO").arg(3).arg("AUTH").arg("app").arg("hunter2"),
+            &["app", "hunter2"],
+        );
+        assert_redacts(
+            cmd("hello")
+                .arg(3)
+                .arg("auth")
+                .arg("app")
+                .arg("hunter2")
+                .arg("SETNAME")
+                .arg("n"),
+            &["app", "hunter2"],
+        );
+        assert!(!cmd("HELLO").arg(3).is_sensitive());
+        assert!(!cmd("HELLO").arg(3).arg("SETNAME").arg("n").is_sensitive());
+    }
+
+    #[test]
+    fn redacts_acl_setuser_password_rules() {
+        assert_redacts(
+            cmd("ACL")
+                .arg("SETUSER")
+                .arg("alice")
+                .arg("on")
+                .arg(">hunter2")
+                .arg("<oldpass")
+                .arg("~*")
+                .arg("+@all"),
+            &["hunter2", "oldpass"],
+        );
+        let hash = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+        assert_redacts(
+            cmd("acl")
+                .arg("setuser")
+                .arg("bob")
+                .arg(format!("#{hash}"))
+                .arg(format!("!{hash}")),
+            &[hash],
+        );
+        assert!(!cmd("ACL")
+            .arg("SETUSER")
+            .arg("carol")
+            .arg("on")
+            .arg("nopass")
+            .is_sensitive());
+    }
+
+    #[test]
+    fn redacts_config_set_secrets() {
+        for name in [
+            "requirepass",
+            "masterauth",
+            "masteruser",
+            "primaryauth",
+            "primaryuser",
+            "tls-key-file-pass",
+            "tls-client-key-file-pass",
+        ] {
+            assert_redacts(
+                cmd("CONFIG").arg("SET").arg(name).arg("hunter2"),
+                &["hunter2"],
+            );
+            // Several pairs in one CONFIG SET (Redis 7+), any case.
+            assert_redacts(
+                cmd("config")
+                    .arg("set")
+                    .arg("maxmemory")
+                    .arg("10mb")
+                    .arg(name.to_uppercase())
+                    .arg("hunter2"),
+                &["hunter2"],
+            );
+        }
+        assert!(!cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg("1mb")
+            .is_sensitive());
+        assert!(!cmd("CONFIG").arg("GET").arg("requirepass").is_sensitive());
+    }
+
+    #[test]
+    fn redacts_migrate_auth_and_auth2() {
+        let base = || {
+            cmd("MIGRATE")
+                .arg("10.0.0.2")
+                .arg(6379)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+        };
+        assert_redacts(
+            base()
+                .arg("COPY")
+                .arg("AUTH")
+                .arg("hunter2")
+                .arg("KEYS")
+                .arg("a")
+                .arg("b"),
+            &["hunter2"],
+        );
+        assert_redacts(
+            base()
+                .arg("REPLACE")
+                .arg("auth2")
+                .arg("app")
+                .arg("hunter2")
+                .arg("KEYS")
+                .arg("a"),
+            &["app", "hunter2"],
+        );
+        assert!(!base().arg("KEYS").arg("a").is_sensitive());
+    }
+
+    #[test]
+    fn redacts_sentinel_set_auth() {
+        assert_redacts(
+            cmd("SENTINEL")
+                .arg("SET")
+                .arg("mymaster")
+                .arg("auth-pass")
+                .arg("hunter2"),
+            &["hunter2"],
+        );
+        assert_redacts(
+            cmd("sentinel")
+                .arg("set")
+                .arg("mymaster")
+                .arg("quorum")
+                .arg(2)
+                .arg("AUTH-USER")
+                .arg("app")
+                .arg("auth-pass")
+                .arg("hunter2"),
+            &["app", "hunter2"],
+        );
+        assert!(!cmd("SENTINEL")
+            .arg("SET")
+            .arg("m")
+            .arg("quorum")
+            .arg(2)
+            .is_sensitive());
+    }
+
+    #[test]
+    fn redacts_sentinel_config_set_pass() {
+        assert_redacts(
+            cmd("SENTINEL")
+                .arg("CONFIG")
+                .arg("SET")
+                .arg("sentinel-pass")
+                .arg("hunter2"),
+            &["hunter2"],
+        );
+        assert_redacts(
+            cmd("SENTINEL")
+                .arg("CONFIG")
+                .arg("SET")
+                .arg("sentinel-user")
+                .arg("app")
+                .arg("sentinel-pass")
+                .arg("hunter2"),
+            &["app", "hunter2"],
+        );
+        assert!(!cmd("SENTINEL")
+            .arg("CONFIG")
+            .arg("SET")
+            .arg("resolve-hostnames")
+            .arg("yes")
+            .is_sensitive());
+    }
+
+    #[test]
+    fn redacts_module_load_arguments() {
+        assert_redacts(
+            cmd("MODULE")
+                .arg("LOAD")
+                .arg("/m.so")
+                .arg("password")
+                .arg("hunter2"),
+            &["password", "hunter2"],
+        );
+        assert_redacts(
+            cmd("MODULE")
+                .arg("LOADEX")
+                .arg("/m.so")
+                .arg("CONFIG")
+                .arg("m.secret")
+                .arg("hunter2"),
+            &["CONFIG", "m.secret", "hunter2"],
+        );
+        assert!(!cmd("MODULE").arg("LOAD").arg("/m.so").is_sensitive());
+    }
+
+    #[test]
+    fn other_commands_show_every_argument() {
         let c = cmd("GET").arg("visible");
         assert!(format!("{c:?}").contains("visible"));
+        assert!(!c.is_sensitive());
+        // A key named like a keyword is not a secret's neighbour outside its command.
+        let c = cmd("SET").arg("AUTH").arg("value");
+        assert_eq!(format!("{c:?}"), r#"["SET", "AUTH", "value"]"#);
+    }
+
+    #[test]
+    fn push_mode_commands_are_refused() {
+        for name in [
+            "SUBSCRIBE",
+            "psubscribe",
+            "SSUBSCRIBE",
+            "UNSUBSCRIBE",
+            "PUNSUBSCRIBE",
+            "SUNSUBSCRIBE",
+            "MONITOR",
+            "RESET",
+        ] {
+            let e = cmd(name).arg("c").refusal().expect(name);
+            assert_eq!(e.kind(), crate::ErrorKind::Unsupported, "{name}");
+            assert!(e.detail().contains(&name.to_uppercase()), "{e}");
+        }
+        let e = cmd("CLIENT")
+            .arg("REPLY")
+            .arg("OFF")
+            .refusal()
+            .expect("CLIENT REPLY");
+        assert!(e.detail().contains("CLIENT"), "{e}");
+        assert!(cmd("SUBSCRIBE")
+            .refusal()
+            .unwrap()
+            .detail()
+            .contains("pub/sub API"));
+        assert!(cmd("PUBLISH").arg("c").arg("m").refusal().is_none());
+        assert!(cmd("CLIENT").arg("ID").refusal().is_none());
+        assert!(cmd("GET").arg("SUBSCRIBE").refusal().is_none());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::cmd::secrets::{scrub_error, scrub_reply};
 use crate::cmd::{Blocking, Cmd, Execute, Pipeline, Reissue};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
@@ -119,7 +120,21 @@ impl Connection {
         inner
             .stream
             .set_write_timeout(Some(config.connect_timeout))?;
-        let hello = inner.handshake(config)?;
+        let mut config = config.clone();
+        let hello = match inner.handshake(&config) {
+            // A server without HELLO (before Redis 6, HELLO renamed, some proxies), and the
+            // protocol was not asked for: authenticate with AUTH and speak RESP2.
+            Err(e) if handshake::may_fall_back(&config, &e) => {
+                log::debug!(
+                    "{} does not know HELLO; falling back to AUTH and RESP2",
+                    config.addr
+                );
+                config.protocol = Protocol::Resp2;
+                inner.handshake(&config)?
+            }
+            other => other?,
+        };
+        let config = &config;
         inner.stream.set_write_timeout(config.write_timeout)?;
         inner.reply_timeout = config.read_timeout;
         log::debug!(
@@ -173,15 +188,16 @@ impl Connection {
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
         inner.check_usable()?;
+        inner.check_sendable(cmd)?;
         inner.session.observe(cmd, inner.db);
         inner.wbuf.clear();
         cmd.encode(&mut inner.wbuf);
-        inner
-            .with_read_timeout(Some(timeout), |i| {
-                i.flush_wbuf()?;
-                i.read_reply()
-            })?
-            .into_result()
+        let mut reply = inner.with_read_timeout(Some(timeout), |i| {
+            i.flush_wbuf()?;
+            i.read_reply()
+        })?;
+        scrub_reply(cmd, &mut reply);
+        reply.into_result()
     }
 
     /// Shut the socket and mark the connection unusable (a pool then drops it instead of
@@ -322,11 +338,16 @@ impl Inner {
             c.encode(&mut self.wbuf);
         }
         self.flush_wbuf()?;
-        // Read every reply even after a failure, so the first error is the one reported.
+        // Read every reply even after a failure, so the first error is the one reported
+        // (also when the server closes after it, as it does at maxclients).
         let mut first_err = None;
-        for (step, _) in steps {
-            let reply = self.read_reply()?;
-            if let Err(e) = handshake::check(step, reply, &mut hello) {
+        for (step, c) in &steps {
+            let mut reply = match self.read_reply() {
+                Ok(reply) => reply,
+                Err(e) => return Err(first_err.unwrap_or(e)),
+            };
+            scrub_reply(c, &mut reply);
+            if let Err(e) = handshake::check(*step, reply, &mut hello) {
                 first_err.get_or_insert(e);
             }
         }
@@ -351,9 +372,10 @@ impl Inner {
             Value::Error(e) => Some(Error::from(e)),
             _ => None,
         };
-        for (step, _) in steps {
-            let reply = self.read_reply()?;
-            if let Err(e) = handshake::check(step, reply, &mut hello) {
+        for (step, c) in &steps {
+            let mut reply = self.read_reply()?;
+            scrub_reply(c, &mut reply);
+            if let Err(e) = handshake::check(*step, reply, &mut hello) {
                 first_err.get_or_insert(e);
             }
         }
@@ -369,17 +391,19 @@ impl Inner {
 
     pub(crate) fn exec(&mut self, cmd: &Cmd) -> Result<Value> {
         self.check_usable()?;
+        self.check_sendable(cmd)?;
         self.session.observe(cmd, self.db);
         if let Some((plan, total)) = self.slicing(cmd) {
             return self.exec_sliced(cmd, plan, total);
         }
         self.wbuf.clear();
         cmd.encode(&mut self.wbuf);
-        self.with_blocking(cmd.blocking_mode(), |inner| {
+        let mut reply = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
-        })?
-        .into_result()
+        })?;
+        scrub_reply(cmd, &mut reply);
+        reply.into_result()
     }
 
     /// As [`Inner::exec`], but the reply is read in place by `read` (no `Value` built).
@@ -389,6 +413,7 @@ impl Inner {
         read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
     ) -> Result<()> {
         self.check_usable()?;
+        self.check_sendable(cmd)?;
         self.session.observe(cmd, self.db);
         let result = match self.slicing(cmd) {
             Some((plan, total)) => self.exec_frame_sliced(cmd, plan, total, read),
@@ -399,6 +424,7 @@ impl Inner {
                     inner.flush_wbuf()?;
                     inner.read_frame(read)
                 })
+                .map_err(|e| scrub_error(cmd, e))
             }
         };
         // Done with the reply: let the decoder drop a big drained buffer now rather than at
@@ -413,6 +439,9 @@ impl Inner {
             return Ok(Vec::new());
         }
         for c in p.commands() {
+            self.check_sendable(c)?;
+        }
+        for c in p.commands() {
             self.session.observe(c, self.db);
         }
         self.wbuf.clear();
@@ -420,23 +449,27 @@ impl Inner {
         self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
-                inner.read_atomic(p.len())
+                inner.read_atomic(p.commands())
             } else {
                 let mut replies = Vec::with_capacity(p.len());
-                for _ in 0..p.len() {
-                    replies.push(inner.read_reply()?);
+                for c in p.commands() {
+                    let mut reply = inner.read_reply()?;
+                    scrub_reply(c, &mut reply);
+                    replies.push(reply);
                 }
                 Ok(replies)
             }
         })
     }
 
-    /// Read the replies of MULTI, `n` queued commands and EXEC.
-    fn read_atomic(&mut self, n: usize) -> Result<Vec<Value>> {
+    /// Read the replies of MULTI, the queued `cmds` and EXEC.
+    fn read_atomic(&mut self, cmds: &[Cmd]) -> Result<Vec<Value>> {
         let multi = self.read_reply()?;
         let mut queue_err = None;
-        for _ in 0..n {
-            if let Value::Error(e) = self.read_reply()? {
+        for c in cmds {
+            let mut reply = self.read_reply()?;
+            scrub_reply(c, &mut reply);
+            if let Value::Error(e) = reply {
                 queue_err.get_or_insert(e);
             }
         }
@@ -445,7 +478,12 @@ impl Inner {
             return Err(e.into());
         }
         match exec.strip_attributes() {
-            Value::Array(items) => Ok(items),
+            Value::Array(mut items) => {
+                for (v, c) in items.iter_mut().zip(cmds) {
+                    scrub_reply(c, v);
+                }
+                Ok(items)
+            }
             Value::Nil => Err(Error::new(
                 ErrorKind::Aborted,
                 "EXEC returned nil: a watched key changed, nothing was applied",
@@ -608,6 +646,16 @@ impl Inner {
             e = e.with_source(source);
         }
         self.poison(e)
+    }
+
+    /// Refuse, before anything is written, a command after which replies would no longer
+    /// pair with requests (SUBSCRIBE, MONITOR, ...; see the command table).
+    #[inline]
+    fn check_sendable(&self, cmd: &Cmd) -> Result<()> {
+        match cmd.refusal() {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
     }
 
     fn check_usable(&self) -> Result<()> {

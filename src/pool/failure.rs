@@ -16,6 +16,25 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
     }
 }
 
+/// True when the server answered the connect with "not now" (`ERR max number of clients
+/// reached`, or another retryable server condition): it is up but full or busy, so the
+/// pool waits for its own connections to come back and spaces out its connect attempts
+/// (see [`busy_backoff`]) instead of failing at once or opening socket after socket.
+pub(crate) fn is_server_busy(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Server(k) if k.is_retryable())
+}
+
+/// The pool-wide pause before the next connect attempt after `n` consecutive "server
+/// busy" connect failures: 10 ms doubling up to 250 ms, so at most about 4 attempts a
+/// second in the long run, however many threads are waiting.
+pub(crate) fn busy_backoff(n: u32) -> Duration {
+    let shift = n.saturating_sub(1).min(16);
+    Duration::from_millis(10u64 << shift).min(BUSY_BACKOFF_CAP)
+}
+
+/// The longest pause between two connect attempts while the server reports itself busy.
+pub(crate) const BUSY_BACKOFF_CAP: Duration = Duration::from_millis(250);
+
 /// A copy of `e` to keep in the pool while the original goes to the caller: same kind
 /// and detail, with the source chain kept as text.
 pub(crate) fn duplicate(e: &Error) -> Error {
@@ -95,6 +114,23 @@ mod tests {
         assert!(!is_fatal(&Error::new(ErrorKind::Timeout, "x")));
         let loading = Error::from(crate::error::ServerError::new("LOADING x"));
         assert!(!is_fatal(&loading));
+        let full = Error::from(crate::error::ServerError::new(
+            "ERR max number of clients reached",
+        ));
+        assert!(
+            !is_fatal(&full),
+            "the server is up but full: wait, do not fail"
+        );
+        assert!(is_server_busy(&full) && is_server_busy(&loading));
+        assert!(!is_server_busy(&Error::new(ErrorKind::Connect, "refused")));
+    }
+
+    #[test]
+    fn busy_backoff_doubles_to_its_cap() {
+        let d: Vec<u128> = (1..=8).map(|n| busy_backoff(n).as_millis()).collect();
+        assert_eq!(d, [10, 20, 40, 80, 160, 250, 250, 250]);
+        assert_eq!(busy_backoff(0), Duration::from_millis(10));
+        assert_eq!(busy_backoff(u32::MAX), BUSY_BACKOFF_CAP);
     }
 
     #[test]

@@ -13,6 +13,13 @@
 //! [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) error at once instead of waiting out the
 //! checkout timeout; the client's retry policy and circuit breaker decide what next).
 //!
+//! A server that answers a connect with a retryable condition (`ERR max number of clients
+//! reached`, [`ServerErrorKind::MaxClients`](crate::ServerErrorKind::MaxClients)) is up but
+//! busy: the checkout keeps waiting for a returned connection until its timeout, and the
+//! pool spaces its connect attempts out (10 ms doubling to 250 ms between attempts,
+//! pool-wide, whatever the number of waiting threads) instead of opening socket after
+//! socket.
+//!
 //! # Liveness without a round trip
 //! Before handing out an idle connection the pool looks at its socket (a non-blocking
 //! peek, a few system calls): closed by the server or holding unsolicited bytes means it
@@ -53,7 +60,7 @@ pub use options::PoolOptions;
 pub use pooled::PooledConnection;
 pub use stats::PoolStats;
 
-use failure::{exhausted, is_fatal};
+use failure::{exhausted, is_fatal, is_server_busy};
 use reaper::Reaper;
 use shared::{Idle, Shared};
 use stats::Counters;
@@ -142,7 +149,8 @@ impl Pool {
     ///
     /// # Errors
     /// [`ErrorKind::PoolExhausted`](crate::ErrorKind::PoolExhausted) when none became available in time (its source is the
-    /// last connect failure, if connecting failed while other connections were open);
+    /// last connect failure, if connecting failed while other connections were open, or
+    /// while the server reported itself busy, e.g. at `maxclients`);
     /// the connect error itself ([`ErrorKind::Connect`](crate::ErrorKind::Connect) or
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) at once when the pool has no open
     /// connection and connecting fails; [`ErrorKind::Auth`](crate::ErrorKind::Auth),
@@ -190,6 +198,20 @@ impl Pool {
                 continue;
             }
             if st.open + st.connecting < shared.options.max_size {
+                let now = Instant::now();
+                if let Some(gate) = st.connect_gate(now) {
+                    // The server turned a connect away as busy (maxclients reached):
+                    // wait for a connection to come back, or for the next attempt's turn.
+                    if now >= deadline {
+                        break;
+                    }
+                    waited = true;
+                    st.waiting += 1;
+                    let _ = shared.available.wait_until(&mut st, gate.min(deadline));
+                    st.waiting -= 1;
+                    continue;
+                }
+                st.pass_connect_gate(now);
                 st.connecting += 1;
                 drop(st);
                 match shared.connect(deadline) {
@@ -202,7 +224,8 @@ impl Pool {
                 // is down, and waiting out the checkout timeout would only hold the caller
                 // (and every other thread) hostage. Return the connect error itself
                 // (retryable); the client's retry policy and breaker take it from there.
-                if st.open == 0 {
+                // A server that answered "busy" is up, though: keep waiting (gated).
+                if st.open == 0 && !own_error.as_ref().is_some_and(is_server_busy) {
                     if let Some(e) = own_error.take() {
                         return Err(e);
                     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::failure::duplicate;
+use super::failure::{busy_backoff, duplicate, is_server_busy};
 use super::options::PoolOptions;
 use super::stats::{Counters, PoolStats};
 use crate::cmd::cmd;
@@ -34,6 +34,26 @@ pub(crate) struct State {
     /// The last connect failure and when it happened, for the exhaustion error's source.
     pub last_connect_error: Option<(Instant, Error)>,
     pub consecutive_failures: u32,
+    /// Consecutive connects the server turned away as busy (maxclients reached, ...).
+    pub busy_failures: u32,
+    /// While the server reports itself busy: no connect attempt starts before this
+    /// instant (one attempt per [`busy_backoff`] interval, pool-wide).
+    pub connect_not_before: Option<Instant>,
+}
+
+impl State {
+    /// The instant before which no connect may start, when that is still ahead of `now`.
+    pub(crate) fn connect_gate(&self, now: Instant) -> Option<Instant> {
+        self.connect_not_before.filter(|t| *t > now)
+    }
+
+    /// A connect is about to start: while the server reports itself busy, close the gate
+    /// for the next interval so that the other threads wait instead of connecting too.
+    pub(crate) fn pass_connect_gate(&mut self, now: Instant) {
+        if self.busy_failures > 0 {
+            self.connect_not_before = Some(now + busy_backoff(self.busy_failures));
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -57,6 +77,8 @@ impl Shared {
                 waiting: 0,
                 last_connect_error: None,
                 consecutive_failures: 0,
+                busy_failures: 0,
+                connect_not_before: None,
             }),
             available: Condvar::new(),
             counters: Counters::default(),
@@ -82,6 +104,8 @@ impl Shared {
                 // nothing else happens always has created - closed == open.
                 st.open += 1;
                 st.consecutive_failures = 0;
+                st.busy_failures = 0;
+                st.connect_not_before = None;
                 Counters::bump(&self.counters.created);
                 drop(st);
                 log::debug!("pool {}: opened a connection", self.config.addr);
@@ -90,7 +114,12 @@ impl Shared {
             Err(e) => {
                 st.consecutive_failures = st.consecutive_failures.saturating_add(1);
                 let n = st.consecutive_failures;
-                st.last_connect_error = Some((Instant::now(), duplicate(&e)));
+                let now = Instant::now();
+                st.last_connect_error = Some((now, duplicate(&e)));
+                if is_server_busy(&e) {
+                    st.busy_failures = st.busy_failures.saturating_add(1);
+                    st.connect_not_before = Some(now + busy_backoff(st.busy_failures));
+                }
                 drop(st);
                 // The slot is free again: someone waiting may try.
                 self.available.notify_one();
@@ -265,9 +294,14 @@ impl Shared {
             {
                 let mut st = self.state.lock();
                 let room = st.open + st.connecting < self.options.max_size;
-                if st.idle.len() + st.connecting >= min_idle || !room {
+                let now = Instant::now();
+                if st.idle.len() + st.connecting >= min_idle
+                    || !room
+                    || st.connect_gate(now).is_some()
+                {
                     return;
                 }
+                st.pass_connect_gate(now);
                 st.connecting += 1;
             }
             let deadline = Instant::now() + self.config.connect_timeout;

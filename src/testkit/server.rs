@@ -32,7 +32,7 @@ pub struct ServerOptions {
     password: Option<String>,
     unix_socket: bool,
     tls: bool,
-    args: Vec<(String, String)>,
+    args: Vec<(String, Vec<String>)>,
     replica_of: Option<u16>,
 }
 
@@ -79,7 +79,20 @@ impl ServerOptions {
     /// An extra configuration directive, passed as `--name value`
     /// (e.g. `arg("maxmemory", "10mb")`).
     pub fn arg(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.args.push((name.into(), value.into()));
+        self.args.push((name.into(), vec![value.into()]));
+        self
+    }
+
+    /// An extra directive with several values, each its own command-line argument:
+    /// `--name v1 v2 ...` (e.g. `arg_values("rename-command", ["HELLO", ""])` to disable
+    /// HELLO; an empty value is passed as an empty argument).
+    pub fn arg_values<V: Into<String>>(
+        mut self,
+        name: impl Into<String>,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        let values = values.into_iter().map(Into::into).collect();
+        self.args.push((name.into(), values));
         self
     }
 
@@ -217,8 +230,9 @@ impl Server {
                 kv("tls-auth-clients", "no".as_ref());
             }
         }
-        for (k, v) in &self.opts.args {
-            kv(k, v.as_ref());
+        for (k, values) in &self.opts.args {
+            a.push(format!("--{k}").into());
+            a.extend(values.iter().map(OsString::from));
         }
         if let Some(p) = self.opts.replica_of {
             a.push("--replicaof".into());

@@ -1,0 +1,207 @@
+//! Issue 9, item 10: a server at `maxclients` turns connections away with
+//! `ERR max number of clients reached`. That is a typed, retryable server condition (never
+//! the "connect with protocol=resp2" advice); the pool waits for its own connections to
+//! come back within the checkout timeout and spaces its connect attempts out instead of
+//! failing in microseconds and opening thousands of sockets a second.
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::kinds;
+use valkit::testkit::ServerOptions;
+use valkit::{
+    cmd, BreakerOptions, BreakerState, Client, Commands, Connection, Endpoint, ErrorKind, Execute,
+    Pool, PoolOptions, Protocol, RetryPolicy, ServerErrorKind,
+};
+
+const THREADS: usize = 64;
+const CALLS_PER_THREAD: usize = 40;
+/// Connections the server accepts besides the test's admin connection.
+const SERVER_ROOM: usize = 4;
+const POOL_SIZE: usize = 16;
+/// How long each call keeps its connection.
+const HOLD: Duration = Duration::from_millis(2);
+
+fn stat(conn: &Connection, name: &str) -> u64 {
+    let info = conn.info().unwrap();
+    info.get("Stats", name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("INFO stats has no {name}"))
+}
+
+#[test]
+fn maxclients_is_a_typed_retryable_condition() {
+    for kind in kinds() {
+        let server = ServerOptions::new(kind).start().unwrap();
+        let admin = Connection::open(&server.config()).unwrap();
+        // Only the admin connection fits.
+        admin
+            .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(1))
+            .unwrap();
+        for proto in [Protocol::Resp3, Protocol::Resp2] {
+            let mut cfg = server.config();
+            cfg.protocol = proto;
+            // Several handshake steps: the server's error comes first, then it closes.
+            cfg.db = 1;
+            cfg.client_name = Some("over-the-limit".into());
+            let e = Connection::open(&cfg).expect_err("the server is full");
+            assert_eq!(
+                e.kind(),
+                ErrorKind::Server(ServerErrorKind::MaxClients),
+                "{kind:?} {proto:?}: {e}"
+            );
+            assert!(e.is_retryable(), "{kind:?} {proto:?}");
+            assert!(!e.to_string().contains("resp2"), "{kind:?} {proto:?}: {e}");
+            assert!(e.to_string().contains("max number of clients"), "{e}");
+        }
+        // The pool waits out its checkout timeout (the server may free a slot), instead of
+        // failing at once, and spaces its attempts out meanwhile.
+        let pool = Pool::new(
+            server.config(),
+            PoolOptions::new().checkout_timeout(Duration::from_millis(400)),
+        )
+        .unwrap();
+        let t = Instant::now();
+        let e = pool.get().expect_err("still full");
+        let waited = t.elapsed();
+        assert_eq!(e.kind(), ErrorKind::PoolExhausted, "{kind:?}: {e}");
+        assert!(waited >= Duration::from_millis(350), "{kind:?}: {waited:?}");
+        let cause = std::error::Error::source(&e).map(|s| s.to_string());
+        assert!(
+            cause
+                .as_deref()
+                .is_some_and(|c| c.contains("max number of clients")),
+            "{kind:?}: {cause:?}"
+        );
+        let tries = pool.stats().connect_failures;
+        // 10, 20, 40, 80, 160 ms apart: about six attempts in 400 ms, not thousands.
+        assert!(
+            (2..=10).contains(&tries),
+            "{kind:?}: {tries} connect attempts"
+        );
+    }
+}
+
+#[test]
+fn a_full_server_serves_64_threads_as_connections_come_back() {
+    for kind in kinds() {
+        let server = ServerOptions::new(kind).start().unwrap();
+        let admin = Connection::open(&server.config()).unwrap();
+        admin
+            .exec(
+                &cmd("CONFIG")
+                    .arg("SET")
+                    .arg("maxclients")
+                    .arg(SERVER_ROOM + 1),
+            )
+            .unwrap();
+        let counter = support::key("maxclients");
+        let before = stat(&admin, "total_connections_received");
+        let rejected_before = stat(&admin, "rejected_connections");
+
+        let pool = Pool::new(
+            server.config(),
+            PoolOptions::new()
+                .max_size(POOL_SIZE)
+                .checkout_timeout(Duration::from_secs(10)),
+        )
+        .unwrap();
+        let failures = Arc::new(AtomicU64::new(0));
+        let t = Instant::now();
+        let hard_stop = t + Duration::from_secs(60);
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let pool = pool.clone();
+                let counter = counter.clone();
+                let failures = Arc::clone(&failures);
+                std::thread::spawn(move || {
+                    for _ in 0..CALLS_PER_THREAD {
+                        if Instant::now() > hard_stop {
+                            break;
+                        }
+                        // Hold the connection a little, as real work would: the run lasts
+                        // about a second, long enough to see the connect rate.
+                        let r = pool.get().and_then(|c| {
+                            std::thread::sleep(HOLD);
+                            c.exec(&cmd("INCR").arg(&counter))
+                        });
+                        if let Err(e) = r {
+                            eprintln!("call failed: {e}");
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let elapsed = t.elapsed();
+        // Connections turned away at maxclients count as rejected, not as received.
+        let rejected = stat(&admin, "rejected_connections") - rejected_before;
+        let received = stat(&admin, "total_connections_received") - before + rejected;
+        let s = pool.stats();
+        eprintln!(
+            "{kind:?}: {} calls by {THREADS} threads in {elapsed:?}; {received} connections \
+             received by the server ({rejected} rejected at maxclients); {s:?}",
+            THREADS * CALLS_PER_THREAD
+        );
+        assert_eq!(
+            failures.load(Ordering::Relaxed),
+            0,
+            "{kind:?}: every caller served"
+        );
+        let total: i64 = admin
+            .get_string(&counter)
+            .unwrap()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(total as usize, THREADS * CALLS_PER_THREAD, "{kind:?}");
+        assert!(rejected > 0, "{kind:?}: the pool did run into maxclients");
+        assert!(s.open <= SERVER_ROOM, "{kind:?}: {s:?}");
+        assert!(
+            s.waits > 0,
+            "{kind:?}: callers waited for returned connections: {s:?}"
+        );
+        // One burst of at most the pool size when it starts, then at most one attempt per
+        // 250 ms (plus the ramp 10, 20, ... ms).
+        let bound = POOL_SIZE as u64 + 8 + 4 * (elapsed.as_secs() + 1);
+        assert!(
+            received <= bound,
+            "{kind:?}: {received} connects in {elapsed:?} (bound {bound})"
+        );
+    }
+}
+
+#[test]
+fn a_client_facing_a_full_server_opens_its_breaker() {
+    for kind in kinds() {
+        let server = ServerOptions::new(kind).start().unwrap();
+        let admin = Connection::open(&server.config()).unwrap();
+        admin
+            .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(1))
+            .unwrap();
+        let client = Client::builder()
+            .config(server.config())
+            .pool(PoolOptions::new().checkout_timeout(Duration::from_millis(100)))
+            .retry(RetryPolicy::none())
+            .breaker(BreakerOptions::default().failure_threshold(2))
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let e = client.exec(&cmd("PING")).expect_err("the server is full");
+            assert_eq!(e.kind(), ErrorKind::PoolExhausted, "{kind:?}: {e}");
+        }
+        assert_eq!(
+            client.breaker_state(Endpoint::Writer),
+            Some(BreakerState::Open),
+            "{kind:?}: a full server counts as unavailable"
+        );
+        let e = client.exec(&cmd("PING")).expect_err("open circuit");
+        assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{kind:?}: {e}");
+    }
+}
