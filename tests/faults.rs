@@ -615,11 +615,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
 
     let cases: [(&[u8], Limits, Option<ErrorKind>); 4] = [
         // 4 GiB bulk string: over the 512 MiB default limit.
-        (
-            b"$4294967296\r\n",
-            Limits::default(),
-            Some(ErrorKind::Protocol),
-        ),
+        (b"$4294967296\r\n", Limits::default(), Some(ErrorKind::Limit)),
         // Limit raised: the client waits for the data that never comes.
         (b"$4294967296\r\n", raised, Some(ErrorKind::Timeout)),
         // 10 million elements: within the default limit (2^24), so a bounded wait.
@@ -628,7 +624,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
             Limits::default(),
             Some(ErrorKind::Timeout),
         ),
-        (b"*10000000\r\n", strict, Some(ErrorKind::Protocol)),
+        (b"*10000000\r\n", strict, Some(ErrorKind::Limit)),
     ];
     for (reply, limits, want) in cases {
         let ((err, took), rss_growth, largest) = measure(|| get_from_fake(reply, limits));
@@ -657,7 +653,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
 }
 
 #[test]
-fn fault_deep_nesting_is_a_protocol_error_without_stack_overflow() {
+fn fault_deep_nesting_is_a_limit_error_without_stack_overflow() {
     let sc = scenario();
     let reply = b"*1\r\n".repeat(100_000);
     let mut unlimited = Limits::default();
@@ -672,7 +668,8 @@ fn fault_deep_nesting_is_a_protocol_error_without_stack_overflow() {
             .unwrap()
             .join()
             .expect("no stack overflow");
-        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
+        assert_eq!(err.limit(), Some(valkit::Limit::Depth), "{err}");
         eprintln!("100,000-deep nesting: {err}");
     }
     sc.assert_no_leaks();

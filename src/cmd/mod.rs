@@ -17,6 +17,14 @@ pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
 
+use crate::error::{Error, Limit, Result};
+use crate::resp::Bytes;
+
+/// Arguments this long or longer are not copied into a command's buffer: they are kept
+/// as shared [`Bytes`] (moved in without a copy when passed as an owned `Vec<u8>`,
+/// `String` or `Bytes`) and written to the socket straight from there.
+pub const LARGE_ARG: usize = 64 * 1024;
+
 /// How long a command may legitimately block on the server (BLPOP, BLMOVE, ...).
 ///
 /// The connection extends its read timeout by this much for that one command.
@@ -38,6 +46,12 @@ pub enum Blocking {
 /// whatever its length (more only if it outgrows its first 64 bytes) and sending it is the
 /// array header plus one copy.
 ///
+/// Arguments of [`LARGE_ARG`] bytes or more are the exception: they are kept aside as
+/// [`Bytes`] and written to the socket from there, so a large value is never copied into a
+/// command buffer. Passed by value (`Vec<u8>`, `String`, [`Bytes`]) it is not copied at
+/// all: `conn.set("k", big_vec)` sends `big_vec`'s own memory; passed by reference
+/// (`&big_vec`) it is copied once.
+///
 /// ```
 /// use valkit::cmd;
 /// let c = cmd("SET").arg("key").arg(42).arg("EX").arg(10);
@@ -52,6 +66,11 @@ pub struct Cmd {
     argc: usize,
     blocking: Blocking,
     idempotent: Option<bool>,
+    /// Arguments of [`LARGE_ARG`] bytes or more, not in `data`: each with the offset in
+    /// `data` where its bytes belong (after its header, before its CRLF).
+    large: Vec<(usize, Bytes)>,
+    /// Length of the longest argument.
+    longest: usize,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -61,6 +80,8 @@ pub fn cmd(name: &str) -> Cmd {
         argc: 0,
         blocking: Blocking::No,
         idempotent: None,
+        large: Vec::new(),
+        longest: 0,
     };
     c.push_arg(name.as_bytes());
     c
@@ -81,7 +102,7 @@ impl Cmd {
 
     /// Append an argument in place.
     pub fn add_arg<A: ToArgs>(&mut self, arg: A) -> &mut Cmd {
-        arg.write_args(&mut ArgWriter { cmd: self });
+        arg.write_args_owned(&mut ArgWriter { cmd: self });
         self
     }
 
@@ -120,6 +141,7 @@ impl Cmd {
         Args {
             rest: &self.data,
             left: self.argc,
+            large: &self.large,
         }
     }
 
@@ -136,9 +158,59 @@ impl Cmd {
     /// Append this command's RESP encoding to `out`: the array header, then the arguments
     /// as they are stored (already encoded).
     pub fn encode(&self, out: &mut Vec<u8>) {
+        let large: usize = self.large.iter().map(|(_, b)| b.len()).sum();
+        out.reserve(self.data.len() + large + 24);
+        header(out, b'*', self.argc);
+        let mut from = 0;
+        for (at, bytes) in &self.large {
+            out.extend_from_slice(&self.data[from..*at]);
+            out.extend_from_slice(bytes);
+            from = *at;
+        }
+        out.extend_from_slice(&self.data[from..]);
+    }
+
+    /// As [`Cmd::encode`], except that large arguments are not copied: their bytes are
+    /// recorded in `parts` (with the offset in `out` where they belong) for the writer to
+    /// send from where they are.
+    pub(crate) fn encode_parts(&self, out: &mut Vec<u8>, parts: &mut Vec<(usize, Bytes)>) {
         out.reserve(self.data.len() + 24);
         header(out, b'*', self.argc);
+        let base = out.len();
         out.extend_from_slice(&self.data);
+        for (at, bytes) in &self.large {
+            parts.push((base + at, bytes.clone()));
+        }
+    }
+
+    /// Refuse a command that must not be sent: one without a name (the server would wait
+    /// for it silently, and so would the caller for its reply), or one with an argument
+    /// longer than `max_bulk_len` (the server's `proto-max-bulk-len` refuses it too, after
+    /// reading it all).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidCommand`](crate::ErrorKind::InvalidCommand), with
+    /// [`Error::limit`] `Some(Limit::BulkLen)` for the too-long argument.
+    pub(crate) fn check_sendable(&self, max_bulk_len: usize) -> Result<()> {
+        if self.argc == 0 {
+            return Err(Error::invalid_command(
+                None,
+                "empty command (no name): nothing was sent",
+            ));
+        }
+        if self.longest > max_bulk_len {
+            let name = self.name();
+            return Err(Error::invalid_command(
+                Some(Limit::BulkLen),
+                format!(
+                    "an argument of {} is {} bytes, over max_bulk_len {max_bulk_len}: \
+                     nothing was sent",
+                    name[..name.len().min(32)].escape_ascii(),
+                    self.longest
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER,
@@ -155,6 +227,11 @@ impl Cmd {
     }
 
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
+        if bytes.len() >= LARGE_ARG {
+            self.push_large(Bytes::from(bytes));
+            return;
+        }
+        self.longest = self.longest.max(bytes.len());
         // One reservation for the header, the bytes and CRLF (exact for lengths below 100,
         // so that a short command stays within `cmd`'s first 64 bytes).
         let n = bytes.len();
@@ -168,6 +245,24 @@ impl Cmd {
         self.data.reserve(head + n + 2);
         header(&mut self.data, b'$', n);
         self.data.extend_from_slice(bytes);
+        self.data.extend_from_slice(b"\r\n");
+        self.argc += 1;
+    }
+
+    /// Append an argument held in `bytes`: kept aside, without a copy, when it is large.
+    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
+        if bytes.len() >= LARGE_ARG {
+            self.push_large(bytes);
+        } else {
+            self.push_arg(&bytes);
+        }
+    }
+
+    fn push_large(&mut self, bytes: Bytes) {
+        let n = bytes.len();
+        self.longest = self.longest.max(n);
+        header(&mut self.data, b'$', n);
+        self.large.push((self.data.len(), bytes));
         self.data.extend_from_slice(b"\r\n");
         self.argc += 1;
     }
@@ -196,6 +291,8 @@ struct Args<'a> {
     /// What is left of `Cmd::data`: `left` encoded bulk strings.
     rest: &'a [u8],
     left: usize,
+    /// The large arguments not yet reached (their bytes are not in `rest`).
+    large: &'a [(usize, Bytes)],
 }
 
 impl<'a> Iterator for Args<'a> {
@@ -214,6 +311,12 @@ impl<'a> Iterator for Args<'a> {
             i += 1;
         }
         let start = i + 2;
+        if len >= LARGE_ARG {
+            let ((_, bytes), later) = self.large.split_first()?;
+            self.large = later;
+            self.rest = &self.rest[start + 2..];
+            return Some(bytes);
+        }
         let arg = &self.rest[start..start + len];
         self.rest = &self.rest[start + len + 2..];
         Some(arg)

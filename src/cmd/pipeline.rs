@@ -106,6 +106,31 @@ impl Pipeline {
         }
     }
 
+    /// As [`Pipeline::encode`], with large arguments recorded in `parts` instead of copied
+    /// (see `Cmd::encode_parts`).
+    pub(crate) fn encode_parts(
+        &self,
+        out: &mut Vec<u8>,
+        parts: &mut Vec<(usize, crate::resp::Bytes)>,
+    ) {
+        if self.atomic {
+            crate::resp::encode_command(out, [&b"MULTI"[..]]);
+        }
+        for c in &self.cmds {
+            c.encode_parts(out, parts);
+        }
+        if self.atomic {
+            crate::resp::encode_command(out, [&b"EXEC"[..]]);
+        }
+    }
+
+    /// Every command may be sent (see `Cmd::check_sendable`).
+    pub(crate) fn check_sendable(&self, max_bulk_len: usize) -> Result<()> {
+        self.cmds
+            .iter()
+            .try_for_each(|c| c.check_sendable(max_bulk_len))
+    }
+
     /// Run it and return one result per command: a server error for one command is that
     /// command's `Err`, the others still succeed. The outer `Err` is for failures of the
     /// whole batch (I/O, timeout, EXECABORT, an aborted transaction).

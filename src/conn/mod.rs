@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use crate::cmd::{Blocking, Cmd, Execute, Pipeline};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::{Decoder, Frame, FrameKind, Value};
+use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
 
 pub use session::SessionState;
 pub use stream::PeerState;
@@ -31,6 +31,9 @@ pub use transaction::{Transaction, TxOutcome};
 const MAX_PENDING_PUSHES: usize = 10_000;
 /// Room offered to one socket read (read straight into the decoder's buffer).
 const READ_CHUNK: usize = 16 * 1024;
+/// A typed reply that is one bulk string this long or longer takes the decoder's buffer
+/// instead of being copied out of it (see `Decoder::next_reply_or_owned`).
+const OWNED_REPLY: usize = crate::cmd::LARGE_ARG;
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -56,6 +59,9 @@ pub(crate) struct Inner {
     stream: Stream,
     decoder: Decoder,
     wbuf: Vec<u8>,
+    /// Large arguments of the commands in `wbuf`, written from where they are (no copy):
+    /// each with the offset in `wbuf` where its bytes belong.
+    wparts: Vec<(usize, Bytes)>,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
     pushes: VecDeque<Value>,
@@ -84,6 +90,7 @@ impl Connection {
             stream,
             decoder: Decoder::with_limits(config.limits),
             wbuf: Vec::with_capacity(1024),
+            wparts: Vec::new(),
             broken: None,
             pushes: VecDeque::new(),
             dropped_pushes: 0,
@@ -155,9 +162,9 @@ impl Connection {
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
         inner.check_usable()?;
+        inner.check_sendable(cmd)?;
         inner.session.observe(cmd, inner.db);
-        inner.wbuf.clear();
-        cmd.encode(&mut inner.wbuf);
+        inner.encode(cmd);
         inner
             .with_read_timeout(Some(timeout), |i| {
                 i.flush_wbuf()?;
@@ -349,9 +356,9 @@ impl Inner {
 
     pub(crate) fn exec(&mut self, cmd: &Cmd) -> Result<Value> {
         self.check_usable()?;
+        self.check_sendable(cmd)?;
         self.session.observe(cmd, self.db);
-        self.wbuf.clear();
-        cmd.encode(&mut self.wbuf);
+        self.encode(cmd);
         self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
@@ -366,9 +373,9 @@ impl Inner {
         read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
     ) -> Result<()> {
         self.check_usable()?;
+        self.check_sendable(cmd)?;
         self.session.observe(cmd, self.db);
-        self.wbuf.clear();
-        cmd.encode(&mut self.wbuf);
+        self.encode(cmd);
         let result = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_frame(read)
@@ -384,11 +391,13 @@ impl Inner {
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
         }
+        p.check_sendable(self.decoder.limits().max_bulk_len)?;
         for c in p.commands() {
             self.session.observe(c, self.db);
         }
         self.wbuf.clear();
-        p.encode(&mut self.wbuf);
+        self.wparts.clear();
+        p.encode_parts(&mut self.wbuf, &mut self.wparts);
         self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
@@ -476,6 +485,19 @@ impl Inner {
         Ok(())
     }
 
+    /// Refuse, before anything is written, a command that cannot be sent (no name, or an
+    /// argument over `max_bulk_len`); the connection stays usable.
+    fn check_sendable(&self, cmd: &Cmd) -> Result<()> {
+        cmd.check_sendable(self.decoder.limits().max_bulk_len)
+    }
+
+    /// Put `cmd` in the write buffer (its large arguments in `wparts`).
+    fn encode(&mut self, cmd: &Cmd) {
+        self.wbuf.clear();
+        self.wparts.clear();
+        cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
+    }
+
     fn check_usable(&self) -> Result<()> {
         match &self.broken {
             None => Ok(()),
@@ -497,10 +519,10 @@ impl Inner {
     }
 
     fn flush_wbuf(&mut self) -> Result<()> {
-        let r = self
-            .stream
-            .write_all(&self.wbuf)
+        let r = write_parts(&mut self.stream, &self.wbuf, &self.wparts)
             .and_then(|_| self.stream.flush());
+        // Let go of the large arguments at once (the caller may hold the last other handle).
+        self.wparts.clear();
         if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
             // Do not keep a big buffer alive after one big command.
             self.wbuf = Vec::with_capacity(1024);
@@ -527,8 +549,9 @@ impl Inner {
     /// returned as `Err` without calling `read`.
     fn read_frame(&mut self, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
         loop {
-            match self.decoder.next_reply() {
-                Ok(Some(reply)) => {
+            match self.decoder.next_reply_or_owned(OWNED_REPLY) {
+                Ok(Some(Next::Owned(bytes))) => return crate::resp::with_owned_bulk(bytes, read),
+                Ok(Some(Next::Reply(reply))) => {
                     let f = reply.frame();
                     if f.kind() == FrameKind::Push {
                         let push = f.to_value();
@@ -580,4 +603,16 @@ impl Inner {
             }
         }
     }
+}
+
+/// Write `wbuf` with the large arguments in `parts` spliced in at their offsets, each
+/// from where it is (no copy into one buffer).
+fn write_parts(w: &mut impl Write, wbuf: &[u8], parts: &[(usize, Bytes)]) -> std::io::Result<()> {
+    let mut from = 0;
+    for (at, bytes) in parts {
+        w.write_all(wbuf.get(from..*at).unwrap_or_default())?;
+        w.write_all(bytes)?;
+        from = *at;
+    }
+    w.write_all(wbuf.get(from..).unwrap_or_default())
 }

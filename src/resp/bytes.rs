@@ -86,23 +86,27 @@ impl Bytes {
     }
 
     /// The bytes as a `Vec<u8>`: without copying when this is the only handle to its buffer
-    /// and the view starts at the buffer's start (e.g. a `Bytes` made from a `Vec<u8>`),
-    /// otherwise a copy of just these bytes.
+    /// (e.g. a `Bytes` made from a `Vec<u8>`, or a large reply the connection handed over:
+    /// the bytes are moved to the buffer's start in place), otherwise a copy of just these
+    /// bytes.
     pub fn into_vec(self) -> Vec<u8> {
         let Bytes { buf, start, end } = self;
         let Some(buf) = buf else {
             return Vec::new();
         };
-        if start == 0 && end <= buf.len() {
-            match Arc::try_unwrap(buf) {
-                Ok(mut v) => {
-                    v.truncate(end);
-                    v
+        if start > end || end > buf.len() {
+            return Vec::new();
+        }
+        match Arc::try_unwrap(buf) {
+            Ok(mut v) => {
+                v.truncate(end);
+                if start != 0 {
+                    // A memmove within the buffer: no second buffer.
+                    v.drain(..start);
                 }
-                Err(buf) => buf.get(..end).unwrap_or_default().to_vec(),
+                v
             }
-        } else {
-            buf.get(start..end).unwrap_or_default().to_vec()
+            Err(buf) => buf.get(start..end).unwrap_or_default().to_vec(),
         }
     }
 }

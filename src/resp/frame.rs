@@ -1,11 +1,12 @@
 //! [`Reply`] and [`Frame`]: a decoded reply read in place, without building [`Value`]s.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use super::build::{build, Source};
 use super::scan::{next_sibling, string_bytes, Node, Scan, Span};
-use super::{Limits, Value};
+use super::{Bytes, Limits, Value};
 use crate::error::{Result, ServerError};
 
 /// One complete reply, validated and indexed where it lies in the decoder's buffer: nothing
@@ -41,6 +42,7 @@ impl<'a> Reply<'a> {
             bytes: self.bytes,
             tape: self.tape,
             idx: 0,
+            owned: None,
         }
     }
 
@@ -108,9 +110,22 @@ pub struct Frame<'a> {
     bytes: &'a [u8],
     tape: &'a [Node],
     idx: usize,
+    /// For a reply that is one large bulk string whose buffer the connection handed over:
+    /// the bytes, for a conversion that can take them without a copy (see
+    /// [`with_owned_bulk`]).
+    owned: Option<&'a Cell<Option<Bytes>>>,
 }
 
 impl<'a> Frame<'a> {
+    /// For a whole reply that is one large bulk string received into a buffer nobody else
+    /// holds: its bytes, taken (once) without a copy. The caller converts them as
+    /// `FromValue::from_value(Value::Bulk(bytes))`, which follows the same rules as
+    /// `from_frame`; by the time it runs the connection has let go of them, so a `Vec<u8>`
+    /// is made in place.
+    pub(crate) fn take_owned(&self) -> Option<Bytes> {
+        self.owned.and_then(Cell::take)
+    }
+
     fn node(&self) -> Node {
         self.tape.get(self.idx).copied().unwrap_or(Node::Nil)
     }
@@ -288,6 +303,7 @@ impl<'a> Iterator for Frames<'a> {
             bytes: self.bytes,
             tape: self.tape,
             idx: self.idx,
+            owned: None,
         };
         self.idx = next_sibling(self.tape, self.idx);
         Some(f)
@@ -304,6 +320,22 @@ impl fmt::Debug for Frames<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Frames({} left)", self.left)
     }
+}
+
+/// Run `read` on a [`Frame`] of the bulk string `bytes` (a whole reply handed over by the
+/// decoder) that offers `bytes` itself to [`Frame::take_owned`].
+pub(crate) fn with_owned_bulk<T>(bytes: Bytes, read: impl FnOnce(Frame<'_>) -> T) -> T {
+    let cell = Cell::new(Some(bytes.clone()));
+    let tape = [Node::Bulk(Span {
+        start: 0,
+        end: bytes.len(),
+    })];
+    read(Frame {
+        bytes: &bytes,
+        tape: &tape,
+        idx: 0,
+        owned: Some(&cell),
+    })
 }
 
 /// Run `read` on `v` as a [`Frame`] (encoded and scanned again): how callers that only
