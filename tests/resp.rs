@@ -1621,3 +1621,36 @@ fn next_reply_and_next_value_mix_on_one_stream() {
     assert_eq!(d.next_reply().unwrap_err().kind(), ErrorKind::Protocol);
     assert_eq!(d.next_value().unwrap_err().kind(), ErrorKind::Protocol);
 }
+
+/// Issue 9, item 8: `+` and `-` lines that are not UTF-8 are legal replies (a server
+/// echoes binary arguments, cuts an echo inside a character, runs scripts that return any
+/// bytes): decoded lossily into the `Value`, kept as sent in the `Frame`, and the stream
+/// goes on.
+#[test]
+fn non_utf8_status_and_error_lines_are_values() {
+    let wire = b"+\xff\xfe ok\r\n-ERR '\xc3'\r\n*2\r\n+a\xe9\r\n-E \x80\r\n:1\r\n";
+    for chunk in [1, 3, wire.len()] {
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk) {
+            d.feed(piece);
+            while let Some(v) = d.next_value().unwrap() {
+                got.push(v);
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                simple("\u{fffd}\u{fffd} ok"),
+                err("ERR '\u{fffd}'"),
+                arr(vec![simple("a\u{fffd}"), err("E \u{fffd}")]),
+                int(1),
+            ],
+            "chunks of {chunk}"
+        );
+    }
+    let mut d = Decoder::new();
+    d.feed(b"+\xff\xfe ok\r\n");
+    let reply = d.next_reply().unwrap().unwrap();
+    assert_eq!(reply.frame().as_bytes(), Some(&b"\xff\xfe ok"[..]));
+}
