@@ -38,7 +38,11 @@ fn main() {
                 .args(["child", op, &mb.to_string(), &port])
                 .output()
                 .expect("run child");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             print!("{}", String::from_utf8_lossy(&out.stdout));
         }
     }

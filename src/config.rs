@@ -535,7 +535,11 @@ impl fmt::Display for ConnectionConfig {
         let d = Limits::default();
         for (name, value, default) in [
             ("max_bulk_len", self.limits.max_bulk_len, d.max_bulk_len),
-            ("max_aggregate_len", self.limits.max_aggregate_len, d.max_aggregate_len),
+            (
+                "max_aggregate_len",
+                self.limits.max_aggregate_len,
+                d.max_aggregate_len,
+            ),
             ("max_depth", self.limits.max_depth, d.max_depth),
             ("max_line_len", self.limits.max_line_len, d.max_line_len),
         ] {

@@ -719,7 +719,9 @@ fn unix_constructor_defaults() {
 /// Issue 9, item 14: the decoder limits come from the URL and the environment too.
 #[test]
 fn limits_from_url_and_env() {
-    let cfg = parse("redis://h/?max_bulk_len=1048576&max_aggregate_len=1000&max_depth=16&max_line_len=4096");
+    let cfg = parse(
+        "redis://h/?max_bulk_len=1048576&max_aggregate_len=1000&max_depth=16&max_line_len=4096",
+    );
     assert_eq!(cfg.limits.max_bulk_len, 1_048_576);
     assert_eq!(cfg.limits.max_aggregate_len, 1000);
     assert_eq!(cfg.limits.max_depth, 16);
@@ -729,7 +731,15 @@ fn limits_from_url_and_env() {
     assert!(shown.contains("max_bulk_len=1048576"), "{shown}");
     assert_eq!(parse(&shown), cfg);
     assert!(!parse("redis://h").to_string().contains("max_"));
-    for bad in ["0", "-1", "012", "+5", "x", "1.5", "99999999999999999999999"] {
+    for bad in [
+        "0",
+        "-1",
+        "012",
+        "+5",
+        "x",
+        "1.5",
+        "99999999999999999999999",
+    ] {
         let url = format!("redis://h/?max_bulk_len={bad}");
         let err = ConnectionConfig::from_url(&url).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{url}");
@@ -747,5 +757,9 @@ fn limits_from_url_and_env() {
         valkit::resp::Limits::default().max_line_len
     );
     let err = ConnectionConfig::from_env_vars(env(&[("VALKEY_MAX_LINE_LEN", "big")])).unwrap_err();
-    assert!(err.to_string().starts_with("configuration error: VALKEY_MAX_LINE_LEN:"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("configuration error: VALKEY_MAX_LINE_LEN:"),
+        "{err}"
+    );
 }

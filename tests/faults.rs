@@ -615,7 +615,11 @@ fn fault_hostile_lengths_keep_memory_flat() {
 
     let cases: [(&[u8], Limits, Option<ErrorKind>); 4] = [
         // 4 GiB bulk string: over the 512 MiB default limit.
-        (b"$4294967296\r\n", Limits::default(), Some(ErrorKind::Limit)),
+        (
+            b"$4294967296\r\n",
+            Limits::default(),
+            Some(ErrorKind::Limit),
+        ),
         // Limit raised: the client waits for the data that never comes.
         (b"$4294967296\r\n", raised, Some(ErrorKind::Timeout)),
         // 10 million elements: within the default limit (2^24), so a bounded wait.

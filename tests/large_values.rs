@@ -86,7 +86,8 @@ fn a_100_mb_value_is_held_once_when_sent_and_when_received() {
         let conn = Connection::open(&shared(kind).config()).unwrap();
         let k = key("large_value");
         let value = vec![b'v'; N];
-        let sample = |v: &[u8]| v.len() == N && v[0] == b'v' && v[N / 2] == b'v' && v[N - 1] == b'v';
+        let sample =
+            |v: &[u8]| v.len() == N && v[0] == b'v' && v[N / 2] == b'v' && v[N - 1] == b'v';
 
         // Sent by value: the command takes the vector itself; nothing more than a constant.
         let (r, peak) = peak_during(|| conn.set(&k, value));
@@ -105,9 +106,8 @@ fn a_100_mb_value_is_held_once_when_sent_and_when_received() {
         drop(got);
 
         // Received as a `Value`, then converted: no copy either.
-        let (got, peak) = peak_during(|| {
-            Vec::<u8>::from_value(conn.exec(&cmd("GET").arg(&k)).unwrap()).unwrap()
-        });
+        let (got, peak) =
+            peak_during(|| Vec::<u8>::from_value(conn.exec(&cmd("GET").arg(&k)).unwrap()).unwrap());
         within(peak, 5, &format!("{kind:?} exec GET + from_value"));
         assert!(sample(&got), "{kind:?}: value intact");
         drop(got);

@@ -562,7 +562,11 @@ fn malformed_vectors_are_protocol_errors() {
 #[test]
 fn error_details_name_the_problem() {
     let l = limits(|l| l.max_bulk_len = 536_870_912);
-    let e = assert_limit(decode(b"$600000000\r\n", &l), valkit::Limit::BulkLen, "bulk");
+    let e = assert_limit(
+        decode(b"$600000000\r\n", &l),
+        valkit::Limit::BulkLen,
+        "bulk",
+    );
     assert!(e.detail().contains("600000000"), "{}", e.detail());
     assert!(
         e.detail().contains("max_bulk_len 536870912"),
@@ -776,7 +780,11 @@ fn hostile_bulk_length_allocates_nothing() {
     d.feed(b"$4294967296\r\n");
     assert_limit(d.next_value(), valkit::Limit::BulkLen, "4 GiB decoder");
     // A failed decoder keeps saying why.
-    assert_limit(d.next_value(), valkit::Limit::BulkLen, "4 GiB decoder, again");
+    assert_limit(
+        d.next_value(),
+        valkit::Limit::BulkLen,
+        "4 GiB decoder, again",
+    );
 
     // Within the limits (default 512 MiB exactly, or a raised limit): incomplete, tiny memory.
     let raised = limits(|l| l.max_bulk_len = usize::MAX);

@@ -32,8 +32,10 @@ fn non_utf8_triggers(prefix: &str) -> Vec<(&'static str, Cmd, Result<String, Str
         (
             "unknown command with a binary name",
             Cmd::new().arg(&b"NOSUCH\xff\xfe"[..]).arg("x"),
-            Err("ERR unknown command 'NOSUCH\u{fffd}\u{fffd}', with args beginning with: 'x' "
-                .to_owned()),
+            Err(
+                "ERR unknown command 'NOSUCH\u{fffd}\u{fffd}', with args beginning with: 'x' "
+                    .to_owned(),
+            ),
         ),
         (
             "unknown command with a binary argument",
@@ -43,7 +45,11 @@ fn non_utf8_triggers(prefix: &str) -> Vec<(&'static str, Cmd, Result<String, Str
                     .to_owned(),
             ),
         ),
-        ("echo cut inside a character", Cmd::new().arg(cut_name), Err(cut_text)),
+        (
+            "echo cut inside a character",
+            Cmd::new().arg(cut_name),
+            Err(cut_text),
+        ),
         (
             "redis.error_reply with binary text",
             cmd("EVAL")
@@ -70,7 +76,11 @@ fn check_reply(got: valkit::Result<Value>, want: &Result<String, String>, ctx: &
         (Ok(Value::Simple(s)), Ok(text)) => assert_eq!(&*s, text.as_str(), "{ctx}"),
         (Err(e), Err(text)) => {
             assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::Other), "{ctx}");
-            assert_eq!(e.server_error().map(|s| s.text()), Some(text.as_str()), "{ctx}");
+            assert_eq!(
+                e.server_error().map(|s| s.text()),
+                Some(text.as_str()),
+                "{ctx}"
+            );
         }
         (got, want) => panic!("{ctx}: got {got:?}, want {want:?}"),
     }
@@ -84,9 +94,16 @@ fn non_utf8_error_and_status_lines_are_replies_not_protocol_errors() {
             check_reply(conn.exec(&trigger), &want, what);
             assert!(!conn.is_broken(), "{what}");
             // ... and read in place by a typed conversion.
-            check_reply(conn.query::<Value>(&trigger), &want, &format!("{what} (frame)"));
+            check_reply(
+                conn.query::<Value>(&trigger),
+                &want,
+                &format!("{what} (frame)"),
+            );
             assert!(!conn.is_broken(), "{what} (frame)");
-            assert_eq!(conn.exec(&cmd("PING")).unwrap(), Value::Simple("PONG".into()));
+            assert_eq!(
+                conn.exec(&cmd("PING")).unwrap(),
+                Value::Simple("PONG".into())
+            );
         }
     });
 }
@@ -102,7 +119,9 @@ fn non_utf8_lines_in_a_pipeline_keep_the_replies_after_them() {
                 .cmd(trigger)
                 .cmd(cmd("APPEND").arg(&key).arg("+after"))
                 .cmd(cmd("GET").arg(&key));
-            let replies = conn.exec_pipeline(&p).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let replies = conn
+                .exec_pipeline(&p)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             assert_eq!(replies.len(), 4, "{ctx}");
             assert_eq!(replies[0], Value::Simple("OK".into()), "{ctx}");
             check_reply(replies[1].clone().into_result(), &want, &ctx);
@@ -153,8 +172,8 @@ fn non_canonical_numbers_from_a_server_are_protocol_errors() {
         b",.5\r\n",
         b",1e999\r\n",
     ] {
-        let fake = FakeServer::start(vec![Step::Read, Step::Reply(reply.to_vec()), Step::Hang])
-            .unwrap();
+        let fake =
+            FakeServer::start(vec![Step::Read, Step::Reply(reply.to_vec()), Step::Hang]).unwrap();
         let conn = Connection::open(&fake.config()).unwrap();
         let err = conn.exec(&cmd("GET").arg("k")).unwrap_err();
         let ctx = reply.escape_ascii().to_string();
@@ -181,9 +200,15 @@ fn an_empty_command_is_refused_before_anything_is_written() {
         .exec_pipeline(&pipe().cmd(cmd("PING")).cmd(Cmd::new()))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidCommand, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(1), "no wait for a reply");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no wait for a reply"
+    );
     assert!(!conn.is_broken());
-    assert_eq!(conn.exec(&cmd("PING")).unwrap(), Value::Simple("PONG".into()));
+    assert_eq!(
+        conn.exec(&cmd("PING")).unwrap(),
+        Value::Simple("PONG".into())
+    );
     // Only the last PING reached the server: not `*0`, not the refused pipeline's PING.
     assert_eq!(fake.requests(), vec![vec![b"PING".to_vec()]]);
 
@@ -193,7 +218,10 @@ fn an_empty_command_is_refused_before_anything_is_written() {
         let conn = Connection::open(&cfg).unwrap();
         let err = conn.exec(&Cmd::new()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidCommand, "{kind:?} {proto:?}");
-        assert_eq!(conn.exec(&cmd("PING")).unwrap(), Value::Simple("PONG".into()));
+        assert_eq!(
+            conn.exec(&cmd("PING")).unwrap(),
+            Value::Simple("PONG".into())
+        );
     }
 }
 
@@ -215,7 +243,10 @@ fn an_argument_over_max_bulk_len_is_refused_before_anything_is_written() {
     let p = pipe()
         .cmd(cmd("SET").arg("a").arg("1"))
         .cmd(cmd("SET").arg("k").arg(&over));
-    assert_eq!(conn.exec_pipeline(&p).unwrap_err().limit(), Some(Limit::BulkLen));
+    assert_eq!(
+        conn.exec_pipeline(&p).unwrap_err().limit(),
+        Some(Limit::BulkLen)
+    );
     assert!(fake.requests().is_empty(), "nothing was written");
     assert!(!conn.is_broken());
     conn.set("k", &at_limit).unwrap();
