@@ -254,12 +254,11 @@ mod tests {
     #[test]
     fn limits_are_not_availability_failures() {
         use crate::error::Limit;
-        let decoded = crate::resp::decode(b"*2\r\n*1\r\n:1\r\n", &{
-            let mut l = crate::resp::Limits::default();
-            l.max_depth = 1;
-            l
-        })
-        .unwrap_err();
+        let limits = crate::resp::Limits {
+            max_depth: 1,
+            ..Default::default()
+        };
+        let decoded = crate::resp::decode(b"*2\r\n*1\r\n:1\r\n", &limits).unwrap_err();
         assert_eq!(decoded.kind(), ErrorKind::Limit);
         assert_eq!(decoded.limit(), Some(Limit::Depth));
         assert!(!is_availability_failure(&decoded));

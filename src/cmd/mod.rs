@@ -69,8 +69,6 @@ pub struct Cmd {
     /// Arguments of [`LARGE_ARG`] bytes or more, not in `data`: each with the offset in
     /// `data` where its bytes belong (after its header, before its CRLF).
     large: Vec<(usize, Bytes)>,
-    /// Length of the longest argument.
-    longest: usize,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -81,7 +79,6 @@ pub fn cmd(name: &str) -> Cmd {
         blocking: Blocking::No,
         idempotent: None,
         large: Vec::new(),
-        longest: 0,
     };
     c.push_arg(name.as_bytes());
     c
@@ -198,7 +195,13 @@ impl Cmd {
                 "empty command (no name): nothing was sent",
             ));
         }
-        if self.longest > max_bulk_len {
+        // No argument can be longer than the encoded small ones together, so the usual
+        // command needs no look at its arguments.
+        if self.large.is_empty() && self.data.len() <= max_bulk_len {
+            return Ok(());
+        }
+        let longest = self.args().map(<[u8]>::len).max().unwrap_or(0);
+        if longest > max_bulk_len {
             let name = self.name();
             return Err(Error::invalid_command(
                 Some(Limit::BulkLen),
@@ -206,7 +209,7 @@ impl Cmd {
                     "an argument of {} is {} bytes, over max_bulk_len {max_bulk_len}: \
                      nothing was sent",
                     name[..name.len().min(32)].escape_ascii(),
-                    self.longest
+                    longest
                 ),
             ));
         }
@@ -231,7 +234,6 @@ impl Cmd {
             self.push_large(Bytes::from(bytes));
             return;
         }
-        self.longest = self.longest.max(bytes.len());
         // One reservation for the header, the bytes and CRLF (exact for lengths below 100,
         // so that a short command stays within `cmd`'s first 64 bytes).
         let n = bytes.len();
@@ -260,7 +262,6 @@ impl Cmd {
 
     fn push_large(&mut self, bytes: Bytes) {
         let n = bytes.len();
-        self.longest = self.longest.max(n);
         header(&mut self.data, b'$', n);
         self.large.push((self.data.len(), bytes));
         self.data.extend_from_slice(b"\r\n");
