@@ -68,7 +68,8 @@ pub struct Cmd {
     idempotent: Option<bool>,
     /// Arguments of [`LARGE_ARG`] bytes or more, not in `data`: each with the offset in
     /// `data` where its bytes belong (after its header, before its CRLF).
-    large: Vec<(usize, Bytes)>,
+    /// (Boxed and absent in the usual command: one word to move, nothing to drop.)
+    large: Option<Box<Vec<(usize, Bytes)>>>,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -78,7 +79,7 @@ pub fn cmd(name: &str) -> Cmd {
         argc: 0,
         blocking: Blocking::No,
         idempotent: None,
-        large: Vec::new(),
+        large: None,
     };
     c.push_arg(name.as_bytes());
     c
@@ -129,16 +130,33 @@ impl Cmd {
     }
 
     /// The first argument (the command name), or empty for an empty command.
+    #[inline(always)]
     pub fn name(&self) -> &[u8] {
-        self.args().next().unwrap_or(&[])
+        if self.argc == 0 {
+            return &[];
+        }
+        // The first `$<len>\r\n<bytes>\r\n` of `data` (a name of LARGE_ARG bytes or more
+        // is kept aside: the general reader finds it).
+        let mut len = 0usize;
+        let mut i = 1;
+        while let Some(&d) = self.data.get(i).filter(|d| d.is_ascii_digit()) {
+            len = len * 10 + usize::from(d - b'0');
+            i += 1;
+        }
+        if len >= LARGE_ARG {
+            return self.args().next().unwrap_or(&[]);
+        }
+        self.data.get(i + 2..i + 2 + len).unwrap_or(&[])
     }
 
     /// All arguments, the name first.
+    #[inline]
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         Args {
             rest: &self.data,
             left: self.argc,
             large: &self.large,
+            taken: 0,
         }
     }
 
@@ -155,11 +173,11 @@ impl Cmd {
     /// Append this command's RESP encoding to `out`: the array header, then the arguments
     /// as they are stored (already encoded).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let large: usize = self.large.iter().map(|(_, b)| b.len()).sum();
+        let large: usize = self.large_args().iter().map(|(_, b)| b.len()).sum();
         out.reserve(self.data.len() + large + 24);
         header(out, b'*', self.argc);
         let mut from = 0;
-        for (at, bytes) in &self.large {
+        for (at, bytes) in self.large_args() {
             out.extend_from_slice(&self.data[from..*at]);
             out.extend_from_slice(bytes);
             from = *at;
@@ -170,12 +188,20 @@ impl Cmd {
     /// As [`Cmd::encode`], except that large arguments are not copied: their bytes are
     /// recorded in `parts` (with the offset in `out` where they belong) for the writer to
     /// send from where they are.
+    #[inline]
     pub(crate) fn encode_parts(&self, out: &mut Vec<u8>, parts: &mut Vec<(usize, Bytes)>) {
         out.reserve(self.data.len() + 24);
         header(out, b'*', self.argc);
         let base = out.len();
         out.extend_from_slice(&self.data);
-        for (at, bytes) in &self.large {
+        if self.large.is_some() {
+            self.large_parts(base, parts);
+        }
+    }
+
+    #[cold]
+    fn large_parts(&self, base: usize, parts: &mut Vec<(usize, Bytes)>) {
+        for (at, bytes) in self.large_args() {
             parts.push((base + at, bytes.clone()));
         }
     }
@@ -188,17 +214,23 @@ impl Cmd {
     /// # Errors
     /// [`ErrorKind::InvalidCommand`](crate::ErrorKind::InvalidCommand), with
     /// [`Error::limit`] `Some(Limit::BulkLen)` for the too-long argument.
+    #[inline]
     pub(crate) fn check_sendable(&self, max_bulk_len: usize) -> Result<()> {
+        // No argument can be longer than the encoded small ones together (large ones are
+        // kept aside), so the usual command needs no look at its arguments.
+        if self.argc != 0 && self.large.is_none() && self.data.len() <= max_bulk_len {
+            return Ok(());
+        }
+        self.refuse(max_bulk_len)
+    }
+
+    #[cold]
+    fn refuse(&self, max_bulk_len: usize) -> Result<()> {
         if self.argc == 0 {
             return Err(Error::invalid_command(
                 None,
                 "empty command (no name): nothing was sent",
             ));
-        }
-        // No argument can be longer than the encoded small ones together, so the usual
-        // command needs no look at its arguments.
-        if self.large.is_empty() && self.data.len() <= max_bulk_len {
-            return Ok(());
         }
         let longest = self.args().map(<[u8]>::len).max().unwrap_or(0);
         if longest > max_bulk_len {
@@ -231,7 +263,7 @@ impl Cmd {
 
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
         if bytes.len() >= LARGE_ARG {
-            self.push_large(Bytes::from(bytes));
+            self.push_large_copy(bytes);
             return;
         }
         // One reservation for the header, the bytes and CRLF (exact for lengths below 100,
@@ -260,10 +292,24 @@ impl Cmd {
         }
     }
 
+    /// The large arguments, in order (see `large`).
+    fn large_args(&self) -> &[(usize, Bytes)] {
+        self.large.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    #[cold]
+    fn push_large_copy(&mut self, bytes: &[u8]) {
+        self.push_large(Bytes::from(bytes));
+    }
+
+    #[cold]
     fn push_large(&mut self, bytes: Bytes) {
         let n = bytes.len();
         header(&mut self.data, b'$', n);
-        self.large.push((self.data.len(), bytes));
+        let at = self.data.len();
+        self.large
+            .get_or_insert_with(Box::default)
+            .push((at, bytes));
         self.data.extend_from_slice(b"\r\n");
         self.argc += 1;
     }
@@ -293,12 +339,15 @@ struct Args<'a> {
     rest: &'a [u8],
     left: usize,
     /// The large arguments not yet reached (their bytes are not in `rest`).
-    large: &'a [(usize, Bytes)],
+    large: &'a Option<Box<Vec<(usize, Bytes)>>>,
+    /// How many of `large` were reached.
+    taken: usize,
 }
 
 impl<'a> Iterator for Args<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
@@ -313,10 +362,7 @@ impl<'a> Iterator for Args<'a> {
         }
         let start = i + 2;
         if len >= LARGE_ARG {
-            let ((_, bytes), later) = self.large.split_first()?;
-            self.large = later;
-            self.rest = &self.rest[start + 2..];
-            return Some(bytes);
+            return self.large_arg(start);
         }
         let arg = &self.rest[start..start + len];
         self.rest = &self.rest[start + len + 2..];
@@ -329,6 +375,18 @@ impl<'a> Iterator for Args<'a> {
 }
 
 impl ExactSizeIterator for Args<'_> {}
+
+impl<'a> Args<'a> {
+    /// The next large argument, whose header ends at `start` in `rest` (its bytes are in
+    /// `large`, only its CRLF is in `rest`).
+    #[cold]
+    fn large_arg(&mut self, start: usize) -> Option<&'a [u8]> {
+        let (_, bytes) = self.large.as_deref()?.get(self.taken)?;
+        self.taken += 1;
+        self.rest = &self.rest[start + 2..];
+        Some(bytes)
+    }
+}
 
 impl std::fmt::Debug for Cmd {
     /// Shows the command name and, unless the command carries secrets, its arguments

@@ -107,28 +107,30 @@ impl Pipeline {
     }
 
     /// As [`Pipeline::encode`], with large arguments recorded in `parts` instead of copied
-    /// (see `Cmd::encode_parts`).
-    pub(crate) fn encode_parts(
+    /// (see `Cmd::encode_parts`), and every command checked on the way (see
+    /// `Cmd::check_sendable`): a refused command refuses the whole pipeline, and `out` and
+    /// `parts` are then left empty (nothing is written).
+    pub(crate) fn encode_checked(
         &self,
         out: &mut Vec<u8>,
         parts: &mut Vec<(usize, crate::resp::Bytes)>,
-    ) {
+        max_bulk_len: usize,
+    ) -> Result<()> {
         if self.atomic {
             crate::resp::encode_command(out, [&b"MULTI"[..]]);
         }
         for c in &self.cmds {
+            if let Err(e) = c.check_sendable(max_bulk_len) {
+                out.clear();
+                parts.clear();
+                return Err(e);
+            }
             c.encode_parts(out, parts);
         }
         if self.atomic {
             crate::resp::encode_command(out, [&b"EXEC"[..]]);
         }
-    }
-
-    /// Every command may be sent (see `Cmd::check_sendable`).
-    pub(crate) fn check_sendable(&self, max_bulk_len: usize) -> Result<()> {
-        self.cmds
-            .iter()
-            .try_for_each(|c| c.check_sendable(max_bulk_len))
+        Ok(())
     }
 
     /// Run it and return one result per command: a server error for one command is that

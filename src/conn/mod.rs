@@ -391,13 +391,13 @@ impl Inner {
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
         }
-        p.check_sendable(self.decoder.limits().max_bulk_len)?;
+        self.wbuf.clear();
+        self.wparts.clear();
+        let max_bulk_len = self.decoder.limits().max_bulk_len;
+        p.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
         for c in p.commands() {
             self.session.observe(c, self.db);
         }
-        self.wbuf.clear();
-        self.wparts.clear();
-        p.encode_parts(&mut self.wbuf, &mut self.wparts);
         self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
@@ -492,9 +492,12 @@ impl Inner {
     }
 
     /// Put `cmd` in the write buffer (its large arguments in `wparts`).
+    #[inline]
     fn encode(&mut self, cmd: &Cmd) {
         self.wbuf.clear();
-        self.wparts.clear();
+        if !self.wparts.is_empty() {
+            self.wparts.clear();
+        }
         cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
     }
 
@@ -519,12 +522,31 @@ impl Inner {
     }
 
     fn flush_wbuf(&mut self) -> Result<()> {
-        let r = write_parts(&mut self.stream, &self.wbuf, &self.wparts)
+        if !self.wparts.is_empty() {
+            return self.flush_spliced();
+        }
+        let r = self
+            .stream
+            .write_all(&self.wbuf)
             .and_then(|_| self.stream.flush());
-        // Let go of the large arguments at once (the caller may hold the last other handle).
-        self.wparts.clear();
         if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
             // Do not keep a big buffer alive after one big command.
+            self.wbuf = Vec::with_capacity(1024);
+        }
+        r.map_err(|e| {
+            let e = Error::io(ErrorKind::Io, "write", e);
+            self.poison(e)
+        })
+    }
+
+    /// `flush_wbuf` with large arguments: each written from where it is.
+    #[cold]
+    fn flush_spliced(&mut self) -> Result<()> {
+        let r = write_spliced(&mut self.stream, &self.wbuf, &self.wparts)
+            .and_then(|_| self.stream.flush());
+        // Let go of the large arguments at once (the caller may hold the last handle).
+        self.wparts.clear();
+        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
             self.wbuf = Vec::with_capacity(1024);
         }
         r.map_err(|e| {
@@ -607,12 +629,25 @@ impl Inner {
 
 /// Write `wbuf` with the large arguments in `parts` spliced in at their offsets, each
 /// from where it is (no copy into one buffer).
-fn write_parts(w: &mut impl Write, wbuf: &[u8], parts: &[(usize, Bytes)]) -> std::io::Result<()> {
+fn write_spliced(w: &mut Stream, wbuf: &[u8], parts: &[(usize, Bytes)]) -> std::io::Result<()> {
     let mut from = 0;
     for (at, bytes) in parts {
-        w.write_all(wbuf.get(from..*at).unwrap_or_default())?;
-        w.write_all(bytes)?;
+        write_fully(w, wbuf.get(from..*at).unwrap_or_default())?;
+        write_fully(w, bytes)?;
         from = *at;
     }
-    w.write_all(wbuf.get(from..).unwrap_or_default())
+    write_fully(w, wbuf.get(from..).unwrap_or_default())
+}
+
+/// `write_all`, spelled out so that the small-command path keeps its own inlined copy.
+fn write_fully(w: &mut Stream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

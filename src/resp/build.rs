@@ -63,7 +63,10 @@ pub(crate) fn build(tape: &[Node], idx: usize, src: &mut Source<'_>) -> Value {
     };
     match *node {
         Node::Nil => Value::Nil,
-        Node::Simple(s) => Value::Simple(simple_text(src, s)),
+        // Checked UTF-8 by the scanner.
+        Node::Simple(s) => Value::Simple(Str::from_checked(src.bytes(s))),
+        // Not UTF-8: lossy (invalid sequences become U+FFFD).
+        Node::SimpleRaw(s) => Value::Simple(Str::from(src.string(s))),
         Node::Error(s) | Node::BulkError(s) => Value::Error(ServerError::new(src.string(s))),
         Node::Int(i) => Value::Int(i),
         Node::Bulk(s) => Value::Bulk(src.bytes(s)),
@@ -109,15 +112,6 @@ pub(crate) fn build(tape: &[Node], idx: usize, src: &mut Source<'_>) -> Value {
                 .map(|b| b.into_owned())
                 .unwrap_or_default(),
         )),
-    }
-}
-
-/// A status line's text: a view of the reply when it is UTF-8 (always, from a server
-/// speaking text), else a lossy copy (invalid sequences become U+FFFD).
-fn simple_text(src: &mut Source<'_>, s: Span) -> Str {
-    match std::str::from_utf8(src.text(s)) {
-        Ok(_) => Str::from_checked(src.bytes(s)),
-        Err(_) => Str::from(src.string(s)),
     }
 }
 

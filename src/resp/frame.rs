@@ -126,6 +126,15 @@ impl<'a> Frame<'a> {
         self.owned.and_then(Cell::take)
     }
 
+    /// As [`Frame::as_bytes`], except for a status line that is not UTF-8: `None`, so that
+    /// conversions take the `Value` path and read it exactly as `from_value` does (lossily).
+    pub(crate) fn text_bytes(&self) -> Option<&'a [u8]> {
+        match self.node() {
+            Node::SimpleRaw(_) => None,
+            _ => self.as_bytes(),
+        }
+    }
+
     fn node(&self) -> Node {
         self.tape.get(self.idx).copied().unwrap_or(Node::Nil)
     }
@@ -138,7 +147,7 @@ impl<'a> Frame<'a> {
     pub fn kind(&self) -> FrameKind {
         match self.node() {
             Node::Nil => FrameKind::Nil,
-            Node::Simple(_) => FrameKind::Simple,
+            Node::Simple(_) | Node::SimpleRaw(_) => FrameKind::Simple,
             Node::Error(_) | Node::BulkError(_) => FrameKind::Error,
             Node::Int(_) => FrameKind::Int,
             Node::Bulk(_) | Node::Streamed(_) => FrameKind::Bulk,
@@ -192,7 +201,7 @@ impl<'a> Frame<'a> {
     /// buffer. `None` for other types and for a streamed string (see [`Frame::string`]).
     pub fn as_bytes(&self) -> Option<&'a [u8]> {
         match self.node() {
-            Node::Bulk(s) | Node::Simple(s) => Some(self.text(s)),
+            Node::Bulk(s) | Node::Simple(s) | Node::SimpleRaw(s) => Some(self.text(s)),
             Node::Verbatim(s) => Some(self.text(s).get(4..).unwrap_or_default()),
             _ => None,
         }

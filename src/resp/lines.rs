@@ -136,7 +136,7 @@ pub(super) fn fast_digits(s: &[u8], max_line: usize) -> Option<(u64, usize)> {
             // `n == 1 || first != '0'`: no leading zeros (servers write canonical numbers;
             // the general path rejects the rest with the exact error).
             let ok = n != 0
-                && (n == 1 || chunk as u8 != b'0')
+                && ((n == 1) | (chunk as u8 != b'0'))
                 && n <= max_line
                 && s.get(n) == Some(&b'\r')
                 && s.get(n.wrapping_add(1)) == Some(&b'\n');

@@ -46,8 +46,11 @@ pub(crate) struct Agg {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Node {
     Nil,
-    /// `+`: any bytes but CR/LF (usually, not always, UTF-8).
+    /// `+`: valid UTF-8.
     Simple(Span),
+    /// `+` whose bytes are not valid UTF-8 (a script's `redis.status_reply` with binary
+    /// text): a legal reply, decoded lossily into a `Value`.
+    SimpleRaw(Span),
     /// `-`: any bytes but CR/LF (usually, not always, UTF-8).
     Error(Span),
     /// `!`: any bytes.
@@ -75,7 +78,7 @@ impl Node {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Node::Nil => "nil",
-            Node::Simple(_) => "simple string",
+            Node::Simple(_) | Node::SimpleRaw(_) => "simple string",
             Node::Error(_) | Node::BulkError(_) => "error",
             Node::Int(_) => "integer",
             Node::Bulk(_) | Node::Streamed(_) => "bulk string",
@@ -410,7 +413,10 @@ impl Scan {
             // bytes as a status or an error. Such a line is a legal reply, never a reason to
             // fail the connection; `build` turns invalid UTF-8 into U+FFFD for the `Value`,
             // a `Frame` keeps the bytes as they came.
-            b'+' => Node::Simple(line_span),
+            b'+' => match std::str::from_utf8(line) {
+                Ok(_) => Node::Simple(line_span),
+                Err(_) => Node::SimpleRaw(line_span),
+            },
             b'-' => Node::Error(line_span),
             b':' => Node::Int(
                 parse_i64(line)
@@ -892,6 +898,7 @@ fn too_long(t: u8, n: usize, lim: &Limits) -> crate::Error {
 fn check_push_kind(tape: &[Node], buf: &[u8], idx: usize) -> Result<()> {
     match tape.get(idx) {
         Some(Node::Simple(_)) => Ok(()),
+        Some(Node::SimpleRaw(_)) => Err(proto("push kind is not UTF-8")),
         Some(Node::Bulk(_) | Node::Streamed(_)) => {
             let bytes = string_bytes(tape, buf, idx).unwrap_or_default();
             match std::str::from_utf8(&bytes) {
@@ -917,7 +924,9 @@ pub(crate) fn string_bytes<'a>(
     use std::borrow::Cow;
     let at = |s: Span| buf.get(s.start..s.end).unwrap_or_default();
     match *tape.get(idx)? {
-        Node::Simple(s) | Node::Bulk(s) | Node::BigNumber(s) => Some(Cow::Borrowed(at(s))),
+        Node::Simple(s) | Node::SimpleRaw(s) | Node::Bulk(s) | Node::BigNumber(s) => {
+            Some(Cow::Borrowed(at(s)))
+        }
         Node::Verbatim(s) => Some(Cow::Borrowed(at(s).get(4..).unwrap_or_default())),
         Node::Streamed(a) => {
             let mut out = Vec::new();
