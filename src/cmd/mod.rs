@@ -68,7 +68,9 @@ pub struct Cmd {
     idempotent: Option<bool>,
     /// Arguments of [`LARGE_ARG`] bytes or more, not in `data`: each with the offset in
     /// `data` where its bytes belong (after its header, before its CRLF).
-    /// (Boxed and absent in the usual command: one word to move, nothing to drop.)
+    /// (Boxed and absent in the usual command: one word to move instead of a `Vec`'s
+    /// three, nothing to drop.)
+    #[allow(clippy::box_collection)]
     large: Option<Box<Vec<(usize, Bytes)>>>,
 }
 
@@ -339,6 +341,7 @@ struct Args<'a> {
     rest: &'a [u8],
     left: usize,
     /// The large arguments not yet reached (their bytes are not in `rest`).
+    #[allow(clippy::box_collection)]
     large: &'a Option<Box<Vec<(usize, Bytes)>>>,
     /// How many of `large` were reached.
     taken: usize,
