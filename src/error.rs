@@ -55,7 +55,7 @@ pub enum ErrorKind {
     Testkit,
 }
 
-/// Which configured limit (see [`Limits`](crate::resp::Limits)) an error is about.
+/// Which configured limit an error is about (a field of `valkit::resp::Limits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Limit {
