@@ -49,7 +49,8 @@ use crate::error::{Error, Result};
 #[non_exhaustive]
 pub struct Limits {
     /// Largest bulk string (and bulk error, verbatim string, streamed string total) accepted,
-    /// in bytes. Default 512 MiB, like the server's `proto-max-bulk-len`.
+    /// in bytes. Default 512 MiB, like the server's `proto-max-bulk-len`. A connection also
+    /// refuses to send a command argument longer than this (nothing is written).
     pub max_bulk_len: usize,
     /// Most elements in one aggregate (array, set, push; a map counts pairs). Default 2^24.
     pub max_aggregate_len: usize,
