@@ -278,6 +278,7 @@ impl ConnectionConfig {
     /// | `tls_client_cert_file`, `tls_client_key_file` | PEM files for mutual TLS, both or neither (TLS schemes only) |
     /// | `tls_server_name` | name to verify the certificate against and send as SNI (TLS schemes only) |
     /// | `tls_insecure` | `true` or `false`: **danger**, skip certificate and host-name checks (TLS schemes only) |
+    /// | `max_bulk_len`, `max_aggregate_len`, `max_depth`, `max_line_len` | decoder [`Limits`] (a positive whole number; `max_bulk_len` also bounds each command argument) |
     ///
     /// The fragment `#insecure` (as in redis-rs) is the same as `tls_insecure=true`; any other
     /// fragment is an error.
@@ -344,6 +345,9 @@ impl ConnectionConfig {
     ///   not), `VALKEY_PORT` (default 6379), `VALKEY_USER`, `VALKEY_PASSWORD`, `VALKEY_DB`
     ///   (default 0) and `VALKEY_TLS` (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case;
     ///   default off). These values are taken literally (no percent-decoding).
+    ///   `VALKEY_MAX_BULK_LEN`, `VALKEY_MAX_AGGREGATE_LEN`, `VALKEY_MAX_DEPTH` and
+    ///   `VALKEY_MAX_LINE_LEN` set the decoder [`Limits`] (positive whole numbers; the URL
+    ///   form is the query parameter of the same name in lower case).
     ///
     /// An empty variable counts as unset.
     ///
@@ -405,6 +409,11 @@ impl ConnectionConfig {
         cfg.password = var("VALKEY_PASSWORD").map(Secret::from);
         if let Some(db) = var("VALKEY_DB") {
             cfg.db = parse_db(&db, "").map_err(|m| env_err("VALKEY_DB", m))?;
+        }
+        for (name, limit) in LIMIT_ENV_VARS {
+            if let Some(value) = var(name) {
+                set_limit(&mut cfg.limits, limit, &value).map_err(|m| env_err(name, m))?;
+            }
         }
         if let Some(tls) = var("VALKEY_TLS") {
             let on = match tls.to_ascii_lowercase().as_str() {
@@ -499,9 +508,9 @@ impl std::str::FromStr for ConnectionConfig {
 /// A URL for logs: the password is replaced by `<redacted>`, default settings are left out.
 ///
 /// For configurations parsed from a URL (without a password) the output parses back to an
-/// equal configuration. Settings that a URL cannot carry (in-memory PEM certificates,
-/// decoder limits) are not shown; if either danger flag of [`TlsConfig`] is set, `#insecure`
-/// is appended.
+/// equal configuration. Settings that a URL cannot carry (in-memory PEM certificates) are
+/// not shown; decoder limits are shown when not the default; if either danger flag of
+/// [`TlsConfig`] is set, `#insecure` is appended.
 impl fmt::Display for ConnectionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match (&self.addr, &self.tls) {
@@ -559,6 +568,21 @@ impl fmt::Display for ConnectionConfig {
                 .map_or("none".to_owned(), format_duration);
             query.push(("blocking_slice", slice));
         }
+        let d = Limits::default();
+        for (name, value, default) in [
+            ("max_bulk_len", self.limits.max_bulk_len, d.max_bulk_len),
+            (
+                "max_aggregate_len",
+                self.limits.max_aggregate_len,
+                d.max_aggregate_len,
+            ),
+            ("max_depth", self.limits.max_depth, d.max_depth),
+            ("max_line_len", self.limits.max_line_len, d.max_line_len),
+        ] {
+            if value != default {
+                query.push((name, value.to_string()));
+            }
+        }
         let mut insecure = false;
         if let Some(tls) = &self.tls {
             if let Some(name) = &tls.server_name {
@@ -604,7 +628,40 @@ const ENV_VARS: &[&str] = &[
     "VALKEY_PASSWORD",
     "VALKEY_DB",
     "VALKEY_TLS",
+    "VALKEY_MAX_BULK_LEN",
+    "VALKEY_MAX_AGGREGATE_LEN",
+    "VALKEY_MAX_DEPTH",
+    "VALKEY_MAX_LINE_LEN",
 ];
+
+/// The environment variables for the decoder limits, with their URL parameter names.
+const LIMIT_ENV_VARS: [(&str, &str); 4] = [
+    ("VALKEY_MAX_BULK_LEN", "max_bulk_len"),
+    ("VALKEY_MAX_AGGREGATE_LEN", "max_aggregate_len"),
+    ("VALKEY_MAX_DEPTH", "max_depth"),
+    ("VALKEY_MAX_LINE_LEN", "max_line_len"),
+];
+
+/// Set the limit `name` (a URL parameter name) from `value`: a positive whole number
+/// without sign or leading zeros.
+fn set_limit(limits: &mut Limits, name: &str, value: &str) -> Msg<()> {
+    let n: usize = match value.parse() {
+        Ok(n) if n > 0 && !value.starts_with(['0', '+']) => n,
+        _ => {
+            return Err(format!(
+                "invalid value '{}' (expected a positive whole number)",
+                value.escape_debug()
+            ))
+        }
+    };
+    match name {
+        "max_bulk_len" => limits.max_bulk_len = n,
+        "max_aggregate_len" => limits.max_aggregate_len = n,
+        "max_depth" => limits.max_depth = n,
+        _ => limits.max_line_len = n,
+    }
+    Ok(())
+}
 
 type Msg<T> = std::result::Result<T, String>;
 
@@ -927,6 +984,10 @@ fn apply_query(
             "tls_client_key_file" => "tls_client_key_file",
             "tls_server_name" => "tls_server_name",
             "tls_insecure" => "tls_insecure",
+            "max_bulk_len" => "max_bulk_len",
+            "max_aggregate_len" => "max_aggregate_len",
+            "max_depth" => "max_depth",
+            "max_line_len" => "max_line_len",
             _ => {
                 return Err(format!(
                     "unknown query parameter '{}' in URL",
@@ -1001,6 +1062,10 @@ fn apply_query(
             }
             "blocking_slice" => {
                 cfg.blocking_slice = parse_duration(&value, name)?.filter(|d| !d.is_zero())
+            }
+            "max_bulk_len" | "max_aggregate_len" | "max_depth" | "max_line_len" => {
+                set_limit(&mut cfg.limits, canonical, &value)
+                    .map_err(|m| format!("{m} for query parameter '{name}'"))?;
             }
             "tls_insecure" => {
                 *insecure = Some(match value.as_str() {

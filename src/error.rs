@@ -20,8 +20,18 @@ pub enum ErrorKind {
     Io,
     /// A connect, read or write timeout expired. A request may already have reached the server.
     Timeout,
-    /// The peer sent bytes that are not valid RESP, or broke a configured limit.
+    /// The peer sent bytes that are not valid RESP.
     Protocol,
+    /// A reply broke a configured decoder limit (a bulk string longer than `max_bulk_len`,
+    /// an aggregate longer than `max_aggregate_len`, nesting deeper than `max_depth`, a line
+    /// longer than `max_line_len`); [`Error::limit`] says which. The reply is well-formed
+    /// but was not read, so the connection can no longer be used. Not a sign of an
+    /// unavailable server: retry and the circuit breaker leave it alone.
+    Limit,
+    /// The command was refused before anything was written: it has no name, or an argument
+    /// is longer than `max_bulk_len` (then [`Error::limit`] is [`Limit::BulkLen`]). The
+    /// connection is unaffected.
+    InvalidCommand,
     /// The server answered with an error reply; see [`ServerErrorKind`].
     Server(ServerErrorKind),
     /// Authentication failed during the handshake (wrong password, unknown user, no password set).
@@ -47,6 +57,21 @@ pub enum ErrorKind {
     /// (SUBSCRIBE, MONITOR, RESET or CLIENT REPLY through `exec` or a pipeline). The detail
     /// names the API to use. Nothing was sent; the connection stays usable.
     Unsupported,
+}
+
+/// Which configured limit an error is about (a field of `valkit::resp::Limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// `max_bulk_len`: a bulk string, bulk error, verbatim or streamed string too long (in a
+    /// reply), or a command argument too long (refused before sending).
+    BulkLen,
+    /// `max_aggregate_len`: an array, set, map, push or attribute with too many elements.
+    AggregateLen,
+    /// `max_depth`: aggregates nested too deep.
+    Depth,
+    /// `max_line_len`: a simple string, error, number or header line too long.
+    LineLen,
 }
 
 /// The class of a server error reply, taken from its first word.
@@ -223,6 +248,7 @@ struct Inner {
     kind: ErrorKind,
     detail: String,
     server: Option<ServerError>,
+    limit: Option<Limit>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -234,6 +260,7 @@ impl Error {
                 kind,
                 detail: detail.into(),
                 server: None,
+                limit: None,
                 source: None,
             }),
         }
@@ -253,6 +280,28 @@ impl Error {
     /// The detail message (without the kind prefix).
     pub fn detail(&self) -> &str {
         &self.inner.detail
+    }
+
+    /// The configured limit this error is about: for [`ErrorKind::Limit`] (a reply broke
+    /// it) and for an [`ErrorKind::InvalidCommand`] whose argument was too long.
+    ///
+    /// ```
+    /// use valkit::resp::{decode, Limits};
+    /// use valkit::{ErrorKind, Limit};
+    /// let mut limits = Limits::default();
+    /// limits.max_bulk_len = 3;
+    /// let err = decode(b"$4\r\nabcd\r\n", &limits).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Limit);
+    /// assert_eq!(err.limit(), Some(Limit::BulkLen));
+    /// assert!(err.is_limit());
+    /// ```
+    pub fn limit(&self) -> Option<Limit> {
+        self.inner.limit
+    }
+
+    /// True when a configured limit was hit ([`Error::limit`] is `Some`).
+    pub fn is_limit(&self) -> bool {
+        self.inner.limit.is_some()
     }
 
     /// The server's error reply, when this error is one.
@@ -293,6 +342,7 @@ impl Error {
             ErrorKind::Io
                 | ErrorKind::Timeout
                 | ErrorKind::Protocol
+                | ErrorKind::Limit
                 | ErrorKind::Broken
                 | ErrorKind::Connect
         )
@@ -319,6 +369,20 @@ impl Error {
         Error::new(ErrorKind::Protocol, detail)
     }
 
+    /// A reply broke the configured limit `which`.
+    pub(crate) fn limit_exceeded(which: Limit, detail: impl Into<String>) -> Error {
+        let mut e = Error::new(ErrorKind::Limit, detail);
+        e.inner.limit = Some(which);
+        e
+    }
+
+    /// A command refused before sending; `limit` when an argument was too long.
+    pub(crate) fn invalid_command(limit: Option<Limit>, detail: impl Into<String>) -> Error {
+        let mut e = Error::new(ErrorKind::InvalidCommand, detail);
+        e.inner.limit = limit;
+        e
+    }
+
     pub(crate) fn config(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::Config, detail)
     }
@@ -335,6 +399,7 @@ impl From<ServerError> for Error {
                 kind: ErrorKind::Server(e.kind()),
                 detail: e.text().to_owned(),
                 server: Some(e),
+                limit: None,
                 source: None,
             }),
         }
@@ -346,6 +411,9 @@ impl fmt::Debug for Error {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.inner.kind)
             .field("detail", &self.inner.detail);
+        if let Some(l) = &self.inner.limit {
+            d.field("limit", l);
+        }
         if let Some(s) = &self.inner.source {
             d.field("source", s);
         }
@@ -360,6 +428,8 @@ impl fmt::Display for Error {
             ErrorKind::Io => "I/O error",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Protocol => "protocol error",
+            ErrorKind::Limit => "limit exceeded",
+            ErrorKind::InvalidCommand => "invalid command",
             ErrorKind::Server(_) => "server error",
             ErrorKind::Auth => "authentication failed",
             ErrorKind::Config => "configuration error",

@@ -68,7 +68,7 @@ pub use commands::{
 };
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
-pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
+pub use error::{Error, ErrorKind, Limit, Result, ServerError, ServerErrorKind};
 pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
 pub use resp::{Bytes, Value};
 pub use script::{Script, ScriptInvocation};

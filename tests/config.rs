@@ -759,3 +759,51 @@ fn unix_constructor_defaults() {
     assert_eq!(cfg.read_timeout, Some(Duration::from_secs(10)));
     assert_eq!(cfg.to_string(), "unix:///tmp/v.sock");
 }
+
+/// Issue 9, item 14: the decoder limits come from the URL and the environment too.
+#[test]
+fn limits_from_url_and_env() {
+    let cfg = parse(
+        "redis://h/?max_bulk_len=1048576&max_aggregate_len=1000&max_depth=16&max_line_len=4096",
+    );
+    assert_eq!(cfg.limits.max_bulk_len, 1_048_576);
+    assert_eq!(cfg.limits.max_aggregate_len, 1000);
+    assert_eq!(cfg.limits.max_depth, 16);
+    assert_eq!(cfg.limits.max_line_len, 4096);
+    // Display carries them (only when not the default) and parses back to the same.
+    let shown = cfg.to_string();
+    assert!(shown.contains("max_bulk_len=1048576"), "{shown}");
+    assert_eq!(parse(&shown), cfg);
+    assert!(!parse("redis://h").to_string().contains("max_"));
+    for bad in [
+        "0",
+        "-1",
+        "012",
+        "+5",
+        "x",
+        "1.5",
+        "99999999999999999999999",
+    ] {
+        let url = format!("redis://h/?max_bulk_len={bad}");
+        let err = ConnectionConfig::from_url(&url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+        assert!(err.to_string().contains("max_bulk_len"), "{err}");
+    }
+    let cfg = ConnectionConfig::from_env_vars(env(&[
+        ("VALKEY_MAX_BULK_LEN", "2048"),
+        ("VALKEY_MAX_DEPTH", "8"),
+    ]))
+    .unwrap();
+    assert_eq!(cfg.limits.max_bulk_len, 2048);
+    assert_eq!(cfg.limits.max_depth, 8);
+    assert_eq!(
+        cfg.limits.max_line_len,
+        valkit::resp::Limits::default().max_line_len
+    );
+    let err = ConnectionConfig::from_env_vars(env(&[("VALKEY_MAX_LINE_LEN", "big")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("configuration error: VALKEY_MAX_LINE_LEN:"),
+        "{err}"
+    );
+}

@@ -618,7 +618,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
         (
             b"$4294967296\r\n",
             Limits::default(),
-            Some(ErrorKind::Protocol),
+            Some(ErrorKind::Limit),
         ),
         // Limit raised: the client waits for the data that never comes.
         (b"$4294967296\r\n", raised, Some(ErrorKind::Timeout)),
@@ -628,7 +628,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
             Limits::default(),
             Some(ErrorKind::Timeout),
         ),
-        (b"*10000000\r\n", strict, Some(ErrorKind::Protocol)),
+        (b"*10000000\r\n", strict, Some(ErrorKind::Limit)),
     ];
     for (reply, limits, want) in cases {
         let ((err, took), rss_growth, largest) = measure(|| get_from_fake(reply, limits));
@@ -657,7 +657,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
 }
 
 #[test]
-fn fault_deep_nesting_is_a_protocol_error_without_stack_overflow() {
+fn fault_deep_nesting_is_a_limit_error_without_stack_overflow() {
     let sc = scenario();
     let reply = b"*1\r\n".repeat(100_000);
     let mut unlimited = Limits::default();
@@ -672,7 +672,8 @@ fn fault_deep_nesting_is_a_protocol_error_without_stack_overflow() {
             .unwrap()
             .join()
             .expect("no stack overflow");
-        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Limit, "{err}");
+        assert_eq!(err.limit(), Some(valkit::Limit::Depth), "{err}");
         eprintln!("100,000-deep nesting: {err}");
     }
     sc.assert_no_leaks();

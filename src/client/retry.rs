@@ -266,4 +266,32 @@ mod tests {
             "x"
         )));
     }
+
+    /// Issue 9, item 6: a reply over a configured limit (or a command refused before
+    /// sending) says nothing about the server's health: the breaker does not count it and
+    /// retry does not resend it. (Before, limits were protocol errors, which count.)
+    #[test]
+    fn limits_are_not_availability_failures() {
+        use crate::error::Limit;
+        let limits = crate::resp::Limits {
+            max_depth: 1,
+            ..Default::default()
+        };
+        let decoded = crate::resp::decode(b"*2\r\n*1\r\n:1\r\n", &limits).unwrap_err();
+        assert_eq!(decoded.kind(), ErrorKind::Limit);
+        assert_eq!(decoded.limit(), Some(Limit::Depth));
+        assert!(!is_availability_failure(&decoded));
+        let refused = crate::cmd::cmd("SET")
+            .arg("k")
+            .arg("toolong")
+            .check_sendable(3)
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidCommand);
+        assert!(!is_availability_failure(&refused));
+        let p = RetryPolicy::default();
+        assert!(!p.may_retry(&decoded, true) && !p.may_retry(&refused, true));
+        // Malformed bytes still count.
+        let garbage = crate::resp::decode(b"?\r\n", &crate::resp::Limits::default()).unwrap_err();
+        assert!(is_availability_failure(&garbage));
+    }
 }

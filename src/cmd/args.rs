@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::Cmd;
+use super::{Cmd, LARGE_ARG};
+use crate::resp::Bytes;
 
 /// Receives the arguments a [`ToArgs`] value writes.
 pub struct ArgWriter<'a> {
@@ -13,6 +14,12 @@ impl ArgWriter<'_> {
     /// Append one argument.
     pub fn write(&mut self, arg: &[u8]) {
         self.cmd.push_arg(arg);
+    }
+
+    /// Append one argument held in a [`Bytes`]: a large one (see
+    /// [`LARGE_ARG`](crate::cmd::LARGE_ARG)) is shared, not copied.
+    pub fn write_bytes(&mut self, arg: Bytes) {
+        self.cmd.push_shared(arg);
     }
 }
 
@@ -30,6 +37,16 @@ impl ArgWriter<'_> {
 pub trait ToArgs {
     /// Write this value's arguments.
     fn write_args(&self, out: &mut ArgWriter<'_>);
+
+    /// Write this value's arguments, consuming it ([`Cmd::arg`] calls this). The provided
+    /// version calls [`ToArgs::write_args`]; owned buffers (`Vec<u8>`, `String`,
+    /// [`Bytes`]) override it so that a large one becomes an argument without a copy.
+    fn write_args_owned(self, out: &mut ArgWriter<'_>)
+    where
+        Self: Sized,
+    {
+        self.write_args(out)
+    }
 }
 
 impl<T: ToArgs + ?Sized> ToArgs for &T {
@@ -54,6 +71,24 @@ impl ToArgs for Vec<u8> {
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write(self)
     }
+
+    fn write_args_owned(self, out: &mut ArgWriter<'_>) {
+        if self.len() >= LARGE_ARG {
+            out.write_bytes(Bytes::from(self))
+        } else {
+            out.write(&self)
+        }
+    }
+}
+
+impl ToArgs for Bytes {
+    fn write_args(&self, out: &mut ArgWriter<'_>) {
+        out.write_bytes(self.clone())
+    }
+
+    fn write_args_owned(self, out: &mut ArgWriter<'_>) {
+        out.write_bytes(self)
+    }
 }
 
 impl ToArgs for str {
@@ -65,6 +100,14 @@ impl ToArgs for str {
 impl ToArgs for String {
     fn write_args(&self, out: &mut ArgWriter<'_>) {
         out.write(self.as_bytes())
+    }
+
+    fn write_args_owned(self, out: &mut ArgWriter<'_>) {
+        if self.len() >= LARGE_ARG {
+            out.write_bytes(Bytes::from(self))
+        } else {
+            out.write(self.as_bytes())
+        }
     }
 }
 

@@ -50,7 +50,7 @@ fn plain_frame(f: Frame<'_>) -> Result<Frame<'_>> {
 /// The bytes of a bulk or simple string or a verbatim text, read in place.
 fn frame_text<'a>(f: &Frame<'a>) -> Option<&'a [u8]> {
     match f.kind() {
-        FrameKind::Bulk | FrameKind::Simple | FrameKind::Verbatim => f.as_bytes(),
+        FrameKind::Bulk | FrameKind::Simple | FrameKind::Verbatim => f.text_bytes(),
         _ => None,
     }
 }

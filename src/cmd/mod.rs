@@ -21,6 +21,14 @@ pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
 
+use crate::error::{Error, Limit, Result};
+use crate::resp::Bytes;
+
+/// Arguments this long or longer are not copied into a command's buffer: they are kept
+/// as shared [`Bytes`] (moved in without a copy when passed as an owned `Vec<u8>`,
+/// `String` or `Bytes`) and written to the socket straight from there.
+pub const LARGE_ARG: usize = 64 * 1024;
+
 /// How long a command may legitimately block on the server (BLPOP, BLMOVE, ...).
 ///
 /// The connection extends its read timeout by this much for that one command. A known
@@ -47,6 +55,12 @@ pub enum Blocking {
 /// whatever its length (more only if it outgrows its first 64 bytes) and sending it is the
 /// array header plus one copy.
 ///
+/// Arguments of [`LARGE_ARG`] bytes or more are the exception: they are kept aside as
+/// [`Bytes`] and written to the socket from there, so a large value is never copied into a
+/// command buffer. Passed by value (`Vec<u8>`, `String`, [`Bytes`]) it is not copied at
+/// all: `conn.set("k", big_vec)` sends `big_vec`'s own memory; passed by reference
+/// (`&big_vec`) it is copied once.
+///
 /// ```
 /// use valkit::cmd;
 /// let c = cmd("SET").arg("key").arg(42).arg("EX").arg(10);
@@ -61,6 +75,12 @@ pub struct Cmd {
     argc: usize,
     blocking: Blocking,
     idempotent: Option<bool>,
+    /// Arguments of [`LARGE_ARG`] bytes or more, not in `data`: each with the offset in
+    /// `data` where its bytes belong (after its header, before its CRLF).
+    /// (Boxed and absent in the usual command: one word to move instead of a `Vec`'s
+    /// three, nothing to drop.)
+    #[allow(clippy::box_collection)]
+    large: Option<Box<Vec<(usize, Bytes)>>>,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -70,6 +90,7 @@ pub fn cmd(name: &str) -> Cmd {
         argc: 0,
         blocking: Blocking::No,
         idempotent: None,
+        large: None,
     };
     c.push_arg(name.as_bytes());
     c
@@ -90,7 +111,7 @@ impl Cmd {
 
     /// Append an argument in place.
     pub fn add_arg<A: ToArgs>(&mut self, arg: A) -> &mut Cmd {
-        arg.write_args(&mut ArgWriter { cmd: self });
+        arg.write_args_owned(&mut ArgWriter { cmd: self });
         self
     }
 
@@ -120,15 +141,33 @@ impl Cmd {
     }
 
     /// The first argument (the command name), or empty for an empty command.
+    #[inline(always)]
     pub fn name(&self) -> &[u8] {
-        self.args().next().unwrap_or(&[])
+        if self.argc == 0 {
+            return &[];
+        }
+        // The first `$<len>\r\n<bytes>\r\n` of `data` (a name of LARGE_ARG bytes or more
+        // is kept aside: the general reader finds it).
+        let mut len = 0usize;
+        let mut i = 1;
+        while let Some(&d) = self.data.get(i).filter(|d| d.is_ascii_digit()) {
+            len = len * 10 + usize::from(d - b'0');
+            i += 1;
+        }
+        if len >= LARGE_ARG {
+            return self.args().next().unwrap_or(&[]);
+        }
+        self.data.get(i + 2..i + 2 + len).unwrap_or(&[])
     }
 
     /// All arguments, the name first.
+    #[inline]
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         Args {
             rest: &self.data,
             left: self.argc,
+            large: &self.large,
+            taken: 0,
         }
     }
 
@@ -145,9 +184,79 @@ impl Cmd {
     /// Append this command's RESP encoding to `out`: the array header, then the arguments
     /// as they are stored (already encoded).
     pub fn encode(&self, out: &mut Vec<u8>) {
+        let large: usize = self.large_args().iter().map(|(_, b)| b.len()).sum();
+        out.reserve(self.data.len() + large + 24);
+        header(out, b'*', self.argc);
+        let mut from = 0;
+        for (at, bytes) in self.large_args() {
+            out.extend_from_slice(&self.data[from..*at]);
+            out.extend_from_slice(bytes);
+            from = *at;
+        }
+        out.extend_from_slice(&self.data[from..]);
+    }
+
+    /// As [`Cmd::encode`], except that large arguments are not copied: their bytes are
+    /// recorded in `parts` (with the offset in `out` where they belong) for the writer to
+    /// send from where they are.
+    #[inline]
+    pub(crate) fn encode_parts(&self, out: &mut Vec<u8>, parts: &mut Vec<(usize, Bytes)>) {
         out.reserve(self.data.len() + 24);
         header(out, b'*', self.argc);
+        let base = out.len();
         out.extend_from_slice(&self.data);
+        if self.large.is_some() {
+            self.large_parts(base, parts);
+        }
+    }
+
+    #[cold]
+    fn large_parts(&self, base: usize, parts: &mut Vec<(usize, Bytes)>) {
+        for (at, bytes) in self.large_args() {
+            parts.push((base + at, bytes.clone()));
+        }
+    }
+
+    /// Refuse a command that must not be sent: one without a name (the server would wait
+    /// for it silently, and so would the caller for its reply), or one with an argument
+    /// longer than `max_bulk_len` (the server's `proto-max-bulk-len` refuses it too, after
+    /// reading it all).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidCommand`](crate::ErrorKind::InvalidCommand), with
+    /// [`Error::limit`] `Some(Limit::BulkLen)` for the too-long argument.
+    #[inline]
+    pub(crate) fn check_sendable(&self, max_bulk_len: usize) -> Result<()> {
+        // No argument can be longer than the encoded small ones together (large ones are
+        // kept aside), so the usual command needs no look at its arguments.
+        if self.argc != 0 && self.large.is_none() && self.data.len() <= max_bulk_len {
+            return Ok(());
+        }
+        self.refuse(max_bulk_len)
+    }
+
+    #[cold]
+    fn refuse(&self, max_bulk_len: usize) -> Result<()> {
+        if self.argc == 0 {
+            return Err(Error::invalid_command(
+                None,
+                "empty command (no name): nothing was sent",
+            ));
+        }
+        let longest = self.args().map(<[u8]>::len).max().unwrap_or(0);
+        if longest > max_bulk_len {
+            let name = self.name();
+            return Err(Error::invalid_command(
+                Some(Limit::BulkLen),
+                format!(
+                    "an argument of {} is {} bytes, over max_bulk_len {max_bulk_len}: \
+                     nothing was sent",
+                    name[..name.len().min(32)].escape_ascii(),
+                    longest
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER with
@@ -174,6 +283,10 @@ impl Cmd {
     }
 
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
+        if bytes.len() >= LARGE_ARG {
+            self.push_large_copy(bytes);
+            return;
+        }
         // One reservation for the header, the bytes and CRLF (exact for lengths below 100,
         // so that a short command stays within `cmd`'s first 64 bytes).
         let n = bytes.len();
@@ -187,6 +300,37 @@ impl Cmd {
         self.data.reserve(head + n + 2);
         header(&mut self.data, b'$', n);
         self.data.extend_from_slice(bytes);
+        self.data.extend_from_slice(b"\r\n");
+        self.argc += 1;
+    }
+
+    /// Append an argument held in `bytes`: kept aside, without a copy, when it is large.
+    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
+        if bytes.len() >= LARGE_ARG {
+            self.push_large(bytes);
+        } else {
+            self.push_arg(&bytes);
+        }
+    }
+
+    /// The large arguments, in order (see `large`).
+    fn large_args(&self) -> &[(usize, Bytes)] {
+        self.large.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    #[cold]
+    fn push_large_copy(&mut self, bytes: &[u8]) {
+        self.push_large(Bytes::from(bytes));
+    }
+
+    #[cold]
+    fn push_large(&mut self, bytes: Bytes) {
+        let n = bytes.len();
+        header(&mut self.data, b'$', n);
+        let at = self.data.len();
+        self.large
+            .get_or_insert_with(Box::default)
+            .push((at, bytes));
         self.data.extend_from_slice(b"\r\n");
         self.argc += 1;
     }
@@ -215,11 +359,17 @@ struct Args<'a> {
     /// What is left of `Cmd::data`: `left` encoded bulk strings.
     rest: &'a [u8],
     left: usize,
+    /// The large arguments not yet reached (their bytes are not in `rest`).
+    #[allow(clippy::box_collection)]
+    large: &'a Option<Box<Vec<(usize, Bytes)>>>,
+    /// How many of `large` were reached.
+    taken: usize,
 }
 
 impl<'a> Iterator for Args<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.left == 0 {
             return None;
@@ -233,6 +383,9 @@ impl<'a> Iterator for Args<'a> {
             i += 1;
         }
         let start = i + 2;
+        if len >= LARGE_ARG {
+            return self.large_arg(start);
+        }
         let arg = &self.rest[start..start + len];
         self.rest = &self.rest[start + len + 2..];
         Some(arg)
@@ -244,6 +397,18 @@ impl<'a> Iterator for Args<'a> {
 }
 
 impl ExactSizeIterator for Args<'_> {}
+
+impl<'a> Args<'a> {
+    /// The next large argument, whose header ends at `start` in `rest` (its bytes are in
+    /// `large`, only its CRLF is in `rest`).
+    #[cold]
+    fn large_arg(&mut self, start: usize) -> Option<&'a [u8]> {
+        let (_, bytes) = self.large.as_deref()?.get(self.taken)?;
+        self.taken += 1;
+        self.rest = &self.rest[start + 2..];
+        Some(bytes)
+    }
+}
 
 impl std::fmt::Debug for Cmd {
     /// Shows the arguments truncated to 64 bytes each, with every secret argument (per the

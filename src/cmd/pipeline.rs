@@ -106,6 +106,33 @@ impl Pipeline {
         }
     }
 
+    /// As [`Pipeline::encode`], with large arguments recorded in `parts` instead of copied
+    /// (see `Cmd::encode_parts`), and every command checked on the way (see
+    /// `Cmd::check_sendable`): a refused command refuses the whole pipeline, and `out` and
+    /// `parts` are then left empty (nothing is written).
+    pub(crate) fn encode_checked(
+        &self,
+        out: &mut Vec<u8>,
+        parts: &mut Vec<(usize, crate::resp::Bytes)>,
+        max_bulk_len: usize,
+    ) -> Result<()> {
+        if self.atomic {
+            crate::resp::encode_command(out, [&b"MULTI"[..]]);
+        }
+        for c in &self.cmds {
+            if let Err(e) = c.check_sendable(max_bulk_len) {
+                out.clear();
+                parts.clear();
+                return Err(e);
+            }
+            c.encode_parts(out, parts);
+        }
+        if self.atomic {
+            crate::resp::encode_command(out, [&b"EXEC"[..]]);
+        }
+        Ok(())
+    }
+
     /// Run it and return one result per command: a server error for one command is that
     /// command's `Err`, the others still succeed. The outer `Err` is for failures of the
     /// whole batch (I/O, timeout, EXECABORT, an aborted transaction).

@@ -36,10 +36,19 @@ use lists::Timeout;
 /// Run `c` and convert its reply as it lies in the read buffer (no `Value` built).
 fn run<T: FromValue, E: Execute + ?Sized>(ex: &E, c: &Cmd) -> Result<T> {
     let mut out = None;
+    let mut owned = None;
     ex.exec_frame(c, &mut |f| {
-        out = Some(T::from_frame(f)?);
+        // A large bulk reply handed over by the connection: converted below, once the
+        // connection has let go of it, so that a `Vec<u8>` takes its buffer in place.
+        match f.take_owned() {
+            Some(b) => owned = Some(b),
+            None => out = Some(T::from_frame(f)?),
+        }
         Ok(())
     })?;
+    if let Some(b) = owned {
+        return T::from_value(crate::resp::Value::Bulk(b));
+    }
     out.ok_or_else(|| Error::protocol("the reply was never handed over for conversion"))
 }
 

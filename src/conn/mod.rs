@@ -30,7 +30,7 @@ use crate::cmd::secrets::{scrub_error, scrub_reply};
 use crate::cmd::{Blocking, Cmd, Execute, Pipeline, Reissue};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::{Decoder, Frame, FrameKind, Value};
+use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
 
 pub use session::SessionState;
 pub use stream::PeerState;
@@ -44,6 +44,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How far the socket's read timeout may be from what is left until the reply's deadline
 /// before it is set again (one system call; the usual reply needs none).
 const DEADLINE_SLACK: Duration = Duration::from_millis(1);
+/// A typed reply that is one bulk string this long or longer takes the decoder's buffer
+/// instead of being copied out of it (see `Decoder::next_reply_or_owned`).
+const OWNED_REPLY: usize = crate::cmd::LARGE_ARG;
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -69,6 +72,9 @@ pub(crate) struct Inner {
     stream: Stream,
     decoder: Decoder,
     wbuf: Vec<u8>,
+    /// Large arguments of the commands in `wbuf`, written from where they are (no copy):
+    /// each with the offset in `wbuf` where its bytes belong.
+    wparts: Vec<(usize, Bytes)>,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
     pushes: VecDeque<Value>,
@@ -104,6 +110,7 @@ impl Connection {
             stream,
             decoder: Decoder::with_limits(config.limits),
             wbuf: Vec::with_capacity(1024),
+            wparts: Vec::new(),
             broken: None,
             pushes: VecDeque::new(),
             dropped_pushes: 0,
@@ -190,8 +197,7 @@ impl Connection {
         inner.check_usable()?;
         inner.check_sendable(cmd)?;
         inner.session.observe(cmd, inner.db);
-        inner.wbuf.clear();
-        cmd.encode(&mut inner.wbuf);
+        inner.encode(cmd);
         let mut reply = inner.with_read_timeout(Some(timeout), |i| {
             i.flush_wbuf()?;
             i.read_reply()
@@ -396,8 +402,7 @@ impl Inner {
         if let Some((plan, total)) = self.slicing(cmd) {
             return self.exec_sliced(cmd, plan, total);
         }
-        self.wbuf.clear();
-        cmd.encode(&mut self.wbuf);
+        self.encode(cmd);
         let mut reply = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
@@ -418,8 +423,7 @@ impl Inner {
         let result = match self.slicing(cmd) {
             Some((plan, total)) => self.exec_frame_sliced(cmd, plan, total, read),
             None => {
-                self.wbuf.clear();
-                cmd.encode(&mut self.wbuf);
+                self.encode(cmd);
                 self.with_blocking(cmd.blocking_mode(), |inner| {
                     inner.flush_wbuf()?;
                     inner.read_frame(read)
@@ -438,14 +442,16 @@ impl Inner {
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
         }
+        self.wbuf.clear();
+        self.wparts.clear();
+        let max_bulk_len = self.decoder.limits().max_bulk_len;
+        p.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
         for c in p.commands() {
-            self.check_sendable(c)?;
+            self.check_refusal(c)?;
         }
         for c in p.commands() {
             self.session.observe(c, self.db);
         }
-        self.wbuf.clear();
-        p.encode(&mut self.wbuf);
         self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
@@ -538,8 +544,7 @@ impl Inner {
         let until = total.and_then(|d| Instant::now().checked_add(d));
         let mut reply = Value::Nil;
         while let Some((part, last)) = self.next_slice(cmd, plan, until) {
-            self.wbuf.clear();
-            part.encode(&mut self.wbuf);
+            self.encode(&part);
             reply = self.with_blocking(part.blocking_mode(), |inner| {
                 inner.flush_wbuf()?;
                 inner.read_reply()
@@ -561,8 +566,7 @@ impl Inner {
     ) -> Result<()> {
         let until = total.and_then(|d| Instant::now().checked_add(d));
         while let Some((part, last)) = self.next_slice(cmd, plan, until) {
-            self.wbuf.clear();
-            part.encode(&mut self.wbuf);
+            self.encode(&part);
             let mut again = false;
             self.with_blocking(part.blocking_mode(), |inner| {
                 inner.flush_wbuf()?;
@@ -648,14 +652,34 @@ impl Inner {
         self.poison(e)
     }
 
-    /// Refuse, before anything is written, a command after which replies would no longer
-    /// pair with requests (SUBSCRIBE, MONITOR, ...; see the command table).
+    /// Refuse, before anything is written, a command that cannot be sent: one after which
+    /// replies would no longer pair with requests (SUBSCRIBE, MONITOR, ...; see the command
+    /// table), one without a name, or one with an argument over `max_bulk_len`. The
+    /// connection stays usable.
     #[inline]
     fn check_sendable(&self, cmd: &Cmd) -> Result<()> {
+        self.check_refusal(cmd)?;
+        cmd.check_sendable(self.decoder.limits().max_bulk_len)
+    }
+
+    /// The command-table half of [`Inner::check_sendable`] (pipelines check lengths while
+    /// encoding).
+    #[inline]
+    fn check_refusal(&self, cmd: &Cmd) -> Result<()> {
         match cmd.refusal() {
             None => Ok(()),
             Some(e) => Err(e),
         }
+    }
+
+    /// Put `cmd` in the write buffer (its large arguments in `wparts`).
+    #[inline]
+    fn encode(&mut self, cmd: &Cmd) {
+        self.wbuf.clear();
+        if !self.wparts.is_empty() {
+            self.wparts.clear();
+        }
+        cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -679,12 +703,31 @@ impl Inner {
     }
 
     fn flush_wbuf(&mut self) -> Result<()> {
+        if !self.wparts.is_empty() {
+            return self.flush_spliced();
+        }
         let r = self
             .stream
             .write_all(&self.wbuf)
             .and_then(|_| self.stream.flush());
         if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
             // Do not keep a big buffer alive after one big command.
+            self.wbuf = Vec::with_capacity(1024);
+        }
+        r.map_err(|e| {
+            let e = Error::io(ErrorKind::Io, "write", e);
+            self.poison(e)
+        })
+    }
+
+    /// `flush_wbuf` with large arguments: each written from where it is.
+    #[cold]
+    fn flush_spliced(&mut self) -> Result<()> {
+        let r = write_spliced(&mut self.stream, &self.wbuf, &self.wparts)
+            .and_then(|_| self.stream.flush());
+        // Let go of the large arguments at once (the caller may hold the last handle).
+        self.wparts.clear();
+        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
             self.wbuf = Vec::with_capacity(1024);
         }
         r.map_err(|e| {
@@ -711,8 +754,9 @@ impl Inner {
     fn read_frame(&mut self, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
         self.start_reply();
         loop {
-            match self.decoder.next_reply() {
-                Ok(Some(reply)) => {
+            match self.decoder.next_reply_or_owned(OWNED_REPLY) {
+                Ok(Some(Next::Owned(bytes))) => return crate::resp::with_owned_bulk(bytes, read),
+                Ok(Some(Next::Reply(reply))) => {
                     let f = reply.frame();
                     if f.kind() == FrameKind::Push {
                         let push = f.to_value();
@@ -790,4 +834,29 @@ impl Inner {
             }
         }
     }
+}
+
+/// Write `wbuf` with the large arguments in `parts` spliced in at their offsets, each
+/// from where it is (no copy into one buffer).
+fn write_spliced(w: &mut Stream, wbuf: &[u8], parts: &[(usize, Bytes)]) -> std::io::Result<()> {
+    let mut from = 0;
+    for (at, bytes) in parts {
+        write_fully(w, wbuf.get(from..*at).unwrap_or_default())?;
+        write_fully(w, bytes)?;
+        from = *at;
+    }
+    write_fully(w, wbuf.get(from..).unwrap_or_default())
+}
+
+/// `write_all`, spelled out so that the small-command path keeps its own inlined copy.
+fn write_fully(w: &mut Stream, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = buf.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -65,6 +65,8 @@ pub(crate) fn build(tape: &[Node], idx: usize, src: &mut Source<'_>) -> Value {
         Node::Nil => Value::Nil,
         // Checked UTF-8 by the scanner.
         Node::Simple(s) => Value::Simple(Str::from_checked(src.bytes(s))),
+        // Not UTF-8: lossy (invalid sequences become U+FFFD).
+        Node::SimpleRaw(s) => Value::Simple(Str::from(src.string(s))),
         Node::Error(s) | Node::BulkError(s) => Value::Error(ServerError::new(src.string(s))),
         Node::Int(i) => Value::Int(i),
         Node::Bulk(s) => Value::Bulk(src.bytes(s)),

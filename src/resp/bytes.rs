@@ -86,23 +86,32 @@ impl Bytes {
     }
 
     /// The bytes as a `Vec<u8>`: without copying when this is the only handle to its buffer
-    /// and the view starts at the buffer's start (e.g. a `Bytes` made from a `Vec<u8>`),
-    /// otherwise a copy of just these bytes.
+    /// and starts it (e.g. a `Bytes` made from a `Vec<u8>`) or fills most of it (a large
+    /// reply the connection handed over: the bytes are moved to the buffer's start in
+    /// place), otherwise a copy of just these bytes.
     pub fn into_vec(self) -> Vec<u8> {
         let Bytes { buf, start, end } = self;
         let Some(buf) = buf else {
             return Vec::new();
         };
-        if start == 0 && end <= buf.len() {
-            match Arc::try_unwrap(buf) {
-                Ok(mut v) => {
-                    v.truncate(end);
-                    v
+        if start > end || end > buf.len() {
+            return Vec::new();
+        }
+        // A view that is most of its buffer (a large reply handed over) takes the buffer:
+        // the bytes move to its start in place, no second buffer. A small view of a big
+        // buffer is copied, so that it does not keep the rest alive.
+        let mostly =
+            start == 0 || end.saturating_sub(start) >= (buf.capacity() / 4).saturating_mul(3);
+        match Arc::try_unwrap(buf) {
+            Ok(mut v) if mostly => {
+                v.truncate(end);
+                if start != 0 {
+                    v.drain(..start);
                 }
-                Err(buf) => buf.get(..end).unwrap_or_default().to_vec(),
+                v
             }
-        } else {
-            buf.get(start..end).unwrap_or_default().to_vec()
+            Ok(v) => v.get(start..end).unwrap_or_default().to_vec(),
+            Err(buf) => buf.get(start..end).unwrap_or_default().to_vec(),
         }
     }
 }
@@ -281,6 +290,29 @@ impl From<Bytes> for Vec<u8> {
 mod tests {
     use super::*;
     use std::collections::hash_map::DefaultHasher;
+
+    #[test]
+    fn into_vec_takes_a_mostly_full_buffer_and_copies_a_small_view() {
+        let mut wire = b"$8\r\n".to_vec();
+        wire.extend_from_slice(&[7u8; 1000]);
+        let buf = Arc::new(wire);
+        let ptr = buf.as_ptr();
+        let v = Bytes::view(&buf, 4, 1004);
+        drop(buf);
+        let out = v.into_vec();
+        assert_eq!(out, vec![7u8; 1000]);
+        assert_eq!(out.as_ptr(), ptr, "the buffer itself, bytes moved in place");
+
+        let buf = Arc::new(vec![1u8; 100_000]);
+        let v = Bytes::view(&buf, 10, 20);
+        drop(buf);
+        let out = v.into_vec();
+        assert_eq!(out, vec![1u8; 10]);
+        assert!(
+            out.capacity() < 1000,
+            "a small view does not keep a big buffer"
+        );
+    }
 
     fn h(x: &(impl Hash + ?Sized)) -> u64 {
         let mut s = DefaultHasher::new();

@@ -40,7 +40,7 @@
 use std::sync::Arc;
 
 use super::build::{build, Source};
-use super::scan::Scan;
+use super::scan::{Node, Scan};
 use super::{Bytes, Reply, Value};
 use crate::error::{Error, Result};
 
@@ -49,7 +49,8 @@ use crate::error::{Error, Result};
 #[non_exhaustive]
 pub struct Limits {
     /// Largest bulk string (and bulk error, verbatim string, streamed string total) accepted,
-    /// in bytes. Default 512 MiB, like the server's `proto-max-bulk-len`.
+    /// in bytes. Default 512 MiB, like the server's `proto-max-bulk-len`. A connection also
+    /// refuses to send a command argument longer than this (nothing is written).
     pub max_bulk_len: usize,
     /// Most elements in one aggregate (array, set, push; a map counts pairs). Default 2^24.
     pub max_aggregate_len: usize,
@@ -125,8 +126,10 @@ pub struct Decoder {
     end: usize,
     /// The scan of the reply starting at `pos`.
     scan: Scan,
-    /// Detail of the protocol error that failed the decoder.
+    /// Detail of the protocol error that failed the decoder (and the limit, for a limit
+    /// error, so that later calls are classified alike).
     failed: Option<String>,
+    failed_limit: Option<crate::error::Limit>,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -156,6 +159,7 @@ impl Decoder {
             end: 0,
             scan: Scan::default(),
             failed: None,
+            failed_limit: None,
         }
     }
 
@@ -252,10 +256,23 @@ impl Decoder {
         let min_space = min_space.max(1);
         self.make_writable(min_space);
         let end = self.end;
+        // Inside a large bulk string the reply's size is known: the buffer grows toward it
+        // (doubling, so at most twice what arrived is reserved) and never past it, so that
+        // a 500 MB value ends in a buffer of 500 MB, not 512 MiB or 1 GiB.
+        let known = self.pos.saturating_add(self.scan.need());
         // Unique after `make_writable`, so this never clones.
         let buf = Arc::make_mut(&mut self.buf);
         let want = end.saturating_add(min_space);
         if buf.len() < want {
+            if want > buf.capacity() {
+                let doubled = buf.capacity().saturating_mul(2);
+                let target = if known > end {
+                    known.min(doubled).max(want)
+                } else {
+                    doubled.max(want)
+                };
+                buf.reserve_exact(target.saturating_sub(buf.len()));
+            }
             buf.resize(want, 0);
         }
         let room = buf.get_mut(end..).unwrap_or_default();
@@ -302,6 +319,33 @@ impl Decoder {
         Ok(Some(Reply::new(bytes, self.scan.tape())))
     }
 
+    /// As [`Decoder::next_reply`], except that a reply which is one bulk string of at least
+    /// `min_owned` bytes, alone in a buffer nobody else holds, comes out as [`Next::Owned`]:
+    /// the decoder hands its buffer over (a view of it, the only one) and starts a new one.
+    /// A large value then exists once in memory, not in the read buffer and again in its
+    /// copy.
+    #[inline]
+    pub(crate) fn next_reply_or_owned(&mut self, min_owned: usize) -> Result<Option<Next<'_>>> {
+        let Some(start) = self.take_reply()? else {
+            return Ok(None);
+        };
+        if let [Node::Bulk(s)] = self.scan.tape() {
+            let (from, to) = (s.start, s.end);
+            if to.saturating_sub(from) >= min_owned
+                && self.pos == self.end
+                && Arc::get_mut(&mut self.buf).is_some()
+            {
+                let buf = std::mem::take(&mut self.buf);
+                self.pos = 0;
+                self.end = 0;
+                let bytes = Bytes::view(&buf, start.saturating_add(from), start.saturating_add(to));
+                return Ok(Some(Next::Owned(bytes)));
+            }
+        }
+        let bytes = self.buf.get(start..self.pos).unwrap_or_default();
+        Ok(Some(Next::Reply(Reply::new(bytes, self.scan.tape()))))
+    }
+
     /// Scan the reply at `pos`. When it is complete, return where it starts, with `pos`
     /// moved past it and the scanner's tape describing it. A whole one-node reply takes the
     /// scanner's fast path (a failed decoder holds no bytes, so it never gets there); a
@@ -317,7 +361,11 @@ impl Decoder {
         }
         self.compact();
         if let Some(detail) = &self.failed {
-            return Err(Error::protocol(format!("decoder failed earlier: {detail}")));
+            let detail = format!("decoder failed earlier: {detail}");
+            return Err(match self.failed_limit {
+                Some(which) => Error::limit_exceeded(which, detail),
+                None => Error::protocol(detail),
+            });
         }
         let pending = self.buf.get(self.pos..self.end).unwrap_or_default();
         match self.scan.scan(pending, &self.limits) {
@@ -329,6 +377,7 @@ impl Decoder {
             Ok(None) => Ok(None),
             Err(e) => {
                 self.failed = Some(e.detail().to_owned());
+                self.failed_limit = e.limit();
                 self.buf = Arc::default();
                 self.pos = 0;
                 self.end = 0;
@@ -384,6 +433,14 @@ impl Decoder {
             self.scan.trim();
         }
     }
+}
+
+/// What [`Decoder::next_reply_or_owned`] produced.
+pub(crate) enum Next<'a> {
+    /// A reply read in place.
+    Reply(Reply<'a>),
+    /// A reply that is one large bulk string: its bytes, in the buffer the decoder let go.
+    Owned(Bytes),
 }
 
 /// Largest buffer a drained decoder keeps for the next reply.

@@ -1,11 +1,12 @@
 //! [`Reply`] and [`Frame`]: a decoded reply read in place, without building [`Value`]s.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use super::build::{build, Source};
 use super::scan::{next_sibling, string_bytes, Node, Scan, Span};
-use super::{Limits, Value};
+use super::{Bytes, Limits, Value};
 use crate::error::{Result, ServerError};
 
 /// One complete reply, validated and indexed where it lies in the decoder's buffer: nothing
@@ -41,6 +42,7 @@ impl<'a> Reply<'a> {
             bytes: self.bytes,
             tape: self.tape,
             idx: 0,
+            owned: None,
         }
     }
 
@@ -108,9 +110,31 @@ pub struct Frame<'a> {
     bytes: &'a [u8],
     tape: &'a [Node],
     idx: usize,
+    /// For a reply that is one large bulk string whose buffer the connection handed over:
+    /// the bytes, for a conversion that can take them without a copy (see
+    /// [`with_owned_bulk`]).
+    owned: Option<&'a Cell<Option<Bytes>>>,
 }
 
 impl<'a> Frame<'a> {
+    /// For a whole reply that is one large bulk string received into a buffer nobody else
+    /// holds: its bytes, taken (once) without a copy. The caller converts them as
+    /// `FromValue::from_value(Value::Bulk(bytes))`, which follows the same rules as
+    /// `from_frame`; by the time it runs the connection has let go of them, so a `Vec<u8>`
+    /// is made in place.
+    pub(crate) fn take_owned(&self) -> Option<Bytes> {
+        self.owned.and_then(Cell::take)
+    }
+
+    /// As [`Frame::as_bytes`], except for a status line that is not UTF-8: `None`, so that
+    /// conversions take the `Value` path and read it exactly as `from_value` does (lossily).
+    pub(crate) fn text_bytes(&self) -> Option<&'a [u8]> {
+        match self.node() {
+            Node::SimpleRaw(_) => None,
+            _ => self.as_bytes(),
+        }
+    }
+
     fn node(&self) -> Node {
         self.tape.get(self.idx).copied().unwrap_or(Node::Nil)
     }
@@ -123,7 +147,7 @@ impl<'a> Frame<'a> {
     pub fn kind(&self) -> FrameKind {
         match self.node() {
             Node::Nil => FrameKind::Nil,
-            Node::Simple(_) => FrameKind::Simple,
+            Node::Simple(_) | Node::SimpleRaw(_) => FrameKind::Simple,
             Node::Error(_) | Node::BulkError(_) => FrameKind::Error,
             Node::Int(_) => FrameKind::Int,
             Node::Bulk(_) | Node::Streamed(_) => FrameKind::Bulk,
@@ -177,7 +201,7 @@ impl<'a> Frame<'a> {
     /// buffer. `None` for other types and for a streamed string (see [`Frame::string`]).
     pub fn as_bytes(&self) -> Option<&'a [u8]> {
         match self.node() {
-            Node::Bulk(s) | Node::Simple(s) => Some(self.text(s)),
+            Node::Bulk(s) | Node::Simple(s) | Node::SimpleRaw(s) => Some(self.text(s)),
             Node::Verbatim(s) => Some(self.text(s).get(4..).unwrap_or_default()),
             _ => None,
         }
@@ -288,6 +312,7 @@ impl<'a> Iterator for Frames<'a> {
             bytes: self.bytes,
             tape: self.tape,
             idx: self.idx,
+            owned: None,
         };
         self.idx = next_sibling(self.tape, self.idx);
         Some(f)
@@ -304,6 +329,22 @@ impl fmt::Debug for Frames<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Frames({} left)", self.left)
     }
+}
+
+/// Run `read` on a [`Frame`] of the bulk string `bytes` (a whole reply handed over by the
+/// decoder) that offers `bytes` itself to [`Frame::take_owned`].
+pub(crate) fn with_owned_bulk<T>(bytes: Bytes, read: impl FnOnce(Frame<'_>) -> T) -> T {
+    let cell = Cell::new(Some(bytes.clone()));
+    let tape = [Node::Bulk(Span {
+        start: 0,
+        end: bytes.len(),
+    })];
+    read(Frame {
+        bytes: &bytes,
+        tape: &tape,
+        idx: 0,
+        owned: Some(&cell),
+    })
 }
 
 /// Run `read` on `v` as a [`Frame`] (encoded and scanned again): how callers that only

@@ -1,10 +1,16 @@
 //! Line-level pieces of the RESP grammar shared by the scanner: finding a line's end,
 //! integers, lengths, doubles, type names, and protocol errors with printable excerpts.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Limit, Result};
 
 pub(super) fn proto(detail: impl Into<String>) -> Error {
     Error::protocol(detail)
+}
+
+/// A configured [`Limit`](super::Limits) broken by the peer: its own error kind, so that
+/// callers (and the breaker) tell it from malformed bytes without reading the message.
+pub(super) fn limit(which: Limit, detail: impl Into<String>) -> Error {
+    Error::limit_exceeded(which, detail)
 }
 
 /// A short printable excerpt of wire bytes for error messages.
@@ -97,11 +103,14 @@ pub(super) fn find_line_end(
                 ))),
             }
         }
-        None if rest.len() >= window_end => Err(proto(format!(
-            "{} line longer than max_line_len {}",
-            type_name(rest.first().copied().unwrap_or(0)),
-            max_line
-        ))),
+        None if rest.len() >= window_end => Err(limit(
+            Limit::LineLen,
+            format!(
+                "{} line longer than max_line_len {}",
+                type_name(rest.first().copied().unwrap_or(0)),
+                max_line
+            ),
+        )),
         None => {
             *scanned = rest.len().saturating_sub(1);
             Ok(None)
@@ -124,7 +133,10 @@ pub(super) fn fast_digits(s: &[u8], max_line: usize) -> Option<(u64, usize)> {
         let nondigit = nibble(chunk) | nibble(chunk.wrapping_add(0x0606_0606_0606_0606));
         if nondigit != 0 {
             let n = (nondigit.trailing_zeros() / 8) as usize;
+            // `n == 1 || first != '0'`: no leading zeros (servers write canonical numbers;
+            // the general path rejects the rest with the exact error).
             let ok = n != 0
+                && ((n == 1) | (chunk as u8 != b'0'))
                 && n <= max_line
                 && s.get(n) == Some(&b'\r')
                 && s.get(n.wrapping_add(1)) == Some(&b'\n');
@@ -142,8 +154,11 @@ pub(super) fn fast_digits(s: &[u8], max_line: usize) -> Option<(u64, usize)> {
     while let Some(&b) = s.get(i) {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
-            let ok =
-                i != 0 && i <= max_line && b == b'\r' && s.get(i.wrapping_add(1)) == Some(&b'\n');
+            let ok = i != 0
+                && (i == 1 || s.first() != Some(&b'0'))
+                && i <= max_line
+                && b == b'\r'
+                && s.get(i.wrapping_add(1)) == Some(&b'\n');
             return ok.then_some((v, i));
         }
         v = v.wrapping_mul(10).wrapping_add(u64::from(d));
@@ -175,6 +190,9 @@ pub(super) fn fast_int(rest: &[u8], max_line: usize) -> Option<(i64, usize)> {
     let body = rest.get(1..)?;
     if let Some(digits) = body.strip_prefix(b"-") {
         let (v, n) = fast_digits(digits, max_line.checked_sub(1)?)?;
+        if v == 0 {
+            return None; // `-0`: not canonical, the general path rejects it
+        }
         Some((0i64.checked_sub_unsigned(v)?, n.wrapping_add(4)))
     } else {
         let (v, n) = fast_digits(body, max_line)?;
@@ -196,7 +214,8 @@ pub(super) fn parse_len(line: &[u8], t: u8) -> Result<Len> {
         _ => {}
     }
     let bad = || proto(format!("invalid {} length {:?}", type_name(t), show(line)));
-    if line.is_empty() {
+    // Canonical only: not empty, no sign, no leading zero (`0` itself is fine).
+    if line.is_empty() || (line.len() > 1 && line.first() == Some(&b'0')) {
         return Err(bad());
     }
     let mut n: usize = 0;
@@ -219,14 +238,18 @@ pub(super) fn parse_len(line: &[u8], t: u8) -> Result<Len> {
     Ok(Len::N(n))
 }
 
-/// `-`? digits, the whole i64 range, nothing else (no `+`, no spaces, not empty).
+/// `-`? digits, the whole i64 range, canonical only: no `+`, no spaces, not empty, no
+/// leading zero, no `-0` (servers write integers with `%lld`-style formatting).
 pub(super) fn parse_i64(line: &[u8]) -> Option<i64> {
     let (neg, digits) = match line.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, line),
     };
-    if digits.is_empty() {
-        return None;
+    match digits {
+        [] => return None,
+        [b'0'] if neg => return None,
+        [b'0', _, ..] => return None,
+        _ => {}
     }
     let mut acc: i64 = 0;
     for &b in digits {
@@ -245,26 +268,42 @@ pub(super) fn parse_i64(line: &[u8]) -> Option<i64> {
     Some(acc)
 }
 
-/// `inf`, `-inf`, `nan` (any ASCII case), or `-`? digits [`.` digits] [`e` [+-] digits].
+/// The longest double line accepted (content bytes). Servers write at most 24 (`%.17g`
+/// style: sign, 17 significant digits, point, exponent); older ones used a 128-byte buffer.
+pub(super) const MAX_DOUBLE_LEN: usize = 128;
+
+/// Exactly the RESP3 double grammar: `inf`, `-inf`, `nan`, or
+/// `[+|-]digits[.digits][(e|E)[+|-]digits]` (integer digits required: `.5` and `1.` are
+/// rejected). At most [`MAX_DOUBLE_LEN`] bytes. A finite decimal too large for an `f64`
+/// (`1e999`) is rejected rather than read as infinity: a server writes `inf` for that.
 pub(super) fn parse_double(line: &[u8]) -> Option<f64> {
-    if line.eq_ignore_ascii_case(b"inf") {
-        return Some(f64::INFINITY);
+    match line {
+        b"inf" => return Some(f64::INFINITY),
+        b"-inf" => return Some(f64::NEG_INFINITY),
+        b"nan" => return Some(f64::NAN),
+        _ => {}
     }
-    if line.eq_ignore_ascii_case(b"-inf") {
-        return Some(f64::NEG_INFINITY);
-    }
-    if line.eq_ignore_ascii_case(b"nan") || line.eq_ignore_ascii_case(b"-nan") {
-        return Some(f64::NAN);
-    }
-    let body = line.strip_prefix(b"-").unwrap_or(line);
-    let (rest, int_digits) = skip_digits(body);
-    let (rest, frac_digits) = match rest.split_first() {
-        Some((b'.', r)) => skip_digits(r),
-        _ => (rest, false),
-    };
-    if !int_digits && !frac_digits {
+    if line.len() > MAX_DOUBLE_LEN {
         return None;
     }
+    let body = match line.split_first() {
+        Some((b'-' | b'+', rest)) => rest,
+        _ => line,
+    };
+    let (rest, int_digits) = skip_digits(body);
+    if !int_digits {
+        return None;
+    }
+    let rest = match rest.split_first() {
+        Some((b'.', r)) => {
+            let (r, frac_digits) = skip_digits(r);
+            if !frac_digits {
+                return None;
+            }
+            r
+        }
+        _ => rest,
+    };
     let rest = match rest.split_first() {
         Some((b'e' | b'E', r)) => {
             let r = match r.split_first() {
@@ -282,7 +321,8 @@ pub(super) fn parse_double(line: &[u8]) -> Option<f64> {
     if !rest.is_empty() {
         return None;
     }
-    std::str::from_utf8(line).ok()?.parse().ok()
+    let v: f64 = std::str::from_utf8(line).ok()?.parse().ok()?;
+    v.is_finite().then_some(v)
 }
 
 /// The bytes after a run of ASCII digits, and whether there was at least one.
@@ -298,7 +338,10 @@ mod tests {
     #[test]
     fn integers() {
         assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-0"), Some(0));
+        // Non-canonical forms servers never write (issue 9, item 4).
+        for bad in [&b"-0"[..], b"00", b"01", b"-01", b"007", b"-00"] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775808"), None);
@@ -350,13 +393,30 @@ mod tests {
         assert_eq!(parse_double(b"-1E-3"), Some(-1e-3));
         assert_eq!(parse_double(b"10"), Some(10.0));
         assert_eq!(parse_double(b"1e+2"), Some(100.0));
-        assert_eq!(parse_double(b"INF"), Some(f64::INFINITY));
-        assert_eq!(parse_double(b"-Inf"), Some(f64::NEG_INFINITY));
-        assert!(parse_double(b"NaN").is_some_and(f64::is_nan));
+        assert_eq!(parse_double(b"+1.5"), Some(1.5));
+        assert_eq!(parse_double(b"1e-05"), Some(1e-5));
+        assert_eq!(parse_double(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_double(b"-inf"), Some(f64::NEG_INFINITY));
+        assert!(parse_double(b"nan").is_some_and(f64::is_nan));
+        let long_ok = format!("1.{}", "0".repeat(MAX_DOUBLE_LEN - 2));
+        assert_eq!(parse_double(long_ok.as_bytes()), Some(1.0));
+        let too_long = format!("1.{}", "0".repeat(MAX_DOUBLE_LEN - 1));
+        assert_eq!(parse_double(too_long.as_bytes()), None);
         for bad in [
             &b""[..],
             b"-",
-            b"+1",
+            b"+",
+            b".5",
+            b"-.5",
+            b"1.",
+            b"1.e5",
+            b"INF",
+            b"-Inf",
+            b"+inf",
+            b"NaN",
+            b"-nan",
+            b"1e999",
+            b"-1e400",
             b"abc",
             b"1e",
             b"e5",

@@ -28,10 +28,11 @@ mod text;
 mod value;
 
 pub use bytes::Bytes;
+pub(crate) use decode::Next;
 pub use decode::{decode, Decoder, Limits, RETAINED_CAPACITY};
 pub(crate) use encode::write_header;
 pub use encode::{encode_command, encode_value};
-pub(crate) use frame::with_value_frame;
+pub(crate) use frame::{with_owned_bulk, with_value_frame};
 pub use frame::{Frame, FrameKind, Frames, Reply};
 pub use text::Str;
 pub use value::Value;

@@ -19,11 +19,11 @@
 //! nesting is bounded by an explicit stack, and all arithmetic on wire numbers is checked.
 
 use super::lines::{
-    fast_digits, fast_int, find_line_end, is_type_byte, parse_double, parse_i64, parse_len, proto,
-    show, type_name, Len,
+    fast_digits, fast_int, find_line_end, is_type_byte, limit, parse_double, parse_i64, parse_len,
+    proto, show, type_name, Len, MAX_DOUBLE_LEN,
 };
 use super::Limits;
-use crate::error::Result;
+use crate::error::{Limit, Result};
 
 /// A byte range of the reply, relative to its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,10 @@ pub(crate) enum Node {
     Nil,
     /// `+`: valid UTF-8.
     Simple(Span),
-    /// `-`: valid UTF-8.
+    /// `+` whose bytes are not valid UTF-8 (a script's `redis.status_reply` with binary
+    /// text): a legal reply, decoded lossily into a `Value`.
+    SimpleRaw(Span),
+    /// `-`: any bytes but CR/LF (usually, not always, UTF-8).
     Error(Span),
     /// `!`: any bytes.
     BulkError(Span),
@@ -75,7 +78,7 @@ impl Node {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Node::Nil => "nil",
-            Node::Simple(_) => "simple string",
+            Node::Simple(_) | Node::SimpleRaw(_) => "simple string",
             Node::Error(_) | Node::BulkError(_) => "error",
             Node::Int(_) => "integer",
             Node::Bulk(_) | Node::Streamed(_) => "bulk string",
@@ -188,6 +191,10 @@ pub(crate) struct Scan {
     /// The complete reply is the single node in `leaf`, not on `tape` (the fast path).
     single: bool,
     leaf: [Node; 1],
+    /// When the last scan stopped inside a bulk body: the reply bytes needed to finish that
+    /// body (a lower bound for the reply's length), else 0. The decoder grows its buffer
+    /// toward it, never past it.
+    need: usize,
 }
 
 impl Default for Scan {
@@ -200,6 +207,7 @@ impl Default for Scan {
             done: false,
             single: false,
             leaf: [Node::Nil],
+            need: 0,
         }
     }
 }
@@ -219,6 +227,7 @@ impl Scan {
         self.scanned = 0;
         self.done = false;
         self.single = false;
+        self.need = 0;
     }
 
     /// Between replies: release a tape grown by a huge reply (more than
@@ -227,6 +236,12 @@ impl Scan {
         if self.done && self.tape.capacity() > RETAINED_NODES {
             self.tape = Vec::new();
         }
+    }
+
+    /// See `need`: the reply bytes known to be needed, 0 when unknown.
+    #[inline]
+    pub(crate) fn need(&self) -> usize {
+        self.need
     }
 
     /// Nodes the tape has room for.
@@ -251,6 +266,7 @@ impl Scan {
     /// scanner must then be [`Scan::reset`] before any other use).
     #[inline]
     pub(crate) fn scan(&mut self, buf: &[u8], lim: &Limits) -> Result<Option<usize>> {
+        self.need = 0;
         if self.done {
             self.tape.clear();
             self.done = false;
@@ -347,7 +363,10 @@ impl Scan {
                                 self.tape.push(Node::Bulk(span(base, head, n)));
                                 Item::Leaf(used)
                             }
-                            None => Item::Incomplete,
+                            None => {
+                                self.need = span(base, head, n).end.saturating_add(2);
+                                Item::Incomplete
+                            }
                         });
                     }
                 }
@@ -389,20 +408,16 @@ impl Scan {
             end: base.saturating_add(cr),
         };
         let node = match t {
-            b'+' | b'-' => {
-                if std::str::from_utf8(line).is_err() {
-                    return Err(proto(format!(
-                        "{} is not valid UTF-8: {:?}",
-                        type_name(t),
-                        show(line)
-                    )));
-                }
-                if t == b'+' {
-                    Node::Simple(line_span)
-                } else {
-                    Node::Error(line_span)
-                }
-            }
+            // Any bytes but CR and LF: servers echo binary arguments into error lines (cut
+            // at 128 bytes, possibly inside a UTF-8 sequence) and scripts may return any
+            // bytes as a status or an error. Such a line is a legal reply, never a reason to
+            // fail the connection; `build` turns invalid UTF-8 into U+FFFD for the `Value`,
+            // a `Frame` keeps the bytes as they came.
+            b'+' => match std::str::from_utf8(line) {
+                Ok(_) => Node::Simple(line_span),
+                Err(_) => Node::SimpleRaw(line_span),
+            },
+            b'-' => Node::Error(line_span),
             b':' => Node::Int(
                 parse_i64(line)
                     .ok_or_else(|| proto(format!("invalid integer line {:?}", show(line))))?,
@@ -418,10 +433,17 @@ impl Scan {
                 b"f" => Node::Bool(false),
                 _ => return Err(proto(format!("invalid boolean line {:?}", show(line)))),
             },
-            b',' => Node::Double(
-                parse_double(line)
-                    .ok_or_else(|| proto(format!("invalid double line {:?}", show(line))))?,
-            ),
+            b',' => Node::Double(parse_double(line).ok_or_else(|| {
+                if line.len() > MAX_DOUBLE_LEN {
+                    proto(format!(
+                        "double line of {} bytes (at most {MAX_DOUBLE_LEN}): {:?}",
+                        line.len(),
+                        show(line)
+                    ))
+                } else {
+                    proto(format!("invalid double line {:?}", show(line)))
+                }
+            })?),
             b'(' => {
                 let digits = line.strip_prefix(b"-").unwrap_or(line);
                 if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
@@ -495,6 +517,7 @@ impl Scan {
             )));
         }
         let Some(used) = body(rest, head, n, t)? else {
+            self.need = span(self.at, head, n).end.saturating_add(2);
             return Ok(Item::Incomplete);
         };
         let s = span(self.at, head, n);
@@ -535,10 +558,10 @@ impl Scan {
         match total.checked_add(n) {
             Some(t) if t <= lim.max_bulk_len => {}
             _ => {
-                return Err(proto(format!(
-                    "streamed string exceeds max_bulk_len {}",
-                    lim.max_bulk_len
-                )))
+                return Err(limit(
+                    Limit::BulkLen,
+                    format!("streamed string exceeds max_bulk_len {}", lim.max_bulk_len),
+                ))
             }
         }
         Ok(match body(rest, head, n, b';')? {
@@ -563,15 +586,21 @@ impl Scan {
             return Err(proto("push nested inside an aggregate"));
         }
         if n > lim.max_aggregate_len {
-            return Err(proto(format!(
-                "{} length {n} exceeds max_aggregate_len {}",
-                type_name(t),
-                lim.max_aggregate_len
-            )));
+            return Err(limit(
+                Limit::AggregateLen,
+                format!(
+                    "{} length {n} exceeds max_aggregate_len {}",
+                    type_name(t),
+                    lim.max_aggregate_len
+                ),
+            ));
         }
         let max_depth = lim.depth();
         if self.open.len() >= max_depth {
-            return Err(proto(format!("nesting deeper than max_depth {max_depth}")));
+            return Err(limit(
+                Limit::Depth,
+                format!("nesting deeper than max_depth {max_depth}"),
+            ));
         }
         let shape = Agg {
             children: 0,
@@ -680,16 +709,18 @@ impl Scan {
                 match top.kind {
                     OpenKind::Map | OpenKind::Attr => {
                         if top.count % 2 == 1 && top.count / 2 >= max {
-                            return Err(proto(format!(
-                                "streamed map exceeds max_aggregate_len {max}"
-                            )));
+                            return Err(limit(
+                                Limit::AggregateLen,
+                                format!("streamed map exceeds max_aggregate_len {max}"),
+                            ));
                         }
                     }
                     _ => {
                         if top.count >= max {
-                            return Err(proto(format!(
-                                "streamed aggregate exceeds max_aggregate_len {max}"
-                            )));
+                            return Err(limit(
+                                Limit::AggregateLen,
+                                format!("streamed aggregate exceeds max_aggregate_len {max}"),
+                            ));
                         }
                     }
                 }
@@ -853,17 +884,21 @@ fn body_name(t: u8) -> &'static str {
 }
 
 fn too_long(t: u8, n: usize, lim: &Limits) -> crate::Error {
-    proto(format!(
-        "{} length {n} exceeds max_bulk_len {}",
-        type_name(t),
-        lim.max_bulk_len
-    ))
+    limit(
+        Limit::BulkLen,
+        format!(
+            "{} length {n} exceeds max_bulk_len {}",
+            type_name(t),
+            lim.max_bulk_len
+        ),
+    )
 }
 
 /// A push's first element must be a string (its kind): simple, or bulk and UTF-8.
 fn check_push_kind(tape: &[Node], buf: &[u8], idx: usize) -> Result<()> {
     match tape.get(idx) {
         Some(Node::Simple(_)) => Ok(()),
+        Some(Node::SimpleRaw(_)) => Err(proto("push kind is not UTF-8")),
         Some(Node::Bulk(_) | Node::Streamed(_)) => {
             let bytes = string_bytes(tape, buf, idx).unwrap_or_default();
             match std::str::from_utf8(&bytes) {
@@ -889,7 +924,9 @@ pub(crate) fn string_bytes<'a>(
     use std::borrow::Cow;
     let at = |s: Span| buf.get(s.start..s.end).unwrap_or_default();
     match *tape.get(idx)? {
-        Node::Simple(s) | Node::Bulk(s) | Node::BigNumber(s) => Some(Cow::Borrowed(at(s))),
+        Node::Simple(s) | Node::SimpleRaw(s) | Node::Bulk(s) | Node::BigNumber(s) => {
+            Some(Cow::Borrowed(at(s)))
+        }
         Node::Verbatim(s) => Some(Cow::Borrowed(at(s).get(4..).unwrap_or_default())),
         Node::Streamed(a) => {
             let mut out = Vec::new();

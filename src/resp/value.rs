@@ -13,9 +13,15 @@ pub enum Value {
     /// A null: RESP2 `$-1` / `*-1`, RESP3 `_`.
     Nil,
     /// A simple string (`+OK`): UTF-8 text, a view of the reply's buffer when decoded
-    /// (`Value::Simple("OK".into())` builds one).
+    /// (`Value::Simple("OK".into())` builds one). A status line that is not valid UTF-8
+    /// (a script's `redis.status_reply` with binary text) is decoded lossily: invalid
+    /// sequences become U+FFFD. [`Frame::as_bytes`](super::Frame::as_bytes) gives its
+    /// bytes unchanged.
     Simple(Str),
-    /// An error reply, simple (`-`) or bulk (`!`).
+    /// An error reply, simple (`-`) or bulk (`!`). Error text that is not valid UTF-8 (an
+    /// echoed binary argument, an echo cut inside a character at 128 bytes, a script's
+    /// `redis.error_reply`) is decoded lossily: invalid sequences become U+FFFD. It never
+    /// fails the connection.
     Error(ServerError),
     /// A signed 64-bit integer (`:`).
     Int(i64),
