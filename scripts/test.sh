@@ -25,6 +25,8 @@ LAYERS=(
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
     "src/cache           conn|pool|cluster|client|testkit|lock|limit|queue"
+    "src/queue           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
+    "src/write_behind    conn|pool|cluster|client|testkit|cache|lock|limit|queue"
 )
 
 check_layers() {

@@ -48,6 +48,8 @@ mod pool;
 pub mod resp;
 
 pub mod cache;
+#[cfg(feature = "json")]
+pub mod queue;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
