@@ -50,6 +50,7 @@ pub mod resp;
 pub mod cache;
 #[cfg(feature = "json")]
 pub mod queue;
+pub mod write_behind;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
