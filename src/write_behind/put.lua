@@ -4,7 +4,9 @@
 -- Record: <seq>:<server ms>:<key length>:<key><value>. Returns the seq, or -1 when the
 -- backlog is at its bound (nothing written).
 local bound = tonumber(ARGV[4])
-if bound > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= bound then
+local pending = redis.call('INCR', KEYS[3])
+if bound > 0 and pending > bound then
+  redis.call('DECR', KEYS[3])
   return -1
 end
 local ttl = tonumber(ARGV[3])
@@ -16,6 +18,5 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = redis.call('INCR', KEYS[2])
-redis.call('INCR', KEYS[3])
 redis.call('RPUSH', KEYS[4], seq .. ':' .. now .. ':' .. #ARGV[1] .. ':' .. ARGV[1] .. ARGV[2])
 return seq
