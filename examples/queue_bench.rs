@@ -31,7 +31,10 @@ const ACK_LUA: &str = concat!(
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -108,7 +111,10 @@ fn enqueue(server: &Server, rounds: usize) -> BoxResult<()> {
     let (vk, rc, single) = (median(&mut vk), median(&mut rc), median(&mut single));
     println!("enqueue, {n} jobs per round, {rounds} rounds (median jobs/s):");
     println!("  valkit push_many (1,000 per call)           {vk:>10.0}");
-    println!("  redis crate, same LPUSH pipeline by hand    {rc:>10.0}   valkit/redis {:.2}", vk / rc);
+    println!(
+        "  redis crate, same LPUSH pipeline by hand    {rc:>10.0}   valkit/redis {:.2}",
+        vk / rc
+    );
     println!("  valkit push, one round trip per job         {single:>10.0}");
     Ok(())
 }
@@ -125,7 +131,9 @@ fn reserve_ack(server: &Server, rounds: usize, workers: usize) -> BoxResult<()> 
         let name = format!("bench-rsv-{workers}-{round}");
         let q = Queue::new(&setup, &name)?;
         for start in (0..n).step_by(1000) {
-            let jobs: Vec<Job> = (start..start + 1000).map(|i| Job::new("t", json!(i))).collect();
+            let jobs: Vec<Job> = (start..start + 1000)
+                .map(|i| Job::new("t", json!(i)))
+                .collect();
             q.push_many(Priority::Medium, &jobs)?;
         }
         let t = Instant::now();
@@ -148,16 +156,34 @@ fn reserve_ack(server: &Server, rounds: usize, workers: usize) -> BoxResult<()> 
         let name = format!("bench-rsv-redis-{workers}-{round}");
         let q = Queue::new(&setup, &name)?;
         for start in (0..n).step_by(1000) {
-            let jobs: Vec<Job> = (start..start + 1000).map(|i| Job::new("t", json!(i))).collect();
+            let jobs: Vec<Job> = (start..start + 1000)
+                .map(|i| Job::new("t", json!(i)))
+                .collect();
             q.push_many(Priority::Medium, &jobs)?;
         }
-        let keys: Vec<String> = ["high", "medium", "low", "inflight", "leases", "delayed", "dead-letter", "expired", "seq"]
-            .iter()
-            .map(|k| format!("{{{name}}}:{k}"))
-            .collect();
+        let keys: Vec<String> = [
+            "high",
+            "medium",
+            "low",
+            "inflight",
+            "leases",
+            "delayed",
+            "dead-letter",
+            "expired",
+            "seq",
+        ]
+        .iter()
+        .map(|k| format!("{{{name}}}:{k}"))
+        .collect();
         let mut loader = redis::Client::open(server.url().as_str())?.get_connection()?;
-        let reserve: String = redis::cmd("SCRIPT").arg("LOAD").arg(RESERVE_LUA).query(&mut loader)?;
-        let ack: String = redis::cmd("SCRIPT").arg("LOAD").arg(ACK_LUA).query(&mut loader)?;
+        let reserve: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(RESERVE_LUA)
+            .query(&mut loader)?;
+        let ack: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(ACK_LUA)
+            .query(&mut loader)?;
         let t = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -165,18 +191,22 @@ fn reserve_ack(server: &Server, rounds: usize, workers: usize) -> BoxResult<()> 
                 let keys = keys.clone();
                 let (reserve, ack) = (&reserve, &ack);
                 s.spawn(move || {
-                    let mut r = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+                    let mut r = redis::Client::open(url.as_str())
+                        .unwrap()
+                        .get_connection()
+                        .unwrap();
                     loop {
                         let token = format!("{:032x}", rand::random::<u128>());
-                        let (raw, pri, _, _, _): (Vec<u8>, i64, i64, i64, i64) = redis::cmd("EVALSHA")
-                            .arg(reserve)
-                            .arg(keys.len())
-                            .arg(&keys)
-                            .arg(&token)
-                            .arg(30_000)
-                            .arg(100)
-                            .query(&mut r)
-                            .unwrap();
+                        let (raw, pri, _, _, _): (Vec<u8>, i64, i64, i64, i64) =
+                            redis::cmd("EVALSHA")
+                                .arg(reserve)
+                                .arg(keys.len())
+                                .arg(&keys)
+                                .arg(&token)
+                                .arg(30_000)
+                                .arg(100)
+                                .query(&mut r)
+                                .unwrap();
                         if pri == 0 {
                             break;
                         }
@@ -198,9 +228,14 @@ fn reserve_ack(server: &Server, rounds: usize, workers: usize) -> BoxResult<()> 
         setup.exec(&cmd("FLUSHALL"))?;
     }
     let (vk, rc) = (median(&mut vk), median(&mut rc));
-    println!("reserve + ack, {workers} worker(s), {n} jobs per round, {rounds} rounds (median jobs/s):");
+    println!(
+        "reserve + ack, {workers} worker(s), {n} jobs per round, {rounds} rounds (median jobs/s):"
+    );
     println!("  valkit try_reserve + ack                    {vk:>10.0}");
-    println!("  redis crate, same EVALSHAs by hand          {rc:>10.0}   valkit/redis {:.2}", vk / rc);
+    println!(
+        "  redis crate, same EVALSHAs by hand          {rc:>10.0}   valkit/redis {:.2}",
+        vk / rc
+    );
     Ok(())
 }
 
@@ -211,6 +246,7 @@ fn write_behind(server: &Server, rounds: usize, dur: Duration) -> BoxResult<()> 
     let value = vec![b'v'; 100];
     let (mut set_vk, mut set_rc, mut put, mut lag_max, mut drain) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut put_solo = Vec::new();
     let run = |f: &(dyn Fn(usize, &AtomicBool) -> u64 + Sync)| -> f64 {
         let stop = AtomicBool::new(false);
         let total = AtomicU64::new(0);
@@ -230,16 +266,28 @@ fn write_behind(server: &Server, rounds: usize, dur: Duration) -> BoxResult<()> 
             let c = Connection::open(&server.config()).unwrap();
             let mut n = 0u64;
             while !stop.load(Relaxed) {
-                c.exec(&cmd("SET").arg(format!("set:{}", (n as usize * threads + th) % 10_000)).arg(&value[..])).unwrap();
+                c.exec(
+                    &cmd("SET")
+                        .arg(format!("set:{}", (n as usize * threads + th) % 10_000))
+                        .arg(&value[..]),
+                )
+                .unwrap();
                 n += 1;
             }
             n
         }));
         set_rc.push(run(&|th, stop| {
-            let mut r = redis::Client::open(server.url().as_str()).unwrap().get_connection().unwrap();
+            let mut r = redis::Client::open(server.url().as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap();
             let mut n = 0u64;
             while !stop.load(Relaxed) {
-                let _: () = redis::cmd("SET").arg(format!("rset:{}", (n as usize * threads + th) % 10_000)).arg(&value[..]).query(&mut r).unwrap();
+                let _: () = redis::cmd("SET")
+                    .arg(format!("rset:{}", (n as usize * threads + th) % 10_000))
+                    .arg(&value[..])
+                    .query(&mut r)
+                    .unwrap();
                 n += 1;
             }
             n
@@ -261,19 +309,46 @@ fn write_behind(server: &Server, rounds: usize, dur: Duration) -> BoxResult<()> 
                     std::thread::sleep(Duration::from_millis(50));
                 }
             });
-            let rate = run(&|th, stop| {
-                let wb = WriteBehind::builder(Connection::open(&server.config()).unwrap(), &name)
+            // One handle shared by the 8 threads (as in an application): group commit.
+            let shared =
+                WriteBehind::builder(Arc::new(Connection::open(&server.config()).unwrap()), &name)
                     .origin(|_: &[Write]| -> Result<(), OriginError> { Ok(()) })
                     .workers(0)
                     .start()
                     .unwrap();
+            let rate = run(&|th, stop| {
                 let mut n = 0u64;
                 while !stop.load(Relaxed) {
-                    wb.put(&format!("k{}", (n as usize * threads + th) % 10_000), &value).unwrap();
+                    shared
+                        .put(
+                            &format!("k{}", (n as usize * threads + th) % 10_000),
+                            &value,
+                        )
+                        .unwrap();
                     n += 1;
                 }
                 n
             });
+            // One handle per thread, one script per put (group commit off).
+            let solo = run(&|th, stop| {
+                let wb = WriteBehind::builder(Connection::open(&server.config()).unwrap(), &name)
+                    .origin(|_: &[Write]| -> Result<(), OriginError> { Ok(()) })
+                    .workers(0)
+                    .group_commit(false)
+                    .start()
+                    .unwrap();
+                let mut n = 0u64;
+                while !stop.load(Relaxed) {
+                    wb.put(
+                        &format!("k{}", (n as usize * threads + th) % 10_000),
+                        &value,
+                    )
+                    .unwrap();
+                    n += 1;
+                }
+                n
+            });
+            put_solo.push(solo);
             sampling.store(false, Relaxed);
             rate
         });
@@ -289,7 +364,9 @@ fn write_behind(server: &Server, rounds: usize, dur: Duration) -> BoxResult<()> 
     println!("8 threads x {dur:?}, 100-byte values, {rounds} rounds (median ops/s):");
     println!("  raw SET, valkit                             {sv:>10.0}");
     println!("  raw SET, redis crate                        {sr:>10.0}");
-    println!("  write-behind put (2 workers draining)       {p:>10.0}   put/SET(valkit) {:.2}  put/SET(redis crate) {:.2}", p / sv, p / sr);
+    let ps = median(&mut put_solo);
+    println!("  write-behind put, shared handle (group commit, 2 workers draining) {p:>10.0}   put/SET(valkit) {:.2}  put/SET(redis crate) {:.2}", p / sv, p / sr);
+    println!("  write-behind put, handle per thread, no group commit              {ps:>10.0}   put/SET(valkit) {:.2}  put/SET(redis crate) {:.2}", ps / sv, ps / sr);
     println!(
         "  drain lag under that load: worst sampled {:.0} ms (median over rounds); flush after the run {:.0} ms",
         median(&mut lag_max),

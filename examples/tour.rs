@@ -352,16 +352,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .max_attempts(2)
             .backoff(Duration::ZERO, Duration::ZERO);
         let queue = Queue::with_options(Arc::new(Connection::open(&config)?), &qname, opts)?;
-        queue.push(Priority::Low, &Job::new("report", serde_json::json!({"month": 11})))?;
-        queue.push(Priority::High, &Job::new("email", serde_json::json!({"to": "ada@example.com"})))?;
-        queue.push(Priority::High, &Job::new("charge", serde_json::json!({"card": "expired"})))?;
+        queue.push(
+            Priority::Low,
+            &Job::new("report", serde_json::json!({"month": 11})),
+        )?;
+        queue.push(
+            Priority::High,
+            &Job::new("email", serde_json::json!({"to": "ada@example.com"})),
+        )?;
+        queue.push(
+            Priority::High,
+            &Job::new("charge", serde_json::json!({"card": "expired"})),
+        )?;
         let s = queue.stats()?;
-        println!("  waiting high/medium/low = {:?}, oldest {:?}", s.waiting, s.oldest_age);
+        println!(
+            "  waiting high/medium/low = {:?}, oldest {:?}",
+            s.waiting, s.oldest_age
+        );
         let mut workers = WorkerPool::builder(queue.clone())
             .workers(2)
             .reserve_wait(Duration::from_millis(20))
             .start(|job| {
-                println!("  worker: {} {} (attempt {})", job.kind(), job.payload(), job.attempts() + 1);
+                println!(
+                    "  worker: {} {} (attempt {})",
+                    job.kind(),
+                    job.payload(),
+                    job.attempts() + 1
+                );
                 if job.kind() == "charge" {
                     return Err("card expired".into());
                 }
@@ -384,7 +401,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             queue.purge_dead()?
         );
 
-        println!("\n== write-behind: put = cache write + durable record; workers drain to the origin");
+        println!(
+            "\n== write-behind: put = cache write + durable record; workers drain to the origin"
+        );
         let applied = Arc::new(AtomicUsize::new(0));
         let seen = applied.clone();
         let wb = WriteBehind::builder(Arc::new(Connection::open(&config)?), &format!("{prefix}wb"))
@@ -395,9 +414,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .start()?;
         for i in 0..100 {
-            wb.put(&format!("user:{}", i % 10), format!("{{\"visits\":{i}}}").as_bytes())?;
+            wb.put(
+                &format!("user:{}", i % 10),
+                format!("{{\"visits\":{i}}}").as_bytes(),
+            )?;
         }
-        println!("  cache now: user:9 = {:?}", wb.get("user:9")?.map(String::from_utf8));
+        println!(
+            "  cache now: user:9 = {:?}",
+            wb.get("user:9")?.map(String::from_utf8)
+        );
         let t = Instant::now();
         wb.flush(Duration::from_secs(5))?;
         println!(

@@ -66,6 +66,7 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
             .workers(2)
             .partitions(4)
             .batch_size(16)
+            .thread_name("wbord")
             .start()
             .unwrap();
         let mut last = HashMap::new();
@@ -75,9 +76,15 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
             last.insert(k, (seq, i));
         }
         for (k, (_, i)) in &last {
-            assert_eq!(wb.get(k).unwrap(), Some(i.to_string().into_bytes()), "cache at once");
+            assert_eq!(
+                wb.get(k).unwrap(),
+                Some(i.to_string().into_bytes()),
+                "cache at once"
+            );
         }
         wb.flush(Duration::from_secs(10)).unwrap();
+        let running = thread_names().iter().filter(|n| n.starts_with("valkit-wb-wbord")).count();
+        assert_eq!(running, 3, "two workers and the committer");
         let got = rec.writes();
         assert_eq!(got.len(), 300, "{kind:?}");
         let mut per_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
@@ -85,11 +92,17 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
             per_key.entry(w.key()).or_default().push(w.seq());
         }
         for (k, seqs) in &per_key {
-            assert!(seqs.windows(2).all(|p| p[0] < p[1]), "{kind:?}: {k} out of order: {seqs:?}");
+            assert!(
+                seqs.windows(2).all(|p| p[0] < p[1]),
+                "{kind:?}: {k} out of order: {seqs:?}"
+            );
             assert_eq!(*seqs.last().unwrap(), last[*k].0);
         }
         let st = wb.stats().unwrap();
-        assert_eq!((st.pending, st.queued, st.in_flight, st.dead_lettered), (0, 0, 0, 0));
+        assert_eq!(
+            (st.pending, st.queued, st.in_flight, st.dead_lettered),
+            (0, 0, 0, 0)
+        );
         assert_eq!(st.lag, None);
         let m = wb.metrics();
         assert_eq!((m.accepted, m.applied), (300, 300));
@@ -99,7 +112,10 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
         let err = wb.put("k0", b"late").unwrap_err();
         assert_eq!(err.kind(), WriteBehindErrorKind::ShutDown);
         let names = thread_names();
-        assert!(!names.iter().any(|n| n.starts_with("valkit-wb-")), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with("valkit-wb-wbord")),
+            "{names:?}"
+        );
     }
 }
 
@@ -129,12 +145,17 @@ fn coalescing_sends_only_the_last_write_of_a_key_in_a_batch() {
             .start()
             .unwrap();
         for i in 0..100u32 {
-            wb.put(&format!("k{}", i % 3), i.to_string().as_bytes()).unwrap();
+            wb.put(&format!("k{}", i % 3), i.to_string().as_bytes())
+                .unwrap();
         }
         wb.flush(Duration::from_secs(10)).unwrap();
         let got = rec.writes();
         let finals: BTreeMap<&str, &[u8]> = got.iter().map(|w| (w.key(), w.value())).collect();
-        assert_eq!(got.len(), 3, "{kind:?}: one batch, one write per key: {got:?}");
+        assert_eq!(
+            got.len(),
+            3,
+            "{kind:?}: one batch, one write per key: {got:?}"
+        );
         assert_eq!(finals["k0"], b"99");
         assert_eq!(finals["k1"], b"97");
         assert_eq!(finals["k2"], b"98");
@@ -169,10 +190,14 @@ fn origin_failing_for_a_while_then_recovering_loses_nothing() {
             .start()
             .unwrap();
         for i in 0..200u32 {
-            wb.put(&format!("k{}", i % 10), i.to_string().as_bytes()).unwrap();
+            wb.put(&format!("k{}", i % 10), i.to_string().as_bytes())
+                .unwrap();
         }
         let st = wb.stats().unwrap();
-        assert!(st.pending > 0, "{kind:?}: writes wait while the origin is down");
+        assert!(
+            st.pending > 0,
+            "{kind:?}: writes wait while the origin is down"
+        );
         wb.flush(Duration::from_secs(20)).unwrap();
         let got = rec.writes();
         let values: HashSet<Vec<u8>> = got.iter().map(|w| w.value().to_vec()).collect();
@@ -180,7 +205,10 @@ fn origin_failing_for_a_while_then_recovering_loses_nothing() {
         let m = wb.metrics();
         assert!(m.origin_failures > 0 && m.dead_lettered == 0, "{m:?}");
         assert_eq!(wb.stats().unwrap().dead_lettered, 0);
-        eprintln!("{kind:?}: {} failed origin calls during the outage", m.origin_failures);
+        eprintln!(
+            "{kind:?}: {} failed origin calls during the outage",
+            m.origin_failures
+        );
     }
 }
 
@@ -204,12 +232,20 @@ fn permanent_failure_ends_in_the_dead_letter_list_without_blocking_others() {
             .unwrap();
         let mut expected = 0;
         for i in 0..60u32 {
-            let v = if i % 20 == 7 { "poison".to_owned() } else { i.to_string() };
+            let v = if i % 20 == 7 {
+                "poison".to_owned()
+            } else {
+                i.to_string()
+            };
             expected += usize::from(v != "poison");
             wb.put(&format!("k{}", i % 6), v.as_bytes()).unwrap();
         }
         wb.flush(Duration::from_secs(10)).unwrap();
-        assert_eq!(rec.writes().len(), expected, "{kind:?}: the others were applied");
+        assert_eq!(
+            rec.writes().len(),
+            expected,
+            "{kind:?}: the others were applied"
+        );
         let dead = wb.dead_letters(0, 100).unwrap();
         assert_eq!(dead.len(), 3, "{kind:?}");
         for d in &dead {
@@ -239,7 +275,11 @@ fn backpressure_rejects_or_blocks_at_the_bound_then_drains() {
         let err = reject.put("k", b"over").unwrap_err();
         assert_eq!(err.kind(), WriteBehindErrorKind::Full);
         assert!(t.elapsed() < Duration::from_millis(500));
-        assert_eq!(reject.get("k").unwrap(), Some(b"19".to_vec()), "a refused put writes nothing");
+        assert_eq!(
+            reject.get("k").unwrap(),
+            Some(b"19".to_vec()),
+            "a refused put writes nothing"
+        );
         let block = WriteBehind::builder(conn(kind), &n)
             .origin(never)
             .workers(0)
@@ -247,8 +287,15 @@ fn backpressure_rejects_or_blocks_at_the_bound_then_drains() {
             .start()
             .unwrap();
         let t = Instant::now();
-        assert_eq!(block.put("k", b"over").unwrap_err().kind(), WriteBehindErrorKind::Full);
-        assert!(t.elapsed() >= Duration::from_millis(150), "{:?}", t.elapsed());
+        assert_eq!(
+            block.put("k", b"over").unwrap_err().kind(),
+            WriteBehindErrorKind::Full
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(reject.metrics().rejected_full, 1);
         // A draining handle empties the backlog; a blocked put then goes through.
         let rec = Recorder::default();
@@ -275,8 +322,17 @@ const CHILD_WRITES: &str = "VALKIT_WB_CHILD_WRITES";
 
 /// Appends `seq key value` lines to a file (the origin the test owns). The child's is slow
 /// on purpose (5 ms per batch) so that batches are in flight when it is killed.
-fn file_origin(path: PathBuf, pause: Duration) -> impl Fn(&[Write]) -> Result<(), OriginError> + Send + Sync + 'static {
-    let file = Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap());
+fn file_origin(
+    path: PathBuf,
+    pause: Duration,
+) -> impl Fn(&[Write]) -> Result<(), OriginError> + Send + Sync + 'static {
+    let file = Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap(),
+    );
     move |batch: &[Write]| {
         // Every 997th value is refused for good: those writes end in the dead-letter list.
         if batch.iter().any(|w| parse_value(w) % 997 == 0) {
@@ -284,10 +340,17 @@ fn file_origin(path: PathBuf, pause: Duration) -> impl Fn(&[Write]) -> Result<()
         }
         let mut text = String::new();
         for w in batch {
-            text.push_str(&format!("{} {} {}\n", w.seq(), w.key(), String::from_utf8_lossy(w.value())));
+            text.push_str(&format!(
+                "{} {} {}\n",
+                w.seq(),
+                w.key(),
+                String::from_utf8_lossy(w.value())
+            ));
         }
         std::thread::sleep(pause);
-        file.lock().write_all(text.as_bytes()).map_err(OriginError::transient)
+        file.lock()
+            .write_all(text.as_bytes())
+            .map_err(OriginError::transient)
     }
 }
 
@@ -320,13 +383,26 @@ fn write_behind_child_role() {
         return;
     };
     let n: usize = n.parse().unwrap();
-    let wb = crash_builder(conn_url(&url), &name, Path::new(&file), Duration::from_millis(5));
+    let wb = crash_builder(
+        conn_url(&url),
+        &name,
+        Path::new(&file),
+        Duration::from_millis(5),
+    );
     let mut out = std::io::stdout().lock();
     for i in 0..n {
         let r = wb.put(&format!("k{}", i % 500), i.to_string().as_bytes());
         // Written only after put returned Ok: the parent's "accepted".
-        let line = if r.is_ok() { format!("ok {i}\n") } else { format!("err {i}\n") };
-        if out.write_all(line.as_bytes()).and_then(|_| out.flush()).is_err() {
+        let line = if r.is_ok() {
+            format!("ok {i}\n")
+        } else {
+            format!("err {i}\n")
+        };
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             break;
         }
     }
@@ -352,19 +428,35 @@ fn snapshot(c: &Conn, name: &str, file: &Path, seed: u64, accepted: &HashSet<usi
         // <seq>:<ms>:<key len>:<key><value>
         let text = String::from_utf8_lossy(raw).into_owned();
         let mut parts = text.splitn(4, ':');
-        let (_, _, klen, rest) = (parts.next(), parts.next(), parts.next().unwrap(), parts.next().unwrap());
+        let (_, _, klen, rest) = (
+            parts.next(),
+            parts.next(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
         rest[klen.parse::<usize>().unwrap()..].parse().unwrap()
     };
     let mut pending = HashSet::new();
     for i in 0..8 {
         for list in ["p", "f"] {
             for raw in lrange(format!("{{{name}}}:{list}:{i}")) {
-                assert!(pending.insert(value_of(&raw)), "seed {seed}: a write pending twice");
+                assert!(
+                    pending.insert(value_of(&raw)),
+                    "seed {seed}: a write pending twice"
+                );
             }
         }
     }
-    let counter: Option<u64> = FromValue::from_value(c.exec(&cmd("GET").arg(format!("{{{name}}}:pending"))).unwrap()).unwrap();
-    assert_eq!(counter.unwrap_or(0) as usize, pending.len(), "seed {seed}: the pending counter is exact");
+    let counter: Option<u64> = FromValue::from_value(
+        c.exec(&cmd("GET").arg(format!("{{{name}}}:pending")))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        counter.unwrap_or(0) as usize,
+        pending.len(),
+        "seed {seed}: the pending counter is exact"
+    );
     let dead: HashSet<usize> = lrange(format!("{{{name}}}:dead"))
         .iter()
         .map(|e| {
@@ -390,8 +482,15 @@ fn snapshot(c: &Conn, name: &str, file: &Path, seed: u64, accepted: &HashSet<usi
             other => panic!("seed {seed}: write {i} is in {other:?} (applied, pending, dead)"),
         }
     }
-    assert_eq!(accepted.len(), a + p + d, "seed {seed}: accepted = applied + pending + dead");
-    eprintln!("seed {seed} at the crash: accepted {} = applied {a} + pending {p} + dead {d}", accepted.len());
+    assert_eq!(
+        accepted.len(),
+        a + p + d,
+        "seed {seed}: accepted = applied + pending + dead"
+    );
+    eprintln!(
+        "seed {seed} at the crash: accepted {} = applied {a} + pending {p} + dead {d}",
+        accepted.len()
+    );
     p
 }
 
@@ -408,15 +507,30 @@ struct CrashFigures {
 
 /// One seeded run: child puts and is killed after a random number of acks; optionally the
 /// server is killed and restarted; then this process drains and checks the invariant.
-fn crash_run(url_of: &dyn Fn() -> String, restart: Option<&mut dyn FnMut()>, seed: u64, writes: usize, tag: &str) -> CrashFigures {
+fn crash_run(
+    url_of: &dyn Fn() -> String,
+    restart: Option<&mut dyn FnMut()>,
+    seed: u64,
+    writes: usize,
+    tag: &str,
+) -> CrashFigures {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let kill_after = rng.gen_range(writes / 5..writes * 4 / 5);
     let name = key(&format!("wb-crash-{tag}-{seed}"));
-    let dir = std::env::temp_dir().join(format!("valkit-wb-{}-{seed}-{}", std::process::id(), rand::random::<u32>()));
+    let dir = std::env::temp_dir().join(format!(
+        "valkit-wb-{}-{seed}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("origin.txt");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "write_behind_child_role", "--test-threads=1", "--nocapture"])
+        .args([
+            "--exact",
+            "write_behind_child_role",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env(CHILD_URL, url_of())
         .env(CHILD_NAME, &name)
         .env(CHILD_FILE, &file)
@@ -468,13 +582,18 @@ fn crash_run(url_of: &dyn Fn() -> String, restart: Option<&mut dyn FnMut()>, see
     // A new process's worth of workers drains what is left.
     let c = conn_url(&url_of());
     let wb = crash_builder(c.clone(), &name, &file, Duration::ZERO);
-    wb.flush(Duration::from_secs(30)).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    wb.flush(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let st = wb.stats().unwrap();
     let dead: Vec<usize> = wb
         .dead_letters(0, 100_000)
         .unwrap()
         .iter()
-        .map(|d| String::from_utf8_lossy(d.write().unwrap().value()).parse().unwrap())
+        .map(|d| {
+            String::from_utf8_lossy(d.write().unwrap().value())
+                .parse()
+                .unwrap()
+        })
         .collect();
     wb.shutdown(Duration::from_secs(5)).unwrap();
     // The origin file: every applied write, duplicates included.
@@ -493,19 +612,42 @@ fn crash_run(url_of: &dyn Fn() -> String, restart: Option<&mut dyn FnMut()>, see
     }
     // Per-key order: the origin's final value of every key is its latest write.
     for (k, (seq, _)) in &last_per_key {
-        assert_eq!(*seq, max_seq_per_key[k], "seed {seed}: key {k} ends on an older write");
+        assert_eq!(
+            *seq, max_seq_per_key[k],
+            "seed {seed}: key {k} ends on an older write"
+        );
     }
     let pending = st.pending as usize;
     assert_eq!(pending, 0, "seed {seed}: flush left writes pending");
     assert_eq!((st.queued, st.in_flight), (0, 0), "seed {seed}");
     let dead_set: HashSet<usize> = dead.iter().copied().collect();
-    let applied_acc = accepted.iter().filter(|i| applied_count.contains_key(i)).count();
+    let applied_acc = accepted
+        .iter()
+        .filter(|i| applied_count.contains_key(i))
+        .count();
     let dead_acc = accepted.iter().filter(|i| dead_set.contains(i)).count();
-    let both = accepted.iter().filter(|i| applied_count.contains_key(i) && dead_set.contains(i)).count();
-    let lost: Vec<&usize> = accepted.iter().filter(|i| !applied_count.contains_key(i) && !dead_set.contains(i)).take(10).collect();
-    assert!(lost.is_empty(), "seed {seed}: accepted writes lost: {lost:?}");
-    assert_eq!(both, 0, "seed {seed}: a write both applied and dead-lettered");
-    assert_eq!(accepted.len(), applied_acc + pending + dead_acc, "seed {seed}: accepted = applied + pending + dead");
+    let both = accepted
+        .iter()
+        .filter(|i| applied_count.contains_key(i) && dead_set.contains(i))
+        .count();
+    let lost: Vec<&usize> = accepted
+        .iter()
+        .filter(|i| !applied_count.contains_key(i) && !dead_set.contains(i))
+        .take(10)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "seed {seed}: accepted writes lost: {lost:?}"
+    );
+    assert_eq!(
+        both, 0,
+        "seed {seed}: a write both applied and dead-lettered"
+    );
+    assert_eq!(
+        accepted.len(),
+        applied_acc + pending + dead_acc,
+        "seed {seed}: accepted = applied + pending + dead"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     CrashFigures {
         at_crash_pending: at_crash,
@@ -513,14 +655,20 @@ fn crash_run(url_of: &dyn Fn() -> String, restart: Option<&mut dyn FnMut()>, see
         applied: applied_acc,
         pending,
         dead: dead_acc,
-        in_doubt: applied_count.keys().filter(|i| !accepted.contains(i)).count(),
+        in_doubt: applied_count
+            .keys()
+            .filter(|i| !accepted.contains(i))
+            .count(),
         duplicates: applied_count.values().filter(|&&n| n > 1).count(),
         mid_batch,
     }
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn report(kind: ServerKind, what: &str, figures: &[(u64, CrashFigures)]) {
@@ -530,8 +678,14 @@ fn report(kind: ServerKind, what: &str, figures: &[(u64, CrashFigures)]) {
             f.at_crash_pending, f.accepted, f.applied, f.pending, f.dead, f.in_doubt, f.duplicates, f.mid_batch
         );
     }
-    assert!(figures.iter().any(|(_, f)| f.mid_batch), "{kind:?} {what}: no run was killed mid-batch");
-    assert!(figures.iter().all(|(_, f)| f.dead > 0), "{kind:?} {what}: the refused writes are dead-lettered");
+    assert!(
+        figures.iter().any(|(_, f)| f.mid_batch),
+        "{kind:?} {what}: no run was killed mid-batch"
+    );
+    assert!(
+        figures.iter().all(|(_, f)| f.dead > 0),
+        "{kind:?} {what}: the refused writes are dead-lettered"
+    );
 }
 
 #[test]
@@ -546,11 +700,17 @@ fn crash_child_killed_mid_batch_nothing_lost() {
             .map(|r| {
                 let seed = seed0 + r;
                 eprintln!("-- {kind:?} crash run, seed {seed}");
-                (seed, crash_run(&|| url.clone(), None, seed, writes, kind.name()))
+                (
+                    seed,
+                    crash_run(&|| url.clone(), None, seed, writes, kind.name()),
+                )
             })
             .collect();
         report(kind, "SIGKILL", &figures);
-        eprintln!("{kind:?}: {runs} runs of {writes} writes in {:?}", started.elapsed());
+        eprintln!(
+            "{kind:?}: {runs} runs of {writes} writes in {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -583,7 +743,16 @@ fn crash_child_killed_and_server_restarted_from_aof_nothing_lost() {
                     s.restart().unwrap();
                     restarts.fetch_add(1, SeqCst);
                 };
-                (seed, crash_run(&|| url.clone(), Some(&mut restart), seed, writes, kind.name()))
+                (
+                    seed,
+                    crash_run(
+                        &|| url.clone(),
+                        Some(&mut restart),
+                        seed,
+                        writes,
+                        kind.name(),
+                    ),
+                )
             })
             .collect();
         assert_eq!(restarts.load(SeqCst), runs as usize);

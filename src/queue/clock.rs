@@ -39,7 +39,8 @@ impl ServerClock {
 
     /// Record a server time the caller just read (from a script reply).
     pub(crate) fn observe(&self, server_ms: i64) {
-        self.offset_ms.store(server_ms - local_ms(), Ordering::Relaxed);
+        self.offset_ms
+            .store(server_ms - local_ms(), Ordering::Relaxed);
     }
 
     fn sync<E: Execute + ?Sized>(&self, ex: &E) {

@@ -110,7 +110,10 @@ impl Job {
     ///
     /// # Errors
     /// [`QueueErrorKind::Encode`] when the value does not serialize.
-    pub fn json<T: serde::Serialize>(kind: impl Into<String>, payload: &T) -> Result<Job, QueueError> {
+    pub fn json<T: serde::Serialize>(
+        kind: impl Into<String>,
+        payload: &T,
+    ) -> Result<Job, QueueError> {
         let payload = serde_json::to_value(payload)
             .map_err(|e| QueueError::new(QueueErrorKind::Encode, e.to_string()))?;
         Ok(Job::new(kind, payload))
@@ -264,9 +267,10 @@ impl Job {
         };
         let enqueued_at = match m.remove("enqueued_at") {
             None | Some(Json::Null) => None,
-            Some(Json::Number(n)) => {
-                Some(n.as_u64().ok_or_else(|| bad("\"enqueued_at\" is not a non-negative integer"))?)
-            }
+            Some(Json::Number(n)) => Some(
+                n.as_u64()
+                    .ok_or_else(|| bad("\"enqueued_at\" is not a non-negative integer"))?,
+            ),
             Some(_) => return Err(bad("\"enqueued_at\" is not a number")),
         };
         let error = match m.remove("error") {
@@ -325,7 +329,10 @@ impl DeadLetter {
             stored: Vec::new(),
         };
         let mut m = Map::new();
-        m.insert("id".into(), d.id.clone().map(Json::String).unwrap_or(Json::Null));
+        m.insert(
+            "id".into(),
+            d.id.clone().map(Json::String).unwrap_or(Json::Null),
+        );
         m.insert("error".into(), Json::String(d.error.clone()));
         m.insert("original".into(), d.original.clone());
         m.insert("priority".into(), Json::String(priority.name().into()));
@@ -433,7 +440,12 @@ mod tests {
             br#"{"id":"a","encoding":"base64","payload":1}"#,
         ] {
             let e = Job::decode(raw).unwrap_err();
-            assert_eq!(e.kind(), QueueErrorKind::Decode, "{}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                e.kind(),
+                QueueErrorKind::Decode,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
         }
     }
 
@@ -449,7 +461,13 @@ mod tests {
 
     #[test]
     fn dead_letters_round_trip() {
-        let d = DeadLetter::new(Some("9"), "boom", serde_json::json!({"id":"9"}), Priority::Medium, 5);
+        let d = DeadLetter::new(
+            Some("9"),
+            "boom",
+            serde_json::json!({"id":"9"}),
+            Priority::Medium,
+            5,
+        );
         let back = DeadLetter::decode(d.stored.clone());
         assert_eq!(back, d);
         let junk = DeadLetter::decode(b"junk".to_vec());

@@ -92,9 +92,11 @@ impl<E: Execute> Queue<E> {
     /// error it may push it again (an I/O error leaves open whether it was pushed).
     pub fn push(&self, priority: Priority, job: &Job) -> Result<(), QueueError> {
         let raw = self.stamp(job).encode();
-        self.inner
-            .ex
-            .exec(&cmd("LPUSH").arg(self.inner.keys.list(priority)).arg(&raw[..]))?;
+        self.inner.ex.exec(
+            &cmd("LPUSH")
+                .arg(self.inner.keys.list(priority))
+                .arg(&raw[..]),
+        )?;
         Counters::add(&self.inner.counters.pushed, 1);
         Ok(())
     }
@@ -280,7 +282,13 @@ impl<E: Execute> Queue<E> {
     }
 
     /// Run the nack script; `LeaseLost` when the token is gone.
-    fn settle(&self, token: &str, action: &str, payload: &[u8], delay: u64) -> Result<(), QueueError> {
+    fn settle(
+        &self,
+        token: &str,
+        action: &str,
+        payload: &[u8],
+        delay: u64,
+    ) -> Result<(), QueueError> {
         let done: i64 = scripts()
             .nack
             .key(&self.script_keys()[..])
@@ -409,5 +417,7 @@ enum Step {
     /// A malformed or worn-out entry was dead-lettered: try again at once.
     Skipped,
     /// Nothing to take; `wait_ms` until the next delayed job is due, if any.
-    Empty { wait_ms: Option<u64> },
+    Empty {
+        wait_ms: Option<u64>,
+    },
 }

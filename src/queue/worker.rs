@@ -321,7 +321,10 @@ impl<E: Execute> WorkerCtx<E> {
                 }
             };
             if let Err(e) = settled {
-                log::warn!("queue {}: settling a job failed: {e}", self.queue.keys().name());
+                log::warn!(
+                    "queue {}: settling a job failed: {e}",
+                    self.queue.keys().name()
+                );
             }
         }
         let _ = self.exit.send(self.slot);

@@ -52,6 +52,7 @@
 //! `{name}:dead`: one hash tag, so one write-behind lives in one cluster slot (use
 //! several names to spread load).
 
+mod commit;
 mod error;
 mod options;
 mod origin;
@@ -121,7 +122,13 @@ impl Keys {
             pending: format!("{tag}:pending"),
             dead: format!("{tag}:dead"),
             parts: (0..partitions)
-                .map(|i| [format!("{tag}:p:{i}"), format!("{tag}:f:{i}"), format!("{tag}:l:{i}")])
+                .map(|i| {
+                    [
+                        format!("{tag}:p:{i}"),
+                        format!("{tag}:f:{i}"),
+                        format!("{tag}:l:{i}"),
+                    ]
+                })
                 .collect(),
             tag,
         }
@@ -153,6 +160,8 @@ pub(crate) struct Shared<E> {
     /// Flushes in progress: while > 0, workers take partial batches at once.
     pub(crate) flushing: AtomicUsize,
     pub(crate) wake: Vec<Sender<()>>,
+    /// Group commit: puts go to the committer thread (None: each put runs its own script).
+    pub(crate) commit: Option<Sender<commit::PutRequest>>,
 }
 
 /// A write-behind over anything that implements [`Execute`]; see the module docs.
@@ -200,6 +209,7 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
         origin: Arc<dyn Origin>,
         s: Settings,
     ) -> Result<WriteBehind<E>, WriteBehindError> {
+        let stem = s.thread_name.clone().unwrap_or_else(|| name.to_owned());
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let mut wakes = Vec::new();
         let mut wake_rx: Vec<Receiver<()>> = Vec::new();
@@ -208,6 +218,12 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
             wakes.push(tx);
             wake_rx.push(rx);
         }
+        let (commit_tx, commit_rx) = if s.group_commit {
+            let (tx, rx) = bounded::<commit::PutRequest>(4096);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let shared = Arc::new(Shared {
             ex,
             keys: Keys::new(name, s.partitions),
@@ -217,18 +233,34 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
             stopping: AtomicBool::new(false),
             flushing: AtomicUsize::new(0),
             wake: wakes,
+            commit: commit_tx,
         });
         let wb = WriteBehind {
             shared: shared.clone(),
             threads: Mutex::new(Vec::new()),
             stop_tx: Mutex::new(Some(stop_tx)),
         };
+        if let Some(rx) = commit_rx {
+            let (sh, stop) = (shared.clone(), stop_rx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("valkit-wb-{stem}-commit"))
+                .spawn(move || commit::committer(sh, rx, stop));
+            match spawned {
+                Ok(h) => wb.threads.lock().push(h),
+                Err(e) => {
+                    return Err(WriteBehindError::new(
+                        WriteBehindErrorKind::Config,
+                        format!("cannot spawn the write-behind committer: {e}"),
+                    ));
+                }
+            }
+        }
         let n = shared.s.workers;
         for (w, wake) in wake_rx.into_iter().enumerate() {
             let mine: Vec<usize> = (0..shared.s.partitions).filter(|p| p % n == w).collect();
             let ctx = worker::Worker::new(shared.clone(), mine, wake, stop_rx.clone());
             let spawned = std::thread::Builder::new()
-                .name(format!("valkit-wb-{}-{w}", name))
+                .name(format!("valkit-wb-{stem}-{w}"))
                 .spawn(move || ctx.run());
             match spawned {
                 Ok(h) => wb.threads.lock().push(h),
@@ -262,21 +294,10 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
         }
         let sh = &*self.shared;
         let p = sh.keys.partition(key);
-        let ttl = sh.s.cache_ttl.map_or(0, |d| d.as_millis().max(1) as u64);
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            let seq: i64 = scripts()
-                .put
-                .key(sh.keys.cache(key))
-                .key(&sh.keys.seq)
-                .key(&sh.keys.pending)
-                .key(&sh.keys.parts[p][0])
-                .arg(key)
-                .arg(value)
-                .arg(ttl)
-                .arg(sh.s.backlog_limit)
-                .invoke_as(&sh.ex)?;
+            let seq = self.put_once(key, value)?;
             if seq > 0 {
                 Counters::add(&sh.counters.accepted, 1);
                 if let Some(tx) = sh.wake.get(p % sh.wake.len().max(1)) {
@@ -304,9 +325,30 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
         }
     }
 
+    /// One attempt: through the committer (group commit) or a script of its own.
+    fn put_once(&self, key: &str, value: &[u8]) -> Result<i64, WriteBehindError> {
+        let sh = &*self.shared;
+        let Some(tx) = &sh.commit else {
+            let seqs = commit::put_group(sh, &[(key, value)])?;
+            return Ok(seqs.first().copied().unwrap_or(-1));
+        };
+        let shut = || WriteBehindError::new(WriteBehindErrorKind::ShutDown, "put during shutdown");
+        let (reply, answer) = bounded(1);
+        tx.send(commit::PutRequest {
+            key: key.to_owned(),
+            value: value.to_vec(),
+            reply,
+        })
+        .map_err(|_| shut())?;
+        answer.recv().map_err(|_| shut())?
+    }
+
     /// Read the cache entry of `key`.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, WriteBehindError> {
-        let v = self.shared.ex.exec(&cmd("GET").arg(self.shared.keys.cache(key)))?;
+        let v = self
+            .shared
+            .ex
+            .exec(&cmd("GET").arg(self.shared.keys.cache(key)))?;
         Ok(FromValue::from_value(v)?)
     }
 
@@ -410,16 +452,22 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
     }
 
     /// Up to `count` dead-lettered writes from `start` (0 = the newest).
-    pub fn dead_letters(&self, start: usize, count: usize) -> Result<Vec<DeadWrite>, WriteBehindError> {
+    pub fn dead_letters(
+        &self,
+        start: usize,
+        count: usize,
+    ) -> Result<Vec<DeadWrite>, WriteBehindError> {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let raw: Vec<Vec<u8>> = FromValue::from_value(self.shared.ex.exec(
-            &cmd("LRANGE")
-                .arg(&self.shared.keys.dead)
-                .arg(start)
-                .arg(start.saturating_add(count) - 1),
-        )?)?;
+        let raw: Vec<Vec<u8>> = FromValue::from_value(
+            self.shared.ex.exec(
+                &cmd("LRANGE")
+                    .arg(&self.shared.keys.dead)
+                    .arg(start)
+                    .arg(start.saturating_add(count) - 1),
+            )?,
+        )?;
         Ok(raw.iter().map(|e| DeadWrite::decode(e)).collect())
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) when_full: Backpressure,
     pub(crate) cache_ttl: Option<Duration>,
     pub(crate) idle_poll: Duration,
+    pub(crate) group_commit: bool,
+    pub(crate) thread_name: Option<String>,
 }
 
 impl Default for Settings {
@@ -52,6 +54,8 @@ impl Default for Settings {
             when_full: Backpressure::Block(Duration::from_secs(5)),
             cache_ttl: None,
             idle_poll: Duration::from_millis(50),
+            group_commit: true,
+            thread_name: None,
         }
     }
 }
@@ -163,6 +167,22 @@ impl<E: Execute + Send + Sync + 'static> WriteBehindBuilder<E> {
     /// writes put through this handle wake a worker at once).
     pub fn idle_poll(mut self, d: Duration) -> Self {
         self.s.idle_poll = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Group commit (default on): puts from concurrent threads are handed to one
+    /// committer thread and recorded together, up to 64 per script call, so the server
+    /// runs one script per group instead of one per put. Each put still returns only
+    /// after the server recorded it. Off: every put runs its own script.
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.s.group_commit = on;
+        self
+    }
+
+    /// The thread name stem: threads are `valkit-wb-<stem>-<n>` and
+    /// `valkit-wb-<stem>-commit` (default: the write-behind's name).
+    pub fn thread_name(mut self, stem: &str) -> Self {
+        self.s.thread_name = Some(stem.to_owned());
         self
     }
 

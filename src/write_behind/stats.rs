@@ -49,7 +49,11 @@ impl Counters {
             coalesced: g(&self.coalesced),
             dead_lettered: g(&self.dead_lettered),
             batches,
-            batch_mean: if batches == 0 { 0.0 } else { applied as f64 / batches as f64 },
+            batch_mean: if batches == 0 {
+                0.0
+            } else {
+                applied as f64 / batches as f64
+            },
             batch_max: g(&self.batch_max),
             retaken_batches: g(&self.retaken),
             origin_failures: g(&self.origin_failures),

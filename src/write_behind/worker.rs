@@ -193,7 +193,9 @@ impl<E: Execute> Worker<E> {
             for (i, (w, _)) in writes.iter().enumerate() {
                 last.insert(w.key(), i);
             }
-            let keep: Vec<bool> = (0..writes.len()).map(|i| last[writes[i].0.key()] == i).collect();
+            let keep: Vec<bool> = (0..writes.len())
+                .map(|i| last[writes[i].0.key()] == i)
+                .collect();
             let mut k = keep.iter();
             writes.retain(|_| *k.next().unwrap_or(&true));
             coalesced = (total - writes.len()) as u64;
@@ -209,11 +211,18 @@ impl<E: Execute> Worker<E> {
                     applied = 0;
                     for (w, i) in &writes {
                         let one = std::slice::from_ref(w);
-                        let r = if batch.len() == 1 { Err(err.clone()) } else { self.call_origin(one) };
+                        let r = if batch.len() == 1 {
+                            Err(err.clone())
+                        } else {
+                            self.call_origin(one)
+                        };
                         match r {
                             Ok(()) => applied += 1,
                             Err(e) => {
-                                Counters::add(&sh.counters.origin_failures, u64::from(batch.len() > 1));
+                                Counters::add(
+                                    &sh.counters.origin_failures,
+                                    u64::from(batch.len() > 1),
+                                );
                                 dead.push(record::dead_entry(&e, &records[*i]));
                             }
                         }
@@ -293,14 +302,24 @@ impl<E: Execute> Worker<E> {
             let pause = sh.s.backoff_for(attempt);
             // Keep the lease for the pause and the next attempt.
             let keep = (pause + sh.s.lease).as_millis() as u64;
-            let _ = scripts().lease.key(lease_key).arg(token).arg(keep).invoke(&sh.ex);
+            let _ = scripts()
+                .lease
+                .key(lease_key)
+                .arg(token)
+                .arg(keep)
+                .invoke(&sh.ex);
             let stop = select! {
                 recv(self.stop) -> _ => true,
                 default(pause) => false,
             };
             if stop {
                 // Give the batch up now so that the next process takes it at once.
-                let _ = scripts().lease.key(lease_key).arg(token).arg(0).invoke(&sh.ex);
+                let _ = scripts()
+                    .lease
+                    .key(lease_key)
+                    .arg(token)
+                    .arg(0)
+                    .invoke(&sh.ex);
                 return Attempted::Stop;
             }
         }
