@@ -83,7 +83,10 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
             );
         }
         wb.flush(Duration::from_secs(10)).unwrap();
-        let running = thread_names().iter().filter(|n| n.starts_with("valkit-wb-wbord")).count();
+        let running = thread_names()
+            .iter()
+            .filter(|n| n.starts_with("valkit-wb-wbord"))
+            .count();
         assert_eq!(running, 3, "two workers and the committer");
         let got = rec.writes();
         assert_eq!(got.len(), 300, "{kind:?}");
@@ -462,7 +465,7 @@ fn snapshot(c: &Conn, name: &str, file: &Path, seed: u64, accepted: &HashSet<usi
         .map(|e| {
             let d = String::from_utf8_lossy(e).into_owned();
             let (n, rest) = d.split_once(':').unwrap();
-            value_of(rest[n.parse::<usize>().unwrap()..].as_bytes())
+            value_of(&rest.as_bytes()[n.parse::<usize>().unwrap()..])
         })
         .collect();
     let applied: HashSet<usize> = std::fs::read_to_string(file)

@@ -3,7 +3,7 @@
 
 use super::origin::Write;
 
-fn field<'a>(rest: &mut &'a [u8]) -> Option<u64> {
+fn field(rest: &mut &[u8]) -> Option<u64> {
     let i = rest.iter().position(|&b| b == b':')?;
     let n = std::str::from_utf8(&rest[..i]).ok()?.parse().ok()?;
     *rest = &rest[i + 1..];
