@@ -40,12 +40,14 @@ for j = 0, parts - 1 do
         end
       end
       if take then
-        local out = { i + 1, 2 }
-        for _ = 1, math.min(n, batch) do
-          out[#out + 1] = redis.call('LMOVE', list, inflight, 'LEFT', 'RIGHT')
-        end
+        local count = math.min(n, batch)
+        local recs = redis.call('LRANGE', list, 0, count - 1)
+        redis.call('LTRIM', list, count, -1)
+        redis.call('RPUSH', inflight, unpack(recs))
         redis.call('SET', lk, ARGV[1], 'PX', lease)
-        return out
+        table.insert(recs, 1, 2)
+        table.insert(recs, 1, i + 1)
+        return recs
       end
     end
   elseif wait < 0 or lease < wait then

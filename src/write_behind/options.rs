@@ -107,9 +107,9 @@ impl<E: Execute + Send + Sync + 'static> WriteBehindBuilder<E> {
         self
     }
 
-    /// Largest batch handed to the origin (default 100).
+    /// Largest batch handed to the origin (default 100, at most 1,000).
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.s.batch = n.clamp(1, 10_000);
+        self.s.batch = n.clamp(1, 1_000);
         self
     }
 
