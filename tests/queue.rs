@@ -595,3 +595,39 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
         );
     }
 }
+
+#[test]
+fn a_job_whose_leases_keep_expiring_is_dead_lettered() {
+    for kind in kinds() {
+        let q = queue(
+            kind,
+            "expiries",
+            fast().lease(Duration::from_millis(100)).max_attempts(2),
+        );
+        q.push(Priority::Low, &Job::new("crashy", json!(0)).with_id("c"))
+            .unwrap();
+        for expected_attempts in 0..2 {
+            let r = q
+                .reserve(Duration::from_secs(1))
+                .unwrap()
+                .expect("handed out");
+            assert_eq!(r.job().attempts(), expected_attempts);
+            // The "worker" dies: no ack, no nack.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The next reserve returns the second expired lease and finds the attempts used up.
+        assert!(
+            q.reserve(Duration::from_millis(100)).unwrap().is_none(),
+            "{kind:?}"
+        );
+        let dead = q.dead_letters(0, 10).unwrap();
+        assert_eq!(dead.len(), 1, "{kind:?}");
+        assert_eq!(dead[0].id(), Some("c"));
+        assert!(
+            dead[0].error().contains("lease expired 2 time(s)"),
+            "{}",
+            dead[0].error()
+        );
+        assert!(q.stats().unwrap().is_idle());
+    }
+}

@@ -257,6 +257,8 @@ fn permanent_failure_ends_in_the_dead_letter_list_without_blocking_others() {
         }
         let st = wb.stats().unwrap();
         assert_eq!((st.pending, st.dead_lettered), (0, 3));
+        assert_eq!(wb.purge_dead().unwrap(), 3);
+        assert_eq!(wb.stats().unwrap().dead_lettered, 0);
     }
 }
 

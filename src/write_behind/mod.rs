@@ -86,6 +86,7 @@ pub(crate) struct Scripts {
     pub(crate) done: Script,
     pub(crate) lease: Script,
     pub(crate) stats: Script,
+    pub(crate) purge: Script,
 }
 
 pub(crate) fn scripts() -> &'static Scripts {
@@ -96,6 +97,7 @@ pub(crate) fn scripts() -> &'static Scripts {
         done: Script::new(include_str!("done.lua")),
         lease: Script::new(include_str!("lease.lua")),
         stats: Script::new(include_str!("stats.lua")),
+        purge: Script::new(include_str!("purge.lua")),
     })
 }
 
@@ -469,6 +471,15 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
             )?,
         )?;
         Ok(raw.iter().map(|e| DeadWrite::decode(e)).collect())
+    }
+
+    /// Delete every dead-lettered write (atomically); returns how many there were.
+    pub fn purge_dead(&self) -> Result<u64, WriteBehindError> {
+        let n: i64 = scripts()
+            .purge
+            .key(&self.shared.keys.dead)
+            .invoke_as(&self.shared.ex)?;
+        Ok(n.max(0) as u64)
     }
 
     /// The executor underneath.
