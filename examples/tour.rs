@@ -406,6 +406,106 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    // 14. A reliable queue and a write-behind (valkit::queue, valkit::write_behind).
+    println!("\n== queue: priorities, a failing job retried then dead-lettered, a worker pool");
+    {
+        use valkit::queue::{Job, Priority, Queue, QueueOptions, WorkerPool};
+        use valkit::write_behind::{OriginError, Write, WriteBehind};
+        let qname = format!("{prefix}jobs");
+        let opts = QueueOptions::new()
+            .max_attempts(2)
+            .backoff(Duration::ZERO, Duration::ZERO);
+        let queue = Queue::with_options(Arc::new(Connection::open(&config)?), &qname, opts)?;
+        queue.push(
+            Priority::Low,
+            &Job::new("report", serde_json::json!({"month": 11})),
+        )?;
+        queue.push(
+            Priority::High,
+            &Job::new("email", serde_json::json!({"to": "ada@example.com"})),
+        )?;
+        queue.push(
+            Priority::High,
+            &Job::new("charge", serde_json::json!({"card": "expired"})),
+        )?;
+        let s = queue.stats()?;
+        println!(
+            "  waiting high/medium/low = {:?}, oldest {:?}",
+            s.waiting, s.oldest_age
+        );
+        let mut workers = WorkerPool::builder(queue.clone())
+            .workers(2)
+            .reserve_wait(Duration::from_millis(20))
+            .start(|job| {
+                println!(
+                    "  worker: {} {} (attempt {})",
+                    job.kind(),
+                    job.payload(),
+                    job.attempts() + 1
+                );
+                if job.kind() == "charge" {
+                    return Err("card expired".into());
+                }
+                Ok(())
+            })?;
+        let until = Instant::now() + Duration::from_secs(5);
+        while !queue.stats()?.is_idle() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let report = workers.shutdown(Duration::from_secs(2));
+        for d in queue.dead_letters(0, 10)? {
+            println!("  dead letter: id {:?}, error {:?}", d.id(), d.error());
+        }
+        let m = queue.metrics();
+        println!(
+            "  handler ok {}, errors {}; workers stopped in time {}; purged {} dead letter(s)",
+            m.handler_ok,
+            m.handler_err,
+            report.stopped_in_time,
+            queue.purge_dead()?
+        );
+
+        println!(
+            "\n== write-behind: put = cache write + durable record; workers drain to the origin"
+        );
+        let applied = Arc::new(AtomicUsize::new(0));
+        let seen = applied.clone();
+        let wb = WriteBehind::builder(Arc::new(Connection::open(&config)?), &format!("{prefix}wb"))
+            .origin(move |batch: &[Write]| -> Result<(), OriginError> {
+                // A real origin would UPSERT ... WHERE seq < $seq here.
+                seen.fetch_add(batch.len(), SeqCst);
+                Ok(())
+            })
+            .start()?;
+        for i in 0..100 {
+            wb.put(
+                &format!("user:{}", i % 10),
+                format!("{{\"visits\":{i}}}").as_bytes(),
+            )?;
+        }
+        println!(
+            "  cache now: user:9 = {:?}",
+            wb.get("user:9")?.map(String::from_utf8)
+        );
+        let t = Instant::now();
+        wb.flush(Duration::from_secs(5))?;
+        println!(
+            "  flushed in {:?}: {} writes applied to the origin; backlog {:?}",
+            t.elapsed(),
+            applied.load(SeqCst),
+            wb.stats()?.pending
+        );
+        wb.shutdown(Duration::from_secs(5))?;
+        for tag in [qname, format!("{prefix}wb")] {
+            let keys = conn
+                .scan(valkit::ScanOptions::default().pattern(format!("{{{tag}}}*")))
+                .collect::<valkit::Result<Vec<_>>>()?;
+            if !keys.is_empty() {
+                conn.del(&keys)?;
+            }
+        }
+    }
+
     let removed = conn.del(&found)?;
     let mut rest = conn
         .scan(valkit::ScanOptions::default().pattern(format!("{prefix}*")))

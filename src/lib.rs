@@ -52,6 +52,9 @@ pub mod resp;
 pub mod cache;
 pub mod lock;
 pub mod limit;
+#[cfg(feature = "json")]
+pub mod queue;
+pub mod write_behind;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
