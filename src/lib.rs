@@ -50,8 +50,8 @@ mod pool;
 pub mod resp;
 
 pub mod cache;
-pub mod lock;
 pub mod limit;
+pub mod lock;
 #[cfg(feature = "json")]
 pub mod queue;
 pub mod write_behind;
