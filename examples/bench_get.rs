@@ -31,6 +31,8 @@ fn main() {
             let n: usize = args[2].parse().expect("count");
             match (client, args.get(3).map_or("get", String::as_str)) {
                 ("valkit", "get") => valkit_gets(port, n),
+                ("valkit", "helper_get") => valkit_helper_gets(port, n),
+                ("redis", "helper_get") => redis_helper_gets(port, n),
                 ("redis", "get") => redis_gets(port, n),
                 ("valkit", "pipe_set") => valkit_pipe_sets(port, n),
                 ("redis", "pipe_set") => redis_pipe_sets(port, n),
@@ -56,6 +58,29 @@ fn valkit_gets(port: u16, n: usize) {
             .exec(&valkit::cmd("GET").arg("bench:k16"))
             .expect("GET");
         assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
+    }
+}
+
+/// GET through the typed helper (`Commands::get` into `Option<Vec<u8>>`): the in-place
+/// frame path, no `Value` built.
+fn valkit_helper_gets(port: u16, n: usize) {
+    use valkit::Commands;
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = conn.get("bench:k16").expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(16));
+    }
+}
+
+/// The same with the redis crate's typed helper.
+fn redis_helper_gets(port: u16, n: usize) {
+    use redis::Commands;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut conn = client.get_connection().expect("redis connect");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = conn.get("bench:k16").expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(16));
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use crate::cmd::FromValue;
 use crate::error::{Error, Result};
+use crate::resp::{Frame, Value};
 
 /// The remaining time to live of a key, from `TTL` or `PTTL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,8 +91,78 @@ impl KeyType {
     }
 }
 
+/// From the name `TYPE` answers with (a simple string).
+impl FromValue for KeyType {
+    fn from_value(v: Value) -> Result<KeyType> {
+        String::from_value(v).map(|name| KeyType::from_name(&name))
+    }
+
+    fn from_frame(f: Frame<'_>) -> Result<KeyType> {
+        String::from_frame(f).map(|name| KeyType::from_name(&name))
+    }
+}
+
 impl std::fmt::Display for KeyType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The key commands (see `define.rs` for the form).
+macro_rules! key_commands {
+    ($out:ident) => { $out! {
+    /// `DEL key...`: how many of the keys existed and were removed.
+    fn del<K: ToArgs>(keys: K) -> u64 { cmd("DEL").arg(keys) }
+
+    /// `UNLINK key...`: like [`del`](Commands::del), but the memory is reclaimed in the
+    /// background.
+    fn unlink<K: ToArgs>(keys: K) -> u64 { cmd("UNLINK").arg(keys) }
+
+    /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice).
+    fn exists<K: ToArgs>(keys: K) -> u64 { cmd("EXISTS").arg(keys) }
+
+    /// `EXPIRE key seconds`: true when the expiry was set (false for a missing key).
+    /// When `ttl` is not a whole number of seconds, `PEXPIRE key milliseconds` is sent
+    /// instead, so a sub-second `ttl` never becomes `EXPIRE 0` (which deletes the key).
+    fn expire<K: ToArgs>(key: K, ttl: Duration) -> bool {
+        if ttl.subsec_nanos() == 0 {
+            cmd("EXPIRE").arg(key).arg(ttl.as_secs())
+        } else {
+            cmd("PEXPIRE").arg(key).arg(millis(ttl))
+        }
+    }
+
+    /// `PEXPIRE key milliseconds`: true when the expiry was set.
+    fn pexpire<K: ToArgs>(key: K, ttl: Duration) -> bool {
+        cmd("PEXPIRE").arg(key).arg(millis(ttl))
+    }
+
+    /// `TTL key`: the remaining time to live, in whole seconds.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use valkit::{Commands, Connection, Ttl};
+    /// # fn main() -> valkit::Result<()> {
+    /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// conn.set_ex("k", "v", Duration::from_secs(100))?;
+    /// assert!(matches!(conn.ttl("k")?, Ttl::Expires(d) if d <= Duration::from_secs(100)));
+    /// assert_eq!(conn.ttl("missing")?, Ttl::Missing);
+    /// # Ok(()) }
+    /// ```
+    fn ttl<K: ToArgs>(key: K) -> Ttl = |n: i64| Ttl::from_reply(n, false); { cmd("TTL").arg(key) }
+
+    /// `PTTL key`: the remaining time to live, in milliseconds.
+    fn pttl<K: ToArgs>(key: K) -> Ttl = |n: i64| Ttl::from_reply(n, true); { cmd("PTTL").arg(key) }
+
+    /// `PERSIST key`: true when an expiry was removed.
+    fn persist<K: ToArgs>(key: K) -> bool { cmd("PERSIST").arg(key) }
+
+    /// `TYPE key`: the type of the value ([`KeyType::None`] for a missing key).
+    fn key_type<K: ToArgs>(key: K) -> KeyType { cmd("TYPE").arg(key) }
+
+    /// `RENAME key newkey`: an error when `key` does not exist.
+    fn rename<K: ToArgs, N: ToArgs>(key: K, new_key: N) -> () {
+        cmd("RENAME").arg(key).arg(new_key)
+    }
+    }};
 }
