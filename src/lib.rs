@@ -64,7 +64,7 @@ pub use commands::{
 };
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
-pub use error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
+pub use error::{Error, ErrorClass, ErrorKind, Result, ServerError, ServerErrorKind};
 pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
 pub use resp::{Bytes, Value};
 pub use script::{Script, ScriptInvocation};
@@ -76,3 +76,7 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/client.md")]
 #[cfg(doctest)]
 pub struct ClientDocDoctests;
+
+#[doc = include_str!("../docs/errors.md")]
+#[cfg(doctest)]
+pub struct ErrorsDocDoctests;
