@@ -59,8 +59,9 @@ pub use client::{
 };
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use commands::{
-    Commands, Condition, Expiry, GetExExpiry, Info, KeyType, ListEnd, ScanIter, ScanOptions,
-    ScoreBound, ScoreUpdate, SetOptions, Ttl, ZAddOptions, ZRangeBy, ZRangeOptions,
+    Commands, Condition, CopyOptions, ExpireTime, Expiry, GetExExpiry, Info, KeyType, ListEnd,
+    ScanIter, ScanOptions, ScoreBound, ScoreUpdate, SetOptions, StreamEntry, StreamTrim,
+    TrimStrategy, Ttl, XReadGroupOptions, ZAddOptions, ZRangeBy, ZRangeOptions,
 };
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};

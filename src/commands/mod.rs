@@ -20,6 +20,8 @@ mod server;
 #[macro_use]
 mod sets;
 #[macro_use]
+mod streams;
+#[macro_use]
 mod strings;
 #[macro_use]
 mod zset;
@@ -37,14 +39,17 @@ use crate::cmd::{cmd, Cmd, Execute, FromValue, ToArgs};
 use crate::error::{Error, Result};
 
 pub use info::Info;
-pub use keys::{KeyType, Ttl};
+pub use keys::{CopyOptions, ExpireTime, KeyType, Ttl};
 pub use lists::ListEnd;
 pub use scan::{ScanIter, ScanOptions};
+pub use streams::{StreamEntry, StreamTrim, TrimStrategy, XReadGroupOptions};
 pub use strings::{Condition, Expiry, GetExExpiry, SetOptions};
 pub use zset::{ScoreBound, ScoreUpdate, ZAddOptions, ZRangeBy, ZRangeOptions};
 
+use keys::unix_time;
 use lists::Timeout;
 use server::time_from_reply;
+use streams::streams_args;
 use strings::millis;
 use zset::zadd_cmd;
 
@@ -125,6 +130,7 @@ pub trait Commands: Execute {
     set_commands!(commands_trait);
     zset_commands!(commands_trait);
     server_commands!(commands_trait);
+    stream_commands!(commands_trait);
 
     // ------------------------------------------------------------------- scans
 

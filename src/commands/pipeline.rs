@@ -12,4 +12,5 @@ impl Pipeline {
     set_commands!(commands_pipeline);
     zset_commands!(commands_pipeline);
     server_commands!(commands_pipeline);
+    stream_commands!(commands_pipeline);
 }
