@@ -8,7 +8,8 @@
 //! # fn main() -> valkit::Result<()> {
 //! let conn = Connection::open_url("redis://127.0.0.1:6379")?;
 //! conn.set("k", "v")?;
-//! assert_eq!(conn.get("k")?, Some(b"v".to_vec()));
+//! let v: Option<String> = conn.get("k")?;
+//! assert_eq!(v.as_deref(), Some("v"));
 //! let pong = conn.exec(&cmd("PING"))?;
 //! # let _ = pong; Ok(()) }
 //! ```

@@ -587,3 +587,111 @@ tuple_from_value!(2; A B; {
 tuple_from_value!(3; A B C);
 tuple_from_value!(4; A B C D);
 tuple_from_value!(5; A B C D E);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resp::with_value_frame;
+    use std::fmt::Debug;
+
+    fn bulk(s: &str) -> Value {
+        Value::Bulk(s.as_bytes().into())
+    }
+
+    /// The frame path and the value path agree: both `Ok` and equal, or both `Err` of the
+    /// same kind.
+    fn agree<T: FromValue + PartialEq + Debug>(v: &Value) -> Result<T> {
+        let framed = with_value_frame(v, T::from_frame);
+        let valued = T::from_value(v.clone());
+        match (&framed, &valued) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{v:?}"),
+            (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{v:?}"),
+            _ => panic!("{v:?}: frame {framed:?}, value {valued:?}"),
+        }
+        framed
+    }
+
+    fn shapes() -> Vec<Value> {
+        vec![
+            Value::Nil,
+            Value::Int(7),
+            Value::Int(-1),
+            Value::Double(2.5),
+            Value::Double(f64::INFINITY),
+            Value::Bool(true),
+            Value::Simple("OK".into()),
+            bulk("42"),
+            bulk("1"),
+            bulk("inf"),
+            bulk("x"),
+            Value::Array(vec![]),
+            Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")]),
+            Value::Array(vec![bulk("a"), bulk("1"), bulk("b")]),
+            Value::Array(vec![
+                Value::Array(vec![bulk("a"), Value::Double(1.0)]),
+                Value::Array(vec![bulk("b"), Value::Double(2.0)]),
+            ]),
+            Value::Array(vec![Value::Array(vec![bulk("a")])]),
+            Value::Map(vec![(bulk("a"), bulk("1")), (bulk("b"), Value::Int(2))]),
+            Value::Set(vec![bulk("x"), bulk("y")]),
+            Value::Array(vec![Value::Nil, bulk("3")]),
+            Value::Error(crate::error::ServerError::new("WRONGTYPE no")),
+        ]
+    }
+
+    #[test]
+    fn frame_and_value_paths_agree_on_every_shape() {
+        for v in shapes() {
+            let _ = agree::<i64>(&v);
+            let _ = agree::<u16>(&v);
+            let _ = agree::<f64>(&v);
+            let _ = agree::<bool>(&v);
+            let _ = agree::<String>(&v);
+            let _ = agree::<Option<String>>(&v);
+            let _ = agree::<Option<f64>>(&v);
+            let _ = agree::<Vec<String>>(&v);
+            let _ = agree::<Vec<Option<i64>>>(&v);
+            let _ = agree::<Vec<(String, String)>>(&v);
+            let _ = agree::<Vec<(String, f64)>>(&v);
+            let _ = agree::<(String, i64)>(&v);
+            let _ = agree::<(Option<String>, String)>(&v);
+            let _ = agree::<HashMap<String, String>>(&v);
+            let _ = agree::<BTreeMap<String, i64>>(&v);
+            let _ = agree::<HashSet<String>>(&v);
+            let _ = agree::<BTreeSet<String>>(&v);
+        }
+    }
+
+    #[test]
+    fn pairs_read_flat_nested_and_map_replies() {
+        let want = vec![("a".to_string(), 1.0), ("b".to_string(), 2.0)];
+        let flat = Value::Array(vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")]);
+        let nested = Value::Array(vec![
+            Value::Array(vec![bulk("a"), Value::Double(1.0)]),
+            Value::Array(vec![bulk("b"), Value::Double(2.0)]),
+        ]);
+        let map = Value::Map(vec![(bulk("a"), Value::Int(1)), (bulk("b"), bulk("2"))]);
+        for v in [&flat, &nested, &map] {
+            assert_eq!(agree::<Vec<(String, f64)>>(v).unwrap(), want);
+            let m = agree::<HashMap<String, f64>>(v).unwrap();
+            assert_eq!(m["b"], 2.0);
+        }
+        // Odd flat arrays and malformed nested pairs are conversion errors.
+        let odd = Value::Array(vec![bulk("a"), bulk("1"), bulk("b")]);
+        assert_eq!(
+            agree::<Vec<(String, f64)>>(&odd).unwrap_err().kind(),
+            crate::ErrorKind::Conversion
+        );
+        assert!(
+            agree::<HashMap<String, String>>(&Value::Array(vec![Value::Array(vec![bulk("a")])]))
+                .is_err()
+        );
+        // Numbers parse from bulk strings in place, with the value path's messages.
+        assert_eq!(agree::<i64>(&bulk(" 12 ")).unwrap(), 12);
+        assert_eq!(agree::<f64>(&bulk("-inf")).unwrap(), f64::NEG_INFINITY);
+        let e = agree::<i64>(&bulk("1.5")).unwrap_err();
+        assert!(e.to_string().contains("1.5"), "{e}");
+        assert!(agree::<bool>(&bulk("0")).is_ok_and(|b| !b));
+        assert!(agree::<bool>(&Value::Int(2)).is_err());
+    }
+}

@@ -525,3 +525,159 @@ fn works_through_dyn_and_references() {
     (&&r).set("a", "b").unwrap();
     assert_eq!(r.sent().len(), 2);
 }
+
+#[test]
+fn new_commands_encode() {
+    let r = Recorder::default();
+    let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+    let _ = r.expire_at("k", at);
+    assert_eq!(r.last(), "EXPIREAT k 1700000000");
+    let _ = r.pexpire_at("k", at);
+    assert_eq!(r.last(), "PEXPIREAT k 1700000000123");
+    let _ = r.copy("a", "b", CopyOptions::new().db(2).replace());
+    assert_eq!(r.last(), "COPY a b DB 2 REPLACE");
+    let _ = r.zincr_by("z", "m", 2.5);
+    assert_eq!(r.last(), "ZINCRBY z 2.5 m");
+    let _ = r.hincr_by_float("h", "f", -0.5);
+    assert_eq!(r.last(), "HINCRBYFLOAT h f -0.5");
+    let _ = r.zcount("z", ScoreBound::Exclusive(1.0), ScoreBound::PosInf);
+    assert_eq!(r.last(), "ZCOUNT z (1 +inf");
+    let _ = r.object_encoding("k");
+    assert_eq!(r.last(), "OBJECT ENCODING k");
+    let _ = r.memory_usage("k");
+    assert_eq!(r.last(), "MEMORY USAGE k");
+
+    let cases = [
+        (StreamTrim::max_len(10), "XTRIM s MAXLEN = 10"),
+        (StreamTrim::max_len(10).approx(), "XTRIM s MAXLEN ~ 10"),
+        (
+            StreamTrim::min_id("5-0").limit(7),
+            "XTRIM s MINID ~ 5-0 LIMIT 7",
+        ),
+    ];
+    for (trim, want) in cases {
+        let _ = r.xtrim("s", &trim);
+        assert_eq!(r.last(), want);
+    }
+    let _ = r.xadd_trim("s", "*", ("f", "v"), &StreamTrim::max_len(3));
+    assert_eq!(r.last(), "XADD s MAXLEN = 3 * f v");
+    let _ = r.xgroup_create("s", "g", "$", true);
+    assert_eq!(r.last(), "XGROUP CREATE s g $ MKSTREAM");
+    let _ = r.xgroup_create("s", "g", "0", false);
+    assert_eq!(r.last(), "XGROUP CREATE s g 0");
+
+    // BLOCK: milliseconds, never 0 for a non-zero wait, and the connection is told.
+    let opts = XReadGroupOptions::new()
+        .count(5)
+        .block(Duration::from_micros(10))
+        .noack();
+    let _ = r.xreadgroup::<_, _, _, _, Option<Value>>("g", "c", ["a", "b"], [">", ">"], &opts);
+    assert_eq!(
+        r.last(),
+        "XREADGROUP GROUP g c COUNT 5 BLOCK 1 NOACK STREAMS a b > >"
+    );
+    assert_eq!(r.last_blocking(), Blocking::For(Duration::from_micros(10)));
+    let _ = r.xreadgroup::<_, _, _, _, Option<Value>>(
+        "g",
+        "c",
+        "a",
+        "0",
+        &XReadGroupOptions::new().block(Duration::ZERO),
+    );
+    assert_eq!(r.last(), "XREADGROUP GROUP g c BLOCK 0 STREAMS a 0");
+    assert_eq!(r.last_blocking(), Blocking::Forever);
+    let _ =
+        r.xreadgroup::<_, _, _, _, Option<Value>>("g", "c", "a", ">", &XReadGroupOptions::new());
+    assert_eq!(r.last_blocking(), Blocking::No);
+    let _ = r.xautoclaim::<_, _, _, _, Value>("s", "g", "c", Duration::from_secs(2), "0-0", 10);
+    assert_eq!(r.last(), "XAUTOCLAIM s g c 2000 0-0 COUNT 10");
+}
+
+#[test]
+fn expire_time_and_stream_entries_parse() {
+    let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let r = Recorder::replying([
+        Value::Int(-2),
+        Value::Int(-1),
+        Value::Int(1_700_000_000),
+        Value::Int(1_700_000_000_000),
+        Value::Int(-3),
+    ]);
+    assert_eq!(r.expire_time("k").unwrap(), ExpireTime::Missing);
+    assert_eq!(r.expire_time("k").unwrap(), ExpireTime::NoExpiry);
+    assert_eq!(r.expire_time("k").unwrap(), ExpireTime::At(at));
+    assert_eq!(r.pexpire_time("k").unwrap(), ExpireTime::At(at));
+    assert_eq!(
+        r.expire_time("k").unwrap_err().kind(),
+        ErrorKind::Conversion
+    );
+
+    let entry = |id: &str, fields: Option<&[&str]>| {
+        Value::Array(vec![
+            bulk(id),
+            fields.map_or(Value::Nil, |f| {
+                Value::Array(f.iter().map(|s| bulk(s)).collect())
+            }),
+        ])
+    };
+    let r = Recorder::replying([Value::Array(vec![
+        entry("1-0", Some(&["a", "1", "b", "2"])),
+        entry("2-0", None),
+    ])]);
+    let got: Vec<StreamEntry> = r.xrange("s", "-", "+").unwrap();
+    assert_eq!(got[0].id, "1-0");
+    assert_eq!(got[0].get("b"), Some(&b"2"[..]));
+    assert_eq!(got[0].get("c"), None);
+    assert!(got[1].fields.is_empty());
+    // An odd field list is a conversion error.
+    let r = Recorder::replying([Value::Array(vec![entry("1-0", Some(&["a"]))])]);
+    assert_eq!(
+        r.xrange::<_, _, _, Vec<StreamEntry>>("s", "-", "+")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conversion
+    );
+}
+
+#[test]
+fn pipelines_queue_the_same_commands_as_the_trait() {
+    let p = crate::cmd::pipe()
+        .set("a", 1)
+        .ignore()
+        .ignore()
+        .hincr_by("h", "f", 2)
+        .zincr_by("z", "m", 1.5)
+        .blpop("q", Duration::from_millis(250));
+    let sent: Vec<String> = p
+        .commands()
+        .iter()
+        .map(|c| {
+            c.args()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "SET a 1",
+            "HINCRBY h f 2",
+            "ZINCRBY z 1.5 m",
+            "BLPOP q 0.25"
+        ]
+    );
+    assert_eq!(p.blocking_mode(), Blocking::For(Duration::from_millis(250)));
+    // The replies `query` keeps: all but the SET's (ignored twice, counted once).
+    let r = Recorder::replying([ok(), Value::Int(2), bulk("1.5"), Value::Nil]);
+    let got: (i64, f64, Option<(String, String)>) = p.query(&r).unwrap();
+    assert_eq!(got, (2, 1.5, None));
+    let r = Recorder::replying([ok(), Value::Int(2), bulk("1.5"), Value::Nil]);
+    assert_eq!(p.run(&r).unwrap().len(), 4);
+    // `clear` forgets the ignored positions too.
+    let mut p = p;
+    p.clear();
+    let p = p.get("k");
+    let r = Recorder::replying([bulk("v")]);
+    assert_eq!(p.query::<(String,), _>(&r).unwrap().0, "v");
+}
