@@ -256,6 +256,14 @@ fn streams_add_trim_range_and_delete() {
     });
 }
 
+/// `XPENDING key group`: count, lowest id, highest id, pending count per consumer.
+type PendingSummary = (
+    u64,
+    Option<String>,
+    Option<String>,
+    Option<Vec<(String, u64)>>,
+);
+
 #[test]
 fn streams_consumer_groups_read_ack_pending_claim_info() {
     each_combo("fam_group", |c, p, _, _| {
@@ -287,12 +295,7 @@ fn streams_consumer_groups_read_ack_pending_claim_info() {
             .unwrap();
         assert_eq!(none, None);
 
-        let (count, low, high, per_consumer): (
-            u64,
-            Option<String>,
-            Option<String>,
-            Option<Vec<(String, u64)>>,
-        ) = c.xpending(&s, "g").unwrap();
+        let (count, low, high, per_consumer): PendingSummary = c.xpending(&s, "g").unwrap();
         assert_eq!(
             (count, low.as_ref(), high.as_ref()),
             (2, Some(&id1), Some(&id2))
