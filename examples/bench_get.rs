@@ -7,6 +7,9 @@
 //! bench_get redis PORT N            # N GETs with the redis crate's sync client
 //! bench_get valkit PORT N pipe_set  # N pipelines of 64 SETs of 16 B, replies dropped
 //! bench_get redis PORT N pipe_set   # the same with the redis crate
+//! bench_get valkit PORT N helper_get      # N GETs through `Commands::get` (typed)
+//! bench_get redis PORT N helper_get       # the same with `redis::Commands::get`
+//! bench_get valkit PORT N pipe_set_typed  # pipe_set built with `pipe().set(..)`
 //! ```
 //! The server runs outside valgrind; (instructions at N=2000 - at N=1000) / 1000 is the
 //! client's cost per GET (per pipeline), setup cancelled out.
@@ -31,8 +34,11 @@ fn main() {
             let n: usize = args[2].parse().expect("count");
             match (client, args.get(3).map_or("get", String::as_str)) {
                 ("valkit", "get") => valkit_gets(port, n),
+                ("valkit", "helper_get") => valkit_helper_gets(port, n),
+                ("redis", "helper_get") => redis_helper_gets(port, n),
                 ("redis", "get") => redis_gets(port, n),
                 ("valkit", "pipe_set") => valkit_pipe_sets(port, n),
+                ("valkit", "pipe_set_typed") => valkit_typed_pipe_sets(port, n),
                 ("redis", "pipe_set") => redis_pipe_sets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
@@ -56,6 +62,29 @@ fn valkit_gets(port: u16, n: usize) {
             .exec(&valkit::cmd("GET").arg("bench:k16"))
             .expect("GET");
         assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
+    }
+}
+
+/// GET through the typed helper (`Commands::get` into `Option<Vec<u8>>`): the in-place
+/// frame path, no `Value` built.
+fn valkit_helper_gets(port: u16, n: usize) {
+    use valkit::Commands;
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = conn.get("bench:k16").expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(16));
+    }
+}
+
+/// The same with the redis crate's typed helper.
+fn redis_helper_gets(port: u16, n: usize) {
+    use redis::Commands;
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut conn = client.get_connection().expect("redis connect");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = conn.get("bench:k16").expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(16));
     }
 }
 
@@ -87,6 +116,21 @@ fn valkit_pipe_sets(port: u16, n: usize) {
         }
         let replies = conn.exec_pipeline(&p).expect("pipeline");
         assert_eq!(replies.len(), DEPTH);
+    }
+}
+
+/// The same pipeline built with the typed builder methods (`pipe().set(..)`), replies
+/// checked and dropped with `query::<()>`.
+fn valkit_typed_pipe_sets(port: u16, n: usize) {
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    let value = [b'x'; 16];
+    for _ in 0..n {
+        let mut p = valkit::pipe();
+        for _ in 0..DEPTH {
+            p = p.set("bench:s16", &value[..]);
+        }
+        p.query::<(), _>(&conn).expect("pipeline");
     }
 }
 

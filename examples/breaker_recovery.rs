@@ -69,7 +69,7 @@ fn measure(kind: ServerKind, outage: Duration, breaker: BreakerOptions) -> valki
                 s.spawn(|| {
                     let end = Instant::now() + limit;
                     while !stop.load(Ordering::SeqCst) && Instant::now() < end {
-                        match client.get("k") {
+                        match client.get::<_, Option<Vec<u8>>>("k") {
                             Ok(_) => {
                                 if back.lock().is_some() {
                                     first_ok.lock().get_or_insert_with(Instant::now);

@@ -67,13 +67,13 @@ fn hit_overhead(conn: &Conn, iters: usize) -> Result<(), Box<dyn std::error::Err
         (
             "raw GET (bytes)",
             Box::new(|| {
-                let _ = conn.get(raw_key).unwrap();
+                let _: Option<Vec<u8>> = conn.get(raw_key).unwrap();
             }),
         ),
         (
             "raw GET + serde_json decode",
             Box::new(|| {
-                let b = conn.get(raw_key).unwrap().unwrap();
+                let b: Vec<u8> = conn.get::<_, Option<Vec<u8>>>(raw_key).unwrap().unwrap();
                 let _: User = serde_json::from_slice(&b).unwrap();
             }),
         ),

@@ -62,7 +62,10 @@ fn child(op: &str, n: usize, port: u16) {
             conn.set(key, &value).expect("set");
         }
         "get" => {
-            let got = conn.get(key).expect("get").expect("the key is set");
+            let got = conn
+                .get::<_, Option<Vec<u8>>>(key)
+                .expect("get")
+                .expect("the key is set");
             assert_eq!(got.len(), n);
         }
         other => panic!("unknown op {other}"),

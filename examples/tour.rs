@@ -50,28 +50,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. Typed helpers.
     println!("\n== typed commands");
     conn.set(k("greeting"), "hello")?;
-    println!(
-        "GET greeting        -> {:?}",
-        conn.get_string(k("greeting"))?
-    );
+    let greeting: Option<String> = conn.get(k("greeting"))?;
+    println!("GET greeting        -> {greeting:?}");
     let written = conn.set_options(k("greeting"), "again", &SetOptions::default().nx())?;
     println!("SET NX on existing  -> written = {written}");
     conn.set_ex(k("session"), "alice", Duration::from_secs(30))?;
     println!("TTL session         -> {:?}", conn.ttl(k("session"))?);
     println!("INCRBY counter 5    -> {}", conn.incr_by(k("counter"), 5)?);
     conn.hset(k("user:1"), [("name", "Ada"), ("lang", "en")])?;
-    println!(
-        "HGETALL user:1      -> {} fields",
-        conn.hgetall(k("user:1"))?.len()
-    );
+    let user: std::collections::HashMap<String, String> = conn.hgetall(k("user:1"))?;
+    println!("HGETALL user:1      -> {user:?}");
     conn.zadd(k("board"), &[("ann", 10.0), ("bob", 30.0), ("cy", 20.0)])?;
-    println!(
-        "ZRANGE board WITHSCORES -> {:?}",
-        conn.zrange_withscores(k("board"), valkit::ZRangeOptions::by_index(0, -1))?
-            .into_iter()
-            .map(|(m, s)| (String::from_utf8_lossy(&m).into_owned(), s))
-            .collect::<Vec<_>>()
-    );
+    let board: Vec<(String, f64)> =
+        conn.zrange_withscores(k("board"), valkit::ZRangeOptions::by_index(0, -1))?;
+    println!("ZRANGE board WITHSCORES -> {board:?}");
 
     // 3. Any command through the builder.
     println!("\n== any command");
@@ -135,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .pattern(format!("{prefix}p:1*"))
                 .count(100),
         )
-        .collect::<valkit::Result<Vec<_>>>()?;
+        .collect::<valkit::Result<Vec<String>>>()?;
     println!("{} keys match {prefix}p:1*", found.len());
 
     // 8. INFO, parsed.
@@ -167,7 +159,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed(),
         slow.is_broken()
     );
-    let popped = conn.blpop(&[k("nothing")], Duration::from_millis(300))?;
+    let popped: Option<(String, String)> =
+        conn.blpop(&[k("nothing")], Duration::from_millis(300))?;
     println!("typed blpop knows it blocks -> {popped:?}");
     assert_eq!(e.kind(), ErrorKind::Timeout);
 
@@ -499,7 +492,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for tag in [qname, format!("{prefix}wb")] {
             let keys = conn
                 .scan(valkit::ScanOptions::default().pattern(format!("{{{tag}}}*")))
-                .collect::<valkit::Result<Vec<_>>>()?;
+                .collect::<valkit::Result<Vec<String>>>()?;
             if !keys.is_empty() {
                 conn.del(&keys)?;
             }
@@ -509,7 +502,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let removed = conn.del(&found)?;
     let mut rest = conn
         .scan(valkit::ScanOptions::default().pattern(format!("{prefix}*")))
-        .collect::<valkit::Result<Vec<_>>>()?;
+        .collect::<valkit::Result<Vec<String>>>()?;
     rest.sort();
     let removed_rest = conn.del(&rest)?;
     println!("\ncleaned up {} keys", removed + removed_rest);

@@ -74,6 +74,55 @@ pub enum Limit {
     LineLen,
 }
 
+/// Whose problem an error is, for turning it into a response: the one classification a
+/// service maps to HTTP statuses (see `docs/errors.md`).
+///
+/// ```
+/// use valkit::{Error, ErrorClass, ErrorKind, ServerError};
+/// fn status(e: &Error) -> u16 {
+///     match e.class() {
+///         ErrorClass::Unavailable => 503, // with Retry-After
+///         ErrorClass::Caller => 400,
+///         _ => 500,
+///     }
+/// }
+/// assert_eq!(status(&Error::new(ErrorKind::Timeout, "read")), 503);
+/// assert_eq!(status(&ServerError::new("LOADING Redis is loading").into()), 503);
+/// assert_eq!(status(&ServerError::new("WRONGTYPE Operation against a key").into()), 400);
+/// assert_eq!(status(&Error::new(ErrorKind::Conversion, "not a number")), 400);
+/// assert_eq!(status(&Error::new(ErrorKind::Config, "bad URL")), 500);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The server, or the way to it, cannot serve right now, and trying again later may
+    /// work: connect failures, I/O errors and timeouts, a broken connection, an exhausted
+    /// pool, an open circuit breaker, a peer that does not speak RESP, and the server
+    /// replies `LOADING`, `BUSY`, `MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`, `READONLY`,
+    /// `MOVED`/`ASK` (a failover or resharding under way) and `OOM`. HTTP 503.
+    Unavailable,
+    /// The request was wrong, and sending it again will not help: `WRONGTYPE`, a syntax or
+    /// argument error (`ERR ...`), `NOPERM`, `CROSSSLOT`, `EXECABORT`, a reply that does
+    /// not convert into the type asked for, a transaction aborted by a watched key. HTTP
+    /// 400 (or 403, 409 where the service knows better).
+    Caller,
+    /// A bug or a misconfiguration on this side: bad configuration or credentials, TLS set
+    /// up wrongly, a protocol the server does not support, a script the server lost, and
+    /// anything unclassified. HTTP 500.
+    Internal,
+}
+
+impl ErrorClass {
+    /// The HTTP status this class usually maps to: 503, 400 or 500.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorClass::Unavailable => 503,
+            ErrorClass::Caller => 400,
+            ErrorClass::Internal => 500,
+        }
+    }
+}
+
 /// The class of a server error reply, taken from its first word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -142,6 +191,26 @@ impl ServerErrorKind {
             "EXECABORT" => Self::ExecAbort,
             "NOPROTO" => Self::NoProto,
             _ => Self::Other,
+        }
+    }
+
+    /// The [`ErrorClass`] of a reply of this kind.
+    pub fn class(self) -> ErrorClass {
+        match self {
+            Self::Moved
+            | Self::Ask
+            | Self::Loading
+            | Self::ReadOnly
+            | Self::Busy
+            | Self::Oom
+            | Self::TryAgain
+            | Self::ClusterDown
+            | Self::MasterDown
+            | Self::MaxClients => ErrorClass::Unavailable,
+            Self::WrongType | Self::NoPerm | Self::CrossSlot | Self::ExecAbort | Self::Other => {
+                ErrorClass::Caller
+            }
+            Self::NoScript | Self::NoAuth | Self::WrongPass | Self::NoProto => ErrorClass::Internal,
         }
     }
 
@@ -307,6 +376,43 @@ impl Error {
     /// The server's error reply, when this error is one.
     pub fn server_error(&self) -> Option<&ServerError> {
         self.inner.server.as_ref()
+    }
+
+    /// Whose problem this is: [`ErrorClass::Unavailable`] (try again later, 503),
+    /// [`ErrorClass::Caller`] (a wrong request, 400) or [`ErrorClass::Internal`] (a bug or
+    /// misconfiguration, 500). See [`ErrorClass`] for the full list.
+    pub fn class(&self) -> ErrorClass {
+        match self.inner.kind {
+            ErrorKind::Connect
+            | ErrorKind::Io
+            | ErrorKind::Timeout
+            | ErrorKind::Protocol
+            | ErrorKind::Broken
+            | ErrorKind::PoolExhausted
+            | ErrorKind::CircuitOpen => ErrorClass::Unavailable,
+            ErrorKind::Server(k) => k.class(),
+            ErrorKind::Conversion
+            | ErrorKind::Aborted
+            | ErrorKind::InvalidCommand
+            | ErrorKind::Unsupported => ErrorClass::Caller,
+            ErrorKind::Auth
+            | ErrorKind::Config
+            | ErrorKind::Tls
+            | ErrorKind::Testkit
+            | ErrorKind::Limit => ErrorClass::Internal,
+        }
+    }
+
+    /// True when the server or the way to it cannot serve right now
+    /// ([`ErrorClass::Unavailable`]): the failures a cache degrades on and a circuit
+    /// breaker counts.
+    pub fn is_unavailable(&self) -> bool {
+        self.class() == ErrorClass::Unavailable
+    }
+
+    /// True when the request itself was wrong ([`ErrorClass::Caller`]).
+    pub fn is_caller_error(&self) -> bool {
+        self.class() == ErrorClass::Caller
     }
 
     /// True when resending the same command cannot apply it twice: nothing reached the
@@ -532,6 +638,72 @@ mod tests {
         assert!(Error::from(ServerError::new("ERR max number of clients reached")).is_retryable());
         assert!(!Error::new(ErrorKind::Unsupported, "x").is_retryable());
         assert!(!Error::new(ErrorKind::Unsupported, "x").is_connection_broken());
+    }
+
+    #[test]
+    fn every_kind_has_a_class() {
+        use ErrorClass::*;
+        let kinds = [
+            (ErrorKind::Connect, Unavailable),
+            (ErrorKind::Io, Unavailable),
+            (ErrorKind::Timeout, Unavailable),
+            (ErrorKind::Protocol, Unavailable),
+            (ErrorKind::Broken, Unavailable),
+            (ErrorKind::PoolExhausted, Unavailable),
+            (ErrorKind::CircuitOpen, Unavailable),
+            (ErrorKind::Conversion, Caller),
+            (ErrorKind::Aborted, Caller),
+            (ErrorKind::Auth, Internal),
+            (ErrorKind::Config, Internal),
+            (ErrorKind::Tls, Internal),
+            (ErrorKind::Testkit, Internal),
+        ];
+        for (kind, class) in kinds {
+            let e = Error::new(kind, "x");
+            assert_eq!(e.class(), class, "{kind:?}");
+            assert_eq!(e.is_unavailable(), class == Unavailable, "{kind:?}");
+            assert_eq!(e.is_caller_error(), class == Caller, "{kind:?}");
+        }
+        let replies = [
+            (
+                "LOADING Redis is loading the dataset in memory",
+                Unavailable,
+            ),
+            ("MASTERDOWN Link with MASTER is down", Unavailable),
+            ("CLUSTERDOWN The cluster is down", Unavailable),
+            (
+                "TRYAGAIN Multiple keys request during rehashing",
+                Unavailable,
+            ),
+            ("BUSY Redis is busy running a script", Unavailable),
+            (
+                "READONLY You can't write against a read only replica.",
+                Unavailable,
+            ),
+            (
+                "OOM command not allowed when used memory > 'maxmemory'.",
+                Unavailable,
+            ),
+            ("MOVED 3999 127.0.0.1:6381", Unavailable),
+            ("WRONGTYPE Operation against a key", Caller),
+            ("ERR syntax error", Caller),
+            ("NOPERM User app has no permissions", Caller),
+            (
+                "CROSSSLOT Keys in request don't hash to the same slot",
+                Caller,
+            ),
+            ("EXECABORT Transaction discarded", Caller),
+            ("NOSCRIPT No matching script", Internal),
+            ("NOAUTH Authentication required.", Internal),
+            ("WRONGPASS invalid username-password pair", Internal),
+            ("NOPROTO unsupported protocol version", Internal),
+        ];
+        for (text, class) in replies {
+            assert_eq!(Error::from(ServerError::new(text)).class(), class, "{text}");
+        }
+        assert_eq!(Unavailable.http_status(), 503);
+        assert_eq!(Caller.http_status(), 400);
+        assert_eq!(Internal.http_status(), 500);
     }
 
     #[test]

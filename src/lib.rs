@@ -8,7 +8,8 @@
 //! # fn main() -> valkit::Result<()> {
 //! let conn = Connection::open_url("redis://127.0.0.1:6379")?;
 //! conn.set("k", "v")?;
-//! assert_eq!(conn.get("k")?, Some(b"v".to_vec()));
+//! let v: Option<String> = conn.get("k")?;
+//! assert_eq!(v.as_deref(), Some("v"));
 //! let pong = conn.exec(&cmd("PING"))?;
 //! # let _ = pong; Ok(()) }
 //! ```
@@ -66,12 +67,13 @@ pub use client::{
 };
 pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
 pub use commands::{
-    Commands, Condition, Expiry, GetExExpiry, Info, KeyType, ListEnd, ScanIter, ScanOptions,
-    ScoreBound, ScoreUpdate, SetOptions, Ttl, ZAddOptions, ZRangeBy, ZRangeOptions,
+    Commands, Condition, CopyOptions, ExpireTime, Expiry, GetExExpiry, Info, KeyType, ListEnd,
+    ScanIter, ScanOptions, ScoreBound, ScoreUpdate, SetOptions, StreamEntry, StreamTrim,
+    TrimStrategy, Ttl, XReadGroupOptions, ZAddOptions, ZRangeBy, ZRangeOptions,
 };
 pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
-pub use error::{Error, ErrorKind, Limit, Result, ServerError, ServerErrorKind};
+pub use error::{Error, ErrorClass, ErrorKind, Limit, Result, ServerError, ServerErrorKind};
 pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
 pub use resp::{Bytes, Value};
 pub use script::{Script, ScriptInvocation};
@@ -83,3 +85,7 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/client.md")]
 #[cfg(doctest)]
 pub struct ClientDocDoctests;
+
+#[doc = include_str!("../docs/errors.md")]
+#[cfg(doctest)]
+pub struct ErrorsDocDoctests;

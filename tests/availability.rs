@@ -60,14 +60,17 @@ fn trickled_reply_fails_at_the_read_timeout() {
         proxy.latency(Direction::Downstream, ms(50));
         proxy.slicer(Direction::Downstream, 1, ms(300));
         let started = Instant::now();
-        let err = conn.get(&key).unwrap_err();
+        let err = conn.get::<_, Option<Vec<u8>>>(&key).unwrap_err();
         let took = started.elapsed();
         eprintln!("{kind:?}: trickled GET failed after {took:?}: {err}");
         assert_eq!(err.kind(), ErrorKind::Timeout, "{kind:?}: {err}");
         assert_between(took, ms(1000), ms(1600), "trickled GET");
         assert!(err.is_ambiguous());
         assert!(conn.is_broken(), "a timed-out reply breaks the connection");
-        assert_eq!(conn.get(&key).unwrap_err().kind(), ErrorKind::Broken);
+        assert_eq!(
+            conn.get::<_, Option<Vec<u8>>>(&key).unwrap_err().kind(),
+            ErrorKind::Broken
+        );
 
         // A pipeline: each reply has its own deadline; the first one cannot make it.
         proxy.clear();
@@ -156,7 +159,7 @@ fn blocking_forever_on_a_blackholed_server_fails_within_slice_plus_read_timeout(
             let key = support::key("blackhole-blpop");
             let started = Instant::now();
             let call = Call::spawn(move || {
-                let r = conn.blpop(&key, Duration::ZERO);
+                let r = conn.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>(&key, Duration::ZERO);
                 (r, started.elapsed(), conn.is_broken())
             });
             // The server goes silent while the call is waiting on it.
@@ -247,7 +250,12 @@ fn blpop_forever_receives_an_element_pushed_several_slices_later() {
         let started = Instant::now();
         let call = Call::spawn({
             let key = key.clone();
-            move || (conn.blpop(&key, Duration::ZERO), started.elapsed())
+            move || {
+                (
+                    conn.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>(&key, Duration::ZERO),
+                    started.elapsed(),
+                )
+            }
         });
         std::thread::sleep(ms(750));
         // Pushed on another connection, straight to the server.
@@ -322,7 +330,11 @@ fn long_finite_blocking_timeout_is_kept_across_slices() {
         let started = Instant::now();
         // 700 ms in slices of 200: nothing arrives, None after the full 700 ms (not after
         // one slice; the server's clock may end a wait a fraction of a millisecond early).
-        assert_eq!(conn.blpop(&key, ms(700)).unwrap(), None);
+        assert_eq!(
+            conn.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>(&key, ms(700))
+                .unwrap(),
+            None
+        );
         let took = started.elapsed();
         eprintln!("{kind:?} {proto:?}: BLPOP 0.7 timed out after {took:?}");
         assert_between(took, ms(680), ms(1200), "BLPOP 0.7 in slices");
@@ -346,7 +358,7 @@ fn long_finite_blocking_timeout_is_kept_across_slices() {
             cfg.blocking_slice = slice;
             let conn = Connection::open(&cfg).unwrap();
             conn.rpush(&key, "x").unwrap();
-            match conn.blpop(&key, Duration::MAX) {
+            match conn.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>(&key, Duration::MAX) {
                 Ok(got) => assert_eq!(got, Some((key.clone().into_bytes(), b"x".to_vec()))),
                 // Sent as given, the server itself refuses so large a timeout.
                 Err(e) => assert!(
@@ -390,7 +402,7 @@ fn default_breaker_recovers_within_about_a_second_after_a_100ms_outage() {
                 s.spawn(|| {
                     let deadline = Instant::now() + Duration::from_secs(20);
                     while !load.stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-                        match client.get(&key) {
+                        match client.get::<_, Option<Vec<u8>>>(&key) {
                             Ok(_) => {
                                 if load.back.lock().is_some() {
                                     let mut first = load.first_ok_after_back.lock();

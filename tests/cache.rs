@@ -435,7 +435,7 @@ fn tagged_writes_racing_invalidations_leave_no_orphans() {
             w.join().unwrap();
         }
         let ex = cache.executor();
-        let members = ex.smembers(cache.keyspace().tag("hot")).unwrap();
+        let members: HashSet<Vec<u8>> = ex.smembers(cache.keyspace().tag("hot")).unwrap();
         let mut orphans = 0;
         for w in 0..4 {
             for i in 0..50 {

@@ -268,7 +268,7 @@ fn metrics_text_passes_promtool() {
         .unwrap();
     let key = support::key("metrics");
     client.set(&key, "x").unwrap();
-    client.get(&key).unwrap();
+    let _: Option<String> = client.get(&key).unwrap();
     let _ = client.incr(&key); // a WRONGTYPE-style error, counted by kind
     valkit::pipe()
         .cmd(cmd("GET").arg(&key))
@@ -351,8 +351,8 @@ fn health_reflects_the_server_and_a_kill() {
             .build()
             .unwrap();
         client.set("h:k", 1).unwrap();
-        client.get("h:k").unwrap();
-        client.get("h:missing").unwrap();
+        let _: Option<String> = client.get("h:k").unwrap();
+        let _: Option<String> = client.get("h:missing").unwrap();
         let h = client.health();
         assert!(h.is_ready(), "{h:?}");
         assert!(client.ready());

@@ -28,9 +28,9 @@ fn ttl_within(ttl: Ttl, low: Duration, high: Duration) -> bool {
 fn strings_round_trip() {
     each_combo("strings", |c, p, _, _| {
         let k = format!("{p}:k");
-        assert_eq!(c.get(&k).unwrap(), None);
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&k).unwrap(), None);
         c.set(&k, "v1").unwrap();
-        assert_eq!(c.get(&k).unwrap(), Some(bytes("v1")));
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&k).unwrap(), Some(bytes("v1")));
         assert_eq!(c.get_string(&k).unwrap(), Some("v1".into()));
         c.set(&k, &b"\xff\xfe"[..]).unwrap();
         assert_eq!(c.get_string(&k).unwrap_err().kind(), ErrorKind::Conversion);
@@ -58,12 +58,12 @@ fn strings_round_trip() {
         let nx = format!("{p}:nx");
         assert!(c.set_options(&nx, "1", &SetOptions::new().nx()).unwrap());
         assert!(!c.set_options(&nx, "2", &SetOptions::new().nx()).unwrap());
-        assert_eq!(c.get(&nx).unwrap(), Some(bytes("1")));
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&nx).unwrap(), Some(bytes("1")));
         let xx = format!("{p}:xx");
         assert!(!c.set_options(&xx, "1", &SetOptions::new().xx()).unwrap());
-        assert_eq!(c.get(&xx).unwrap(), None);
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&xx).unwrap(), None);
         assert!(c.set_options(&nx, "3", &SetOptions::new().xx()).unwrap());
-        assert_eq!(c.get(&nx).unwrap(), Some(bytes("3")));
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&nx).unwrap(), Some(bytes("3")));
 
         // Every expiry form.
         let e = format!("{p}:exp");
@@ -114,13 +114,22 @@ fn strings_round_trip() {
 
         // SET ... GET returns the previous value.
         let g = format!("{p}:get");
-        assert_eq!(c.set_get(&g, "a", &SetOptions::new()).unwrap(), None);
         assert_eq!(
-            c.set_get(&g, "b", &SetOptions::new()).unwrap(),
+            c.set_get::<_, _, Option<Vec<u8>>>(&g, "a", &SetOptions::new())
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            c.set_get::<_, _, Option<Vec<u8>>>(&g, "b", &SetOptions::new())
+                .unwrap(),
             Some(bytes("a"))
         );
         let with_ttl = SetOptions::new().expiry(Expiry::Ex(Duration::from_secs(60)));
-        assert_eq!(c.set_get(&g, "c", &with_ttl).unwrap(), Some(bytes("b")));
+        assert_eq!(
+            c.set_get::<_, _, Option<Vec<u8>>>(&g, "c", &with_ttl)
+                .unwrap(),
+            Some(bytes("b"))
+        );
         assert!(ttl_within(
             c.ttl(&g).unwrap(),
             Duration::from_secs(58),
@@ -131,10 +140,14 @@ fn strings_round_trip() {
         let (a, b, missing) = (format!("{p}:a"), format!("{p}:b"), format!("{p}:missing"));
         c.mset([(&a, "1"), (&b, "2")]).unwrap();
         assert_eq!(
-            c.mget([&a, &missing, &b]).unwrap(),
+            c.mget::<_, Vec<Option<Vec<u8>>>>([&a, &missing, &b])
+                .unwrap(),
             [Some(bytes("1")), None, Some(bytes("2"))]
         );
-        assert_eq!(c.mget(&a).unwrap(), [Some(bytes("1"))]);
+        assert_eq!(
+            c.mget::<_, Vec<Option<Vec<u8>>>>(&a).unwrap(),
+            [Some(bytes("1"))]
+        );
 
         // Counters.
         let n = format!("{p}:n");
@@ -152,12 +165,15 @@ fn strings_round_trip() {
         // GETDEL / GETEX.
         let gd = format!("{p}:gd");
         c.set(&gd, "x").unwrap();
-        assert_eq!(c.getdel(&gd).unwrap(), Some(bytes("x")));
-        assert_eq!(c.getdel(&gd).unwrap(), None);
+        assert_eq!(
+            c.getdel::<_, Option<Vec<u8>>>(&gd).unwrap(),
+            Some(bytes("x"))
+        );
+        assert_eq!(c.getdel::<_, Option<Vec<u8>>>(&gd).unwrap(), None);
         assert_eq!(c.exists(&gd).unwrap(), 0);
         c.set(&gd, "y").unwrap();
         assert_eq!(
-            c.getex(&gd, GetExExpiry::Ex(Duration::from_secs(70)))
+            c.getex::<_, Option<Vec<u8>>>(&gd, GetExExpiry::Ex(Duration::from_secs(70)))
                 .unwrap(),
             Some(bytes("y"))
         );
@@ -167,7 +183,7 @@ fn strings_round_trip() {
             Duration::from_secs(70)
         ));
         assert_eq!(
-            c.getex(&gd, GetExExpiry::Px(Duration::from_millis(30_000)))
+            c.getex::<_, Option<Vec<u8>>>(&gd, GetExExpiry::Px(Duration::from_millis(30_000)))
                 .unwrap(),
             Some(bytes("y"))
         );
@@ -177,21 +193,28 @@ fn strings_round_trip() {
             Duration::from_secs(30)
         ));
         let at = c.time().unwrap() + Duration::from_secs(500);
-        c.getex(&gd, GetExExpiry::ExAt(at)).unwrap();
+        c.getex::<_, Option<Vec<u8>>>(&gd, GetExExpiry::ExAt(at))
+            .unwrap();
         assert!(ttl_within(
             c.ttl(&gd).unwrap(),
             Duration::from_secs(497),
             Duration::from_secs(500)
         ));
-        c.getex(&gd, GetExExpiry::PxAt(at)).unwrap();
+        c.getex::<_, Option<Vec<u8>>>(&gd, GetExExpiry::PxAt(at))
+            .unwrap();
         assert!(ttl_within(
             c.pttl(&gd).unwrap(),
             Duration::from_secs(497),
             Duration::from_secs(500)
         ));
-        c.getex(&gd, GetExExpiry::Persist).unwrap();
+        c.getex::<_, Option<Vec<u8>>>(&gd, GetExExpiry::Persist)
+            .unwrap();
         assert_eq!(c.ttl(&gd).unwrap(), Ttl::NoExpiry);
-        assert_eq!(c.getex(&missing, GetExExpiry::Persist).unwrap(), None);
+        assert_eq!(
+            c.getex::<_, Option<Vec<u8>>>(&missing, GetExExpiry::Persist)
+                .unwrap(),
+            None
+        );
 
         // APPEND / STRLEN.
         let ap = format!("{p}:ap");
@@ -280,7 +303,10 @@ fn keys_round_trip() {
         // RENAME.
         let renamed = format!("{p}:renamed");
         c.rename(t("s"), &renamed).unwrap();
-        assert_eq!(c.get(&renamed).unwrap(), Some(bytes("v")));
+        assert_eq!(
+            c.get::<_, Option<Vec<u8>>>(&renamed).unwrap(),
+            Some(bytes("v"))
+        );
         assert_eq!(c.exists(t("s")).unwrap(), 0);
         let err = c.rename(&missing, &renamed).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Server(_)), "{err}");
@@ -306,14 +332,14 @@ fn scan_finds_exactly_the_keys_under_a_prefix() {
 
         let pattern = format!("{p}:item:*");
         let mut seen = HashSet::new();
-        for k in c.scan(ScanOptions::new().pattern(&pattern).count(7)) {
+        for k in c.scan::<Vec<u8>>(ScanOptions::new().pattern(&pattern).count(7)) {
             seen.insert(k.unwrap());
         }
         assert_eq!(seen, want);
 
         // TYPE filter, over all of this prefix.
         let hashes = c
-            .scan(
+            .scan::<Vec<u8>>(
                 ScanOptions::new()
                     .pattern(format!("{p}:*"))
                     .count(13)
@@ -327,7 +353,7 @@ fn scan_finds_exactly_the_keys_under_a_prefix() {
         assert_eq!(hashes, want);
 
         // Nothing matches: the iterator still ends.
-        let none = c.scan(
+        let none = c.scan::<Vec<u8>>(
             ScanOptions::new()
                 .pattern(format!("{p}:nothing:*"))
                 .count(1000),
@@ -346,28 +372,39 @@ fn hashes_round_trip() {
         let mut m = HashMap::new();
         m.insert("d", "4");
         assert_eq!(c.hset(&h, &m).unwrap(), 1);
-        assert_eq!(c.hget(&h, "a").unwrap(), Some(bytes("one")));
-        assert_eq!(c.hget(&h, "zz").unwrap(), None);
         assert_eq!(
-            c.hmget(&h, ["b", "zz", "c"]).unwrap(),
+            c.hget::<_, _, Option<Vec<u8>>>(&h, "a").unwrap(),
+            Some(bytes("one"))
+        );
+        assert_eq!(c.hget::<_, _, Option<Vec<u8>>>(&h, "zz").unwrap(), None);
+        assert_eq!(
+            c.hmget::<_, _, Vec<Option<Vec<u8>>>>(&h, ["b", "zz", "c"])
+                .unwrap(),
             [Some(bytes("2")), None, Some(bytes("3"))]
         );
-        let all = c.hgetall(&h).unwrap();
+        let all = c.hgetall::<_, HashMap<Vec<u8>, Vec<u8>>>(&h).unwrap();
         let want: HashMap<Vec<u8>, Vec<u8>> = [("a", "one"), ("b", "2"), ("c", "3"), ("d", "4")]
             .iter()
             .map(|(k, v)| (bytes(k), bytes(v)))
             .collect();
         assert_eq!(all, want);
-        assert!(c.hgetall(format!("{p}:missing")).unwrap().is_empty());
+        assert!(c
+            .hgetall::<_, HashMap<Vec<u8>, Vec<u8>>>(format!("{p}:missing"))
+            .unwrap()
+            .is_empty());
         assert!(c.hexists(&h, "a").unwrap());
         assert!(!c.hexists(&h, "zz").unwrap());
         assert_eq!(c.hincr_by(&h, "n", 5).unwrap(), 5);
         assert_eq!(c.hincr_by(&h, "n", -7).unwrap(), -2);
         assert_eq!(c.hlen(&h).unwrap(), 5);
-        let keys: HashSet<Vec<u8>> = c.hkeys(&h).unwrap().into_iter().collect();
+        let keys: HashSet<Vec<u8>> = c
+            .hkeys::<_, Vec<Vec<u8>>>(&h)
+            .unwrap()
+            .into_iter()
+            .collect();
         assert_eq!(keys.len(), 5);
         assert!(keys.contains(&bytes("n")));
-        let mut vals = c.hvals(&h).unwrap();
+        let mut vals = c.hvals::<_, Vec<Vec<u8>>>(&h).unwrap();
         vals.sort();
         assert_eq!(
             vals,
@@ -385,7 +422,7 @@ fn hashes_round_trip() {
         let s = format!("{p}:s");
         c.set(&s, "v").unwrap();
         assert_eq!(
-            c.hget(&s, "f").unwrap_err().kind(),
+            c.hget::<_, _, Option<Vec<u8>>>(&s, "f").unwrap_err().kind(),
             ErrorKind::Server(ServerErrorKind::WrongType)
         );
     });
@@ -399,17 +436,20 @@ fn lists_round_trip() {
         assert_eq!(c.lpush(&l, "a").unwrap(), 3);
         assert_eq!(c.lpush(&l, ["y", "x"]).unwrap(), 5);
         assert_eq!(
-            c.lrange(&l, 0, -1).unwrap(),
+            c.lrange::<_, Vec<Vec<u8>>>(&l, 0, -1).unwrap(),
             [bytes("x"), bytes("y"), bytes("a"), bytes("b"), bytes("c")]
         );
-        assert_eq!(c.lrange(&l, 1, 2).unwrap(), [bytes("y"), bytes("a")]);
+        assert_eq!(
+            c.lrange::<_, Vec<Vec<u8>>>(&l, 1, 2).unwrap(),
+            [bytes("y"), bytes("a")]
+        );
         assert_eq!(c.llen(&l).unwrap(), 5);
-        assert_eq!(c.lpop(&l).unwrap(), Some(bytes("x")));
-        assert_eq!(c.rpop(&l).unwrap(), Some(bytes("c")));
+        assert_eq!(c.lpop::<_, Option<Vec<u8>>>(&l).unwrap(), Some(bytes("x")));
+        assert_eq!(c.rpop::<_, Option<Vec<u8>>>(&l).unwrap(), Some(bytes("c")));
         c.rpush(&l, ["a", "z", "a"]).unwrap();
         assert_eq!(c.lrem(&l, -1, "a").unwrap(), 1);
         assert_eq!(
-            c.lrange(&l, 0, -1).unwrap(),
+            c.lrange::<_, Vec<Vec<u8>>>(&l, 0, -1).unwrap(),
             [bytes("y"), bytes("a"), bytes("b"), bytes("a"), bytes("z")]
         );
         assert_eq!(c.lrem(&l, 0, "a").unwrap(), 2);
@@ -417,23 +457,32 @@ fn lists_round_trip() {
 
         let dst = format!("{p}:dst");
         assert_eq!(
-            c.lmove(&l, &dst, ListEnd::Left, ListEnd::Right).unwrap(),
+            c.lmove::<_, _, Option<Vec<u8>>>(&l, &dst, ListEnd::Left, ListEnd::Right)
+                .unwrap(),
             Some(bytes("y"))
         );
         assert_eq!(
-            c.lmove(&l, &dst, ListEnd::Right, ListEnd::Left).unwrap(),
+            c.lmove::<_, _, Option<Vec<u8>>>(&l, &dst, ListEnd::Right, ListEnd::Left)
+                .unwrap(),
             Some(bytes("z"))
         );
-        assert_eq!(c.lrange(&dst, 0, -1).unwrap(), [bytes("z"), bytes("y")]);
+        assert_eq!(
+            c.lrange::<_, Vec<Vec<u8>>>(&dst, 0, -1).unwrap(),
+            [bytes("z"), bytes("y")]
+        );
         let empty = format!("{p}:empty");
         assert_eq!(
-            c.lmove(&empty, &dst, ListEnd::Left, ListEnd::Left).unwrap(),
+            c.lmove::<_, _, Option<Vec<u8>>>(&empty, &dst, ListEnd::Left, ListEnd::Left)
+                .unwrap(),
             None
         );
-        assert_eq!(c.lpop(&empty).unwrap(), None);
-        assert_eq!(c.rpop(&empty).unwrap(), None);
+        assert_eq!(c.lpop::<_, Option<Vec<u8>>>(&empty).unwrap(), None);
+        assert_eq!(c.rpop::<_, Option<Vec<u8>>>(&empty).unwrap(), None);
         assert_eq!(c.llen(&empty).unwrap(), 0);
-        assert!(c.lrange(&empty, 0, -1).unwrap().is_empty());
+        assert!(c
+            .lrange::<_, Vec<Vec<u8>>>(&empty, 0, -1)
+            .unwrap()
+            .is_empty());
     });
 }
 
@@ -478,24 +527,34 @@ fn blpop_times_out_then_wakes_on_push() {
     each_combo("blpop", |c, p, kind, proto| {
         let (a, b) = (format!("{p}:a"), format!("{p}:b"));
         let started = Instant::now();
-        assert_eq!(c.blpop([&a, &b], Duration::from_millis(300)).unwrap(), None);
+        assert_eq!(
+            c.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>([&a, &b], Duration::from_millis(300))
+                .unwrap(),
+            None
+        );
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(250) && took < Duration::from_secs(3),
             "{took:?}"
         );
-        assert_eq!(c.brpop(&a, Duration::from_millis(50)).unwrap(), None);
+        assert_eq!(
+            c.brpop::<_, Option<(Vec<u8>, Vec<u8>)>>(&a, Duration::from_millis(50))
+                .unwrap(),
+            None
+        );
         // The connection is still usable after a blocking timeout.
         c.ping().unwrap();
 
         // Already there: no wait.
         c.rpush(&b, ["1", "2"]).unwrap();
         assert_eq!(
-            c.blpop([&a, &b], Duration::from_secs(5)).unwrap(),
+            c.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>([&a, &b], Duration::from_secs(5))
+                .unwrap(),
             Some((bytes(&b), bytes("1")))
         );
         assert_eq!(
-            c.brpop([&a, &b], Duration::from_secs(5)).unwrap(),
+            c.brpop::<_, Option<(Vec<u8>, Vec<u8>)>>([&a, &b], Duration::from_secs(5))
+                .unwrap(),
             Some((bytes(&b), bytes("2")))
         );
 
@@ -504,7 +563,8 @@ fn blpop_times_out_then_wakes_on_push() {
             let name = client_name(p, "waiter");
             let waiter = named_conn(kind, proto, &name);
             std::thread::scope(|s| {
-                let popped = s.spawn(|| waiter.blpop([&a, &b], timeout));
+                let popped =
+                    s.spawn(|| waiter.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>([&a, &b], timeout));
                 wait_blocked(c, &name);
                 c.rpush(&a, "pushed").unwrap();
                 let got = popped.join().unwrap().unwrap();
@@ -520,7 +580,7 @@ fn blmove_and_blmpop() {
         let (src, dst) = (format!("{p}:src"), format!("{p}:dst"));
         let started = Instant::now();
         assert_eq!(
-            c.blmove(
+            c.blmove::<_, _, Option<Vec<u8>>>(
                 &src,
                 &dst,
                 ListEnd::Left,
@@ -533,7 +593,7 @@ fn blmove_and_blmpop() {
         assert!(started.elapsed() >= Duration::from_millis(150));
         c.rpush(&src, ["a", "b", "c"]).unwrap();
         assert_eq!(
-            c.blmove(
+            c.blmove::<_, _, Option<Vec<u8>>>(
                 &src,
                 &dst,
                 ListEnd::Right,
@@ -543,18 +603,26 @@ fn blmove_and_blmpop() {
             .unwrap(),
             Some(bytes("c"))
         );
-        assert_eq!(c.lrange(&dst, 0, -1).unwrap(), [bytes("c")]);
+        assert_eq!(
+            c.lrange::<_, Vec<Vec<u8>>>(&dst, 0, -1).unwrap(),
+            [bytes("c")]
+        );
 
         // BLMPOP: the first non-empty list, up to COUNT elements.
         let empty = format!("{p}:empty");
         assert_eq!(
-            c.blmpop(Duration::from_secs(1), [&empty, &src], ListEnd::Left, 5)
-                .unwrap(),
+            c.blmpop::<_, Option<(Vec<u8>, Vec<Vec<u8>>)>>(
+                Duration::from_secs(1),
+                [&empty, &src],
+                ListEnd::Left,
+                5
+            )
+            .unwrap(),
             Some((bytes(&src), vec![bytes("a"), bytes("b")]))
         );
         let started = Instant::now();
         assert_eq!(
-            c.blmpop(
+            c.blmpop::<_, Option<(Vec<u8>, Vec<Vec<u8>>)>>(
                 Duration::from_millis(200),
                 [&empty, &src],
                 ListEnd::Right,
@@ -566,8 +634,13 @@ fn blmove_and_blmpop() {
         assert!(started.elapsed() >= Duration::from_millis(150));
         c.rpush(&empty, ["x", "y", "z"]).unwrap();
         assert_eq!(
-            c.blmpop(Duration::from_secs(1), &empty, ListEnd::Right, 2)
-                .unwrap(),
+            c.blmpop::<_, Option<(Vec<u8>, Vec<Vec<u8>>)>>(
+                Duration::from_secs(1),
+                &empty,
+                ListEnd::Right,
+                2
+            )
+            .unwrap(),
             Some((bytes(&empty), vec![bytes("z"), bytes("y")]))
         );
 
@@ -577,7 +650,7 @@ fn blmove_and_blmpop() {
         let fresh = format!("{p}:fresh");
         std::thread::scope(|s| {
             let moved = s.spawn(|| {
-                waiter.blmove(
+                waiter.blmove::<_, _, Option<Vec<u8>>>(
                     &fresh,
                     &dst,
                     ListEnd::Left,
@@ -589,7 +662,10 @@ fn blmove_and_blmpop() {
             c.lpush(&fresh, "late").unwrap();
             assert_eq!(moved.join().unwrap().unwrap(), Some(bytes("late")));
         });
-        assert_eq!(c.lpop(&dst).unwrap(), Some(bytes("late")));
+        assert_eq!(
+            c.lpop::<_, Option<Vec<u8>>>(&dst).unwrap(),
+            Some(bytes("late"))
+        );
     });
 }
 
@@ -604,8 +680,11 @@ fn sets_round_trip() {
         assert!(!c.sismember(&s, "z").unwrap());
         assert_eq!(c.srem(&s, ["a", "z"]).unwrap(), 1);
         let want: HashSet<Vec<u8>> = ["b", "c", "d"].iter().map(|m| bytes(m)).collect();
-        assert_eq!(c.smembers(&s).unwrap(), want);
-        assert!(c.smembers(format!("{p}:missing")).unwrap().is_empty());
+        assert_eq!(c.smembers::<_, HashSet<Vec<u8>>>(&s).unwrap(), want);
+        assert!(c
+            .smembers::<_, HashSet<Vec<u8>>>(format!("{p}:missing"))
+            .unwrap()
+            .is_empty());
         assert_eq!(c.scard(format!("{p}:missing")).unwrap(), 0);
     });
 }
@@ -625,7 +704,7 @@ fn sorted_sets_round_trip_with_every_range_option() {
                 .map(|m| String::from_utf8(m).unwrap())
                 .collect()
         };
-        let range = |opts: ZRangeOptions| names(c.zrange(&z, opts).unwrap());
+        let range = |opts: ZRangeOptions| names(c.zrange::<_, Vec<Vec<u8>>>(&z, opts).unwrap());
         assert_eq!(range(ZRangeOptions::default()), ["a", "b", "c", "d", "e"]);
         assert_eq!(range(ZRangeOptions::by_index(1, 2)), ["b", "c"]);
         assert_eq!(range(ZRangeOptions::by_index(-2, -1)), ["d", "e"]);
@@ -667,29 +746,35 @@ fn sorted_sets_round_trip_with_every_range_option() {
             Vec::<String>::new()
         );
         assert!(c
-            .zrange(&z, ZRangeOptions::by_index(0, 1).limit(0, 1))
+            .zrange::<_, Vec<Vec<u8>>>(&z, ZRangeOptions::by_index(0, 1).limit(0, 1))
             .is_err());
 
         let with = c
-            .zrange_withscores(&z, ZRangeOptions::by_score(Inclusive(3.0), PosInf).rev())
+            .zrange_withscores::<_, Vec<(Vec<u8>, f64)>>(
+                &z,
+                ZRangeOptions::by_score(Inclusive(3.0), PosInf).rev(),
+            )
             .unwrap();
         assert_eq!(
             with,
             [(bytes("e"), 5.5), (bytes("d"), 4.0), (bytes("c"), 3.0)]
         );
         let with = c
-            .zrange_withscores(&z, ZRangeOptions::by_index(0, 0))
+            .zrange_withscores::<_, Vec<(Vec<u8>, f64)>>(&z, ZRangeOptions::by_index(0, 0))
             .unwrap();
         assert_eq!(with, [(bytes("a"), 1.0)]);
         assert!(c
-            .zrange_withscores(format!("{p}:missing"), ZRangeOptions::default())
+            .zrange_withscores::<_, Vec<(Vec<u8>, f64)>>(
+                format!("{p}:missing"),
+                ZRangeOptions::default()
+            )
             .unwrap()
             .is_empty());
 
-        assert_eq!(c.zincr_by(&z, 0.25, "a").unwrap(), 1.25);
+        assert_eq!(c.zincr_by(&z, "a", 0.25).unwrap(), 1.25);
         assert_eq!(c.zscore(&z, "a").unwrap(), Some(1.25));
         assert_eq!(c.zscore(&z, "zz").unwrap(), None);
-        assert_eq!(c.zincr_by(&z, 1.0, "new").unwrap(), 1.0);
+        assert_eq!(c.zincr_by(&z, "new", 1.0).unwrap(), 1.0);
         assert_eq!(c.zrem(&z, ["new", "zz"]).unwrap(), 1);
 
         // ZADD options.
@@ -757,7 +842,10 @@ fn sorted_sets_round_trip_with_every_range_option() {
 fn server_commands() {
     each_combo("server", |c, p, kind, proto| {
         c.ping().unwrap();
-        assert_eq!(c.ping_message("hi\r\nthere").unwrap(), bytes("hi\r\nthere"));
+        assert_eq!(
+            c.ping_message::<_, Vec<u8>>("hi\r\nthere").unwrap(),
+            bytes("hi\r\nthere")
+        );
 
         let info = c.info().unwrap();
         assert!(info.section("server").is_some(), "{info:?}");
@@ -806,7 +894,7 @@ fn binary_safe_keys_and_values() {
         k.extend_from_slice(b":\r\n\0key\r\n*1\r\n$4\r\nPING\r\n\xff");
         let v: Vec<u8> = b"\0\r\n$-1\r\n+OK\r\n\xff\xfe".to_vec();
         c.set(&k, &v).unwrap();
-        assert_eq!(c.get(&k).unwrap(), Some(v.clone()));
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&k).unwrap(), Some(v.clone()));
         assert_eq!(c.strlen(&k).unwrap(), v.len() as u64);
 
         // 1 MiB with every byte value, CR/LF/NUL included.
@@ -816,38 +904,51 @@ fn binary_safe_keys_and_values() {
         let mut bk = k.clone();
         bk.extend_from_slice(b":big");
         c.set(&bk, &big).unwrap();
-        assert_eq!(c.get(&bk).unwrap().as_deref(), Some(&big[..]));
-        assert_eq!(c.getdel(&bk).unwrap().map(|b| b.len()), Some(big.len()));
+        assert_eq!(
+            c.get::<_, Option<Vec<u8>>>(&bk).unwrap().as_deref(),
+            Some(&big[..])
+        );
+        assert_eq!(
+            c.getdel::<_, Option<Vec<u8>>>(&bk)
+                .unwrap()
+                .map(|b| b.len()),
+            Some(big.len())
+        );
 
         // Hash fields, list elements, set and sorted-set members.
         let mut hk = k.clone();
         hk.extend_from_slice(b":h");
         c.hset(&hk, (&b"f\r\n\0"[..], &v)).unwrap();
-        assert_eq!(c.hget(&hk, &b"f\r\n\0"[..]).unwrap(), Some(v.clone()));
-        let all = c.hgetall(&hk).unwrap();
+        assert_eq!(
+            c.hget::<_, _, Option<Vec<u8>>>(&hk, &b"f\r\n\0"[..])
+                .unwrap(),
+            Some(v.clone())
+        );
+        let all = c.hgetall::<_, HashMap<Vec<u8>, Vec<u8>>>(&hk).unwrap();
         assert_eq!(all.get(&b"f\r\n\0"[..]), Some(&v));
         let mut lk = k.clone();
         lk.extend_from_slice(b":l");
         c.rpush(&lk, [&v[..], &big[..4096]]).unwrap();
         assert_eq!(
-            c.lrange(&lk, 0, -1).unwrap(),
+            c.lrange::<_, Vec<Vec<u8>>>(&lk, 0, -1).unwrap(),
             [v.clone(), big[..4096].to_vec()]
         );
         let mut sk = k.clone();
         sk.extend_from_slice(b":s");
         c.sadd(&sk, &v).unwrap();
-        assert!(c.smembers(&sk).unwrap().contains(&v));
+        assert!(c.smembers::<_, HashSet<Vec<u8>>>(&sk).unwrap().contains(&v));
         let mut zk = k.clone();
         zk.extend_from_slice(b":z");
         c.zadd(&zk, &[(&v[..], 1.0)]).unwrap();
         assert_eq!(
-            c.zrange_withscores(&zk, ZRangeOptions::default()).unwrap(),
+            c.zrange_withscores::<_, Vec<(Vec<u8>, f64)>>(&zk, ZRangeOptions::default())
+                .unwrap(),
             [(v.clone(), 1.0)]
         );
 
         // SCAN returns the binary key intact.
         let found: Vec<Vec<u8>> = c
-            .scan(ScanOptions::new().pattern(format!("{p}:*")).count(100))
+            .scan::<Vec<u8>>(ScanOptions::new().pattern(format!("{p}:*")).count(100))
             .collect::<valkit::Result<_>>()
             .unwrap();
         assert!(found.contains(&k), "{found:?}");
@@ -911,7 +1012,7 @@ fn pipeline_errors_stay_per_command() {
             .query::<Vec<Vec<u8>>, _>(c)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Server(ServerErrorKind::WrongType));
-        assert_eq!(c.get(&k).unwrap(), Some(bytes("v")));
+        assert_eq!(c.get::<_, Option<Vec<u8>>>(&k).unwrap(), Some(bytes("v")));
     });
 }
 
@@ -961,7 +1062,8 @@ fn atomic_pipeline_runs_as_multi_exec() {
 fn helpers_work_through_references_and_arcs() {
     each_combo("generic", |c, p, _, _| {
         fn count_keys(ex: &impl Commands, pattern: &str) -> usize {
-            ex.scan(ScanOptions::new().pattern(pattern)).count()
+            ex.scan::<Vec<u8>>(ScanOptions::new().pattern(pattern))
+                .count()
         }
         let shared = std::sync::Arc::new(c);
         shared.set(format!("{p}:x"), 1).unwrap();

@@ -95,7 +95,7 @@ fn a_100_mb_value_is_held_once_when_sent_and_when_received() {
         within(peak, 0, &format!("{kind:?} set (owned value)"));
 
         // Received as a `Vec<u8>`: the read buffer becomes the vector.
-        let (got, peak) = peak_during(|| conn.get(&k).unwrap().unwrap());
+        let (got, peak) = peak_during(|| conn.get::<_, Option<Vec<u8>>>(&k).unwrap().unwrap());
         within(peak, 5, &format!("{kind:?} get"));
         assert!(sample(&got), "{kind:?}: value intact");
 

@@ -74,7 +74,11 @@ fn push_mode_commands_are_refused_and_the_connection_stays_in_step() {
             );
         }
         // Nothing was written: the pipeline's SET never ran, nobody listens on the channel.
-        assert_eq!(conn.get(format!("{prefix}:k")).unwrap(), None);
+        assert_eq!(
+            conn.get::<_, Option<Vec<u8>>>(format!("{prefix}:k"))
+                .unwrap(),
+            None
+        );
         let publisher = Connection::open(&{
             let mut cfg = shared(kind).config();
             cfg.protocol = proto;

@@ -117,7 +117,10 @@ fn without_hello_the_connection_falls_back_to_auth_and_resp2() {
         assert!(info.contains(" resp=2"), "{kind:?}: {info}");
         let k = support::key("fallback");
         conn.set(&k, "v").unwrap();
-        assert_eq!(conn.get(&k).unwrap(), Some(b"v".to_vec()));
+        assert_eq!(
+            conn.get::<_, Option<Vec<u8>>>(&k).unwrap(),
+            Some(b"v".to_vec())
+        );
 
         // A pool of such connections: a dirtied session is reset (RESET + the RESP2
         // handshake) and reused.
@@ -127,7 +130,7 @@ fn without_hello_the_connection_falls_back_to_auth_and_resp2() {
         drop(c);
         let c = pool.get().unwrap();
         assert_eq!(
-            c.get(&k).unwrap(),
+            c.get::<_, Option<Vec<u8>>>(&k).unwrap(),
             Some(b"v".to_vec()),
             "{kind:?}: back in db 3"
         );

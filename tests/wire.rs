@@ -263,8 +263,10 @@ fn an_argument_over_max_bulk_len_is_refused_before_anything_is_written() {
         let key = format!("{prefix}:k");
         let err = conn.set(&key, &over).unwrap_err();
         assert_eq!(err.limit(), Some(Limit::BulkLen), "{err}");
-        assert_eq!(conn.get(&key).unwrap(), None, "the refused SET never ran");
+        let stored: Option<Vec<u8>> = conn.get(&key).unwrap();
+        assert_eq!(stored, None, "the refused SET never ran");
         conn.set(&key, &at_limit).unwrap();
-        assert_eq!(conn.get(&key).unwrap(), Some(at_limit.clone()));
+        let stored: Option<Vec<u8>> = conn.get(&key).unwrap();
+        assert_eq!(stored, Some(at_limit.clone()));
     });
 }

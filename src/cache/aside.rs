@@ -294,7 +294,8 @@ where
     /// * Miss (or past the stale grace): one caller per key loads, the others wait and get
     ///   the same value or the same error. With cross-process singleflight, one process
     ///   loads while the others wait a bounded time.
-    /// * Server unavailable (connect, I/O, timeout, broken, pool exhausted, circuit open):
+    /// * Server unavailable ([`Error::is_unavailable`](crate::Error::is_unavailable):
+    ///   connect, I/O, timeout, broken, pool exhausted, circuit open, `LOADING`, ...):
     ///   the loader is called directly (still one per key) and the call is counted as
     ///   degraded, unless degradation is off.
     ///

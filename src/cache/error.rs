@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorClass};
 
 /// What went wrong in a cache operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +29,9 @@ pub enum CacheErrorKind {
     /// Write-through: the origin was written, and both the cache write and the deletion of
     /// the old entry failed: the old value may be served until its TTL ends.
     CacheStale,
+    /// The caller's input was rejected before anything was sent: a session id that is not
+    /// 32 hex digits (a forged or truncated cookie).
+    InvalidInput,
 }
 
 /// The error of a cache operation: a kind, a detail, and the cause.
@@ -78,6 +81,36 @@ impl CacheError {
         self.inner.kind
     }
 
+    /// Whose problem this is, for turning it into a response (see [`ErrorClass`]): the
+    /// server error's own class for [`Server`](CacheErrorKind::Server),
+    /// [`CacheInvalidated`](CacheErrorKind::CacheInvalidated) and
+    /// [`CacheStale`](CacheErrorKind::CacheStale); [`ErrorClass::Caller`] for
+    /// [`InvalidInput`](CacheErrorKind::InvalidInput) (a bad session id: 400, or treat it
+    /// as "no session"); [`ErrorClass::Internal`] for codec failures and for the loader's
+    /// and origin's own errors, which the service classifies itself through
+    /// [`CacheError::loader_error`].
+    ///
+    /// ```
+    /// use valkit::cache::SessionId;
+    /// use valkit::ErrorClass;
+    /// let err = "not-a-session-id".parse::<SessionId>().unwrap_err();
+    /// assert_eq!(err.class(), ErrorClass::Caller);
+    /// ```
+    pub fn class(&self) -> ErrorClass {
+        match self.inner.kind {
+            CacheErrorKind::Server
+            | CacheErrorKind::CacheInvalidated
+            | CacheErrorKind::CacheStale => self
+                .server_error()
+                .map_or(ErrorClass::Internal, Error::class),
+            CacheErrorKind::InvalidInput => ErrorClass::Caller,
+            CacheErrorKind::Loader
+            | CacheErrorKind::LoaderPanicked
+            | CacheErrorKind::Codec
+            | CacheErrorKind::Origin => ErrorClass::Internal,
+        }
+    }
+
     /// A human-readable detail.
     pub fn detail(&self) -> &str {
         &self.inner.detail
@@ -121,6 +154,7 @@ impl fmt::Display for CacheError {
                 "origin written, cache write failed, entry invalidated"
             }
             CacheErrorKind::CacheStale => "origin written, cache write and invalidation failed",
+            CacheErrorKind::InvalidInput => "invalid input",
         };
         write!(f, "{label}: {}", self.inner.detail)
     }
@@ -136,11 +170,8 @@ impl std::error::Error for CacheError {
 }
 
 /// True for failures that mean "the cache is unavailable", the ones graceful degradation
-/// covers: connect, I/O, timeout, broken connection, pool exhausted, circuit open.
+/// covers: [`Error::is_unavailable`] (connect, I/O, timeout, broken connection, pool
+/// exhausted, circuit open, and server replies such as `LOADING` or `MASTERDOWN`).
 pub(crate) fn is_availability(e: &Error) -> bool {
-    use crate::error::ErrorKind as K;
-    matches!(
-        e.kind(),
-        K::Connect | K::Io | K::Timeout | K::Broken | K::PoolExhausted | K::CircuitOpen
-    )
+    e.is_unavailable()
 }

@@ -178,8 +178,10 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
         self
     }
 
-    /// Graceful degradation (default on): when the server is unavailable (connect, I/O,
-    /// timeout, broken connection, pool exhausted, circuit open), `get_or_load` calls the
+    /// Graceful degradation (default on): when the server is unavailable
+    /// ([`Error::is_unavailable`](crate::Error::is_unavailable): connect, I/O, timeout,
+    /// broken connection, pool exhausted, circuit open, `LOADING`, `MASTERDOWN`, ...),
+    /// `get_or_load` calls the
     /// loader directly, does not store, and counts a degraded call. Off: those failures
     /// are returned as [`CacheErrorKind::Server`](super::CacheErrorKind::Server).
     pub fn degrade(mut self, on: bool) -> Self {

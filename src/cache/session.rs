@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::codec::{Codec, DefaultCodec};
-use super::error::CacheError;
+use super::error::{CacheError, CacheErrorKind};
 use crate::cmd::{cmd, Execute, FromValue};
 
 /// A session id: 128 random bits from the OS-seeded generator, as 32 lower-case hex
@@ -45,9 +45,10 @@ impl FromStr for SessionId {
         if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(SessionId(s.to_ascii_lowercase()))
         } else {
-            Err(CacheError::codec(
-                "parsing a session id",
-                "a session id is 32 hex digits".into(),
+            Err(CacheError::new(
+                CacheErrorKind::InvalidInput,
+                "a session id is 32 hex digits",
+                None,
             ))
         }
     }

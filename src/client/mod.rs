@@ -58,7 +58,7 @@ impl Endpoint {
 /// let client = Client::open("redis://127.0.0.1:6379")?;
 /// client.set("k", "v")?;
 /// let worker = client.clone();
-/// std::thread::spawn(move || worker.get("k")).join().unwrap()?;
+/// let v: Option<String> = std::thread::spawn(move || worker.get("k")).join().unwrap()?;
 /// println!("{}", client.metrics_text());
 /// # Ok(()) }
 /// ```

@@ -131,31 +131,19 @@ impl RetryPolicy {
     }
 }
 
-/// Whether an error says the endpoint is unusable (as opposed to a caller mistake such as
-/// WRONGTYPE): these count as failures for the circuit breaker. Rejected credentials count
-/// too, so that a wrong password stops a hot reconnect loop.
+/// Whether an error counts as a failure for the circuit breaker: the endpoint is unusable
+/// ([`Error::is_unavailable`], as opposed to a caller mistake such as WRONGTYPE), except
+/// `OOM` (a full server still serves reads) and the breaker's own `CircuitOpen`. Rejected
+/// credentials and a failed TLS setup count too (they are [`ErrorClass::Internal`]
+/// otherwise), so that a wrong password stops a hot reconnect loop.
+///
+/// [`ErrorClass::Internal`]: crate::ErrorClass::Internal
 pub(crate) fn is_availability_failure(err: &Error) -> bool {
     use crate::error::ServerErrorKind as S;
     match err.kind() {
-        ErrorKind::Connect
-        | ErrorKind::Io
-        | ErrorKind::Timeout
-        | ErrorKind::Protocol
-        | ErrorKind::Broken
-        | ErrorKind::PoolExhausted
-        | ErrorKind::Auth
-        | ErrorKind::Tls => true,
-        ErrorKind::Server(k) => matches!(
-            k,
-            S::Loading
-                | S::Busy
-                | S::ClusterDown
-                | S::MasterDown
-                | S::TryAgain
-                | S::ReadOnly
-                | S::MaxClients
-        ),
-        _ => false,
+        ErrorKind::Auth | ErrorKind::Tls => true,
+        ErrorKind::CircuitOpen | ErrorKind::Server(S::Oom) => false,
+        _ => err.is_unavailable(),
     }
 }
 

@@ -6,6 +6,30 @@ use crate::resp::Value;
 
 /// A batch of commands sent in one write, whose replies are read back in order.
 ///
+/// Queue commands with the same methods as [`Commands`](crate::Commands) (`.set(..)`,
+/// `.incr(..)`, `.hgetall(..)`, ...) or any [`Cmd`] with [`Pipeline::cmd`]; then
+/// [`query`](Pipeline::query) converts all replies at once into a tuple or a `Vec`, and
+/// [`run`](Pipeline::run) gives each command's own result. [`atomic`](Pipeline::atomic)
+/// wraps the batch in `MULTI`/`EXEC`; [`ignore`](Pipeline::ignore) leaves the previous
+/// command's reply out of `query`'s result.
+///
+/// ```no_run
+/// use valkit::{pipe, Connection};
+/// # fn main() -> valkit::Result<()> {
+/// let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+/// let (greeting, visits, missing): (String, i64, Option<String>) = pipe()
+///     .set("greeting", "hello").ignore()
+///     .get("greeting")
+///     .incr("visits")
+///     .get("no such key")
+///     .query(&conn)?;
+/// // The same as one MULTI/EXEC transaction, every reply in a Vec:
+/// let counts: Vec<i64> = pipe().atomic().incr("a").incr("b").query(&conn)?;
+/// # Ok(()) }
+/// ```
+///
+/// Per-command errors:
+///
 /// ```no_run
 /// use valkit::{cmd, pipe, Connection, Execute};
 /// # fn main() -> valkit::Result<()> {
@@ -22,6 +46,8 @@ use crate::resp::Value;
 pub struct Pipeline {
     cmds: Vec<Cmd>,
     atomic: bool,
+    /// Indexes (ascending) of commands whose replies `query` leaves out.
+    ignored: Vec<usize>,
 }
 
 /// Start an empty pipeline.
@@ -44,6 +70,18 @@ impl Pipeline {
     /// Add a command in place.
     pub fn add(&mut self, cmd: Cmd) -> &mut Pipeline {
         self.cmds.push(cmd);
+        self
+    }
+
+    /// Leave the reply of the command queued last out of [`query`](Pipeline::query)'s
+    /// result (its error, if any, is still returned). Does nothing on an empty pipeline.
+    /// [`run`](Pipeline::run) still returns every reply.
+    pub fn ignore(mut self) -> Pipeline {
+        if let Some(last) = self.cmds.len().checked_sub(1) {
+            if self.ignored.last() != Some(&last) {
+                self.ignored.push(last);
+            }
+        }
         self
     }
 
@@ -77,6 +115,7 @@ impl Pipeline {
     /// Remove all commands, keeping the allocation.
     pub fn clear(&mut self) {
         self.cmds.clear();
+        self.ignored.clear();
     }
 
     /// The longest a command of this pipeline may block on the server.
@@ -144,14 +183,21 @@ impl Pipeline {
             .collect())
     }
 
-    /// Run it and convert all replies, as one array, into `T` (e.g. a tuple or a `Vec`).
-    /// The first per-command error, if any, is returned instead.
+    /// Run it and convert the replies (those not [`ignore`](Pipeline::ignore)d), as one
+    /// array, into `T`: a tuple with one element per reply, a `Vec<T>`, or `()` to only
+    /// check for errors. The first per-command error, if any, is returned instead (use
+    /// [`run`](Pipeline::run) to see every command's own result).
     pub fn query<T: FromValue, E: Execute + ?Sized>(&self, ex: &E) -> Result<T> {
-        let replies = ex
-            .exec_pipeline(self)?
-            .into_iter()
-            .map(Value::into_result)
-            .collect::<Result<Vec<_>>>()?;
-        T::from_value(Value::Array(replies))
+        let mut ignored = self.ignored.iter().peekable();
+        let mut kept = Vec::with_capacity(self.cmds.len() - self.ignored.len());
+        for (i, reply) in ex.exec_pipeline(self)?.into_iter().enumerate() {
+            let reply = reply.into_result()?;
+            if ignored.peek() == Some(&&i) {
+                ignored.next();
+            } else {
+                kept.push(reply);
+            }
+        }
+        T::from_value(Value::Array(kept))
     }
 }

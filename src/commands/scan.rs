@@ -1,11 +1,10 @@
-//! `SCAN` as an iterator: [`ScanOptions`] and [`ScanIter`].
+//! `SCAN`, `HSCAN`, `SSCAN` and `ZSCAN` as iterators: [`ScanOptions`] and [`ScanIter`].
 
 use std::collections::VecDeque;
 use std::iter::FusedIterator;
 
-use crate::cmd::{cmd, Execute, FromValue};
+use crate::cmd::{Cmd, Execute, FromValue};
 use crate::error::{Error, Result};
-use crate::resp::Value;
 
 /// Filters and batch size of a `SCAN`.
 ///
@@ -50,24 +49,30 @@ impl ScanOptions {
     }
 }
 
-/// The keys of a `SCAN`, fetched batch by batch as the iterator advances.
+/// The items of a `SCAN`-family command, fetched batch by batch as the iterator advances.
 ///
-/// Made by [`Commands::scan`](crate::Commands::scan). It follows the cursor until the server
-/// returns cursor `0`. `SCAN`'s guarantees apply: every key present for the whole scan is
-/// returned at least once, but a key may be returned more than once. After an error the
-/// iterator yields that error once and then ends.
-pub struct ScanIter<'a, E: ?Sized> {
+/// Made by [`Commands::scan`](crate::Commands::scan) (keys),
+/// [`hscan`](crate::Commands::hscan) (`(field, value)` pairs),
+/// [`sscan`](crate::Commands::sscan) (members) and [`zscan`](crate::Commands::zscan)
+/// (`(member, score)` pairs); each item converts into `T` (any [`FromValue`] type). It
+/// follows the cursor until the server returns cursor `0`. `SCAN`'s guarantees apply: every
+/// item present for the whole scan is returned at least once, but an item may be returned
+/// more than once. After an error the iterator yields that error once and then ends.
+pub struct ScanIter<'a, E: ?Sized, T> {
     ex: &'a E,
+    /// The command up to the cursor: `SCAN`, or `HSCAN key`, ...
+    base: Cmd,
     opts: ScanOptions,
     cursor: Vec<u8>,
-    buffered: VecDeque<Vec<u8>>,
+    buffered: VecDeque<T>,
     done: bool,
 }
 
-impl<'a, E: Execute + ?Sized> ScanIter<'a, E> {
-    pub(crate) fn new(ex: &'a E, opts: ScanOptions) -> ScanIter<'a, E> {
+impl<'a, E: Execute + ?Sized, T: FromValue> ScanIter<'a, E, T> {
+    pub(crate) fn new(ex: &'a E, base: Cmd, opts: ScanOptions) -> ScanIter<'a, E, T> {
         ScanIter {
             ex,
+            base,
             opts,
             cursor: b"0".to_vec(),
             buffered: VecDeque::new(),
@@ -77,7 +82,7 @@ impl<'a, E: Execute + ?Sized> ScanIter<'a, E> {
 
     /// Fetch the next batch into the buffer.
     fn fetch(&mut self) -> Result<()> {
-        let mut c = cmd("SCAN").arg(&self.cursor);
+        let mut c = self.base.clone().arg(&self.cursor);
         if let Some(p) = &self.opts.pattern {
             c = c.arg("MATCH").arg(p);
         }
@@ -87,32 +92,33 @@ impl<'a, E: Execute + ?Sized> ScanIter<'a, E> {
         if let Some(t) = &self.opts.type_ {
             c = c.arg("TYPE").arg(t);
         }
-        let (cursor, keys) = parse_scan_reply(self.ex.exec(&c)?)?;
+        // `[cursor, [items...]]`; pair items (HSCAN, ZSCAN) come flat in both protocols.
+        let (cursor, items): (Vec<u8>, Vec<T>) = super::run(self.ex, &c)?;
+        check_cursor(&cursor)?;
         if cursor == b"0" {
             self.done = true;
         }
         self.cursor = cursor;
-        self.buffered.extend(keys);
+        self.buffered.extend(items);
         Ok(())
     }
 }
 
-/// A `SCAN`-family reply: `[cursor, [items...]]`.
-pub(crate) fn parse_scan_reply(v: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-    let (cursor, keys): (Vec<u8>, Vec<Vec<u8>>) = FromValue::from_value(v)?;
+/// A cursor is a decimal number; anything else would be sent back as garbage.
+fn check_cursor(cursor: &[u8]) -> Result<()> {
     if cursor.is_empty() || !cursor.iter().all(u8::is_ascii_digit) {
         return Err(Error::conversion(format!(
             "bad SCAN cursor {:?}",
-            String::from_utf8_lossy(&cursor)
+            String::from_utf8_lossy(cursor)
         )));
     }
-    Ok((cursor, keys))
+    Ok(())
 }
 
-impl<E: Execute + ?Sized> Iterator for ScanIter<'_, E> {
-    type Item = Result<Vec<u8>>;
+impl<E: Execute + ?Sized, T: FromValue> Iterator for ScanIter<'_, E, T> {
+    type Item = Result<T>;
 
-    fn next(&mut self) -> Option<Result<Vec<u8>>> {
+    fn next(&mut self) -> Option<Result<T>> {
         loop {
             if let Some(k) = self.buffered.pop_front() {
                 return Some(Ok(k));
@@ -128,11 +134,12 @@ impl<E: Execute + ?Sized> Iterator for ScanIter<'_, E> {
     }
 }
 
-impl<E: Execute + ?Sized> FusedIterator for ScanIter<'_, E> {}
+impl<E: Execute + ?Sized, T: FromValue> FusedIterator for ScanIter<'_, E, T> {}
 
-impl<E: ?Sized> std::fmt::Debug for ScanIter<'_, E> {
+impl<E: ?Sized, T> std::fmt::Debug for ScanIter<'_, E, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScanIter")
+            .field("command", &self.base)
             .field("opts", &self.opts)
             .field("cursor", &String::from_utf8_lossy(&self.cursor))
             .field("buffered", &self.buffered.len())

@@ -153,3 +153,104 @@ pub(crate) fn millis(d: Duration) -> u64 {
 fn unix(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
 }
+
+/// The string commands (see `define.rs` for the form).
+macro_rules! string_commands {
+    ($out:ident) => {
+        $out! {
+        /// `GET key`: the value, `None` when the key does not exist. Read it as any
+        /// [`FromValue`] type: `Option<String>`, `Option<Vec<u8>>`, `Option<i64>`, ...
+        ///
+        /// ```no_run
+        /// # use valkit::{Commands, Connection};
+        /// # fn main() -> valkit::Result<()> {
+        /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+        /// conn.set("visits", 41)?;
+        /// conn.set(b"bin\0key", &b"\r\n\0"[..])?;
+        /// let n: Option<i64> = conn.get("visits")?;
+        /// let raw: Option<Vec<u8>> = conn.get(b"bin\0key")?;
+        /// let missing: Option<String> = conn.get("no such key")?;
+        /// assert_eq!((n, raw.as_deref(), missing), (Some(41), Some(&b"\r\n\0"[..]), None));
+        /// # Ok(()) }
+        /// ```
+        fn get<K: ToArgs>(key: K) -> RV { cmd("GET").arg(key) }
+
+        /// `GET key` as UTF-8 text: shorthand for `get::<_, Option<String>>`. A value that is
+        /// not UTF-8 is a conversion error.
+        fn get_string<K: ToArgs>(key: K) -> Option<String> { cmd("GET").arg(key) }
+
+        /// `SET key value`: store the value, dropping any expiry the key had.
+        fn set<K: ToArgs, V: ToArgs>(key: K, value: V) -> () { cmd("SET").arg(key).arg(value) }
+
+        /// `SET key value EX seconds` (or `PX milliseconds` when `ttl` is not whole seconds).
+        fn set_ex<K: ToArgs, V: ToArgs>(key: K, value: V, ttl: Duration) -> () {
+            let expiry = if ttl.subsec_nanos() == 0 { Expiry::Ex(ttl) } else { Expiry::Px(ttl) };
+            cmd("SET").arg(key).arg(value).arg(expiry)
+        }
+
+        /// `SET key value [NX|XX] [EX|PX|EXAT|PXAT|KEEPTTL]`: true when the value was written,
+        /// false when the `NX`/`XX` condition kept it from being written.
+        ///
+        /// ```no_run
+        /// # use std::time::Duration;
+        /// # use valkit::{Commands, Connection, Expiry, SetOptions};
+        /// # fn main() -> valkit::Result<()> {
+        /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+        /// let opts = SetOptions::new().nx().expiry(Expiry::Ex(Duration::from_secs(30)));
+        /// if conn.set_options("lock:report", "worker-1", &opts)? {
+        ///     // we hold the lock for 30 s
+        /// }
+        /// # Ok(()) }
+        /// ```
+        fn set_options<K: ToArgs, V: ToArgs>(key: K, value: V, opts: &SetOptions) -> bool
+            = |written: Option<()>| Ok(written.is_some());
+        { cmd("SET").arg(key).arg(value).arg(opts) }
+
+        /// `SET key value ... GET`: store the value and return the previous one (`None` when
+        /// there was none). With `NX`/`XX` (Redis 7.0+), the previous value is returned whether
+        /// or not the write happened.
+        fn set_get<K: ToArgs, V: ToArgs>(key: K, value: V, opts: &SetOptions) -> RV {
+            cmd("SET").arg(key).arg(value).arg(opts).arg("GET")
+        }
+
+        /// `MGET key...`: one entry per key, `None` for missing keys (and for keys holding
+        /// another type): e.g. `Vec<Option<String>>`.
+        fn mget<K: ToArgs>(keys: K) -> RV { cmd("MGET").arg(keys) }
+
+        /// `MSET key value ...`: `pairs` is anything writing key/value pairs, e.g.
+        /// `&[("a", "1"), ("b", "2")]` or a map.
+        fn mset<P: ToArgs>(pairs: P) -> () { cmd("MSET").arg(pairs) }
+
+        /// `INCR key`: the value after adding 1 (a missing key counts as 0).
+        fn incr<K: ToArgs>(key: K) -> i64 { cmd("INCR").arg(key) }
+
+        /// `DECR key`: the value after subtracting 1.
+        fn decr<K: ToArgs>(key: K) -> i64 { cmd("DECR").arg(key) }
+
+        /// `INCRBY key delta`: the value after adding `delta`.
+        fn incr_by<K: ToArgs>(key: K, delta: i64) -> i64 { cmd("INCRBY").arg(key).arg(delta) }
+
+        /// `DECRBY key delta`: the value after subtracting `delta`.
+        fn decr_by<K: ToArgs>(key: K, delta: i64) -> i64 { cmd("DECRBY").arg(key).arg(delta) }
+
+        /// `INCRBYFLOAT key delta`: the value after adding `delta`.
+        fn incr_by_float<K: ToArgs>(key: K, delta: f64) -> f64 {
+            cmd("INCRBYFLOAT").arg(key).arg(delta)
+        }
+
+        /// `GETDEL key`: the value, deleting the key.
+        fn getdel<K: ToArgs>(key: K) -> RV { cmd("GETDEL").arg(key) }
+
+        /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value, changing the key's expiry.
+        fn getex<K: ToArgs>(key: K, expiry: GetExExpiry) -> RV { cmd("GETEX").arg(key).arg(expiry) }
+
+        /// `APPEND key value`: the length of the value afterwards.
+        fn append<K: ToArgs, V: ToArgs>(key: K, value: V) -> u64 {
+            cmd("APPEND").arg(key).arg(value)
+        }
+
+        /// `STRLEN key`: the length of the value (0 for a missing key).
+        fn strlen<K: ToArgs>(key: K) -> u64 { cmd("STRLEN").arg(key) }
+        }
+    };
+}

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use std::collections::{HashMap, HashSet};
+
 use super::*;
 use crate::cmd::recorder::Recorder;
 use crate::cmd::Blocking;
@@ -54,20 +56,21 @@ fn string_commands_encode() {
     assert!(!r.set_options("k", "v", &SetOptions::new().nx()).unwrap());
 
     let r = Recorder::replying([bulk("old"), Value::Nil]);
-    assert_eq!(
-        r.set_get(
+    let old: Option<Vec<u8>> = r
+        .set_get(
             "k",
             "new",
-            &SetOptions::new().expiry(Expiry::Px(Duration::from_millis(5)))
+            &SetOptions::new().expiry(Expiry::Px(Duration::from_millis(5))),
         )
-        .unwrap(),
-        Some(b"old".to_vec())
-    );
+        .unwrap();
+    assert_eq!(old, Some(b"old".to_vec()));
     assert_eq!(r.last(), "SET k new PX 5 GET");
-    assert_eq!(r.set_get("k", "v", &SetOptions::new()).unwrap(), None);
+    let old: Option<String> = r.set_get("k", "v", &SetOptions::new()).unwrap();
+    assert_eq!(old, None);
 
     let r = Recorder::replying([Value::Array(vec![bulk("1"), Value::Nil])]);
-    assert_eq!(r.mget(["a", "b"]).unwrap(), vec![Some(b"1".to_vec()), None]);
+    let got: Vec<Option<Vec<u8>>> = r.mget(["a", "b"]).unwrap();
+    assert_eq!(got, vec![Some(b"1".to_vec()), None]);
     assert_eq!(r.last(), "MGET a b");
     let r = Recorder::replying([ok()]);
     r.mset([("a", 1), ("b", 2)]).unwrap();
@@ -104,10 +107,10 @@ fn string_commands_encode() {
         (GetExExpiry::Persist, "GETEX k PERSIST"),
     ];
     for (e, want) in cases {
-        assert_eq!(r.getex("k", e).unwrap(), None);
+        assert_eq!(r.getex::<_, Option<String>>("k", e).unwrap(), None);
         assert_eq!(r.last(), want);
     }
-    assert_eq!(r.getdel("k").unwrap(), None);
+    assert_eq!(r.getdel::<_, Option<String>>("k").unwrap(), None);
     assert_eq!(r.last(), "GETDEL k");
 }
 
@@ -192,7 +195,7 @@ fn scan_follows_the_cursor_until_zero() {
         ]
     );
     let r = Recorder::replying([scan_reply("0", &[])]);
-    assert_eq!(r.scan(ScanOptions::new()).count(), 0);
+    assert_eq!(r.scan::<Vec<u8>>(ScanOptions::new()).count(), 0);
     assert_eq!(r.last(), "SCAN 0");
 }
 
@@ -203,8 +206,8 @@ fn scan_is_fused_after_an_error() {
         Value::Error(crate::ServerError::new("ERR boom")),
         scan_reply("0", &["never"]),
     ]);
-    let mut it = r.scan(ScanOptions::new());
-    assert_eq!(it.next().unwrap().unwrap(), b"a");
+    let mut it = r.scan::<String>(ScanOptions::new());
+    assert_eq!(it.next().unwrap().unwrap(), "a");
     assert!(it.next().unwrap().is_err());
     assert!(it.next().is_none());
     assert!(it.next().is_none());
@@ -212,7 +215,7 @@ fn scan_is_fused_after_an_error() {
 
     // A malformed reply is an error too.
     let r = Recorder::replying([Value::Array(vec![bulk("x"), Value::Array(vec![])])]);
-    let mut it = r.scan(ScanOptions::new());
+    let mut it = r.scan::<Vec<u8>>(ScanOptions::new());
     assert_eq!(
         it.next().unwrap().unwrap_err().kind(),
         ErrorKind::Conversion
@@ -232,7 +235,7 @@ fn hash_commands_encode_and_parse_both_protocols() {
     let resp3 = Value::Map(vec![(bulk("a"), bulk("1")), (bulk("b"), bulk("2"))]);
     for reply in [resp2, resp3] {
         let r = Recorder::replying([reply]);
-        let all = r.hgetall("h").unwrap();
+        let all: HashMap<Vec<u8>, Vec<u8>> = r.hgetall("h").unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[&b"b".to_vec()], b"2");
     }
@@ -244,10 +247,8 @@ fn hash_commands_encode_and_parse_both_protocols() {
         Value::Bool(true),
         Value::Int(7),
     ]);
-    assert_eq!(
-        r.hmget("h", ("a", "b")).unwrap(),
-        [None, Some(b"x".to_vec())]
-    );
+    let got: Vec<Option<Vec<u8>>> = r.hmget("h", ("a", "b")).unwrap();
+    assert_eq!(got, [None, Some(b"x".to_vec())]);
     assert_eq!(r.hdel("h", ["a"]).unwrap(), 1);
     assert!(!r.hexists("h", "a").unwrap());
     assert!(r.hexists("h", "a").unwrap());
@@ -287,15 +288,20 @@ fn blocking_timeouts_are_decimal_seconds() {
         (Duration::ZERO, "0", Blocking::Forever),
     ];
     for (d, text, blocking) in cases {
-        assert_eq!(r.blpop(["a", "b"], d).unwrap(), None);
+        assert_eq!(
+            r.blpop::<_, Option<(String, String)>>(["a", "b"], d)
+                .unwrap(),
+            None
+        );
         assert_eq!(r.last(), format!("BLPOP a b {text}"));
         assert_eq!(r.last_blocking(), blocking);
     }
-    assert_eq!(r.brpop("a", Duration::from_millis(100)).unwrap(), None);
+    let popped: Option<(String, String)> = r.brpop("a", Duration::from_millis(100)).unwrap();
+    assert_eq!(popped, None);
     assert_eq!(r.last(), "BRPOP a 0.1");
 
     assert_eq!(
-        r.blmove(
+        r.blmove::<_, _, Option<String>>(
             "s",
             "d",
             ListEnd::Right,
@@ -309,8 +315,13 @@ fn blocking_timeouts_are_decimal_seconds() {
     assert_eq!(r.last_blocking(), Blocking::For(Duration::from_millis(10)));
 
     assert_eq!(
-        r.blmpop(Duration::from_secs(1), ["x", "y", "z"], ListEnd::Left, 3)
-            .unwrap(),
+        r.blmpop::<_, Option<(String, Vec<String>)>>(
+            Duration::from_secs(1),
+            ["x", "y", "z"],
+            ListEnd::Left,
+            3
+        )
+        .unwrap(),
         None
     );
     assert_eq!(r.last(), "BLMPOP 1 3 x y z LEFT COUNT 3");
@@ -320,11 +331,13 @@ fn blocking_timeouts_are_decimal_seconds() {
         Value::Array(vec![bulk("y"), Value::Array(vec![bulk("1"), bulk("2")])]),
     ]);
     assert_eq!(
-        r.blpop("a", Duration::from_secs(1)).unwrap(),
+        r.blpop::<_, Option<(Vec<u8>, Vec<u8>)>>("a", Duration::from_secs(1))
+            .unwrap(),
         Some((b"a".to_vec(), b"v".to_vec()))
     );
     assert_eq!(
-        r.blmpop(Duration::ZERO, "y", ListEnd::Right, 2).unwrap(),
+        r.blmpop::<_, Option<(Vec<u8>, Vec<Vec<u8>>)>>(Duration::ZERO, "y", ListEnd::Right, 2)
+            .unwrap(),
         Some((b"y".to_vec(), vec![b"1".to_vec(), b"2".to_vec()]))
     );
     assert_eq!(r.last_blocking(), Blocking::Forever);
@@ -336,12 +349,10 @@ fn list_commands_encode() {
     assert_eq!(r.lpush("l", ["a", "b"]).unwrap(), 2);
     assert_eq!(r.rpush("l", "c").unwrap(), 3);
     assert_eq!(r.lrem("l", -2, "a").unwrap(), 1);
+    let moved: Option<Vec<u8>> = r.lmove("a", "b", ListEnd::Left, ListEnd::Right).unwrap();
+    assert_eq!(moved, None);
     assert_eq!(
-        r.lmove("a", "b", ListEnd::Left, ListEnd::Right).unwrap(),
-        None
-    );
-    assert_eq!(
-        r.lrange("l", 0, -1).unwrap_err().kind(),
+        r.lrange::<_, Vec<String>>("l", 0, -1).unwrap_err().kind(),
         ErrorKind::Conversion
     );
     assert_eq!(
@@ -363,7 +374,7 @@ fn sets_accept_resp3_sets_and_resp2_arrays() {
         Value::Array(vec![bulk("a"), bulk("b")]),
     ] {
         let r = Recorder::replying([reply]);
-        let m = r.smembers("s").unwrap();
+        let m: HashSet<Vec<u8>> = r.smembers("s").unwrap();
         assert!(m.contains(&b"a"[..]) && m.contains(&b"b"[..]) && m.len() == 2);
     }
 }
@@ -410,9 +421,10 @@ fn zrange_encodes_every_variant() {
         ),
     ];
     for (opts, want) in cases {
-        r.zrange("z", opts).unwrap();
+        r.zrange::<_, Vec<String>>("z", opts).unwrap();
         assert_eq!(r.last(), want);
-        r.zrange_withscores("z", opts).unwrap();
+        r.zrange_withscores::<_, Vec<(String, f64)>>("z", opts)
+            .unwrap();
         assert_eq!(r.last(), format!("{want} WITHSCORES"));
     }
     let _ = r.zrem_range_by_score("z", Exclusive(f64::NEG_INFINITY), Inclusive(3.0));
@@ -429,16 +441,16 @@ fn withscores_parses_resp2_flat_and_resp3_pairs() {
     ]);
     for reply in [resp2, resp3] {
         let r = Recorder::replying([reply]);
-        assert_eq!(
-            r.zrange_withscores("z", ZRangeOptions::default()).unwrap(),
-            want
-        );
+        let got: Vec<(Vec<u8>, f64)> = r.zrange_withscores("z", ZRangeOptions::default()).unwrap();
+        assert_eq!(got, want);
     }
     let r = Recorder::replying([Value::Array(vec![bulk("a")])]);
-    assert!(r.zrange_withscores("z", ZRangeOptions::default()).is_err());
+    assert!(r
+        .zrange_withscores::<_, Vec<(String, f64)>>("z", ZRangeOptions::default())
+        .is_err());
     let r = Recorder::replying([Value::Array(vec![])]);
     assert!(r
-        .zrange_withscores("z", ZRangeOptions::default())
+        .zrange_withscores::<_, Vec<(String, f64)>>("z", ZRangeOptions::default())
         .unwrap()
         .is_empty());
 }
@@ -446,7 +458,7 @@ fn withscores_parses_resp2_flat_and_resp3_pairs() {
 #[test]
 fn zscore_and_zincrby_read_bulk_and_double() {
     let r = Recorder::replying([bulk("3.5"), Value::Double(4.0), Value::Nil, bulk("inf")]);
-    assert_eq!(r.zincr_by("z", 1.5, "m").unwrap(), 3.5);
+    assert_eq!(r.zincr_by("z", "m", 1.5).unwrap(), 3.5);
     assert_eq!(r.last(), "ZINCRBY z 1.5 m");
     assert_eq!(r.zscore("z", "m").unwrap(), Some(4.0));
     assert_eq!(r.zscore("z", "x").unwrap(), None);
@@ -498,7 +510,7 @@ fn server_errors_pass_through() {
     let r = Recorder::replying([Value::Error(crate::ServerError::new(
         "WRONGTYPE Operation against a key holding the wrong kind of value",
     ))]);
-    let e = r.get("k").unwrap_err();
+    let e = r.get::<_, Option<String>>("k").unwrap_err();
     assert_eq!(
         e.kind(),
         ErrorKind::Server(crate::ServerErrorKind::WrongType)
@@ -512,4 +524,160 @@ fn works_through_dyn_and_references() {
     dynamic.set("a", "b").unwrap();
     (&&r).set("a", "b").unwrap();
     assert_eq!(r.sent().len(), 2);
+}
+
+#[test]
+fn new_commands_encode() {
+    let r = Recorder::default();
+    let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+    let _ = r.expire_at("k", at);
+    assert_eq!(r.last(), "EXPIREAT k 1700000000");
+    let _ = r.pexpire_at("k", at);
+    assert_eq!(r.last(), "PEXPIREAT k 1700000000123");
+    let _ = r.copy("a", "b", CopyOptions::new().db(2).replace());
+    assert_eq!(r.last(), "COPY a b DB 2 REPLACE");
+    let _ = r.zincr_by("z", "m", 2.5);
+    assert_eq!(r.last(), "ZINCRBY z 2.5 m");
+    let _ = r.hincr_by_float("h", "f", -0.5);
+    assert_eq!(r.last(), "HINCRBYFLOAT h f -0.5");
+    let _ = r.zcount("z", ScoreBound::Exclusive(1.0), ScoreBound::PosInf);
+    assert_eq!(r.last(), "ZCOUNT z (1 +inf");
+    let _ = r.object_encoding("k");
+    assert_eq!(r.last(), "OBJECT ENCODING k");
+    let _ = r.memory_usage("k");
+    assert_eq!(r.last(), "MEMORY USAGE k");
+
+    let cases = [
+        (StreamTrim::max_len(10), "XTRIM s MAXLEN = 10"),
+        (StreamTrim::max_len(10).approx(), "XTRIM s MAXLEN ~ 10"),
+        (
+            StreamTrim::min_id("5-0").limit(7),
+            "XTRIM s MINID ~ 5-0 LIMIT 7",
+        ),
+    ];
+    for (trim, want) in cases {
+        let _ = r.xtrim("s", &trim);
+        assert_eq!(r.last(), want);
+    }
+    let _ = r.xadd_trim("s", "*", ("f", "v"), &StreamTrim::max_len(3));
+    assert_eq!(r.last(), "XADD s MAXLEN = 3 * f v");
+    let _ = r.xgroup_create("s", "g", "$", true);
+    assert_eq!(r.last(), "XGROUP CREATE s g $ MKSTREAM");
+    let _ = r.xgroup_create("s", "g", "0", false);
+    assert_eq!(r.last(), "XGROUP CREATE s g 0");
+
+    // BLOCK: milliseconds, never 0 for a non-zero wait, and the connection is told.
+    let opts = XReadGroupOptions::new()
+        .count(5)
+        .block(Duration::from_micros(10))
+        .noack();
+    let _ = r.xreadgroup::<_, _, _, _, Option<Value>>("g", "c", ["a", "b"], [">", ">"], &opts);
+    assert_eq!(
+        r.last(),
+        "XREADGROUP GROUP g c COUNT 5 BLOCK 1 NOACK STREAMS a b > >"
+    );
+    assert_eq!(r.last_blocking(), Blocking::For(Duration::from_micros(10)));
+    let _ = r.xreadgroup::<_, _, _, _, Option<Value>>(
+        "g",
+        "c",
+        "a",
+        "0",
+        &XReadGroupOptions::new().block(Duration::ZERO),
+    );
+    assert_eq!(r.last(), "XREADGROUP GROUP g c BLOCK 0 STREAMS a 0");
+    assert_eq!(r.last_blocking(), Blocking::Forever);
+    let _ =
+        r.xreadgroup::<_, _, _, _, Option<Value>>("g", "c", "a", ">", &XReadGroupOptions::new());
+    assert_eq!(r.last_blocking(), Blocking::No);
+    let _ = r.xautoclaim::<_, _, _, _, Value>("s", "g", "c", Duration::from_secs(2), "0-0", 10);
+    assert_eq!(r.last(), "XAUTOCLAIM s g c 2000 0-0 COUNT 10");
+}
+
+#[test]
+fn expire_time_and_stream_entries_parse() {
+    let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let r = Recorder::replying([
+        Value::Int(-2),
+        Value::Int(-1),
+        Value::Int(1_700_000_000),
+        Value::Int(1_700_000_000_000),
+        Value::Int(-3),
+    ]);
+    assert_eq!(r.expire_time("k").unwrap(), ExpireTime::Missing);
+    assert_eq!(r.expire_time("k").unwrap(), ExpireTime::NoExpiry);
+    assert_eq!(r.expire_time("k").unwrap(), ExpireTime::At(at));
+    assert_eq!(r.pexpire_time("k").unwrap(), ExpireTime::At(at));
+    assert_eq!(
+        r.expire_time("k").unwrap_err().kind(),
+        ErrorKind::Conversion
+    );
+
+    let entry = |id: &str, fields: Option<&[&str]>| {
+        Value::Array(vec![
+            bulk(id),
+            fields.map_or(Value::Nil, |f| {
+                Value::Array(f.iter().map(|s| bulk(s)).collect())
+            }),
+        ])
+    };
+    let r = Recorder::replying([Value::Array(vec![
+        entry("1-0", Some(&["a", "1", "b", "2"])),
+        entry("2-0", None),
+    ])]);
+    let got: Vec<StreamEntry> = r.xrange("s", "-", "+").unwrap();
+    assert_eq!(got[0].id, "1-0");
+    assert_eq!(got[0].get("b"), Some(&b"2"[..]));
+    assert_eq!(got[0].get("c"), None);
+    assert!(got[1].fields.is_empty());
+    // An odd field list is a conversion error.
+    let r = Recorder::replying([Value::Array(vec![entry("1-0", Some(&["a"]))])]);
+    assert_eq!(
+        r.xrange::<_, _, _, Vec<StreamEntry>>("s", "-", "+")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conversion
+    );
+}
+
+#[test]
+fn pipelines_queue_the_same_commands_as_the_trait() {
+    let p = crate::cmd::pipe()
+        .set("a", 1)
+        .ignore()
+        .ignore()
+        .hincr_by("h", "f", 2)
+        .zincr_by("z", "m", 1.5)
+        .blpop("q", Duration::from_millis(250));
+    let sent: Vec<String> = p
+        .commands()
+        .iter()
+        .map(|c| {
+            c.args()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "SET a 1",
+            "HINCRBY h f 2",
+            "ZINCRBY z 1.5 m",
+            "BLPOP q 0.25"
+        ]
+    );
+    assert_eq!(p.blocking_mode(), Blocking::For(Duration::from_millis(250)));
+    // The replies `query` keeps: all but the SET's (ignored twice, counted once).
+    let r = Recorder::replying([ok(), Value::Int(2), bulk("1.5"), Value::Nil]);
+    let got: (i64, f64, Option<(String, String)>) = p.query(&r).unwrap();
+    assert_eq!(got, (2, 1.5, None));
+    let r = Recorder::replying([ok(), Value::Int(2), bulk("1.5"), Value::Nil]);
+    assert_eq!(p.run(&r).unwrap().len(), 4);
+    // `clear` forgets the ignored positions too.
+    let mut p = p;
+    p.clear();
+    let p = p.get("k");
+    let r = Recorder::replying([bulk("v")]);
+    assert_eq!(p.query::<(String,), _>(&r).unwrap().0, "v");
 }

@@ -1,9 +1,7 @@
 //! Options and replies of the sorted-set commands: [`ZAddOptions`], [`ZRangeOptions`],
 //! [`ScoreBound`].
 
-use crate::cmd::{ArgWriter, FromValue, ToArgs};
-use crate::error::{Error, Result};
-use crate::resp::Value;
+use crate::cmd::{ArgWriter, ToArgs};
 
 use super::Condition;
 
@@ -212,32 +210,120 @@ impl ToArgs for ZRangeOptions {
     }
 }
 
-/// Members with scores: a RESP2 flat array `member, score, ...` or RESP3 `[member, score]`
-/// pairs.
-pub(crate) fn parse_with_scores(v: Value) -> Result<Vec<(Vec<u8>, f64)>> {
-    let items = match v.strip_attributes().into_result()? {
-        Value::Array(items) => items,
-        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-        other => {
-            return Err(Error::conversion(format!(
-                "cannot read a {} reply as members with scores",
-                other.type_name()
-            )))
-        }
-    };
-    if items.first().is_some_and(|f| f.as_slice().is_some()) {
-        return items.into_iter().map(FromValue::from_value).collect();
+/// `ZADD`'s member/score pairs followed by the options, written in the server's order
+/// (options first, then `score member` for each pair).
+pub(crate) fn zadd_cmd<K: ToArgs, M: ToArgs>(
+    key: K,
+    members: &[(M, f64)],
+    opts: &ZAddOptions,
+) -> crate::cmd::Cmd {
+    let mut c = crate::cmd::cmd("ZADD").arg(key).arg(opts);
+    for (member, score) in members {
+        c.add_arg(score).add_arg(member);
     }
-    if items.len() % 2 != 0 {
-        return Err(Error::conversion(format!(
-            "an array of {} elements is not member/score pairs",
-            items.len()
-        )));
+    c
+}
+
+/// The sorted-set commands (see `define.rs` for the form).
+macro_rules! zset_commands {
+    ($out:ident) => { $out! {
+    /// `ZADD key score member ...`: `members` are `(member, score)` pairs; returns how many
+    /// members are new.
+    ///
+    /// A leaderboard:
+    ///
+    /// ```no_run
+    /// # use valkit::{Commands, Connection, ZRangeOptions};
+    /// # fn main() -> valkit::Result<()> {
+    /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// conn.zadd("board", &[("ann", 310.0), ("bob", 250.0), ("cyd", 420.0)])?;
+    /// conn.zincr_by("board", "bob", 100.0)?;
+    /// let top: Vec<(String, f64)> =
+    ///     conn.zrange_withscores("board", ZRangeOptions::by_index(0, 2).rev())?;
+    /// assert_eq!(top[0], ("cyd".to_string(), 420.0));
+    /// assert_eq!(conn.zrevrank("board", "bob")?, Some(1));
+    /// # Ok(()) }
+    /// ```
+    fn zadd<K: ToArgs, M: ToArgs>(key: K, members: &[(M, f64)]) -> u64 {
+        zadd_cmd(key, members, &ZAddOptions::new())
     }
-    let mut out = Vec::with_capacity(items.len() / 2);
-    let mut it = items.into_iter();
-    while let (Some(m), Some(s)) = (it.next(), it.next()) {
-        out.push((Vec::<u8>::from_value(m)?, f64::from_value(s)?));
+
+    /// `ZADD key [NX|XX] [GT|LT] [CH] score member ...`: how many members were added (with
+    /// `CH`: added or changed).
+    ///
+    /// ```no_run
+    /// # use valkit::{Commands, Connection, ScoreUpdate, ZAddOptions};
+    /// # fn main() -> valkit::Result<()> {
+    /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// // Keep each player's best score.
+    /// let best = ZAddOptions::new().update(ScoreUpdate::Gt).ch();
+    /// let changed = conn.zadd_options("scores", &[("ann", 10.0), ("bob", 7.5)], &best)?;
+    /// # Ok(()) }
+    /// ```
+    fn zadd_options<K: ToArgs, M: ToArgs>(key: K, members: &[(M, f64)], opts: &ZAddOptions) -> u64 {
+        zadd_cmd(key, members, opts)
     }
-    Ok(out)
+
+    /// `ZINCRBY key delta member`: the member's score afterwards. The member comes before
+    /// the delta, as the field does in [`hincr_by`](Commands::hincr_by).
+    fn zincr_by<K: ToArgs, M: ToArgs>(key: K, member: M, delta: f64) -> f64 {
+        cmd("ZINCRBY").arg(key).arg(delta).arg(member)
+    }
+
+    /// `ZRANGE key ...` (Redis 6.2+ syntax): the members of a range by rank or score, in
+    /// either order, optionally a page of it; e.g. as `Vec<String>`.
+    ///
+    /// ```no_run
+    /// # use valkit::{Commands, Connection, ScoreBound, ZRangeOptions};
+    /// # fn main() -> valkit::Result<()> {
+    /// # let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+    /// let top3: Vec<String> = conn.zrange("scores", ZRangeOptions::by_index(0, 2).rev())?;
+    /// let passed: Vec<String> = conn.zrange(
+    ///     "scores",
+    ///     ZRangeOptions::by_score(ScoreBound::Inclusive(5.0), ScoreBound::PosInf),
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    fn zrange<K: ToArgs>(key: K, opts: ZRangeOptions) -> RV { cmd("ZRANGE").arg(key).arg(opts) }
+
+    /// `ZRANGE key ... WITHSCORES`: like [`zrange`](Commands::zrange), with each member's
+    /// score: as `Vec<(String, f64)>` (from RESP2's flat array or RESP3's pairs alike), or
+    /// a map.
+    fn zrange_withscores<K: ToArgs>(key: K, opts: ZRangeOptions) -> RV {
+        cmd("ZRANGE").arg(key).arg(opts).arg("WITHSCORES")
+    }
+
+    /// `ZRANK key member`: the member's rank, lowest score first (0 is the lowest); `None`
+    /// when the member (or key) does not exist.
+    fn zrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<u64> {
+        cmd("ZRANK").arg(key).arg(member)
+    }
+
+    /// `ZREVRANK key member`: the member's rank, highest score first (0 is the highest);
+    /// `None` when the member (or key) does not exist.
+    fn zrevrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<u64> {
+        cmd("ZREVRANK").arg(key).arg(member)
+    }
+
+    /// `ZCOUNT key min max`: how many members have a score in the range.
+    fn zcount<K: ToArgs>(key: K, min: ScoreBound, max: ScoreBound) -> u64 {
+        cmd("ZCOUNT").arg(key).arg(min).arg(max)
+    }
+
+    /// `ZREMRANGEBYSCORE key min max`: how many members were removed.
+    fn zrem_range_by_score<K: ToArgs>(key: K, min: ScoreBound, max: ScoreBound) -> u64 {
+        cmd("ZREMRANGEBYSCORE").arg(key).arg(min).arg(max)
+    }
+
+    /// `ZCARD key`: the number of members.
+    fn zcard<K: ToArgs>(key: K) -> u64 { cmd("ZCARD").arg(key) }
+
+    /// `ZSCORE key member`: the score, `None` when the member (or key) does not exist.
+    fn zscore<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<f64> {
+        cmd("ZSCORE").arg(key).arg(member)
+    }
+
+    /// `ZREM key member...`: how many members were removed.
+    fn zrem<K: ToArgs, M: ToArgs>(key: K, members: M) -> u64 { cmd("ZREM").arg(key).arg(members) }
+    }};
 }

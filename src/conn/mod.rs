@@ -58,7 +58,8 @@ const OWNED_REPLY: usize = crate::cmd::LARGE_ARG;
 /// # fn main() -> valkit::Result<()> {
 /// let conn = Connection::open_url("redis://127.0.0.1:6379/0")?;
 /// conn.set("greeting", "hello")?;
-/// assert_eq!(conn.get("greeting")?, Some(b"hello".to_vec()));
+/// let greeting: Option<String> = conn.get("greeting")?;
+/// assert_eq!(greeting.as_deref(), Some("hello"));
 /// # Ok(()) }
 /// ```
 pub struct Connection {
