@@ -10,7 +10,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{key, kinds, shared};
+use support::{key, kinds, shared, thread_names};
 use valkit::lock::{LeaseLost, LockErrorKind, LockGuard, Locks, NativeCommands, Redlock, Release};
 use valkit::testkit::{FaultProxy, Server, ServerKind, ServerOptions};
 use valkit::{cmd, Client, Commands, Connection, Execute, Pool, PoolOptions};
@@ -791,11 +791,4 @@ fn an_unreachable_server_is_a_typed_unavailable_error() {
         assert!(g.is_owned().unwrap_err().is_unavailable());
         assert!(g.release().unwrap_err().is_unavailable());
     }
-}
-
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .collect()
 }

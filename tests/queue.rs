@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{key, kinds, shared};
+use support::{key, kinds, shared, thread_names};
 use valkit::queue::{Job, Nacked, Priority, Queue, QueueErrorKind, QueueOptions, WorkerPool};
 use valkit::testkit::ServerKind;
 use valkit::{cmd, Client, Connection, Execute, FromValue, Pool, PoolOptions};
@@ -392,18 +392,6 @@ fn worker_pool_acks_retries_dead_letters_and_joins() {
             "{names:?}"
         );
     }
-}
-
-fn thread_names() -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        for e in dir.flatten() {
-            if let Ok(n) = std::fs::read_to_string(e.path().join("comm")) {
-                out.push(n.trim().to_owned());
-            }
-        }
-    }
-    out
 }
 
 #[test]

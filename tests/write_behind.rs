@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
-use support::{key, kinds, shared};
+use support::{key, kinds, shared, thread_names};
 use valkit::testkit::{ServerKind, ServerOptions};
 use valkit::write_behind::{Backpressure, OriginError, Write, WriteBehind, WriteBehindErrorKind};
 use valkit::Connection;
@@ -120,18 +120,6 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
             "{names:?}"
         );
     }
-}
-
-fn thread_names() -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        for e in dir.flatten() {
-            if let Ok(n) = std::fs::read_to_string(e.path().join("comm")) {
-                out.push(n.trim().to_owned());
-            }
-        }
-    }
-    out
 }
 
 #[test]

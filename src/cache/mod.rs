@@ -2,7 +2,6 @@
 
 mod aside;
 mod batch;
-mod clock;
 mod codec;
 mod entry;
 mod error;
@@ -34,7 +33,7 @@ pub use options::{CacheBuilder, CacheTtl, CrossProcess};
 pub use session::{SessionId, SessionStore};
 pub use stats::CacheStats;
 
-use clock::ServerClock;
+use crate::cmd::server_clock::ServerClock;
 use flight::Flights;
 use options::Settings;
 use refresher::Refresher;

@@ -11,6 +11,7 @@ mod pipeline;
 #[cfg(test)]
 pub(crate) mod recorder;
 pub(crate) mod secrets;
+pub(crate) mod server_clock;
 pub(crate) mod spec;
 
 use std::time::Duration;

@@ -11,14 +11,7 @@ local key = KEYS[1]
 local cost = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function int(x) return string.format('%.0f', x) end
+local now = now_us(ARGV[4])
 
 -- The window's start, exact in integers (a double quotient may round across a multiple).
 local start = math.floor(now / window) * window

@@ -12,18 +12,7 @@ local key = KEYS[1]
 local cost = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local interval = tonumber(ARGV[3])
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function fdiv(a, b)
-  local q = math.floor(a / b)
-  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
-  return q
-end
+local now = now_us(ARGV[4])
 
 local limit = burst + 1
 local tolerance = interval * limit

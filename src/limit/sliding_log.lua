@@ -16,14 +16,7 @@ local cost = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local nonce = ARGV[4]
-local now
-if ARGV[5] ~= '' then
-  now = tonumber(ARGV[5])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function int(x) return string.format('%.0f', x) end
+local now = now_us(ARGV[5])
 
 -- Members at or before now - window have left the window.
 redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - window))

@@ -13,19 +13,7 @@ local cost = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local refill = tonumber(ARGV[3])
 local per = tonumber(ARGV[4])
-local now
-if ARGV[5] ~= '' then
-  now = tonumber(ARGV[5])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local function int(x) return string.format('%.0f', x) end
-local function fdiv(a, b)
-  local q = math.floor(a / b)
-  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
-  return q
-end
+local now = now_us(ARGV[5])
 local function cdiv(a, b)
   local q = fdiv(a, b)
   if q * b < a then q = q + 1 end

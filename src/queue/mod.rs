@@ -39,7 +39,6 @@
 //! Handlers must be idempotent. See `docs/patterns.md`, "Queues and write-behind".
 
 mod base64;
-mod clock;
 mod error;
 mod inspect;
 mod job;
@@ -63,7 +62,7 @@ pub use ops::{Nacked, Reserved};
 pub use options::QueueOptions;
 pub use worker::{HandlerError, ShutdownReport, WorkerPool, WorkerPoolBuilder};
 
-use clock::ServerClock;
+use crate::cmd::server_clock::ServerClock;
 use metrics::Counters;
 
 /// A reliable priority queue over anything that implements [`Execute`]. Cheap to clone

@@ -49,3 +49,16 @@ pub fn each_combo(name: &str, test: impl Fn(&Connection, &str, ServerKind, Proto
         test(&conn, &prefix, kind, proto);
     }
 }
+
+/// The names of this process's threads (Linux: `/proc/self/task/*/comm`, 15 bytes at most).
+pub fn thread_names() -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for e in dir.flatten() {
+            if let Ok(n) = std::fs::read_to_string(e.path().join("comm")) {
+                out.push(n.trim().to_owned());
+            }
+        }
+    }
+    out
+}
