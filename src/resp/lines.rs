@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn integers() {
         assert_eq!(parse_i64(b"0"), Some(0));
-        // Non-canonical forms servers never write (issue 9, item 4).
+        // Non-canonical forms servers never write.
         for bad in [&b"-0"[..], b"00", b"01", b"-01", b"007", b"-00"] {
             assert_eq!(parse_i64(bad), None, "{bad:?}");
         }
