@@ -14,7 +14,7 @@ PATTERNS="cache|lock|limit|queue|write_behind"
 LAYERS=(
     "src/error.rs        config|resp|cmd|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/resp            config|cmd|conn|pool|cluster|client|testkit|$PATTERNS"
-    "src/config.rs       cmd|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/config          cmd|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/cmd.rs          config|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/cmd             config|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/commands        config|conn|pool|cluster|client|testkit|$PATTERNS"
