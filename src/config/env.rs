@@ -2,12 +2,14 @@
 
 use super::connection::DEFAULT_PORT;
 use super::limits::set_limit;
-use super::url::{check_host, parse_db, parse_port, url_parse};
+use super::percent::percent_encode;
+use super::url::{apply_query, check_host, parse_db, parse_port, url_parse};
 use super::{ConnectionConfig, Secret, TlsConfig};
 use crate::error::{Error, Result};
 
 const ENV_VARS: &[&str] = &[
     "VALKEY_URL",
+    "REDIS_URL",
     "VALKEY_HOST",
     "VALKEY_PORT",
     "VALKEY_USER",
@@ -27,6 +29,34 @@ const LIMIT_ENV_VARS: [(&str, &str); 4] = [
     ("VALKEY_MAX_DEPTH", "max_depth"),
     ("VALKEY_MAX_LINE_LEN", "max_line_len"),
 ];
+
+/// The environment variables for the other URL query parameters, with their parameter
+/// names. Their values are checked exactly as the URL's (without percent-decoding).
+const PARAM_ENV_VARS: [(&str, &str); 11] = [
+    ("VALKEY_PROTOCOL", "protocol"),
+    ("VALKEY_CLIENT_NAME", "client_name"),
+    ("VALKEY_CONNECT_TIMEOUT", "connect_timeout"),
+    ("VALKEY_READ_TIMEOUT", "read_timeout"),
+    ("VALKEY_WRITE_TIMEOUT", "write_timeout"),
+    ("VALKEY_BLOCKING_SLICE", "blocking_slice"),
+    ("VALKEY_TLS_CA_FILE", "tls_ca_file"),
+    ("VALKEY_TLS_SERVER_NAME", "tls_server_name"),
+    ("VALKEY_TLS_INSECURE", "tls_insecure"),
+    ("VALKEY_TLS_CLIENT_CERT_FILE", "tls_client_cert_file"),
+    ("VALKEY_TLS_CLIENT_KEY_FILE", "tls_client_key_file"),
+];
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case.
+fn parse_bool_env(name: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::config(format!(
+            "{name}: invalid value '{}' (expected 1/true/yes/on or 0/false/no/off)",
+            value.escape_debug()
+        ))),
+    }
+}
 
 /// Reject environment variables that are set but not valid UTF-8 (instead of silently
 /// treating them as unset).
@@ -49,6 +79,7 @@ impl ConnectionConfig {
     /// (including one that is not valid UTF-8).
     pub fn from_env() -> Result<ConnectionConfig> {
         check_env_unicode(ENV_VARS)?;
+        check_env_unicode(&PARAM_ENV_VARS.map(|(name, _)| name))?;
         ConnectionConfig::from_env_vars(|name| std::env::var(name).ok())
     }
 
@@ -56,9 +87,9 @@ impl ConnectionConfig {
     /// returns `None` for an unset variable), so that it can be tested without touching the
     /// process environment.
     ///
-    /// * `VALKEY_URL`: when set and non-empty, the whole configuration comes from this URL
-    ///   (see [`ConnectionConfig::from_url`]) and **all the other variables below are ignored**:
-    ///   the URL wins.
+    /// * `VALKEY_URL`, or when it is unset `REDIS_URL`: when set and non-empty, the whole
+    ///   configuration comes from this URL (see [`ConnectionConfig::from_url`]) and **all the
+    ///   other variables below are ignored**: the URL wins.
     /// * Otherwise: `VALKEY_HOST` (default `127.0.0.1`; an IPv6 address may be bracketed or
     ///   not), `VALKEY_PORT` (default 6379), `VALKEY_USER`, `VALKEY_PASSWORD`, `VALKEY_DB`
     ///   (default 0) and `VALKEY_TLS` (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case;
@@ -66,6 +97,13 @@ impl ConnectionConfig {
     ///   `VALKEY_MAX_BULK_LEN`, `VALKEY_MAX_AGGREGATE_LEN`, `VALKEY_MAX_DEPTH` and
     ///   `VALKEY_MAX_LINE_LEN` set the decoder [`Limits`] (positive whole numbers; the URL
     ///   form is the query parameter of the same name in lower case).
+    ///   Every other URL query parameter has a variable too, read by the URL's rules (values
+    ///   taken literally): `VALKEY_PROTOCOL`, `VALKEY_CLIENT_NAME`, `VALKEY_CONNECT_TIMEOUT`,
+    ///   `VALKEY_READ_TIMEOUT`, `VALKEY_WRITE_TIMEOUT`, `VALKEY_BLOCKING_SLICE`, and with
+    ///   `VALKEY_TLS` on (otherwise they are an error): `VALKEY_TLS_CA_FILE`,
+    ///   `VALKEY_TLS_CLIENT_CERT_FILE` with `VALKEY_TLS_CLIENT_KEY_FILE` (both or neither),
+    ///   `VALKEY_TLS_SERVER_NAME` and `VALKEY_TLS_INSECURE` (a yes/no value as for
+    ///   `VALKEY_TLS`; **danger**).
     ///
     /// An empty variable counts as unset.
     ///
@@ -96,8 +134,10 @@ impl ConnectionConfig {
     /// ```
     pub fn from_env_vars<F: Fn(&str) -> Option<String>>(get: F) -> Result<ConnectionConfig> {
         let var = |name: &str| get(name).filter(|v| !v.is_empty());
-        if let Some(url) = var("VALKEY_URL") {
-            return url_parse(&url).map_err(|m| Error::config(format!("VALKEY_URL: {m}")));
+        for name in ["VALKEY_URL", "REDIS_URL"] {
+            if let Some(url) = var(name) {
+                return url_parse(&url).map_err(|m| Error::config(format!("{name}: {m}")));
+            }
         }
         let env_err = |name: &str, m: String| Error::config(format!("{name}: {m}"));
         let host = match var("VALKEY_HOST") {
@@ -134,22 +174,43 @@ impl ConnectionConfig {
             }
         }
         if let Some(tls) = var("VALKEY_TLS") {
-            let on = match tls.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(env_err(
-                        "VALKEY_TLS",
-                        format!(
-                            "invalid value '{}' (expected 1/true/yes/on or 0/false/no/off)",
-                            tls.escape_debug()
-                        ),
-                    ))
-                }
-            };
-            if on {
+            if parse_bool_env("VALKEY_TLS", &tls)? {
                 cfg.tls = Some(TlsConfig::default());
             }
+        }
+        let mut insecure = None;
+        for (name, param) in PARAM_ENV_VARS {
+            let Some(value) = var(name) else { continue };
+            if param.starts_with("tls_") && cfg.tls.is_none() {
+                return Err(env_err(name, "requires VALKEY_TLS=1".to_owned()));
+            }
+            let value = match param {
+                "tls_insecure" => parse_bool_env(name, &value)?.to_string(),
+                _ => value,
+            };
+            let mut query = format!("{param}={}", percent_encode(&value));
+            // The pair is checked together (both or neither), by the URL's rules.
+            let pair = match param {
+                "tls_client_cert_file" => Some("VALKEY_TLS_CLIENT_KEY_FILE"),
+                _ => None,
+            };
+            if let Some(key) = pair.and_then(|k| var(k)) {
+                query.push_str(&format!("&tls_client_key_file={}", percent_encode(&key)));
+            }
+            let tls = cfg.tls.is_some();
+            if param == "tls_client_key_file" && var("VALKEY_TLS_CLIENT_CERT_FILE").is_some() {
+                continue; // applied with the certificate
+            }
+            apply_query(&mut cfg, &query, false, tls, &mut insecure).map_err(|m| {
+                let m = m
+                    .replace("'tls_client_key_file'", "'VALKEY_TLS_CLIENT_KEY_FILE'")
+                    .replace("'tls_client_cert_file'", "'VALKEY_TLS_CLIENT_CERT_FILE'");
+                env_err(name, m)
+            })?;
+        }
+        if let (Some(tls), Some(insecure)) = (cfg.tls.as_mut(), insecure) {
+            tls.danger_accept_invalid_certs = insecure;
+            tls.danger_accept_invalid_hostnames = insecure;
         }
         Ok(cfg)
     }

@@ -296,7 +296,7 @@ pub(super) fn parse_db(s: &str, ctx: &str) -> Msg<u32> {
     ))
 }
 
-fn apply_query(
+pub(super) fn apply_query(
     cfg: &mut ConnectionConfig,
     query: &str,
     path_db: bool,
