@@ -95,7 +95,7 @@ impl ConnectionConfig {
     ///   (default 0) and `VALKEY_TLS` (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`, any case;
     ///   default off). These values are taken literally (no percent-decoding).
     ///   `VALKEY_MAX_BULK_LEN`, `VALKEY_MAX_AGGREGATE_LEN`, `VALKEY_MAX_DEPTH` and
-    ///   `VALKEY_MAX_LINE_LEN` set the decoder [`Limits`] (positive whole numbers; the URL
+    ///   `VALKEY_MAX_LINE_LEN` set the decoder [`Limits`](crate::resp::Limits) (positive whole numbers; the URL
     ///   form is the query parameter of the same name in lower case).
     ///   Every other URL query parameter has a variable too, read by the URL's rules (values
     ///   taken literally): `VALKEY_PROTOCOL`, `VALKEY_CLIENT_NAME`, `VALKEY_CONNECT_TIMEOUT`,
@@ -188,19 +188,17 @@ impl ConnectionConfig {
                 "tls_insecure" => parse_bool_env(name, &value)?.to_string(),
                 _ => value,
             };
-            let mut query = format!("{param}={}", percent_encode(&value));
             // The pair is checked together (both or neither), by the URL's rules.
-            let pair = match param {
-                "tls_client_cert_file" => Some("VALKEY_TLS_CLIENT_KEY_FILE"),
-                _ => None,
-            };
-            if let Some(key) = pair.and_then(|k| var(k)) {
-                query.push_str(&format!("&tls_client_key_file={}", percent_encode(&key)));
-            }
-            let tls = cfg.tls.is_some();
             if param == "tls_client_key_file" && var("VALKEY_TLS_CLIENT_CERT_FILE").is_some() {
                 continue; // applied with the certificate
             }
+            let mut query = format!("{param}={}", percent_encode(&value));
+            if param == "tls_client_cert_file" {
+                if let Some(key) = var("VALKEY_TLS_CLIENT_KEY_FILE") {
+                    query.push_str(&format!("&tls_client_key_file={}", percent_encode(&key)));
+                }
+            }
+            let tls = cfg.tls.is_some();
             apply_query(&mut cfg, &query, false, tls, &mut insecure).map_err(|m| {
                 let m = m
                     .replace("'tls_client_key_file'", "'VALKEY_TLS_CLIENT_KEY_FILE'")
