@@ -14,7 +14,7 @@ PATTERNS="cache|lock|limit|queue|write_behind"
 LAYERS=(
     "src/error.rs        config|resp|cmd|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/resp            config|cmd|conn|pool|cluster|client|testkit|$PATTERNS"
-    "src/config.rs       cmd|conn|pool|cluster|client|testkit|$PATTERNS"
+    "src/config          cmd|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/cmd.rs          config|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/cmd             config|conn|pool|cluster|client|testkit|$PATTERNS"
     "src/commands        config|conn|pool|cluster|client|testkit|$PATTERNS"
@@ -32,16 +32,39 @@ LAYERS=(
 )
 
 check_layers() {
-    local row path forbidden hits failed=0
+    local row path forbidden names pattern hits failed=0 reexports
+    # `module name` for every name src/lib.rs re-exports at the crate root
+    # (`pub use module::{A, B as C};` gives `module A` and `module C`).
+    reexports=$(
+        perl -0777 -ne '
+            while (/^pub use (\w+)::(\{[^}]*\}|\w+);/mg) {
+                my ($module, $list) = ($1, $2);
+                $list =~ s/[{}]//g;
+                for my $item (split /,/, $list) {
+                    $item =~ s/^\s+|\s+$//g;
+                    next if $item eq "" || $item eq "self";
+                    $item = $1 if $item =~ /\bas\s+(\w+)$/;
+                    $item =~ s/.*:://;
+                    print "$module $item\n";
+                }
+            }' src/lib.rs
+    )
     for row in "${LAYERS[@]}"; do
         read -r path forbidden <<<"$row"
         [ -e "$path" ] || continue
+        # The names re-exported at the crate root from a forbidden module are forbidden too:
+        # `use crate::Client` is `crate::client::Client`.
+        names=$(awk -v re="^(${forbidden})$" '$1 ~ re { print $2 }' <<<"$reexports" | paste -sd'|')
         # `crate::conn`, `crate::conn::x`, and `crate::{resp, conn}` on one line;
         # comment lines are ignored.
-        hits=$(grep -rnE "crate::(${forbidden})\b|crate::\{[^}]*\b(${forbidden})\b" \
-            --include='*.rs' "$path" | grep -vE '^[^:]+:[0-9]+:[[:space:]]*//' || true)
+        pattern="crate::(${forbidden})\b|crate::\{[^}]*\b(${forbidden})\b"
+        if [ -n "$names" ]; then
+            pattern+="|crate::(${names})\b|crate::\{[^}]*\b(${names})\b"
+        fi
+        hits=$(grep -rnE "$pattern" --include='*.rs' "$path" |
+            grep -vE '^[^:]+:[0-9]+:[[:space:]]*//' || true)
         if [ -n "$hits" ]; then
-            echo "layering: $path must not use crate::{${forbidden//|/,}}:"
+            echo "layering: $path must not use crate::{${forbidden//|/,}} (nor what the crate root re-exports from them):"
             echo "$hits" | sed 's/^/    /'
             failed=1
         fi

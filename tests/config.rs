@@ -807,3 +807,150 @@ fn limits_from_url_and_env() {
         "{err}"
     );
 }
+
+#[test]
+fn redis_url_is_the_fallback_for_valkey_url() {
+    let from = |vars: &[(&str, &str)]| ConnectionConfig::from_env_vars(env(vars)).unwrap();
+    assert_eq!(
+        from(&[("REDIS_URL", "redis://legacy:7001/3")]),
+        with(tcp("legacy", 7001), |c| c.db = 3)
+    );
+    // VALKEY_URL wins; an empty VALKEY_URL counts as unset.
+    assert_eq!(
+        from(&[
+            ("VALKEY_URL", "redis://new:7002"),
+            ("REDIS_URL", "redis://legacy:7001")
+        ]),
+        tcp("new", 7002)
+    );
+    assert_eq!(
+        from(&[("VALKEY_URL", ""), ("REDIS_URL", "redis://legacy:7001")]),
+        tcp("legacy", 7001)
+    );
+    // Like VALKEY_URL, REDIS_URL wins over the single variables.
+    assert_eq!(
+        from(&[("REDIS_URL", "redis://legacy:7001"), ("VALKEY_HOST", "x")]),
+        tcp("legacy", 7001)
+    );
+    let err =
+        ConnectionConfig::from_env_vars(env(&[("REDIS_URL", "redis://u:Hunter2Secret@h:abc")]))
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains("REDIS_URL: invalid port 'abc'"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("Hunter2"));
+}
+
+/// Every URL query parameter has a variable, and the variable gives the same configuration
+/// as the parameter in a URL.
+#[test]
+fn every_url_parameter_has_an_environment_variable() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("VALKEY_PROTOCOL", "resp2")], "protocol=resp2"),
+        (&[("VALKEY_PROTOCOL", "3")], "protocol=3"),
+        (&[("VALKEY_CLIENT_NAME", "billing")], "client_name=billing"),
+        (
+            &[("VALKEY_CONNECT_TIMEOUT", "250ms")],
+            "connect_timeout=250ms",
+        ),
+        (&[("VALKEY_READ_TIMEOUT", "1.5s")], "read_timeout=1.5s"),
+        (&[("VALKEY_READ_TIMEOUT", "none")], "read_timeout=none"),
+        (&[("VALKEY_WRITE_TIMEOUT", "2s")], "write_timeout=2s"),
+        (&[("VALKEY_BLOCKING_SLICE", "0")], "blocking_slice=0"),
+        (&[("VALKEY_BLOCKING_SLICE", "1m")], "blocking_slice=1m"),
+        (&[("VALKEY_MAX_DEPTH", "16")], "max_depth=16"),
+        (
+            &[("VALKEY_TLS_CA_FILE", "/etc/ssl/my ca.pem")],
+            "tls_ca_file=/etc/ssl/my%20ca.pem",
+        ),
+        (
+            &[("VALKEY_TLS_SERVER_NAME", "cache.internal")],
+            "tls_server_name=cache.internal",
+        ),
+        (&[("VALKEY_TLS_INSECURE", "yes")], "tls_insecure=true"),
+        (&[("VALKEY_TLS_INSECURE", "0")], "tls_insecure=false"),
+        (
+            &[
+                ("VALKEY_TLS_CLIENT_CERT_FILE", "/c.pem"),
+                ("VALKEY_TLS_CLIENT_KEY_FILE", "/k.pem"),
+            ],
+            "tls_client_cert_file=/c.pem&tls_client_key_file=/k.pem",
+        ),
+    ];
+    for (vars, query) in cases {
+        let mut vars = vars.to_vec();
+        vars.push(("VALKEY_TLS", "1"));
+        let got = ConnectionConfig::from_env_vars(env(&vars)).unwrap();
+        let expected = parse(&format!("rediss://127.0.0.1?{query}"));
+        assert_eq!(got, expected, "{vars:?}");
+        if !query.ends_with("=false") {
+            assert_ne!(got, parse("rediss://127.0.0.1"), "{vars:?} changed nothing");
+        }
+    }
+    // VALKEY_TLS=1 with a private CA and a server name: no URL needed.
+    let cfg = ConnectionConfig::from_env_vars(env(&[
+        ("VALKEY_HOST", "10.0.0.7"),
+        ("VALKEY_TLS", "1"),
+        ("VALKEY_TLS_CA_FILE", "/etc/valkey/ca.pem"),
+        ("VALKEY_TLS_SERVER_NAME", "cache.internal"),
+    ]))
+    .unwrap();
+    let tls = cfg.tls.expect("tls on");
+    assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/valkey/ca.pem")));
+    assert_eq!(tls.server_name.as_deref(), Some("cache.internal"));
+    assert!(!tls.danger_accept_invalid_certs);
+}
+
+#[test]
+fn parameter_variables_with_bad_values_name_the_variable() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("VALKEY_PROTOCOL", "4")],
+            "VALKEY_PROTOCOL: invalid value '4'",
+        ),
+        (
+            &[("VALKEY_CLIENT_NAME", "a b")],
+            "VALKEY_CLIENT_NAME: invalid value 'a b'",
+        ),
+        (
+            &[("VALKEY_READ_TIMEOUT", "3")],
+            "VALKEY_READ_TIMEOUT: invalid duration '3'",
+        ),
+        (
+            &[("VALKEY_CONNECT_TIMEOUT", "0")],
+            "VALKEY_CONNECT_TIMEOUT: query parameter 'connect_timeout' must be greater than zero",
+        ),
+        // TLS settings without TLS are a mistake, not ignored.
+        (
+            &[("VALKEY_TLS_CA_FILE", "/ca.pem")],
+            "VALKEY_TLS_CA_FILE: requires VALKEY_TLS=1",
+        ),
+        (
+            &[("VALKEY_TLS", "0"), ("VALKEY_TLS_SERVER_NAME", "x")],
+            "VALKEY_TLS_SERVER_NAME: requires VALKEY_TLS=1",
+        ),
+        (
+            &[("VALKEY_TLS", "1"), ("VALKEY_TLS_INSECURE", "sure")],
+            "VALKEY_TLS_INSECURE: invalid value 'sure'",
+        ),
+        (
+            &[("VALKEY_TLS", "1"), ("VALKEY_TLS_CLIENT_CERT_FILE", "/c.pem")],
+            "VALKEY_TLS_CLIENT_CERT_FILE: query parameter 'VALKEY_TLS_CLIENT_CERT_FILE' requires 'VALKEY_TLS_CLIENT_KEY_FILE'",
+        ),
+        (
+            &[("VALKEY_TLS", "1"), ("VALKEY_TLS_CLIENT_KEY_FILE", "/k.pem")],
+            "VALKEY_TLS_CLIENT_KEY_FILE: query parameter 'VALKEY_TLS_CLIENT_KEY_FILE' requires 'VALKEY_TLS_CLIENT_CERT_FILE'",
+        ),
+    ];
+    for (vars, needle) in cases {
+        let mut vars = vars.to_vec();
+        vars.push(("VALKEY_PASSWORD", PW));
+        let err = ConnectionConfig::from_env_vars(env(&vars)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{vars:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{msg:?} should contain {needle:?}");
+        assert!(!msg.contains("Hunter2"), "{msg:?} leaks the password");
+    }
+}

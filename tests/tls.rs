@@ -90,6 +90,32 @@ fn ca_file_from_a_url_and_ip_literal_host() {
     }
 }
 
+/// `VALKEY_TLS=1` and a private CA through the environment: no URL written.
+#[test]
+fn tls_with_a_private_ca_from_environment_variables() {
+    let certs = TestCerts::get().unwrap();
+    for kind in support::kinds() {
+        let server = tls_server(kind);
+        let port = server.tls_port().unwrap().to_string();
+        let ca = certs.ca_cert_path().display().to_string();
+        let vars = |with_ca: bool| {
+            let (port, ca) = (port.clone(), ca.clone());
+            move |name: &str| match name {
+                "VALKEY_HOST" => Some("localhost".to_owned()),
+                "VALKEY_PORT" => Some(port.clone()),
+                "VALKEY_TLS" => Some("1".to_owned()),
+                "VALKEY_TLS_CA_FILE" if with_ca => Some(ca.clone()),
+                _ => None,
+            }
+        };
+        let cfg = ConnectionConfig::from_env_vars(vars(true)).unwrap();
+        assert_eq!(ping(&cfg).unwrap(), Value::Simple("PONG".into()));
+        // Without the CA variable the private certificate is not trusted.
+        let cfg = ConnectionConfig::from_env_vars(vars(false)).unwrap();
+        assert_eq!(ping(&cfg).unwrap_err().kind(), ErrorKind::Tls);
+    }
+}
+
 /// A server that offers only TLS 1.1 must be refused: the minimum is TLS 1.2.
 #[test]
 fn tls_below_1_2_is_refused() {
@@ -142,6 +168,25 @@ fn mutual_tls_with_a_client_certificate() {
         ));
     }
     assert_eq!(ping(&pem).unwrap(), Value::Simple("PONG".into()));
+
+    // The same identity from the environment.
+    let port = server.tls_port().unwrap().to_string();
+    let (ca, cert, key) = (
+        certs.ca_cert_path().display().to_string(),
+        certs.client_cert_path().display().to_string(),
+        certs.client_key_path().display().to_string(),
+    );
+    let from_env = ConnectionConfig::from_env_vars(|name| match name {
+        "VALKEY_HOST" => Some("localhost".to_owned()),
+        "VALKEY_PORT" => Some(port.clone()),
+        "VALKEY_TLS" => Some("on".to_owned()),
+        "VALKEY_TLS_CA_FILE" => Some(ca.clone()),
+        "VALKEY_TLS_CLIENT_CERT_FILE" => Some(cert.clone()),
+        "VALKEY_TLS_CLIENT_KEY_FILE" => Some(key.clone()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(ping(&from_env).unwrap(), Value::Simple("PONG".into()));
 
     // Without a client certificate the server ends the handshake or the connection.
     let without = server.tls_config().unwrap();

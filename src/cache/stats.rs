@@ -51,6 +51,7 @@ impl Counters {
 
 /// A snapshot of a cache's counters (all since the cache was built).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "json", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct CacheStats {
     /// Fresh entries served.

@@ -87,6 +87,8 @@ impl BreakerOptions {
 
 /// Where the breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "json", derive(serde::Serialize))]
+#[cfg_attr(feature = "json", serde(rename_all = "snake_case"))]
 pub enum BreakerState {
     /// Requests flow.
     Closed,

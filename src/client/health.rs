@@ -11,6 +11,7 @@ use crate::pool::PoolStats;
 
 /// The health of one endpoint.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "json", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct EndpointHealth {
     /// `writer` or `reader`.
@@ -43,7 +44,12 @@ impl EndpointHealth {
 }
 
 /// The health of every endpoint of a client.
+///
+/// With the `json` feature it serializes with serde (as do [`PoolStats`] and the cache
+/// stats), so a `/healthz` body is `serde_json::to_string(&client.health())`. Durations
+/// serialize as `{"secs", "nanos"}`, the breaker state as its [`BreakerState::name`].
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "json", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Health {
     /// The writer first, then the reader if configured.

@@ -6,6 +6,7 @@ use std::time::Duration;
 /// A snapshot of a [`Pool`](super::Pool): gauges (`open`, `idle`, `in_use`, `connecting`)
 /// and counters since the pool was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "json", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct PoolStats {
     /// The configured `max_size`, so that gauges can show how full the pool is.
