@@ -888,3 +888,178 @@ fn refresher_threads_are_named() {
     }
     drop(cache);
 }
+
+/// A port nothing listens on (bound once, then released).
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn reads_go_to_the_writer_by_default_even_when_the_replica_lags() {
+    use valkit::testkit::ServerOptions;
+    use valkit::{Client, Info, PoolOptions, ReadFrom};
+    for kind in kinds() {
+        let primary = Server::start(kind).unwrap();
+        let replica = ServerOptions::new(kind)
+            .replica_of(primary.port())
+            .start()
+            .unwrap();
+        let replica_admin = Connection::open(&replica.config()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info: Info = replica_admin.info_sections("replication").unwrap();
+            if info.field("master_link_status") == Some("up") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{kind:?}: replication link");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The replica stops following the primary but keeps serving its (stale) data:
+        // a replica that lags forever.
+        let _: () = replica_admin
+            .query(&cmd("REPLICAOF").arg("127.0.0.1").arg(dead_port()))
+            .unwrap();
+        let client = Client::builder()
+            .config(primary.config())
+            .reader_config(replica.config())
+            .pool(PoolOptions::default().max_size(2))
+            .build()
+            .unwrap();
+        assert!(client.has_reader());
+
+        let writer_reads = Cache::builder(client.clone())
+            .namespace("route-w")
+            .build()
+            .unwrap();
+        let v: String = writer_reads
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("v1".into())
+            })
+            .unwrap();
+        assert_eq!(v, "v1");
+        assert_eq!(
+            writer_reads.get::<String>("k").unwrap(),
+            Lookup::Found("v1".into()),
+            "{kind:?}: a value written is read back at once"
+        );
+        let missing: Lookup<String> = writer_reads
+            .lookup_or_load("gone", Duration::from_secs(60), || Ok::<_, String>(None))
+            .unwrap();
+        assert_eq!(missing, Lookup::Missing);
+        let loads = counter();
+        let l = loads.clone();
+        let again: Lookup<String> = writer_reads
+            .lookup_or_load("gone", Duration::from_secs(60), move || {
+                l.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(None)
+            })
+            .unwrap();
+        assert_eq!(again, Lookup::KnownMissing, "{kind:?}: tombstone seen");
+        assert_eq!(loads.load(Ordering::SeqCst), 0);
+        let many: Vec<Option<String>> = writer_reads
+            .get_many(&["k"], Duration::from_secs(60), |_| {
+                Ok::<_, String>(HashMap::new())
+            })
+            .unwrap();
+        assert_eq!(many, vec![Some("v1".to_string())]);
+        assert_eq!(writer_reads.stats().hits, 1, "{kind:?}: the batch hit");
+
+        // Opting in to the reader: the lagging replica has none of it.
+        let reader_reads = Cache::builder(client.clone())
+            .namespace("route-r")
+            .read_from(ReadFrom::Reader)
+            .build()
+            .unwrap();
+        reader_reads
+            .put("k", Duration::from_secs(60), &"v1".to_string())
+            .unwrap();
+        assert_eq!(
+            reader_reads.get::<String>("k").unwrap(),
+            Lookup::Missing,
+            "{kind:?}: the reader endpoint was asked"
+        );
+        // ... while the primary has it (the same GET, pinned to the writer).
+        let pinned = cmd("GET")
+            .arg(reader_reads.keyspace().entry("k"))
+            .read_from(ReadFrom::Writer);
+        let on_primary: Option<Vec<u8>> = client.query(&pinned).unwrap();
+        assert!(on_primary.is_some(), "{kind:?}");
+    }
+}
+
+#[test]
+fn noscript_fallbacks_are_not_errors_in_metrics() {
+    use valkit::{Client, PoolOptions};
+    for kind in kinds() {
+        let server = Server::start(kind).unwrap();
+        let client = Client::builder()
+            .config(server.config())
+            .pool(PoolOptions::default().max_size(2))
+            .build()
+            .unwrap();
+        let cache = Cache::builder(client.clone())
+            .namespace("noscript")
+            .build()
+            .unwrap();
+        let _: () = client.query(&cmd("SCRIPT").arg("FLUSH")).unwrap();
+        cache
+            .entry("k", Duration::from_secs(60))
+            .tags(["t"])
+            .put(&1)
+            .unwrap();
+        let _: () = client.query(&cmd("SCRIPT").arg("FLUSH")).unwrap();
+        assert_eq!(cache.invalidate_tag("t").unwrap(), 1);
+        let text = client.metrics_text();
+        assert!(
+            text.contains("command=\"EVALSHA\",endpoint=\"writer\",outcome=\"ok\""),
+            "{kind:?}: {text}"
+        );
+        assert!(
+            text.contains("command=\"EVAL\",endpoint=\"writer\",outcome=\"ok\""),
+            "{kind:?}: the fallback ran: {text}"
+        );
+        assert!(!text.contains("outcome=\"error\""), "{kind:?}: {text}");
+        assert!(!text.contains("server_noscript"), "{kind:?}: {text}");
+    }
+}
+
+#[test]
+fn hit_ratio_counts_hits_against_misses() {
+    for kind in kinds() {
+        let cache = builder(kind, "ratio").build().unwrap();
+        assert_eq!(cache.stats().hit_ratio(), None);
+        for _ in 0..4 {
+            let _: i32 = cache
+                .get_or_load("k", Duration::from_secs(60), || Ok::<_, String>(1))
+                .unwrap();
+        }
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses), (3, 1), "{kind:?}");
+        assert_eq!(s.hit_ratio(), Some(0.75));
+    }
+}
+
+#[test]
+fn loader_error_type_is_inferred() {
+    fn origin(path: &std::path::Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+    for kind in kinds() {
+        let cache = builder(kind, "infer").build().unwrap();
+        let path = std::env::temp_dir().join(format!("valkit-{}", key("infer")));
+        std::fs::write(&path, "from disk").unwrap();
+        let p = path.clone();
+        // No turbofish, no annotation on the error: `std::io::Error` is inferred.
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), move || origin(&p))
+            .unwrap();
+        assert_eq!(v, "from disk");
+        let missing = path.with_extension("absent");
+        let err = cache
+            .get_or_load::<String, _, _>("other", Duration::from_secs(60), move || origin(&missing))
+            .unwrap_err();
+        assert_eq!(err.kind(), CacheErrorKind::Loader);
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -101,7 +101,7 @@ where
         if keys.is_empty() {
             return Ok(out);
         }
-        let mut mget = cmd("MGET");
+        let mut mget = cmd("MGET").read_from(core.settings.read_from);
         for k in keys {
             mget.add_arg(core.ks.entry(k.as_ref()));
         }

@@ -6,7 +6,7 @@ use super::codec::DefaultCodec;
 use super::keys::Keyspace;
 use super::refresher::Refresher;
 use super::{Cache, Core};
-use crate::cmd::Execute;
+use crate::cmd::{Execute, ReadFrom};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::Locks;
 
@@ -67,6 +67,7 @@ pub(crate) struct Settings {
     pub cross_process: Option<CrossProcess>,
     pub degrade: bool,
     pub publish: bool,
+    pub read_from: ReadFrom,
 }
 
 /// Builds a [`Cache`]: `Cache::builder(executor).namespace("shop").version(2).build()`.
@@ -96,6 +97,7 @@ impl<E: Execute + Clone + Send + Sync + 'static> CacheBuilder<E, DefaultCodec> {
                 cross_process: None,
                 degrade: true,
                 publish: true,
+                read_from: ReadFrom::Writer,
             },
             refresh_threads: 2,
             refresh_queue: 1024,
@@ -192,6 +194,18 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
     /// Publish an event on [`Keyspace::channel`] for every invalidation (default on).
     pub fn publish_invalidations(mut self, on: bool) -> Self {
         self.settings.publish = on;
+        self
+    }
+
+    /// Where cache reads (`GET`, `MGET`) go when the executor has a reader endpoint
+    /// (default [`ReadFrom::Writer`]). A replica that lags, or is still doing its initial
+    /// sync, answers "miss" for entries just written: with the writer, a value stored is
+    /// read back at once, and tombstones and stale entries are seen. Choose
+    /// [`ReadFrom::Reader`] to take read load off the primary when the replicas keep up
+    /// (a lagging replica then costs extra loads, never wrong values). Writes always go
+    /// to the writer.
+    pub fn read_from(mut self, read_from: ReadFrom) -> Self {
+        self.settings.read_from = read_from;
         self
     }
 

@@ -12,7 +12,6 @@ use super::error::{CacheError, CacheErrorKind};
 use super::stats::Counters;
 use super::{BoxError, CacheTtl, Core, Spec};
 use crate::cmd::{cmd, Execute};
-use crate::commands::Commands;
 
 /// What a read found.
 pub(crate) enum Read {
@@ -30,7 +29,8 @@ pub(crate) enum Read {
 
 impl<E: Execute, C> Core<E, C> {
     pub(crate) fn read(&self, full: &str) -> crate::Result<Read> {
-        let Some(bytes) = self.ex.get(full)? else {
+        let get = cmd("GET").arg(full).read_from(self.settings.read_from);
+        let Some(bytes) = crate::cmd::FromValue::from_value(self.ex.exec(&get)?)? else {
             return Ok(Read::Miss);
         };
         Ok(self.classify(bytes))
