@@ -1063,3 +1063,61 @@ fn loader_error_type_is_inferred() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+#[test]
+fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
+    for (kind, xp) in kinds().into_iter().flat_map(|k| [(k, false), (k, true)]) {
+        let mut b = builder(kind, &format!("local-{xp}"))
+            .jitter(0.0)
+            .stale_for(Duration::from_secs(30));
+        if xp {
+            // The refresh also goes through the cross-process lock step.
+            b = b.cross_process(CrossProcess::default());
+        }
+        let cache = b.build().unwrap();
+        // A local the loader borrows (not 'static), an io::Error inferred.
+        let origin = std::cell::Cell::new(0u32);
+        let name = String::from("v");
+        let load = || -> std::io::Result<String> {
+            origin.set(origin.get() + 1);
+            Ok(format!("{name}{}", origin.get()))
+        };
+        let v: String = cache
+            .get_or_load_local("k", Duration::from_millis(100), load)
+            .unwrap();
+        assert_eq!(v, "v1");
+        let v: String = cache
+            .get_or_load_local("k", Duration::from_millis(100), load)
+            .unwrap();
+        assert_eq!((v.as_str(), origin.get()), ("v1", 1), "{kind:?}: a hit");
+        std::thread::sleep(Duration::from_millis(250));
+        // Stale: this caller refreshes and gets the new value; nothing queued.
+        let v: String = cache
+            .get_or_load_local("k", Duration::from_millis(100), load)
+            .unwrap();
+        assert_eq!((v.as_str(), origin.get()), ("v2", 2), "{kind:?}");
+        assert_eq!(cache.pending_refreshes(), 0);
+        std::thread::sleep(Duration::from_millis(250));
+        // Stale and the origin fails: the stale value, the failure counted.
+        let v: String = cache
+            .entry("k", Duration::from_millis(100))
+            .get_or_load_local(|| Err(std::io::Error::other("origin down")))
+            .unwrap();
+        assert_eq!(v, "v2", "{kind:?}");
+        let s = cache.stats();
+        assert_eq!((s.stale_hits, s.refresh_errors), (2, 1), "{kind:?}");
+        // Negative caching with a borrowing loader.
+        let asked = std::cell::Cell::new(0);
+        for expected in [Lookup::Missing, Lookup::KnownMissing] {
+            let l: Lookup<String> = cache
+                .entry("none", Duration::from_secs(60))
+                .lookup_or_load_local(|| {
+                    asked.set(asked.get() + 1);
+                    Ok::<_, std::io::Error>(None)
+                })
+                .unwrap();
+            assert_eq!(l, expected, "{kind:?}");
+        }
+        assert_eq!(asked.get(), 1);
+    }
+}
