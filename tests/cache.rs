@@ -1121,3 +1121,79 @@ fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
         assert_eq!(asked.get(), 1);
     }
 }
+
+#[test]
+fn plain_entries_are_the_codec_bytes() {
+    use valkit::ErrorKind;
+    for kind in kinds() {
+        let cache = builder(kind, "plain").plain(true).build().unwrap();
+        let value: HashMap<String, u32> = [("a".to_string(), 1)].into();
+        let v: HashMap<String, u32> = cache
+            .get_or_load_local("k", Duration::from_secs(60), || {
+                Ok::<_, String>(value.clone())
+            })
+            .unwrap();
+        assert_eq!(v, value);
+        // Another service reads it with a plain GET: exactly the codec's (JSON) bytes.
+        let raw: Option<Vec<u8>> = cache
+            .executor()
+            .query(&cmd("GET").arg(cache.keyspace().entry("k")))
+            .unwrap();
+        assert_eq!(
+            raw.unwrap(),
+            serde_json::to_vec(&value).unwrap(),
+            "{kind:?}"
+        );
+        let pttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
+        assert!(
+            matches!(pttl, Ttl::Expires(d) if d > Duration::from_secs(50)),
+            "{pttl:?}"
+        );
+        // ... and writes it: the cache serves what the other service stored.
+        let _: () = cache
+            .executor()
+            .query(&cmd("SET").arg(cache.keyspace().entry("j")).arg("[1,2]"))
+            .unwrap();
+        assert_eq!(
+            cache.get::<Vec<u8>>("j").unwrap(),
+            Lookup::Found(vec![1, 2])
+        );
+        // No tombstones: "not found" is not stored, the loader is asked again.
+        let asked = counter();
+        for _ in 0..2 {
+            let a = asked.clone();
+            let l: Lookup<String> = cache
+                .lookup_or_load("none", Duration::from_secs(60), move || {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(None)
+                })
+                .unwrap();
+            assert_eq!(l, Lookup::Missing);
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "{kind:?}");
+        assert_eq!(
+            cache
+                .executor()
+                .exists(cache.keyspace().entry("none"))
+                .unwrap(),
+            0u64
+        );
+        // What needs the header is refused, with a reason.
+        let err = cache
+            .entry("s", Duration::from_secs(60))
+            .stale_for(Duration::from_secs(5))
+            .put(&1)
+            .unwrap_err();
+        assert_eq!(err.kind(), CacheErrorKind::InvalidInput, "{err}");
+        for b in [
+            builder(kind, "plain-swr")
+                .plain(true)
+                .stale_for(Duration::from_secs(1)),
+            builder(kind, "plain-xf").plain(true).xfetch(1.0),
+        ] {
+            let err = b.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.to_string().contains("plain"), "{err}");
+        }
+    }
+}

@@ -68,7 +68,12 @@ impl<E: Execute, C> Core<E, C> {
                 self.encode_unstored(value.as_ref())?
             } else {
                 let (bytes, px) = self.build_entry(spec, value.as_ref(), delta)?;
-                if let Err(e) = self.store(spec, &bytes, px) {
+                let stored = if self.stores(value.as_ref()) {
+                    self.store(spec, &bytes, px)
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = stored {
                     Counters::add(&self.stats.store_errors, 1);
                     log::warn!("storing the loaded value of {} failed: {e}", spec.key);
                 }

@@ -30,6 +30,9 @@ impl<E: Execute, C> Core<E, C> {
     {
         let mut p = Pipeline::new();
         for (key, value) in items {
+            if !self.stores(value) {
+                continue;
+            }
             let spec = self.batch_spec(key, ttl);
             let (bytes, px) = self.build_entry(&spec, value, delta)?;
             let mut c = cmd("SET").arg(&spec.full).arg(bytes);
