@@ -65,7 +65,7 @@ pub use client::{
     Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
     LATENCY_BUCKETS,
 };
-pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ToArgs};
+pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ReadFrom, ToArgs};
 pub use commands::{
     Commands, Condition, CopyOptions, ExpireTime, Expiry, GetExExpiry, Info, KeyType, ListEnd,
     ScanIter, ScanOptions, ScoreBound, ScoreUpdate, SetOptions, StreamEntry, StreamTrim,

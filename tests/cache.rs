@@ -888,3 +888,312 @@ fn refresher_threads_are_named() {
     }
     drop(cache);
 }
+
+/// A port nothing listens on (bound once, then released).
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn reads_go_to_the_writer_by_default_even_when_the_replica_lags() {
+    use valkit::testkit::ServerOptions;
+    use valkit::{Client, Info, PoolOptions, ReadFrom};
+    for kind in kinds() {
+        let primary = Server::start(kind).unwrap();
+        let replica = ServerOptions::new(kind)
+            .replica_of(primary.port())
+            .start()
+            .unwrap();
+        let replica_admin = Connection::open(&replica.config()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info: Info = replica_admin.info_sections("replication").unwrap();
+            if info.field("master_link_status") == Some("up") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{kind:?}: replication link");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The replica stops following the primary but keeps serving its (stale) data:
+        // a replica that lags forever.
+        let _: () = replica_admin
+            .query(&cmd("REPLICAOF").arg("127.0.0.1").arg(dead_port()))
+            .unwrap();
+        let client = Client::builder()
+            .config(primary.config())
+            .reader_config(replica.config())
+            .pool(PoolOptions::default().max_size(2))
+            .build()
+            .unwrap();
+        assert!(client.has_reader());
+
+        let writer_reads = Cache::builder(client.clone())
+            .namespace("route-w")
+            .build()
+            .unwrap();
+        let v: String = writer_reads
+            .get_or_load("k", Duration::from_secs(60), || {
+                Ok::<_, String>("v1".into())
+            })
+            .unwrap();
+        assert_eq!(v, "v1");
+        assert_eq!(
+            writer_reads.get::<String>("k").unwrap(),
+            Lookup::Found("v1".into()),
+            "{kind:?}: a value written is read back at once"
+        );
+        let missing: Lookup<String> = writer_reads
+            .lookup_or_load("gone", Duration::from_secs(60), || Ok::<_, String>(None))
+            .unwrap();
+        assert_eq!(missing, Lookup::Missing);
+        let loads = counter();
+        let l = loads.clone();
+        let again: Lookup<String> = writer_reads
+            .lookup_or_load("gone", Duration::from_secs(60), move || {
+                l.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(None)
+            })
+            .unwrap();
+        assert_eq!(again, Lookup::KnownMissing, "{kind:?}: tombstone seen");
+        assert_eq!(loads.load(Ordering::SeqCst), 0);
+        let many: Vec<Option<String>> = writer_reads
+            .get_many(&["k"], Duration::from_secs(60), |_| {
+                Ok::<_, String>(HashMap::new())
+            })
+            .unwrap();
+        assert_eq!(many, vec![Some("v1".to_string())]);
+        assert_eq!(writer_reads.stats().hits, 1, "{kind:?}: the batch hit");
+
+        // Opting in to the reader: the lagging replica has none of it.
+        let reader_reads = Cache::builder(client.clone())
+            .namespace("route-r")
+            .read_from(ReadFrom::Reader)
+            .build()
+            .unwrap();
+        reader_reads
+            .put("k", Duration::from_secs(60), &"v1".to_string())
+            .unwrap();
+        assert_eq!(
+            reader_reads.get::<String>("k").unwrap(),
+            Lookup::Missing,
+            "{kind:?}: the reader endpoint was asked"
+        );
+        // ... while the primary has it (the same GET, pinned to the writer).
+        let pinned = cmd("GET")
+            .arg(reader_reads.keyspace().entry("k"))
+            .read_from(ReadFrom::Writer);
+        let on_primary: Option<Vec<u8>> = client.query(&pinned).unwrap();
+        assert!(on_primary.is_some(), "{kind:?}");
+    }
+}
+
+#[test]
+fn noscript_fallbacks_are_not_errors_in_metrics() {
+    use valkit::{Client, PoolOptions};
+    for kind in kinds() {
+        let server = Server::start(kind).unwrap();
+        let client = Client::builder()
+            .config(server.config())
+            .pool(PoolOptions::default().max_size(2))
+            .build()
+            .unwrap();
+        let cache = Cache::builder(client.clone())
+            .namespace("noscript")
+            .build()
+            .unwrap();
+        let _: () = client.query(&cmd("SCRIPT").arg("FLUSH")).unwrap();
+        cache
+            .entry("k", Duration::from_secs(60))
+            .tags(["t"])
+            .put(&1)
+            .unwrap();
+        let _: () = client.query(&cmd("SCRIPT").arg("FLUSH")).unwrap();
+        assert_eq!(cache.invalidate_tag("t").unwrap(), 1);
+        let text = client.metrics_text();
+        assert!(
+            text.contains("command=\"EVALSHA\",endpoint=\"writer\",outcome=\"ok\""),
+            "{kind:?}: {text}"
+        );
+        assert!(
+            text.contains("command=\"EVAL\",endpoint=\"writer\",outcome=\"ok\""),
+            "{kind:?}: the fallback ran: {text}"
+        );
+        assert!(!text.contains("outcome=\"error\""), "{kind:?}: {text}");
+        assert!(!text.contains("server_noscript"), "{kind:?}: {text}");
+    }
+}
+
+#[test]
+fn hit_ratio_counts_hits_against_misses() {
+    for kind in kinds() {
+        let cache = builder(kind, "ratio").build().unwrap();
+        assert_eq!(cache.stats().hit_ratio(), None);
+        for _ in 0..4 {
+            let _: i32 = cache
+                .get_or_load("k", Duration::from_secs(60), || Ok::<_, String>(1))
+                .unwrap();
+        }
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses), (3, 1), "{kind:?}");
+        assert_eq!(s.hit_ratio(), Some(0.75));
+    }
+}
+
+#[test]
+fn loader_error_type_is_inferred() {
+    fn origin(path: &std::path::Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+    for kind in kinds() {
+        let cache = builder(kind, "infer").build().unwrap();
+        let path = std::env::temp_dir().join(format!("valkit-{}", key("infer")));
+        std::fs::write(&path, "from disk").unwrap();
+        let p = path.clone();
+        // No turbofish, no annotation on the error: `std::io::Error` is inferred.
+        let v: String = cache
+            .get_or_load("k", Duration::from_secs(60), move || origin(&p))
+            .unwrap();
+        assert_eq!(v, "from disk");
+        let missing = path.with_extension("absent");
+        let err = cache
+            .get_or_load::<String, _, _>("other", Duration::from_secs(60), move || origin(&missing))
+            .unwrap_err();
+        assert_eq!(err.kind(), CacheErrorKind::Loader);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+#[test]
+fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
+    for (kind, xp) in kinds().into_iter().flat_map(|k| [(k, false), (k, true)]) {
+        let mut b = builder(kind, &format!("local-{xp}"))
+            .jitter(0.0)
+            .stale_for(Duration::from_secs(30));
+        if xp {
+            // The refresh also goes through the cross-process lock step.
+            b = b.cross_process(CrossProcess::default());
+        }
+        let cache = b.build().unwrap();
+        // A local the loader borrows (not 'static), an io::Error inferred.
+        let origin = std::cell::Cell::new(0u32);
+        let name = String::from("v");
+        let load = || -> std::io::Result<String> {
+            origin.set(origin.get() + 1);
+            Ok(format!("{name}{}", origin.get()))
+        };
+        let v: String = cache
+            .get_or_load_local("k", Duration::from_millis(100), load)
+            .unwrap();
+        assert_eq!(v, "v1");
+        let v: String = cache
+            .get_or_load_local("k", Duration::from_millis(100), load)
+            .unwrap();
+        assert_eq!((v.as_str(), origin.get()), ("v1", 1), "{kind:?}: a hit");
+        std::thread::sleep(Duration::from_millis(250));
+        // Stale: this caller refreshes and gets the new value; nothing queued.
+        let v: String = cache
+            .get_or_load_local("k", Duration::from_millis(100), load)
+            .unwrap();
+        assert_eq!((v.as_str(), origin.get()), ("v2", 2), "{kind:?}");
+        assert_eq!(cache.pending_refreshes(), 0);
+        std::thread::sleep(Duration::from_millis(250));
+        // Stale and the origin fails: the stale value, the failure counted.
+        let v: String = cache
+            .entry("k", Duration::from_millis(100))
+            .get_or_load_local(|| Err(std::io::Error::other("origin down")))
+            .unwrap();
+        assert_eq!(v, "v2", "{kind:?}");
+        let s = cache.stats();
+        assert_eq!((s.stale_hits, s.refresh_errors), (2, 1), "{kind:?}");
+        // Negative caching with a borrowing loader.
+        let asked = std::cell::Cell::new(0);
+        for expected in [Lookup::Missing, Lookup::KnownMissing] {
+            let l: Lookup<String> = cache
+                .entry("none", Duration::from_secs(60))
+                .lookup_or_load_local(|| {
+                    asked.set(asked.get() + 1);
+                    Ok::<_, std::io::Error>(None)
+                })
+                .unwrap();
+            assert_eq!(l, expected, "{kind:?}");
+        }
+        assert_eq!(asked.get(), 1);
+    }
+}
+
+#[test]
+fn plain_entries_are_the_codec_bytes() {
+    use valkit::ErrorKind;
+    for kind in kinds() {
+        let cache = builder(kind, "plain").plain(true).build().unwrap();
+        let value: HashMap<String, u32> = [("a".to_string(), 1)].into();
+        let v: HashMap<String, u32> = cache
+            .get_or_load_local("k", Duration::from_secs(60), || {
+                Ok::<_, String>(value.clone())
+            })
+            .unwrap();
+        assert_eq!(v, value);
+        // Another service reads it with a plain GET: exactly the codec's (JSON) bytes.
+        let raw: Option<Vec<u8>> = cache
+            .executor()
+            .query(&cmd("GET").arg(cache.keyspace().entry("k")))
+            .unwrap();
+        assert_eq!(
+            raw.unwrap(),
+            serde_json::to_vec(&value).unwrap(),
+            "{kind:?}"
+        );
+        let pttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
+        assert!(
+            matches!(pttl, Ttl::Expires(d) if d > Duration::from_secs(50)),
+            "{pttl:?}"
+        );
+        // ... and writes it: the cache serves what the other service stored.
+        let _: () = cache
+            .executor()
+            .query(&cmd("SET").arg(cache.keyspace().entry("j")).arg("[1,2]"))
+            .unwrap();
+        assert_eq!(
+            cache.get::<Vec<u8>>("j").unwrap(),
+            Lookup::Found(vec![1, 2])
+        );
+        // No tombstones: "not found" is not stored, the loader is asked again.
+        let asked = counter();
+        for _ in 0..2 {
+            let a = asked.clone();
+            let l: Lookup<String> = cache
+                .lookup_or_load("none", Duration::from_secs(60), move || {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(None)
+                })
+                .unwrap();
+            assert_eq!(l, Lookup::Missing);
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "{kind:?}");
+        assert_eq!(
+            cache
+                .executor()
+                .exists(cache.keyspace().entry("none"))
+                .unwrap(),
+            0u64
+        );
+        // What needs the header is refused, with a reason.
+        let err = cache
+            .entry("s", Duration::from_secs(60))
+            .stale_for(Duration::from_secs(5))
+            .put(&1)
+            .unwrap_err();
+        assert_eq!(err.kind(), CacheErrorKind::InvalidInput, "{err}");
+        for b in [
+            builder(kind, "plain-swr")
+                .plain(true)
+                .stale_for(Duration::from_secs(1)),
+            builder(kind, "plain-xf").plain(true).xfetch(1.0),
+        ] {
+            let err = b.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.to_string().contains("plain"), "{err}");
+        }
+    }
+}

@@ -12,6 +12,9 @@ use super::xprocess::LockStep;
 use super::{BoxError, Cache, CacheTtl, Core, Entry, Lookup, Spec};
 use crate::cmd::Execute;
 
+/// How a hit starts a background refresh (`Cache::refresh_in_background`).
+pub(crate) type Background<E, C, F> = fn(&Cache<E, C>, Spec, F, bool);
+
 /// A load's result for the caller that ran it, and for the callers that waited.
 pub(crate) struct Loaded<T> {
     pub(crate) lookup: Lookup<T>,
@@ -38,11 +41,13 @@ impl<E: Execute, C> Core<E, C> {
     }
 
     /// Load (under the cross-process lock when configured), store unless degraded.
+    /// `stale_ok`: a stale entry found under the lock ends the load (false: refreshing it).
     fn load_and_store<T, F>(
         &self,
         spec: &Spec,
         loader: F,
         degraded: bool,
+        stale_ok: bool,
     ) -> Result<Loaded<T>, CacheError>
     where
         C: Codec<T>,
@@ -51,7 +56,7 @@ impl<E: Execute, C> Core<E, C> {
         let guard = if degraded {
             None
         } else {
-            match self.lock_step(spec) {
+            match self.lock_step(spec, stale_ok) {
                 LockStep::Found(l) => return Ok(l),
                 LockStep::Load(guard) => guard,
             }
@@ -63,7 +68,12 @@ impl<E: Execute, C> Core<E, C> {
                 self.encode_unstored(value.as_ref())?
             } else {
                 let (bytes, px) = self.build_entry(spec, value.as_ref(), delta)?;
-                if let Err(e) = self.store(spec, &bytes, px) {
+                let stored = if self.stores(value.as_ref()) {
+                    self.store(spec, &bytes, px)
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = stored {
                     Counters::add(&self.stats.store_errors, 1);
                     log::warn!("storing the loaded value of {} failed: {e}", spec.key);
                 }
@@ -103,17 +113,19 @@ where
     E: Execute + Clone + Send + Sync + 'static,
     C: Send + Sync + 'static,
 {
-    /// The read-through path shared by `get_or_load` and `lookup_or_load`.
+    /// The read-through path shared by `get_or_load` and `lookup_or_load` (with
+    /// `background`: refreshes run on the refresher threads) and their borrowing
+    /// variants (without: a stale hit refreshes in the caller's thread, XFetch is off).
     pub(crate) fn lookup_spec<T, F>(
         &self,
         spec: Spec,
         accept_tombstone: bool,
         loader: F,
+        background: Option<Background<E, C, F>>,
     ) -> Result<Lookup<T>, CacheError>
     where
         C: Codec<T>,
-        T: Send + 'static,
-        F: FnOnce() -> Result<Option<T>, BoxError> + Send + 'static,
+        F: FnOnce() -> Result<Option<T>, BoxError>,
     {
         let core = &*self.core;
         let stats = &core.stats;
@@ -121,8 +133,8 @@ where
             Ok(Read::Fresh { header, bytes, now }) => match core.decode(&bytes) {
                 Ok(v) => {
                     Counters::add(&stats.hits, 1);
-                    if core.xfetch_due(&header, now) {
-                        self.refresh_in_background(spec, loader, true);
+                    if let Some(bg) = background.filter(|_| core.xfetch_due(&header, now)) {
+                        bg(self, spec, loader, true);
                     }
                     return Ok(Lookup::Found(v));
                 }
@@ -134,7 +146,20 @@ where
             Ok(Read::Stale(bytes)) => match core.decode(&bytes) {
                 Ok(v) => {
                     Counters::add(&stats.stale_hits, 1);
-                    self.refresh_in_background(spec, loader, false);
+                    let Some(bg) = background else {
+                        // No background refresh for a borrowing loader: this caller
+                        // refreshes (one per key), and keeps the stale value on failure.
+                        return match self.load_shared(spec, accept_tombstone, loader, false, false)
+                        {
+                            Ok(l) => Ok(l),
+                            Err(e) => {
+                                Counters::add(&stats.refresh_errors, 1);
+                                log::debug!("refresh failed ({e}); serving the stale value");
+                                Ok(Lookup::Found(v))
+                            }
+                        };
+                    };
+                    bg(self, spec, loader, false);
                     return Ok(Lookup::Found(v));
                 }
                 Err(e) => {
@@ -150,11 +175,11 @@ where
             Err(e) if core.settings.degrade && is_availability(&e) => {
                 log::debug!("cache unavailable ({e}); calling the loader directly");
                 Counters::add(&stats.degraded, 1);
-                return self.load_shared(spec, accept_tombstone, loader, true);
+                return self.load_shared(spec, accept_tombstone, loader, true, true);
             }
             Err(e) => return Err(CacheError::server(e)),
         }
-        self.load_shared(spec, accept_tombstone, loader, false)
+        self.load_shared(spec, accept_tombstone, loader, false, true)
     }
 
     /// A miss: one load per key per process (singleflight), everyone gets its outcome.
@@ -164,6 +189,7 @@ where
         accept_tombstone: bool,
         loader: F,
         degraded: bool,
+        stale_ok: bool,
     ) -> Result<Lookup<T>, CacheError>
     where
         C: Codec<T>,
@@ -172,7 +198,7 @@ where
         let core = &*self.core;
         if !core.settings.singleflight {
             return core
-                .load_and_store(&spec, loader, degraded)
+                .load_and_store(&spec, loader, degraded, stale_ok)
                 .map(|l| l.lookup);
         }
         match core.flights.join(&spec.full) {
@@ -185,7 +211,8 @@ where
                         let usable = match read {
                             Read::Tombstone => accept_tombstone,
                             Read::Miss => false,
-                            _ => true,
+                            Read::Stale(_) => stale_ok,
+                            Read::Fresh { .. } => true,
                         };
                         if usable {
                             if let Ok(Some(l)) = core.found::<T>(read) {
@@ -195,7 +222,7 @@ where
                         }
                     }
                 }
-                let result = core.load_and_store(&spec, loader, degraded);
+                let result = core.load_and_store(&spec, loader, degraded, stale_ok);
                 guard.finish(match &result {
                     Ok(l) => Ok(l.shared.clone()),
                     Err(e) => Err(e.clone()),
@@ -255,6 +282,34 @@ where
         self.entry(key, ttl).lookup_or_load(loader)
     }
 
+    /// [`get_or_load`](Cache::get_or_load) for a loader that borrows locals (need not be
+    /// `Send` or `'static`); see [`Entry::get_or_load_local`] for how stale hits refresh.
+    ///
+    /// ```no_run
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use valkit::{cache::Cache, Connection};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cache = Cache::new(Arc::new(Connection::open_url("redis://127.0.0.1:6379")?), "app")?;
+    /// let path = String::from("/etc/hostname");
+    /// let host: String = cache.get_or_load_local("host", Duration::from_secs(60), || {
+    ///     std::fs::read_to_string(&path) // borrows `path`; the error type is inferred
+    /// })?;
+    /// # let _ = host; Ok(()) }
+    /// ```
+    pub fn get_or_load_local<T, F, Er>(
+        &self,
+        key: &str,
+        ttl: impl Into<CacheTtl>,
+        loader: F,
+    ) -> Result<T, CacheError>
+    where
+        C: Codec<T>,
+        F: FnOnce() -> Result<T, Er>,
+        Er: Into<BoxError>,
+    {
+        self.entry(key, ttl).get_or_load_local(loader)
+    }
+
     /// Read only: [`Lookup::Found`] for a fresh or stale entry, `KnownMissing` for a
     /// tombstone, `Missing` otherwise. Never loads, never refreshes.
     pub fn get<T>(&self, key: &str) -> Result<Lookup<T>, CacheError>
@@ -300,7 +355,8 @@ where
     ///   degraded, unless degradation is off.
     ///
     /// The loader must be `Send + 'static` because a background refresh runs it on a
-    /// refresher thread.
+    /// refresher thread; for a loader that borrows, use
+    /// [`get_or_load_local`](Entry::get_or_load_local).
     ///
     /// # Errors
     /// [`CacheErrorKind::Loader`] / [`LoaderPanicked`](CacheErrorKind::LoaderPanicked) for
@@ -315,7 +371,8 @@ where
     {
         let spec = self.spec();
         let wrapped = move || loader().map(Some).map_err(Into::into);
-        match self.cache.lookup_spec(spec, false, wrapped)? {
+        let bg: Background<E, C, _> = Cache::refresh_in_background;
+        match self.cache.lookup_spec(spec, false, wrapped, Some(bg))? {
             Lookup::Found(v) => Ok(v),
             // Only when another caller's lookup_or_load for the same key, which we waited
             // for, answered "not found".
@@ -337,8 +394,56 @@ where
         Er: Into<BoxError>,
     {
         let spec = self.spec();
+        let wrapped = move || loader().map_err(Into::into);
+        let bg: Background<E, C, _> = Cache::refresh_in_background;
+        self.cache.lookup_spec(spec, true, wrapped, Some(bg))
+    }
+
+    /// Like [`get_or_load`](Entry::get_or_load), for a loader that borrows (need not be
+    /// `Send` or `'static`): nothing runs it in the background. A stale hit (stale grace)
+    /// is refreshed by the caller that sees it (one per key; the stale value is returned
+    /// if that load fails), and XFetch early refreshes do not happen.
+    ///
+    /// ```no_run
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use valkit::{cache::Cache, Connection};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cache = Cache::new(Arc::new(Connection::open_url("redis://127.0.0.1:6379")?), "app")?;
+    /// let dir = std::path::PathBuf::from("/etc/app"); // a local the loader borrows
+    /// let motd: String = cache
+    ///     .entry("motd", Duration::from_secs(60))
+    ///     .get_or_load_local(|| std::fs::read_to_string(dir.join("motd")))?;
+    /// # let _ = motd; Ok(()) }
+    /// ```
+    pub fn get_or_load_local<T, F, Er>(self, loader: F) -> Result<T, CacheError>
+    where
+        C: Codec<T>,
+        F: FnOnce() -> Result<T, Er>,
+        Er: Into<BoxError>,
+    {
+        let spec = self.spec();
+        let wrapped = move || loader().map(Some).map_err(Into::into);
+        match self.cache.lookup_spec(spec, false, wrapped, None)? {
+            Lookup::Found(v) => Ok(v),
+            Lookup::Missing | Lookup::KnownMissing => Err(CacheError::new(
+                CacheErrorKind::Loader,
+                format!("{}: the origin has no value (negative cache)", self.key),
+                None,
+            )),
+        }
+    }
+
+    /// Like [`lookup_or_load`](Entry::lookup_or_load) for a borrowing loader; see
+    /// [`get_or_load_local`](Entry::get_or_load_local).
+    pub fn lookup_or_load_local<T, F, Er>(self, loader: F) -> Result<Lookup<T>, CacheError>
+    where
+        C: Codec<T>,
+        F: FnOnce() -> Result<Option<T>, Er>,
+        Er: Into<BoxError>,
+    {
+        let spec = self.spec();
         self.cache
-            .lookup_spec(spec, true, move || loader().map_err(Into::into))
+            .lookup_spec(spec, true, move || loader().map_err(Into::into), None)
     }
 
     /// Store `value` (with the entry's tags, atomically recorded in their tag sets).

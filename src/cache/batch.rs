@@ -30,6 +30,9 @@ impl<E: Execute, C> Core<E, C> {
     {
         let mut p = Pipeline::new();
         for (key, value) in items {
+            if !self.stores(value) {
+                continue;
+            }
             let spec = self.batch_spec(key, ttl);
             let (bytes, px) = self.build_entry(&spec, value, delta)?;
             let mut c = cmd("SET").arg(&spec.full).arg(bytes);
@@ -101,7 +104,7 @@ where
         if keys.is_empty() {
             return Ok(out);
         }
-        let mut mget = cmd("MGET");
+        let mut mget = cmd("MGET").read_from(core.settings.read_from);
         for k in keys {
             mget.add_arg(core.ks.entry(k.as_ref()));
         }

@@ -6,7 +6,7 @@ use super::codec::DefaultCodec;
 use super::keys::Keyspace;
 use super::refresher::Refresher;
 use super::{Cache, Core};
-use crate::cmd::Execute;
+use crate::cmd::{Execute, ReadFrom};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::Locks;
 
@@ -67,6 +67,8 @@ pub(crate) struct Settings {
     pub cross_process: Option<CrossProcess>,
     pub degrade: bool,
     pub publish: bool,
+    pub read_from: ReadFrom,
+    pub plain: bool,
 }
 
 /// Builds a [`Cache`]: `Cache::builder(executor).namespace("shop").version(2).build()`.
@@ -96,6 +98,8 @@ impl<E: Execute + Clone + Send + Sync + 'static> CacheBuilder<E, DefaultCodec> {
                 cross_process: None,
                 degrade: true,
                 publish: true,
+                read_from: ReadFrom::Writer,
+                plain: false,
             },
             refresh_threads: 2,
             refresh_queue: 1024,
@@ -195,6 +199,35 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
         self
     }
 
+    /// Where cache reads (`GET`, `MGET`) go when the executor has a reader endpoint
+    /// (default [`ReadFrom::Writer`]). A replica that lags, or is still doing its initial
+    /// sync, answers "miss" for entries just written: with the writer, a value stored is
+    /// read back at once, and tombstones and stale entries are seen. Choose
+    /// [`ReadFrom::Reader`] to take read load off the primary when the replicas keep up
+    /// (a lagging replica then costs extra loads, never wrong values). Writes always go
+    /// to the writer.
+    pub fn read_from(mut self, read_from: ReadFrom) -> Self {
+        self.settings.read_from = read_from;
+        self
+    }
+
+    /// Plain entries (default off): store each value exactly as the codec wrote it, with
+    /// no header, so other services and languages can read and write the same keys (a
+    /// JSON document with `JsonCodec`). Without the header there is no fresh-until, load
+    /// time or tombstone, so:
+    /// * stale-while-revalidate and XFetch are refused by [`build`](CacheBuilder::build)
+    ///   (and a per-entry `stale_for` by the write, as [`CacheErrorKind::InvalidInput`](super::CacheErrorKind::InvalidInput));
+    /// * negative caching stores nothing: a loader's "not found" is returned as
+    ///   `Lookup::Missing` and the next lookup asks the loader again;
+    /// * expiry is the key's own `PX` (the jittered TTL).
+    ///
+    /// Singleflight, cross-process singleflight, tags, batches, write-through and
+    /// degradation work as usual.
+    pub fn plain(mut self, on: bool) -> Self {
+        self.settings.plain = on;
+        self
+    }
+
     /// Background refresher threads (default 2) and their queue length (default 1024;
     /// refreshes beyond it are dropped and counted).
     pub fn refreshers(mut self, threads: usize, queue: usize) -> Self {
@@ -206,8 +239,18 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
     /// Start the refresher threads and build the cache.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when a thread cannot be spawned.
+    /// [`ErrorKind::Config`] when a thread cannot be spawned, or when a plain cache
+    /// asks for stale-while-revalidate or XFetch (they need the entry header).
     pub fn build(self) -> Result<Cache<E, C>> {
+        if self.settings.plain
+            && (self.settings.stale_for.is_some() || self.settings.xfetch_beta > 0.0)
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "a plain cache stores no entry header: stale-while-revalidate and XFetch are \
+                 not available (turn them off, or keep the header)",
+            ));
+        }
         let ks = Keyspace::new(&self.namespace, self.version);
         let poll = self
             .settings

@@ -28,6 +28,9 @@ impl<E: Execute, C> Core<E, C> {
             }
         }
         let ok = self.run_loader(loader).and_then(|(value, delta)| {
+            if !self.stores(value.as_ref()) {
+                return Ok(());
+            }
             let (bytes, px) = self.build_entry(spec, value.as_ref(), delta)?;
             self.store(spec, &bytes, px).map_err(CacheError::server)
         });

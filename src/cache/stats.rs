@@ -86,6 +86,23 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
+    /// The share of lookups answered from the cache: `(hits + stale_hits + negative_hits)
+    /// / (that + misses)`, in `0.0..=1.0`; `None` before the first lookup. Degraded calls
+    /// (server unavailable) are not lookups.
+    ///
+    /// ```
+    /// let mut s = valkit::cache::CacheStats::default();
+    /// assert_eq!(s.hit_ratio(), None);
+    /// s.hits = 3;
+    /// s.misses = 1;
+    /// assert_eq!(s.hit_ratio(), Some(0.75));
+    /// ```
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let served = self.hits + self.stale_hits + self.negative_hits;
+        let total = served + self.misses;
+        (total > 0).then(|| served as f64 / total as f64)
+    }
+
     /// The counters in the Prometheus text exposition format, each series labelled
     /// `namespace="<namespace>"`.
     ///

@@ -12,7 +12,6 @@ use super::error::{CacheError, CacheErrorKind};
 use super::stats::Counters;
 use super::{BoxError, CacheTtl, Core, Spec};
 use crate::cmd::{cmd, Execute};
-use crate::commands::Commands;
 
 /// What a read found.
 pub(crate) enum Read {
@@ -30,7 +29,8 @@ pub(crate) enum Read {
 
 impl<E: Execute, C> Core<E, C> {
     pub(crate) fn read(&self, full: &str) -> crate::Result<Read> {
-        let Some(bytes) = self.ex.get(full)? else {
+        let get = cmd("GET").arg(full).read_from(self.settings.read_from);
+        let Some(bytes) = crate::cmd::FromValue::from_value(self.ex.exec(&get)?)? else {
             return Ok(Read::Miss);
         };
         Ok(self.classify(bytes))
@@ -38,6 +38,20 @@ impl<E: Execute, C> Core<E, C> {
 
     /// Sort stored bytes into fresh / stale / tombstone; foreign bytes count as a miss.
     pub(crate) fn classify(&self, bytes: Vec<u8>) -> Read {
+        if self.settings.plain {
+            // The value alone: fresh until the key's PX removes it.
+            let header = Header {
+                tombstone: false,
+                fresh_until: u64::MAX,
+                stale_until: u64::MAX,
+                delta_ms: 0,
+            };
+            return Read::Fresh {
+                header,
+                bytes,
+                now: 0,
+            };
+        }
         let Some((header, _)) = Header::parse(&bytes) else {
             log::debug!("cache entry in an unknown format, treated as a miss");
             return Read::Miss;
@@ -66,8 +80,13 @@ impl<E: Execute, C> Core<E, C> {
     where
         C: Codec<T>,
     {
+        let payload = if self.settings.plain {
+            entry
+        } else {
+            &entry[HEADER_LEN.min(entry.len())..]
+        };
         self.codec
-            .decode(&entry[HEADER_LEN.min(entry.len())..])
+            .decode(payload)
             .map_err(|e| CacheError::codec("decoding a cached value", e))
     }
 
@@ -93,6 +112,9 @@ impl<E: Execute, C> Core<E, C> {
     where
         C: Codec<T>,
     {
+        if self.settings.plain {
+            return self.build_plain(spec, value);
+        }
         let Some(value) = value else {
             let ttl = self.jittered_ms(spec.negative_ttl);
             let until = self.clock.now_ms(&self.ex).saturating_add(ttl);
@@ -136,6 +158,45 @@ impl<E: Execute, C> Core<E, C> {
         Ok((buf, px))
     }
 
+    /// A plain entry: the codec's bytes, `PX` the jittered TTL. For `None` (nothing is
+    /// stored: see [`Core::stores`]) empty bytes.
+    fn build_plain<T>(
+        &self,
+        spec: &Spec,
+        value: Option<&T>,
+    ) -> Result<(Vec<u8>, Option<u64>), CacheError>
+    where
+        C: Codec<T>,
+    {
+        if spec.stale_for.is_some() {
+            return Err(CacheError::new(
+                CacheErrorKind::InvalidInput,
+                format!(
+                    "{}: a plain cache has no entry header, so no stale grace",
+                    spec.key
+                ),
+                None,
+            ));
+        }
+        let mut buf = Vec::with_capacity(64);
+        if let Some(v) = value {
+            self.codec
+                .encode(v, &mut buf)
+                .map_err(|e| CacheError::codec("encoding a value", e))?;
+        }
+        let px = match spec.ttl {
+            CacheTtl::Forever => None,
+            CacheTtl::After(ttl) => Some(self.jittered_ms(ttl)),
+        };
+        Ok((buf, px))
+    }
+
+    /// Whether a load's outcome is written: always, except "not found" in a plain cache
+    /// (it has no tombstones).
+    pub(crate) fn stores<T>(&self, value: Option<&T>) -> bool {
+        value.is_some() || !self.settings.plain
+    }
+
     /// Entry bytes for a value that is handed to waiters but never stored.
     pub(crate) fn encode_unstored<T>(&self, value: Option<&T>) -> Result<Vec<u8>, CacheError>
     where
@@ -147,7 +208,11 @@ impl<E: Execute, C> Core<E, C> {
             stale_until: 0,
             delta_ms: 0,
         };
-        let mut buf = header.start(64);
+        let mut buf = if self.settings.plain {
+            Vec::with_capacity(64)
+        } else {
+            header.start(64)
+        };
         if let Some(v) = value {
             self.codec
                 .encode(v, &mut buf)

@@ -5,6 +5,7 @@
 use super::aside::Loaded;
 use super::codec::Codec;
 use super::stats::Counters;
+use super::store::Read;
 use super::{Core, Spec};
 use crate::cmd::Execute;
 use crate::lock::{LockGuard, Release};
@@ -18,7 +19,8 @@ pub(crate) enum LockStep<T, E: Execute> {
 
 impl<E: Execute, C> Core<E, C> {
     /// Cross-process singleflight: take the lock, or wait (bounded) for the holder.
-    pub(crate) fn lock_step<T>(&self, spec: &Spec) -> LockStep<T, E>
+    /// `stale_ok`: whether a stale entry found once the lock is ours ends the load.
+    pub(crate) fn lock_step<T>(&self, spec: &Spec, stale_ok: bool) -> LockStep<T, E>
     where
         C: Codec<T>,
     {
@@ -45,7 +47,11 @@ impl<E: Execute, C> Core<E, C> {
             }
         };
         // Ours. The previous holder stores the value before releasing: look once more.
-        match self.read(&spec.full).map(|r| self.found(r)) {
+        let read = self.read(&spec.full).map(|r| match r {
+            Read::Stale(_) if !stale_ok => Read::Miss,
+            r => r,
+        });
+        match read.map(|r| self.found(r)) {
             Ok(Ok(Some(l))) => {
                 if waited {
                     Counters::add(&self.stats.coalesced, 1);

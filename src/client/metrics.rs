@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::observer::{CommandEvent, Observer};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, ServerErrorKind};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 16] = [
@@ -107,13 +107,18 @@ pub fn error_label(e: &Error) -> String {
 
 impl Observer for Metrics {
     fn on_command(&self, e: &CommandEvent<'_>) {
-        let ok = e.error.is_none();
+        // NOSCRIPT is the expected first step of a script's EVALSHA -> EVAL fallback
+        // (after a restart or SCRIPT FLUSH), answered by the server as asked: not a failure.
+        let error = e
+            .error
+            .filter(|err| err.kind() != ErrorKind::Server(ServerErrorKind::NoScript));
+        let ok = error.is_none();
         *self
             .commands
             .lock()
             .entry((e.command.to_owned(), static_endpoint(e.endpoint), ok))
             .or_insert(0) += 1;
-        if let Some(err) = e.error {
+        if let Some(err) = error {
             *self.errors.lock().entry(error_label(err)).or_insert(0) += 1;
         }
         self.latency[endpoint_index(e.endpoint)].observe(e.duration);

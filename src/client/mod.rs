@@ -298,7 +298,7 @@ fn command_name(cmd: &Cmd) -> String {
 
 impl Execute for Client {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
-        let target = self.route(routing::is_read_only(cmd));
+        let target = self.route(routing::may_read_from_reader(cmd));
         let retry = Retry::from_idempotent(routing::is_idempotent(cmd));
         self.run(&command_name(cmd), target, 1, retry, |conn| conn.exec(cmd))
     }
@@ -321,7 +321,7 @@ impl Execute for Client {
         cmd: &Cmd,
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
-        let target = self.route(routing::is_read_only(cmd));
+        let target = self.route(routing::may_read_from_reader(cmd));
         let retry = Retry::from_idempotent(routing::is_idempotent(cmd));
         self.run(&command_name(cmd), target, 1, retry, |conn| {
             conn.exec_frame(cmd, &mut *read)

@@ -116,6 +116,11 @@ pub(crate) fn is_read_only(cmd: &Cmd) -> bool {
     READ_ONLY.binary_search(&name.as_str()).is_ok()
 }
 
+/// True when `cmd` may go to the reader: read-only, and not pinned to the writer.
+pub(crate) fn may_read_from_reader(cmd: &Cmd) -> bool {
+    cmd.read_from_hint() != Some(crate::cmd::ReadFrom::Writer) && is_read_only(cmd)
+}
+
 /// True when running `cmd` twice is the same as running it once.
 pub(crate) fn is_idempotent(cmd: &Cmd) -> bool {
     if let Some(hint) = cmd.idempotent_hint() {
@@ -163,6 +168,15 @@ mod tests {
     #[test]
     fn classification() {
         assert!(is_read_only(&cmd("get").arg("k")));
+        assert!(may_read_from_reader(&cmd("GET").arg("k")));
+        let pinned = cmd("GET").arg("k").read_from(crate::cmd::ReadFrom::Writer);
+        assert!(!may_read_from_reader(&pinned));
+        assert!(!may_read_from_reader(
+            &cmd("SET")
+                .arg("k")
+                .arg(1)
+                .read_from(crate::cmd::ReadFrom::Reader)
+        ));
         assert!(!is_read_only(&cmd("SET").arg("k").arg("v")));
         assert!(!is_read_only(&cmd("INCR").arg("k")));
         assert!(is_idempotent(

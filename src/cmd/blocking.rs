@@ -115,6 +115,7 @@ impl Reissue {
         };
         let mut out = Cmd::new();
         out.idempotent = cmd.idempotent;
+        out.read_from = cmd.read_from;
         for (i, a) in cmd.args().enumerate() {
             if i == self.index {
                 out.push_arg(text.as_bytes());

@@ -8,6 +8,7 @@ mod blocking;
 mod execute;
 mod from_value;
 mod pipeline;
+mod read_from;
 #[cfg(test)]
 pub(crate) mod recorder;
 pub(crate) mod secrets;
@@ -21,6 +22,7 @@ pub(crate) use blocking::Reissue;
 pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
+pub use read_from::ReadFrom;
 
 use crate::error::{Error, Limit, Result};
 use crate::resp::Bytes;
@@ -76,6 +78,8 @@ pub struct Cmd {
     argc: usize,
     blocking: Blocking,
     idempotent: Option<bool>,
+    /// Where a read may go (`None`: the executor's default).
+    read_from: Option<ReadFrom>,
     /// Arguments of [`LARGE_ARG`] bytes or more, not in `data`: each with the offset in
     /// `data` where its bytes belong (after its header, before its CRLF).
     /// (Boxed and absent in the usual command: one word to move instead of a `Vec`'s
@@ -91,6 +95,7 @@ pub fn cmd(name: &str) -> Cmd {
         argc: 0,
         blocking: Blocking::No,
         idempotent: None,
+        read_from: None,
         large: None,
     };
     c.push_arg(name.as_bytes());
@@ -134,6 +139,24 @@ impl Cmd {
     /// The caller's idempotency declaration, if any.
     pub fn idempotent_hint(&self) -> Option<bool> {
         self.idempotent
+    }
+
+    /// Where this command may be read from when it is read-only (see [`ReadFrom`]);
+    /// without it, a [`Client`](crate::Client) sends read-only commands to its reader.
+    ///
+    /// ```
+    /// use valkit::{cmd, ReadFrom};
+    /// let c = cmd("GET").arg("k").read_from(ReadFrom::Writer);
+    /// assert_eq!(c.read_from_hint(), Some(ReadFrom::Writer));
+    /// ```
+    pub fn read_from(mut self, read_from: ReadFrom) -> Cmd {
+        self.read_from = Some(read_from);
+        self
+    }
+
+    /// The caller's [`ReadFrom`] choice, if any.
+    pub fn read_from_hint(&self) -> Option<ReadFrom> {
+        self.read_from
     }
 
     /// How long the server may hold the reply.

@@ -1,0 +1,16 @@
+//! [`ReadFrom`]: which endpoint a read-only command may go to.
+
+/// Where a read-only command may be served, for executors with a reader endpoint (a
+/// [`Client`](crate::Client) built with a reader URL). Writes always go to the writer;
+/// a [`Connection`](crate::Connection) or [`Pool`](crate::Pool) has one server and
+/// ignores the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReadFrom {
+    /// The writer (primary): reads see every write that completed before them.
+    Writer,
+    /// The reader endpoint when there is one (replicas may lag, and miss everything
+    /// while doing their initial sync). The default for commands without a hint.
+    #[default]
+    Reader,
+}
