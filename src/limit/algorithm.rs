@@ -202,10 +202,21 @@ impl Algorithm {
     /// The Lua source of this algorithm's script.
     pub(crate) fn source(&self) -> &'static str {
         match self.kind {
-            Kind::SlidingLog { .. } => concat!(include_str!("prelude.lua"), include_str!("sliding_log.lua")),
-            Kind::SlidingCounter { .. } => concat!(include_str!("prelude.lua"), include_str!("sliding_counter.lua")),
-            Kind::FixedWindow { .. } => concat!(include_str!("prelude.lua"), include_str!("fixed_window.lua")),
-            Kind::TokenBucket { .. } => concat!(include_str!("prelude.lua"), include_str!("token_bucket.lua")),
+            Kind::SlidingLog { .. } => {
+                concat!(include_str!("prelude.lua"), include_str!("sliding_log.lua"))
+            }
+            Kind::SlidingCounter { .. } => concat!(
+                include_str!("prelude.lua"),
+                include_str!("sliding_counter.lua")
+            ),
+            Kind::FixedWindow { .. } => concat!(
+                include_str!("prelude.lua"),
+                include_str!("fixed_window.lua")
+            ),
+            Kind::TokenBucket { .. } => concat!(
+                include_str!("prelude.lua"),
+                include_str!("token_bucket.lua")
+            ),
             Kind::Gcra { .. } => concat!(include_str!("prelude.lua"), include_str!("gcra.lua")),
         }
     }
