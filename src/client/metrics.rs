@@ -209,9 +209,8 @@ impl Metrics {
     fn command_counts(&self) -> BTreeMap<(String, &'static str, bool), u64> {
         let other = self.other.lock();
         let known = self.known.iter().enumerate().map(|(k, slots)| {
-            let counts = slots
-                .each_ref()
-                .map(|s| s.each_ref().map(|n| n.load(Ordering::Relaxed)));
+            let load = |e: usize, o: usize| slots[e][o].load(Ordering::Relaxed);
+            let counts = [[load(0, 0), load(0, 1)], [load(1, 0), load(1, 1)]];
             (KNOWN[k].name, counts)
         });
         let mut all = BTreeMap::new();
