@@ -470,6 +470,48 @@ mod tests {
     use super::*;
     use std::time::SystemTime;
 
+    /// Issue 11: the client's path counts known names in their fixed slots and unknown
+    /// ones under their upper-cased label; both render as before, sorted together.
+    #[test]
+    fn known_and_unknown_names_render_together_sorted() {
+        use crate::cmd::cmd;
+        let m = Metrics::default();
+        let err = Error::new(ErrorKind::Timeout, "slow");
+        let d = Duration::from_micros(300);
+        let (get, odd) = (cmd("get").arg("k"), cmd("my.Cmd"));
+        m.record(CommandName::of(&get), Endpoint::Reader, None, d);
+        m.record(CommandName::of(&get), Endpoint::Reader, None, d);
+        m.record(CommandName::of(&get), Endpoint::Writer, Some(&err), d);
+        m.record(CommandName::of(&odd), Endpoint::Writer, None, d);
+        m.record(CommandName::of(&odd), Endpoint::Writer, None, d);
+        m.record(CommandName::PIPELINE, Endpoint::Writer, None, d);
+        assert!(matches!(CommandName::of(&get), CommandName::Known(_)));
+        assert_eq!(m.commands_total(), 6);
+        assert_eq!(m.errors_for("timeout"), 1);
+        let text = m.render(&Gauges::default());
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("valkit_commands_total{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"valkit_commands_total{command="GET",endpoint="reader",outcome="ok"} 2"#,
+                r#"valkit_commands_total{command="GET",endpoint="writer",outcome="error"} 1"#,
+                r#"valkit_commands_total{command="MY.CMD",endpoint="writer",outcome="ok"} 2"#,
+                r#"valkit_commands_total{command="PIPELINE",endpoint="writer",outcome="ok"} 1"#,
+            ]
+        );
+        assert!(text.contains("valkit_command_duration_seconds_count{endpoint=\"reader\"} 2"));
+    }
+
+    #[test]
+    fn latency_bounds_in_nanos_match_the_seconds() {
+        for (s, n) in LATENCY_BUCKETS.iter().zip(LATENCY_BUCKETS_NANOS) {
+            assert_eq!((s * 1e9).round() as u64, n);
+        }
+    }
+
     #[test]
     fn counts_and_renders() {
         let m = Metrics::default();
