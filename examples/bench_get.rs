@@ -10,6 +10,8 @@
 //! bench_get valkit PORT N helper_get      # N GETs through `Commands::get` (typed)
 //! bench_get redis PORT N helper_get       # the same with `redis::Commands::get`
 //! bench_get valkit PORT N pipe_set_typed  # pipe_set built with `pipe().set(..)`
+//! bench_get valkit PORT N pool_get        # N GETs through a `Pool` (checkout + GET + return)
+//! bench_get valkit PORT N client_get      # N GETs through a `Client` (breaker, pool, metrics)
 //! ```
 //! The server runs outside valgrind; (instructions at N=2000 - at N=1000) / 1000 is the
 //! client's cost per GET (per pipeline), setup cancelled out.
@@ -39,6 +41,8 @@ fn main() {
                 ("redis", "get") => redis_gets(port, n),
                 ("valkit", "pipe_set") => valkit_pipe_sets(port, n),
                 ("valkit", "pipe_set_typed") => valkit_typed_pipe_sets(port, n),
+                ("valkit", "pool_get") => valkit_pool_gets(port, n),
+                ("valkit", "client_get") => valkit_client_gets(port, n),
                 ("redis", "pipe_set") => redis_pipe_sets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
@@ -59,6 +63,38 @@ fn valkit_gets(port: u16, n: usize) {
         .expect("valkit connect");
     for _ in 0..n {
         let v = conn
+            .exec(&valkit::cmd("GET").arg("bench:k16"))
+            .expect("GET");
+        assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
+    }
+}
+
+/// GET through a `Pool`: checkout, GET, return, every time (the pool's own `Execute`).
+fn valkit_pool_gets(port: u16, n: usize) {
+    use valkit::Execute;
+    let pool = valkit::Pool::new(
+        valkit::ConnectionConfig::new("127.0.0.1", port),
+        valkit::PoolOptions::default(),
+    )
+    .expect("pool");
+    for _ in 0..n {
+        let v = pool
+            .exec(&valkit::cmd("GET").arg("bench:k16"))
+            .expect("GET");
+        assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
+    }
+}
+
+/// The same GET through a `Client` with default settings: routing, breaker, retry loop,
+/// checkout, metrics and observers on top of the pool path above.
+fn valkit_client_gets(port: u16, n: usize) {
+    use valkit::Execute;
+    let client = valkit::Client::builder()
+        .config(valkit::ConnectionConfig::new("127.0.0.1", port))
+        .build()
+        .expect("client");
+    for _ in 0..n {
+        let v = client
             .exec(&valkit::cmd("GET").arg("bench:k16"))
             .expect("GET");
         assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));

@@ -6,7 +6,7 @@
 //! restart is over in about a second, a long outage is probed at most once a minute. A
 //! successful probe closes the circuit and resets the period.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -119,8 +119,6 @@ impl BreakerState {
 }
 
 struct State {
-    state: BreakerState,
-    consecutive_failures: u32,
     opened_at: Option<Instant>,
     /// How long the current open period lasts.
     open_for: Duration,
@@ -130,9 +128,17 @@ struct State {
 }
 
 /// The breaker. Shared by all clones of a client (one per endpoint).
+///
+/// The common case (closed, request succeeded) takes no lock: the state is mirrored in an
+/// atomic that only changes under the lock, and the run of consecutive failures is an
+/// atomic. Failures, and everything while open or half-open, take the lock.
 pub(crate) struct Breaker {
     name: &'static str,
     options: BreakerOptions,
+    /// [`BreakerState::as_gauge`] of the current state; written only under `state`'s lock.
+    current: AtomicU8,
+    /// Failed requests in a row (reset by any success).
+    consecutive_failures: AtomicU32,
     state: Mutex<State>,
     /// Transitions into closed, open, half-open.
     transitions: [AtomicU64; 3],
@@ -145,14 +151,22 @@ pub(crate) struct Permit {
     probe: bool,
 }
 
+fn from_gauge(v: u8) -> BreakerState {
+    match v {
+        0 => BreakerState::Closed,
+        1 => BreakerState::Open,
+        _ => BreakerState::HalfOpen,
+    }
+}
+
 impl Breaker {
     pub(crate) fn new(name: &'static str, options: BreakerOptions) -> Breaker {
         Breaker {
             name,
             options,
+            current: AtomicU8::new(BreakerState::Closed.as_gauge()),
+            consecutive_failures: AtomicU32::new(0),
             state: Mutex::new(State {
-                state: BreakerState::Closed,
-                consecutive_failures: 0,
                 opened_at: None,
                 open_for: Duration::ZERO,
                 failed_probes: 0,
@@ -164,7 +178,7 @@ impl Breaker {
     }
 
     pub(crate) fn state(&self) -> BreakerState {
-        self.state.lock().state
+        from_gauge(self.current.load(Ordering::Acquire))
     }
 
     /// Transitions so far into (closed, open, half-open), and calls rejected while open.
@@ -176,17 +190,23 @@ impl Breaker {
     }
 
     /// Ask to send a request.
+    #[inline]
     pub(crate) fn acquire(&self) -> Result<Permit> {
-        if self.options.failure_threshold == 0 {
+        if self.options.failure_threshold == 0 || self.state() == BreakerState::Closed {
             return Ok(Permit { probe: false });
         }
+        self.acquire_slow()
+    }
+
+    #[cold]
+    fn acquire_slow(&self) -> Result<Permit> {
         let mut s = self.state.lock();
-        match s.state {
+        match self.state() {
             BreakerState::Closed => Ok(Permit { probe: false }),
             BreakerState::Open => {
                 let waited = s.opened_at.map_or(Duration::MAX, |t| t.elapsed());
                 if waited >= s.open_for {
-                    self.transition(&mut s, BreakerState::HalfOpen);
+                    self.transition(&s, BreakerState::HalfOpen);
                     s.probes_in_flight = 1;
                     Ok(Permit { probe: true })
                 } else {
@@ -220,45 +240,65 @@ impl Breaker {
 
     /// Report the outcome of a request sent under `permit`: `failed` when it failed for
     /// availability reasons (see `retry::is_availability_failure`).
+    #[inline]
     pub(crate) fn record(&self, permit: Permit, failed: bool) {
         if self.options.failure_threshold == 0 {
             return;
         }
+        if !failed && !permit.probe {
+            // The common case: no lock, and no write while the run is already 0.
+            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        self.record_slow(permit, failed);
+    }
+
+    #[cold]
+    fn record_slow(&self, permit: Permit, failed: bool) {
         let mut s = self.state.lock();
         if permit.probe {
             s.probes_in_flight = s.probes_in_flight.saturating_sub(1);
         }
+        let state = self.state();
         if failed {
-            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
-            let should_open = match s.state {
+            let run = self
+                .consecutive_failures
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_add(1))
+                })
+                .map_or(u32::MAX, |n| n.saturating_add(1));
+            let should_open = match state {
                 BreakerState::HalfOpen => permit.probe,
-                BreakerState::Closed => s.consecutive_failures >= self.options.failure_threshold,
+                BreakerState::Closed => run >= self.options.failure_threshold,
                 BreakerState::Open => false,
             };
             if should_open {
-                if s.state == BreakerState::HalfOpen {
+                if state == BreakerState::HalfOpen {
                     s.failed_probes = s.failed_probes.saturating_add(1);
                 }
                 s.open_for = self.options.open_period(s.failed_probes);
                 s.opened_at = Some(Instant::now());
-                self.transition(&mut s, BreakerState::Open);
+                self.transition(&s, BreakerState::Open);
             }
         } else {
-            s.consecutive_failures = 0;
-            if s.state == BreakerState::HalfOpen && permit.probe {
-                self.transition(&mut s, BreakerState::Closed);
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+            if state == BreakerState::HalfOpen && permit.probe {
+                self.transition(&s, BreakerState::Closed);
                 s.opened_at = None;
                 s.failed_probes = 0;
             }
         }
     }
 
-    fn transition(&self, s: &mut State, to: BreakerState) {
-        if s.state == to {
+    /// Move to `to`; called with the state lock held (`s` is its guard's contents).
+    fn transition(&self, s: &State, to: BreakerState) {
+        let from = self.state();
+        if from == to {
             return;
         }
-        let from = s.state;
-        s.state = to;
+        self.current.store(to.as_gauge(), Ordering::Release);
         let i = match to {
             BreakerState::Closed => 0,
             BreakerState::Open => 1,
@@ -271,7 +311,7 @@ impl Breaker {
                 self.name,
                 from.name(),
                 s.open_for,
-                s.consecutive_failures
+                self.consecutive_failures.load(Ordering::Relaxed)
             ),
             _ => log::info!(
                 "circuit breaker ({}): {} -> {}",
@@ -387,6 +427,39 @@ mod tests {
             waited < ms(40) + ms(120),
             "reset to the first period: {waited:?}"
         );
+    }
+
+    /// Issue 11: while closed, asking and reporting a success take no lock (another
+    /// thread holding the breaker's lock does not stop them); failures still count.
+    #[test]
+    fn the_closed_path_takes_no_lock() {
+        let b = std::sync::Arc::new(breaker(2, Duration::from_secs(60)));
+        let held = b.state.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    b.record(b.acquire().unwrap(), false);
+                }
+                let _ = tx.send(b.state());
+            })
+        };
+        let got = rx.recv_timeout(Duration::from_secs(5));
+        drop(held);
+        worker.join().unwrap();
+        assert_eq!(
+            got,
+            Ok(BreakerState::Closed),
+            "the closed path waited for the lock"
+        );
+        b.record(b.acquire().unwrap(), true);
+        b.record(b.acquire().unwrap(), false); // resets the run
+        b.record(b.acquire().unwrap(), true);
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record(b.acquire().unwrap(), true);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.counters().0, [0, 1, 0]);
     }
 
     #[test]

@@ -148,16 +148,13 @@ impl ClientBuilder {
             Some(r) => Some(target(Endpoint::Reader, r)?),
             None => None,
         };
-        let metrics = Arc::new(Metrics::default());
-        let mut observers: Vec<Arc<dyn Observer>> = vec![metrics.clone()];
-        observers.extend(self.observers);
         Ok(Client {
             shared: Arc::new(Shared {
                 writer,
                 reader,
                 retry: self.retry,
-                metrics,
-                observers,
+                metrics: Arc::new(Metrics::default()),
+                observers: self.observers,
             }),
         })
     }

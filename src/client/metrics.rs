@@ -9,12 +9,41 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::observer::{CommandEvent, Observer};
+use super::routing::{self, CommandName, KNOWN};
+use super::Endpoint;
 use crate::error::{Error, ErrorKind, ServerErrorKind};
+
+/// The error a command counts as: none for `NOSCRIPT`, the expected first step of a
+/// script's EVALSHA -> EVAL fallback (after a restart or `SCRIPT FLUSH`), answered by the
+/// server as asked: not a failure.
+fn counted_error(error: Option<&Error>) -> Option<&Error> {
+    error.filter(|err| err.kind() != ErrorKind::Server(ServerErrorKind::NoScript))
+}
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 16] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
+];
+
+/// [`LATENCY_BUCKETS`] in nanoseconds (checked against it in a test).
+const LATENCY_BUCKETS_NANOS: [u64; LATENCY_BUCKETS.len()] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
 ];
 
 #[derive(Default)]
@@ -26,13 +55,12 @@ struct Histogram {
 
 impl Histogram {
     fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| secs <= b) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(i) = LATENCY_BUCKETS_NANOS.iter().position(|&b| nanos <= b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -41,14 +69,32 @@ impl Histogram {
 pub type MetricsSource = Box<dyn Fn(&mut String) + Send + Sync>;
 
 /// Counters kept by the client; itself an [`Observer`].
-#[derive(Default)]
+///
+/// Counting a command takes no lock and allocates nothing when the client knows its name
+/// (the common commands, found once per call in a fixed table): a fixed slot of atomic
+/// counters per name, endpoint and outcome. Other names are counted under a lock.
 pub struct Metrics {
     sources: Mutex<Vec<MetricsSource>>,
-    /// (command, endpoint, ok) -> count
-    commands: Mutex<BTreeMap<(String, &'static str, bool), u64>>,
+    /// Per row of the known-command table: [endpoint (writer, reader)][outcome (error, ok)].
+    known: Box<[[[AtomicU64; 2]; 2]]>,
+    /// Names the table does not know, with the same slots as `known`.
+    other: Mutex<BTreeMap<String, [[u64; 2]; 2]>>,
     errors: Mutex<BTreeMap<String, u64>>,
     retries: AtomicU64,
     latency: [Histogram; 2],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            sources: Mutex::default(),
+            known: KNOWN.iter().map(|_| Default::default()).collect(),
+            other: Mutex::default(),
+            errors: Mutex::default(),
+            retries: AtomicU64::new(0),
+            latency: Default::default(),
+        }
+    }
 }
 
 /// A point-in-time copy of gauges that live elsewhere (pools, breakers), rendered along
@@ -75,15 +121,15 @@ pub(crate) struct EndpointGauges {
     pub(crate) pool_closed: u64,
 }
 
-fn endpoint_index(endpoint: &str) -> usize {
-    usize::from(endpoint == "reader")
+fn endpoint_index(endpoint: Endpoint) -> usize {
+    usize::from(endpoint == Endpoint::Reader)
 }
 
-fn static_endpoint(endpoint: &str) -> &'static str {
+fn endpoint_named(endpoint: &str) -> Endpoint {
     if endpoint == "reader" {
-        "reader"
+        Endpoint::Reader
     } else {
-        "writer"
+        Endpoint::Writer
     }
 }
 
@@ -107,32 +153,99 @@ pub fn error_label(e: &Error) -> String {
 
 impl Observer for Metrics {
     fn on_command(&self, e: &CommandEvent<'_>) {
-        // NOSCRIPT is the expected first step of a script's EVALSHA -> EVAL fallback
-        // (after a restart or SCRIPT FLUSH), answered by the server as asked: not a failure.
-        let error = e
-            .error
-            .filter(|err| err.kind() != ErrorKind::Server(ServerErrorKind::NoScript));
-        let ok = error.is_none();
-        *self
-            .commands
-            .lock()
-            .entry((e.command.to_owned(), static_endpoint(e.endpoint), ok))
-            .or_insert(0) += 1;
-        if let Some(err) = error {
-            *self.errors.lock().entry(error_label(err)).or_insert(0) += 1;
+        let error = counted_error(e.error);
+        let endpoint = endpoint_named(e.endpoint);
+        match routing::lookup(e.command.as_bytes()) {
+            Some(k) => self.count_known(k, endpoint, error.is_none()),
+            None => self.count_other(e.command, endpoint, error.is_none()),
         }
-        self.latency[endpoint_index(e.endpoint)].observe(e.duration);
+        self.count_outcome(endpoint, error, e.duration);
     }
 
     fn on_retry(&self, _command: &str, _error: &Error, _delay: Duration) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.count_retry();
     }
 }
 
 impl Metrics {
+    /// Count one command (or batch) the client ran: what the [`Observer`] impl does, with
+    /// the name already found (the client's path: no allocation, no lock for a known name).
+    pub(crate) fn record(
+        &self,
+        name: CommandName<'_>,
+        endpoint: Endpoint,
+        error: Option<&Error>,
+        duration: Duration,
+    ) {
+        let error = counted_error(error);
+        let ok = error.is_none();
+        match name {
+            CommandName::Known(k) => self.count_known(k, endpoint, ok),
+            CommandName::Other(_) => self.count_other(&name.label(), endpoint, ok),
+        }
+        self.count_outcome(endpoint, error, duration);
+    }
+
+    pub(crate) fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn count_known(&self, k: usize, endpoint: Endpoint, ok: bool) {
+        self.known[k][endpoint_index(endpoint)][usize::from(ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn count_other(&self, label: &str, endpoint: Endpoint, ok: bool) {
+        let mut other = self.other.lock();
+        // Looked up by the borrowed label: a String only for a name seen the first time.
+        let slots = match other.get_mut(label) {
+            Some(slots) => slots,
+            None => other.entry(label.to_owned()).or_default(),
+        };
+        slots[endpoint_index(endpoint)][usize::from(ok)] += 1;
+    }
+
+    #[inline]
+    fn count_outcome(&self, endpoint: Endpoint, error: Option<&Error>, duration: Duration) {
+        if let Some(err) = error {
+            *self.errors.lock().entry(error_label(err)).or_insert(0) += 1;
+        }
+        self.latency[endpoint_index(endpoint)].observe(duration);
+    }
+
+    /// (command, endpoint, ok) -> count, known and other names together, sorted.
+    fn command_counts(&self) -> BTreeMap<(String, &'static str, bool), u64> {
+        let other = self.other.lock();
+        let known = self.known.iter().enumerate().map(|(k, slots)| {
+            let load = |e: usize, o: usize| slots[e][o].load(Ordering::Relaxed);
+            let counts = [[load(0, 0), load(0, 1)], [load(1, 0), load(1, 1)]];
+            (KNOWN[k].name, counts)
+        });
+        let mut all = BTreeMap::new();
+        for (name, counts) in known.chain(other.iter().map(|(n, c)| (n.as_str(), *c))) {
+            for (e, endpoint) in [Endpoint::Writer, Endpoint::Reader].into_iter().enumerate() {
+                for (o, ok) in [false, true].into_iter().enumerate() {
+                    if counts[e][o] > 0 {
+                        all.insert((name.to_owned(), endpoint.name(), ok), counts[e][o]);
+                    }
+                }
+            }
+        }
+        all
+    }
+
     /// Commands counted so far (all endpoints, all outcomes).
     pub fn commands_total(&self) -> u64 {
-        self.commands.lock().values().sum()
+        let known: u64 = self
+            .known
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum();
+        let other: u64 = self.other.lock().values().flatten().flatten().sum();
+        known + other
     }
 
     /// Retries made so far.
@@ -157,7 +270,7 @@ impl Metrics {
             "counter",
             "Commands and pipelines run, by command, endpoint and outcome.",
         );
-        for ((cmd, ep, ok), n) in self.commands.lock().iter() {
+        for ((cmd, ep, ok), n) in &self.command_counts() {
             let outcome = if *ok { "ok" } else { "error" };
             let _ = writeln!(
                 out,
@@ -365,6 +478,48 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use std::time::SystemTime;
+
+    /// Issue 11: the client's path counts known names in their fixed slots and unknown
+    /// ones under their upper-cased label; both render as before, sorted together.
+    #[test]
+    fn known_and_unknown_names_render_together_sorted() {
+        use crate::cmd::cmd;
+        let m = Metrics::default();
+        let err = Error::new(ErrorKind::Timeout, "slow");
+        let d = Duration::from_micros(300);
+        let (get, odd) = (cmd("get").arg("k"), cmd("my.Cmd"));
+        m.record(CommandName::of(&get), Endpoint::Reader, None, d);
+        m.record(CommandName::of(&get), Endpoint::Reader, None, d);
+        m.record(CommandName::of(&get), Endpoint::Writer, Some(&err), d);
+        m.record(CommandName::of(&odd), Endpoint::Writer, None, d);
+        m.record(CommandName::of(&odd), Endpoint::Writer, None, d);
+        m.record(CommandName::PIPELINE, Endpoint::Writer, None, d);
+        assert!(matches!(CommandName::of(&get), CommandName::Known(_)));
+        assert_eq!(m.commands_total(), 6);
+        assert_eq!(m.errors_for("timeout"), 1);
+        let text = m.render(&Gauges::default());
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("valkit_commands_total{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"valkit_commands_total{command="GET",endpoint="reader",outcome="ok"} 2"#,
+                r#"valkit_commands_total{command="GET",endpoint="writer",outcome="error"} 1"#,
+                r#"valkit_commands_total{command="MY.CMD",endpoint="writer",outcome="ok"} 2"#,
+                r#"valkit_commands_total{command="PIPELINE",endpoint="writer",outcome="ok"} 1"#,
+            ]
+        );
+        assert!(text.contains("valkit_command_duration_seconds_count{endpoint=\"reader\"} 2"));
+    }
+
+    #[test]
+    fn latency_bounds_in_nanos_match_the_seconds() {
+        for (s, n) in LATENCY_BUCKETS.iter().zip(LATENCY_BUCKETS_NANOS) {
+            assert_eq!((s * 1e9).round() as u64, n);
+        }
+    }
 
     #[test]
     fn counts_and_renders() {

@@ -26,6 +26,7 @@ pub use health::{EndpointHealth, Health};
 pub use metrics::{error_label, Metrics, MetricsSource, LATENCY_BUCKETS};
 pub use observer::{CommandEvent, Observer};
 pub use retry::{Backoff, RetryPolicy};
+use routing::CommandName;
 
 /// Which endpoint a command goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,7 +72,9 @@ struct Shared {
     writer: Target,
     reader: Option<Target>,
     retry: RetryPolicy,
+    /// Counted directly by [`Client::run`] (not through the observer list).
     metrics: Arc<Metrics>,
+    /// The caller's observers.
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -154,7 +157,7 @@ impl Client {
     {
         let mut build = Some(build);
         self.run(
-            "MULTI",
+            CommandName::MULTI,
             &self.shared.writer,
             1,
             Retry::Never,
@@ -199,15 +202,19 @@ impl Client {
     }
 
     /// The one path every command takes: breaker, checkout, attempt, retry, record, observe.
+    ///
+    /// For a command the client knows by name, with no observer installed, it allocates
+    /// nothing and takes no lock of its own (the pool's aside), and reads the clock twice.
     fn run<T>(
         &self,
-        name: &str,
+        name: CommandName<'_>,
         target: &Target,
         commands: usize,
         retry: Retry,
         mut attempt_fn: impl FnMut(&Connection) -> Result<T>,
     ) -> Result<T> {
-        let started = SystemTime::now();
+        let observed = !self.shared.observers.is_empty();
+        let started = observed.then(SystemTime::now);
         let t0 = Instant::now();
         let mut attempts = 0;
         let result = match target.breaker.acquire() {
@@ -236,9 +243,11 @@ impl Client {
                                 && policy.may_retry(&e, retry == Retry::Idempotent) =>
                         {
                             delay = policy.backoff.delay(attempts, delay, rand::random::<f64>());
-                            log::debug!("retrying {name} in {delay:?} after: {e}");
+                            let label = name.label();
+                            log::debug!("retrying {label} in {delay:?} after: {e}");
+                            self.shared.metrics.count_retry();
                             for o in &self.shared.observers {
-                                o.on_retry(name, &e, delay);
+                                o.on_retry(&label, &e, delay);
                             }
                             std::thread::sleep(delay);
                         }
@@ -253,17 +262,25 @@ impl Client {
                 result
             }
         };
-        let event = CommandEvent {
-            command: name,
-            endpoint: target.endpoint.name(),
-            commands,
-            started,
-            duration: t0.elapsed(),
-            attempts: attempts.max(1),
-            error: result.as_ref().err(),
-        };
-        for o in &self.shared.observers {
-            o.on_command(&event);
+        let duration = t0.elapsed();
+        let error = result.as_ref().err();
+        self.shared
+            .metrics
+            .record(name, target.endpoint, error, duration);
+        if let Some(started) = started {
+            let label = name.label();
+            let event = CommandEvent {
+                command: &label,
+                endpoint: target.endpoint.name(),
+                commands,
+                started,
+                duration,
+                attempts: attempts.max(1),
+                error,
+            };
+            for o in &self.shared.observers {
+                o.on_command(&event);
+            }
         }
         result
     }
@@ -290,26 +307,21 @@ impl Retry {
     }
 }
 
-fn command_name(cmd: &Cmd) -> String {
-    let name = cmd.name();
-    let name = &name[..name.len().min(32)];
-    String::from_utf8_lossy(name).to_ascii_uppercase()
-}
-
 impl Execute for Client {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
-        let target = self.route(routing::may_read_from_reader(cmd));
-        let retry = Retry::from_idempotent(routing::is_idempotent(cmd));
-        self.run(&command_name(cmd), target, 1, retry, |conn| conn.exec(cmd))
+        let name = CommandName::of(cmd);
+        let target = self.route(name.is_read_only() && routing::reader_allowed(cmd));
+        let retry = Retry::from_idempotent(name.is_idempotent(cmd));
+        self.run(name, target, 1, retry, |conn| conn.exec(cmd))
     }
 
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
         let target = self.route(routing::pipeline_is_read_only(pipeline));
         let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         let name = if pipeline.is_atomic() {
-            "MULTI"
+            CommandName::MULTI
         } else {
-            "PIPELINE"
+            CommandName::PIPELINE
         };
         self.run(name, target, pipeline.len(), retry, |conn| {
             conn.exec_pipeline(pipeline)
@@ -321,9 +333,10 @@ impl Execute for Client {
         cmd: &Cmd,
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
-        let target = self.route(routing::may_read_from_reader(cmd));
-        let retry = Retry::from_idempotent(routing::is_idempotent(cmd));
-        self.run(&command_name(cmd), target, 1, retry, |conn| {
+        let name = CommandName::of(cmd);
+        let target = self.route(name.is_read_only() && routing::reader_allowed(cmd));
+        let retry = Retry::from_idempotent(name.is_idempotent(cmd));
+        self.run(name, target, 1, retry, |conn| {
             conn.exec_frame(cmd, &mut *read)
         })
     }
