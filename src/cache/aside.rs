@@ -372,16 +372,8 @@ where
         let spec = self.spec();
         let wrapped = move || loader().map(Some).map_err(Into::into);
         let bg: Background<E, C, _> = Cache::refresh_in_background;
-        match self.cache.lookup_spec(spec, false, wrapped, Some(bg))? {
-            Lookup::Found(v) => Ok(v),
-            // Only when another caller's lookup_or_load for the same key, which we waited
-            // for, answered "not found".
-            Lookup::Missing | Lookup::KnownMissing => Err(CacheError::new(
-                CacheErrorKind::Loader,
-                format!("{}: the origin has no value (negative cache)", self.key),
-                None,
-            )),
-        }
+        let found = self.cache.lookup_spec(spec, false, wrapped, Some(bg))?;
+        found_or_no_value(&self.key, found)
     }
 
     /// Like [`get_or_load`](Entry::get_or_load), with negative caching: see
@@ -423,14 +415,8 @@ where
     {
         let spec = self.spec();
         let wrapped = move || loader().map(Some).map_err(Into::into);
-        match self.cache.lookup_spec(spec, false, wrapped, None)? {
-            Lookup::Found(v) => Ok(v),
-            Lookup::Missing | Lookup::KnownMissing => Err(CacheError::new(
-                CacheErrorKind::Loader,
-                format!("{}: the origin has no value (negative cache)", self.key),
-                None,
-            )),
-        }
+        let found = self.cache.lookup_spec(spec, false, wrapped, None)?;
+        found_or_no_value(&self.key, found)
     }
 
     /// Like [`lookup_or_load`](Entry::lookup_or_load) for a borrowing loader; see
@@ -455,5 +441,18 @@ where
         let core = &*self.cache.core;
         let (bytes, px) = core.build_entry(&spec, Some(value), 0)?;
         core.store(&spec, &bytes, px).map_err(CacheError::server)
+    }
+}
+
+/// The value of a `get_or_load*`; `Missing` only when another caller's `lookup_or_load` for
+/// the same key, which this one waited for, answered "not found".
+fn found_or_no_value<T>(key: &str, found: Lookup<T>) -> Result<T, CacheError> {
+    match found {
+        Lookup::Found(v) => Ok(v),
+        Lookup::Missing | Lookup::KnownMissing => Err(CacheError::new(
+            CacheErrorKind::Loader,
+            format!("{key}: the origin has no value (negative cache)"),
+            None,
+        )),
     }
 }
