@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::kinds;
-use valkit::testkit::ServerOptions;
+use valkit::testkit::{Server, ServerKind, ServerOptions};
 use valkit::{
     cmd, BreakerOptions, BreakerState, Client, Commands, Connection, Endpoint, ErrorKind, Execute,
     Pool, PoolOptions, Protocol, RetryPolicy, ServerErrorKind,
@@ -35,12 +35,8 @@ fn stat(conn: &Connection, name: &str) -> u64 {
 #[test]
 fn maxclients_is_a_typed_retryable_condition() {
     for kind in kinds() {
-        let server = ServerOptions::new(kind).start().unwrap();
-        let admin = Connection::open(&server.config()).unwrap();
         // Only the admin connection fits.
-        admin
-            .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(1))
-            .unwrap();
+        let (server, _admin) = server_with_maxclients(kind, 1);
         for proto in [Protocol::Resp3, Protocol::Resp2] {
             let mut cfg = server.config();
             cfg.protocol = proto;
@@ -88,16 +84,7 @@ fn maxclients_is_a_typed_retryable_condition() {
 #[test]
 fn a_full_server_serves_64_threads_as_connections_come_back() {
     for kind in kinds() {
-        let server = ServerOptions::new(kind).start().unwrap();
-        let admin = Connection::open(&server.config()).unwrap();
-        admin
-            .exec(
-                &cmd("CONFIG")
-                    .arg("SET")
-                    .arg("maxclients")
-                    .arg(SERVER_ROOM + 1),
-            )
-            .unwrap();
+        let (server, admin) = server_with_maxclients(kind, SERVER_ROOM + 1);
         let counter = support::key("maxclients");
         let before = stat(&admin, "total_connections_received");
         let rejected_before = stat(&admin, "rejected_connections");
@@ -180,11 +167,7 @@ fn a_full_server_serves_64_threads_as_connections_come_back() {
 #[test]
 fn a_client_facing_a_full_server_opens_its_breaker() {
     for kind in kinds() {
-        let server = ServerOptions::new(kind).start().unwrap();
-        let admin = Connection::open(&server.config()).unwrap();
-        admin
-            .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(1))
-            .unwrap();
+        let (server, _admin) = server_with_maxclients(kind, 1);
         let client = Client::builder()
             .config(server.config())
             .pool(PoolOptions::new().checkout_timeout(Duration::from_millis(100)))
@@ -204,4 +187,15 @@ fn a_client_facing_a_full_server_opens_its_breaker() {
         let e = client.exec(&cmd("PING")).expect_err("open circuit");
         assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{kind:?}: {e}");
     }
+}
+
+/// A dedicated server that admits `maxclients` connections, and the admin connection
+/// (one of them, so keep it alive: it holds its slot) that set the limit.
+fn server_with_maxclients(kind: ServerKind, maxclients: usize) -> (Server, Connection) {
+    let server = ServerOptions::new(kind).start().unwrap();
+    let admin = Connection::open(&server.config()).unwrap();
+    admin
+        .exec(&cmd("CONFIG").arg("SET").arg("maxclients").arg(maxclients))
+        .unwrap();
+    (server, admin)
 }
