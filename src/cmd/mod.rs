@@ -9,6 +9,7 @@ mod execute;
 mod from_value;
 mod pipeline;
 mod read_from;
+mod slot;
 #[cfg(test)]
 pub(crate) mod recorder;
 pub(crate) mod secrets;
@@ -23,6 +24,7 @@ pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
 pub use read_from::ReadFrom;
+pub use slot::{crc16, hash_tag, key_slot, SLOTS};
 
 use crate::error::{Error, Limit, Result};
 use crate::resp::Bytes;

@@ -1,0 +1,84 @@
+//! Cluster hash slots: CRC16 (XMODEM) of the key, or of its hash tag, modulo 16384.
+//!
+//! Keys that must live together (a cache entry and its tag set, a queue's lists) share a
+//! hash tag: the part between the first `{` and the first `}` after it, when not empty.
+
+/// Number of hash slots in a Valkey/Redis cluster.
+pub const SLOTS: u16 = 16384;
+
+/// The cluster hash slot of `key` (0..16384), honouring hash tags.
+///
+/// ```
+/// use valkit::cmd::key_slot;
+/// assert_eq!(key_slot(b"123456789"), 0x31C3 % 16384);
+/// // Keys with the same hash tag share a slot.
+/// assert_eq!(key_slot(b"{user:1}:profile"), key_slot(b"{user:1}:sessions"));
+/// ```
+pub fn key_slot(key: &[u8]) -> u16 {
+    crc16(hash_tag(key)) % SLOTS
+}
+
+/// The part of `key` that is hashed: the hash tag when there is a non-empty one, else
+/// the whole key.
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as the cluster specification
+/// defines it.
+pub fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc16_matches_the_specification_check_value() {
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"123456789"), 0x31C3);
+        assert_eq!(crc16(b""), 0);
+    }
+
+    #[test]
+    fn hash_tag_rules() {
+        // The first `{` and the first `}` after it.
+        assert_eq!(hash_tag(b"{user1000}.following"), b"user1000");
+        assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
+        assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
+        // An empty tag, or none closed: the whole key.
+        assert_eq!(hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
+        assert_eq!(hash_tag(b"foo{bar"), b"foo{bar");
+        assert_eq!(hash_tag(b"plain"), b"plain");
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
+    }
+
+    #[test]
+    fn slots_stay_in_range() {
+        for i in 0..10_000u32 {
+            assert!(key_slot(format!("key:{i}").as_bytes()) < SLOTS);
+        }
+    }
+}
