@@ -57,8 +57,8 @@ fn main() {
     );
     for c in &corpora {
         let shared = bytes::Bytes::from(c.bytes.clone());
-        let vshared = valkit::resp::Bytes::from(c.bytes.clone());
-        let mut dec = valkit::resp::Decoder::new();
+        let vshared = valkit::Bytes::from(c.bytes.clone());
+        let mut dec = valkit::resp::__internals::Decoder::new();
         // Warm the decoder once (its buffer is reused by a connection).
         corpora::valkit_decoder(&mut dec, c);
         let runs: Vec<(&str, (u64, u64, usize))> = vec![

@@ -28,11 +28,11 @@ fn main() {
         g.sampling_mode(SamplingMode::Flat);
         g.throughput(Throughput::Bytes(corpus.bytes.len() as u64));
         let frames = corpus.frames;
-        let mut dec = valkit::resp::Decoder::new();
+        let mut dec = valkit::resp::__internals::Decoder::new();
         g.bench_function("valkit_decoder", |b| {
             b.iter(|| assert_eq!(corpora::valkit_decoder(&mut dec, corpus), frames))
         });
-        let vshared = valkit::resp::Bytes::from(corpus.bytes.clone());
+        let vshared = valkit::Bytes::from(corpus.bytes.clone());
         g.bench_function("valkit_decoder_shared", |b| {
             b.iter(|| {
                 assert_eq!(

@@ -28,8 +28,8 @@ fn main() {
             }
         }
     }
-    let shared = valkit::resp::Bytes::from(bytes);
-    let mut d = valkit::resp::Decoder::new();
+    let shared = valkit::Bytes::from(bytes);
+    let mut d = valkit::resp::__internals::Decoder::new();
     for _ in 0..passes {
         d.feed_bytes(shared.clone());
         let mut n = 0;

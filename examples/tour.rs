@@ -95,15 +95,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 5. Optimistic transaction with WATCH.
     println!("\n== WATCH / MULTI / EXEC");
-    let outcome = conn.transaction(&[k("counter")], |tx| {
-        let current = tx.get_string(k("counter"))?.unwrap_or_default();
-        let next: i64 = current.parse().unwrap_or(0) * 2;
-        Ok(pipe().cmd(cmd("SET").arg(k("counter")).arg(next)))
+    let outcome: TxOutcome<(i64,)> = conn.transaction(&[k("counter")], |tx| {
+        let current: Option<i64> = tx.get(k("counter"))?;
+        Ok(pipe()
+            .set(k("counter"), current.unwrap_or(0) * 2)
+            .ignore()
+            .get(k("counter")))
     })?;
     match outcome {
-        TxOutcome::Committed(replies) => println!("committed: {replies:?}"),
+        TxOutcome::Committed((now,)) => println!("committed: counter = {now}"),
         TxOutcome::Aborted => println!("aborted: someone changed the key, nothing applied"),
-        _ => {}
     }
 
     // 6. Lua scripts: EVALSHA, falling back to EVAL on NOSCRIPT.

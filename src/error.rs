@@ -354,15 +354,18 @@ impl Error {
     /// The configured limit this error is about: for [`ErrorKind::Limit`] (a reply broke
     /// it) and for an [`ErrorKind::InvalidCommand`] whose argument was too long.
     ///
-    /// ```
-    /// use valkit::resp::{decode, Limits};
-    /// use valkit::{ErrorKind, Limit};
-    /// let mut limits = Limits::default();
-    /// limits.max_bulk_len = 3;
-    /// let err = decode(b"$4\r\nabcd\r\n", &limits).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Limit);
+    /// ```no_run
+    /// use valkit::{Commands, Connection, ConnectionConfig, ErrorKind, Limit};
+    /// # fn main() -> valkit::Result<()> {
+    /// let mut config = ConnectionConfig::from_url("redis://127.0.0.1:6379")?;
+    /// config.limits.max_bulk_len = 1024; // no reply string, and no argument, over 1 KiB
+    /// let conn = Connection::open(&config)?;
+    /// // An argument over the limit is refused before anything is sent.
+    /// let err = conn.set("k", vec![0u8; 2048]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidCommand);
     /// assert_eq!(err.limit(), Some(Limit::BulkLen));
     /// assert!(err.is_limit());
+    /// # Ok(()) }
     /// ```
     pub fn limit(&self) -> Option<Limit> {
         self.inner.limit

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! ## Layers
-//! [`resp`] (pure codec) → [`cmd`](mod@cmd) ([`Cmd`], [`Pipeline`], the [`Execute`] trait) →
+//! The codec ([`Value`], [`Bytes`], [`resp::Frame`]) → commands ([`Cmd`], [`Pipeline`], the
+//! [`Execute`] trait) →
 //! [`Connection`] (one socket) → [`Pool`] → [`Client`] (reader/writer routing, retry,
 //! circuit breaker, metrics, health) → patterns ([`cache`], [`lock`], [`limit`]). Typed helpers ([`Commands`]),
 //! [`Script`]s and patterns work on anything that implements [`Execute`]: a connection, a
@@ -44,8 +45,8 @@ mod commands;
 mod error;
 mod script;
 
-pub mod cmd;
-pub mod config;
+mod cmd;
+mod config;
 mod conn;
 mod pool;
 pub mod resp;
@@ -65,7 +66,10 @@ pub use client::{
     Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
     LATENCY_BUCKETS,
 };
-pub use cmd::{cmd, pipe, Blocking, Cmd, Execute, FromValue, Pipeline, ReadFrom, ToArgs};
+pub use cmd::{
+    cmd, hash_tag, key_slot, pipe, ArgWriter, Blocking, Cmd, Execute, FromValue, Pipeline,
+    ReadFrom, ToArgs, LARGE_ARG, SLOTS,
+};
 pub use commands::{
     Commands, Condition, CopyOptions, ExpireTime, Expiry, GetExExpiry, Info, KeyType, ListEnd,
     ScanIter, ScanOptions, ScoreBound, ScoreUpdate, SetOptions, StreamEntry, StreamTrim,
@@ -75,7 +79,7 @@ pub use config::{Addr, ConnectionConfig, Protocol, Secret, TlsConfig};
 pub use conn::{Connection, PeerState, SessionState, Transaction, TxOutcome};
 pub use error::{Error, ErrorClass, ErrorKind, Limit, Result, ServerError, ServerErrorKind};
 pub use pool::{Pool, PoolOptions, PoolStats, PooledConnection};
-pub use resp::{Bytes, Value};
+pub use resp::{bytes::Bytes, value::Value};
 pub use script::{Script, ScriptInvocation};
 
 #[doc = include_str!("../README.md")]

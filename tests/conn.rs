@@ -336,7 +336,7 @@ fn pipelined_transaction_and_watch_abort() {
         let key = support::key("watched");
         conn.exec(&cmd("SET").arg(&key).arg(1)).unwrap();
 
-        let outcome = conn
+        let outcome: valkit::TxOutcome<Vec<Value>> = conn
             .transaction(&[&key], |tx| {
                 let v = tx.exec(&cmd("GET").arg(&key))?;
                 assert_eq!(v.as_bytes(), Some(&b"1"[..]));
@@ -354,7 +354,7 @@ fn pipelined_transaction_and_watch_abort() {
             Some(&b"100"[..])
         );
 
-        let outcome = conn
+        let outcome: valkit::TxOutcome<Vec<Value>> = conn
             .transaction(&[&key], |_| {
                 Ok(pipe().cmd(cmd("INCR").arg(&key)).cmd(cmd("GET").arg(&key)))
             })
@@ -394,7 +394,7 @@ fn pipelined_transaction_and_watch_abort() {
         );
         // An error inside the build closure unwatches and returns it.
         let err = conn
-            .transaction(&[&key], |_| {
+            .transaction::<(), _, _>(&[&key], |_| {
                 Err(valkit::Error::new(ErrorKind::Conversion, "mine"))
             })
             .unwrap_err();

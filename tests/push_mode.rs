@@ -60,7 +60,7 @@ fn push_mode_commands_are_refused_and_the_connection_stays_in_step() {
                 &what(&c, "transaction"),
                 conn.exec_pipeline(&p.clone().atomic()),
             );
-            let tx = conn.transaction(&[format!("{prefix}:k")], |tx| {
+            let tx = conn.transaction::<(), _, _>(&[format!("{prefix}:k")], |tx| {
                 tx.exec(&c)?;
                 Ok(pipe())
             });

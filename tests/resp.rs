@@ -5,7 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use valkit::resp::{decode, encode_value, Decoder, Limits};
+use valkit::resp::__internals::{decode, encode_value, Decoder};
+use valkit::resp::Limits;
 use valkit::{ErrorKind, ServerError, Value};
 
 // ---------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ pub fn all() -> Vec<Corpus> {
 
 /// Every complete value the decoder holds, built as `Value`s.
 #[inline(always)]
-fn drain_values(d: &mut valkit::resp::Decoder) -> usize {
+fn drain_values(d: &mut valkit::resp::__internals::Decoder) -> usize {
     let mut n = 0;
     while let Some(v) = d.next_value().expect("valkit decoder") {
         black_box(v);
@@ -131,7 +131,7 @@ fn drain_values(d: &mut valkit::resp::Decoder) -> usize {
 
 /// Every complete reply the decoder holds, read in place (`next_reply`).
 #[inline(always)]
-fn drain_replies(d: &mut valkit::resp::Decoder) -> usize {
+fn drain_replies(d: &mut valkit::resp::__internals::Decoder) -> usize {
     let mut n = 0;
     while let Some(r) = d.next_reply().expect("valkit decoder") {
         black_box(r);
@@ -143,18 +143,18 @@ fn drain_replies(d: &mut valkit::resp::Decoder) -> usize {
 /// valkit's incremental `Decoder` (what a `Connection` uses for raw replies and pipelines),
 /// fed the whole buffer, building `Value`s.
 #[inline(never)]
-pub fn valkit_decoder(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
+pub fn valkit_decoder(d: &mut valkit::resp::__internals::Decoder, c: &Corpus) -> usize {
     d.feed(&c.bytes);
     drain_values(d)
 }
 
-/// valkit's `Decoder` handed the buffer as a shared `valkit::resp::Bytes` (built outside
+/// valkit's `Decoder` handed the buffer as a shared `valkit::Bytes` (built outside
 /// the timed loop, like `rp_bytes`'s `bytes::Bytes`): no copy into the decoder, so this is
 /// the parse alone, the bulk strings being views of that buffer.
 #[inline(never)]
 pub fn valkit_decoder_shared(
-    d: &mut valkit::resp::Decoder,
-    shared: &valkit::resp::Bytes,
+    d: &mut valkit::resp::__internals::Decoder,
+    shared: &valkit::Bytes,
     frames: usize,
 ) -> usize {
     d.feed_bytes(shared.clone());
@@ -168,8 +168,8 @@ pub fn valkit_decoder_shared(
 /// is (no copy: the parse alone).
 #[inline(never)]
 pub fn valkit_reply(
-    d: &mut valkit::resp::Decoder,
-    shared: &valkit::resp::Bytes,
+    d: &mut valkit::resp::__internals::Decoder,
+    shared: &valkit::Bytes,
     frames: usize,
 ) -> usize {
     d.feed_bytes(shared.clone());
@@ -181,7 +181,7 @@ pub fn valkit_reply(
 /// `valkit_reply` fed by copying the corpus into the decoder's buffer first (as `feed`
 /// does; a socket read does the same copy in the kernel).
 #[inline(never)]
-pub fn valkit_reply_fed(d: &mut valkit::resp::Decoder, c: &Corpus) -> usize {
+pub fn valkit_reply_fed(d: &mut valkit::resp::__internals::Decoder, c: &Corpus) -> usize {
     d.feed(&c.bytes);
     drain_replies(d)
 }
@@ -192,7 +192,7 @@ pub fn valkit_decode(lim: &valkit::resp::Limits, c: &Corpus) -> usize {
     let mut pos = 0;
     let mut n = 0;
     while pos < c.bytes.len() {
-        let (v, used) = valkit::resp::decode(&c.bytes[pos..], lim)
+        let (v, used) = valkit::resp::__internals::decode(&c.bytes[pos..], lim)
             .expect("valkit decode")
             .expect("complete");
         black_box(v);

@@ -5,7 +5,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use valkit::resp::{decode, encode_command, encode_value, Decoder, Frame, Limits};
+use valkit::resp::__internals::{decode, encode_command, encode_value, Decoder};
+use valkit::resp::{Frame, Limits};
 use valkit::{ConnectionConfig, FromValue, Secret, ServerError, Value};
 
 // ---------------------------------------------------------------------------------------

@@ -150,8 +150,9 @@ impl Client {
 
     /// Run an optimistic transaction on the writer: see [`Connection::transaction`].
     /// Not retried (the closure may have side effects); the breaker and metrics apply.
-    pub fn transaction<K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome>
+    pub fn transaction<T, K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome<T>>
     where
+        T: crate::cmd::FromValue,
         K: AsRef<[u8]>,
         F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
     {

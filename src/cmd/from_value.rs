@@ -28,14 +28,31 @@ pub trait FromValue: Sized {
     /// [`FromValue::from_value`]. The provided version builds the [`Value`] first; the
     /// library's own types read the frame directly, copying only what they keep.
     ///
+    /// A type of your own reads frames through the types it is made of:
+    ///
     /// ```
-    /// use valkit::resp::Decoder;
-    /// use valkit::FromValue;
-    /// let mut d = Decoder::new();
-    /// d.feed(b"*2\r\n$2\r\nhi\r\n_\r\n");
-    /// let reply = d.next_reply().unwrap().unwrap();
-    /// let got: Vec<Option<String>> = FromValue::from_frame(reply.frame()).unwrap();
-    /// assert_eq!(got, vec![Some("hi".to_owned()), None]);
+    /// use valkit::resp::Frame;
+    /// use valkit::{FromValue, Value};
+    ///
+    /// /// A point stored as a two-element array.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Point(i64, i64);
+    ///
+    /// impl FromValue for Point {
+    ///     fn from_value(v: Value) -> valkit::Result<Self> {
+    ///         let (x, y) = <(i64, i64)>::from_value(v)?;
+    ///         Ok(Point(x, y))
+    ///     }
+    ///     // Optional: read the reply where it lies, without building a `Value`
+    ///     // (what `Commands::query` and the typed helpers call).
+    ///     fn from_frame(f: Frame<'_>) -> valkit::Result<Self> {
+    ///         let (x, y) = <(i64, i64)>::from_frame(f)?;
+    ///         Ok(Point(x, y))
+    ///     }
+    /// }
+    ///
+    /// let v = Value::Array(vec![Value::Int(3), Value::Bulk(b"4".into())]);
+    /// assert_eq!(Point::from_value(v).unwrap(), Point(3, 4));
     /// ```
     fn from_frame(f: Frame<'_>) -> Result<Self> {
         Self::from_value(f.to_value())

@@ -9,11 +9,11 @@ mod execute;
 mod from_value;
 mod pipeline;
 mod read_from;
-mod slot;
 #[cfg(test)]
 pub(crate) mod recorder;
 pub(crate) mod secrets;
 pub(crate) mod server_clock;
+mod slot;
 pub(crate) mod spec;
 
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
 pub use read_from::ReadFrom;
-pub use slot::{crc16, hash_tag, key_slot, SLOTS};
+pub use slot::{hash_tag, key_slot, SLOTS};
 
 use crate::error::{Error, Limit, Result};
 use crate::resp::Bytes;

@@ -188,9 +188,15 @@ impl Pipeline {
     /// check for errors. The first per-command error, if any, is returned instead (use
     /// [`run`](Pipeline::run) to see every command's own result).
     pub fn query<T: FromValue, E: Execute + ?Sized>(&self, ex: &E) -> Result<T> {
+        self.convert(ex.exec_pipeline(self)?)
+    }
+
+    /// Convert this pipeline's replies as [`query`](Pipeline::query) does (also what a
+    /// committed WATCH transaction's replies go through).
+    pub(crate) fn convert<T: FromValue>(&self, replies: Vec<Value>) -> Result<T> {
         let mut ignored = self.ignored.iter().peekable();
         let mut kept = Vec::with_capacity(self.cmds.len() - self.ignored.len());
-        for (i, reply) in ex.exec_pipeline(self)?.into_iter().enumerate() {
+        for (i, reply) in replies.into_iter().enumerate() {
             let reply = reply.into_result()?;
             if ignored.peek() == Some(&&i) {
                 ignored.next();

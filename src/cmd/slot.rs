@@ -9,7 +9,7 @@ pub const SLOTS: u16 = 16384;
 /// The cluster hash slot of `key` (0..16384), honouring hash tags.
 ///
 /// ```
-/// use valkit::cmd::key_slot;
+/// use valkit::key_slot;
 /// assert_eq!(key_slot(b"123456789"), 0x31C3 % 16384);
 /// // Keys with the same hash tag share a slot.
 /// assert_eq!(key_slot(b"{user:1}:profile"), key_slot(b"{user:1}:sessions"));

@@ -272,27 +272,39 @@ impl Connection {
         self.inner.lock().dropped_pushes
     }
 
-    /// Run `build` with `keys` watched, then commit the pipeline it returns as MULTI/EXEC.
+    /// Run `build` with `keys` watched, then commit the pipeline it returns as MULTI/EXEC,
+    /// and convert the replies into `T` as [`Pipeline::query`] does.
     ///
     /// Inside `build`, read through the given [`Transaction`] (it implements
-    /// [`Execute`]); no other thread can use this connection until the transaction ends.
-    /// If a watched key changed, the outcome is [`TxOutcome::Aborted`] and nothing was
-    /// applied; call again to retry. If `build` returns an error, the keys are unwatched and
-    /// the error is returned.
+    /// [`Execute`], so [`Commands`](crate::Commands) helpers work on it); no other thread
+    /// can use this connection until the transaction ends. If a watched key changed, the
+    /// outcome is [`TxOutcome::Aborted`] and nothing was applied: read again and retry. If
+    /// `build` returns an error, the keys are unwatched and the error is returned. A command
+    /// that fails inside EXEC (WRONGTYPE, ...) makes the call return that error, although
+    /// the transaction committed (as with an atomic [`Pipeline::query`]; use
+    /// [`Pipeline::run`] on an atomic pipeline to see each command's own result).
     ///
     /// ```no_run
-    /// use valkit::{cmd, pipe, Commands, Connection, TxOutcome};
+    /// use valkit::{pipe, Commands, Connection, TxOutcome};
     /// # fn main() -> valkit::Result<()> {
     /// let conn = Connection::open_url("redis://127.0.0.1:6379")?;
-    /// let outcome = conn.transaction(&["balance"], |tx| {
-    ///     let balance: i64 = tx.get_string("balance")?.map_or(0, |s| s.parse().unwrap_or(0));
-    ///     Ok(pipe().cmd(cmd("SET").arg("balance").arg(balance + 10)))
-    /// })?;
-    /// assert!(matches!(outcome, TxOutcome::Committed(_) | TxOutcome::Aborted));
+    /// // Move 10 from one balance to another unless either changed meanwhile; retry a
+    /// // few times, then give up.
+    /// for _ in 0..5 {
+    ///     let outcome: TxOutcome<(i64, i64)> = conn.transaction(&["{acct}:a", "{acct}:b"], |tx| {
+    ///         let a: Option<i64> = tx.get("{acct}:a")?;
+    ///         Ok(pipe().set("{acct}:a", a.unwrap_or(0) - 10).ignore().incr_by("{acct}:b", 10).get("{acct}:a"))
+    ///     })?;
+    ///     match outcome {
+    ///         TxOutcome::Committed((b, a)) => { println!("a = {a}, b = {b}"); break; }
+    ///         TxOutcome::Aborted => continue, // someone else wrote a or b: read again
+    ///     }
+    /// }
     /// # Ok(()) }
     /// ```
-    pub fn transaction<K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome>
+    pub fn transaction<T, K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome<T>>
     where
+        T: crate::cmd::FromValue,
         K: AsRef<[u8]>,
         F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
     {
@@ -452,6 +464,12 @@ impl Inner {
         }
         for c in p.commands() {
             self.session.observe(c, self.db);
+        }
+        if p.is_atomic() {
+            // The pipeline's own MULTI ... EXEC: EXEC ends the transaction and any WATCH,
+            // whatever its outcome (and a failure on the way breaks the connection).
+            self.session.in_multi = false;
+            self.session.watching = false;
         }
         self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;

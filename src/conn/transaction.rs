@@ -3,18 +3,51 @@
 use std::cell::RefCell;
 
 use super::Inner;
-use crate::cmd::{cmd, Cmd, Execute, Pipeline};
+use crate::cmd::{cmd, Cmd, Execute, FromValue, Pipeline};
 use crate::error::{ErrorKind, Result};
 use crate::resp::Value;
 
-/// The outcome of [`Connection::transaction`](super::Connection::transaction).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum TxOutcome {
-    /// EXEC ran; one reply per queued command (per-command errors are [`Value::Error`]).
-    Committed(Vec<Value>),
-    /// A watched key changed before EXEC: nothing was applied.
+/// The outcome of a WATCH transaction ([`Connection::transaction`](super::Connection::transaction),
+/// [`Pool::transaction`](crate::Pool::transaction), [`Client::transaction`](crate::Client::transaction)).
+///
+/// `T` is what the committed replies convert into, exactly as with
+/// [`Pipeline::query`]: a tuple with one element per command, a `Vec`, `()` to only check
+/// for errors; [`ignore`](Pipeline::ignore)d replies are left out.
+///
+/// ```
+/// use valkit::TxOutcome;
+/// let done: TxOutcome<(i64, String)> = TxOutcome::Committed((11, "ok".into()));
+/// assert_eq!(done.committed(), Some((11, "ok".to_string())));
+/// let lost: TxOutcome<(i64, String)> = TxOutcome::Aborted;
+/// assert!(lost.is_aborted());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an aborted transaction applied nothing: check the outcome"]
+pub enum TxOutcome<T> {
+    /// EXEC ran: every queued command was applied, and these are their replies.
+    Committed(T),
+    /// A watched key changed before EXEC: nothing was applied. Read again and retry.
     Aborted,
+}
+
+impl<T> TxOutcome<T> {
+    /// The replies if the transaction committed, `None` if it was aborted.
+    pub fn committed(self) -> Option<T> {
+        match self {
+            TxOutcome::Committed(t) => Some(t),
+            TxOutcome::Aborted => None,
+        }
+    }
+
+    /// True when EXEC ran.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, TxOutcome::Committed(_))
+    }
+
+    /// True when a watched key changed and nothing was applied.
+    pub fn is_aborted(&self) -> bool {
+        matches!(self, TxOutcome::Aborted)
+    }
 }
 
 /// The connection, locked for the duration of a transaction; use it to read watched keys.
@@ -40,8 +73,9 @@ impl Execute for Transaction<'_> {
     }
 }
 
-pub(super) fn run<K, F>(inner: &mut Inner, keys: &[K], build: F) -> Result<TxOutcome>
+pub(super) fn run<T, K, F>(inner: &mut Inner, keys: &[K], build: F) -> Result<TxOutcome<T>>
 where
+    T: FromValue,
     K: AsRef<[u8]>,
     F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
 {
@@ -69,7 +103,9 @@ where
         }
     };
     match inner.exec_pipeline(&pipeline) {
-        Ok(replies) => Ok(TxOutcome::Committed(replies)),
+        // Converted after EXEC: a per-command error (WRONGTYPE, ...) is returned as `Err`
+        // although the other commands were applied, as with `Pipeline::query`.
+        Ok(replies) => pipeline.convert(replies).map(TxOutcome::Committed),
         Err(e) if e.kind() == ErrorKind::Aborted => Ok(TxOutcome::Aborted),
         Err(e) => Err(e),
     }

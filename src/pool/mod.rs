@@ -160,6 +160,32 @@ impl Pool {
         self.get_timeout(self.handle.shared.options.checkout_timeout)
     }
 
+    /// Run a WATCH transaction on one connection checked out for it: see
+    /// [`Connection::transaction`](crate::Connection::transaction). The connection goes
+    /// back to the pool afterwards (unwatched, or reset if the session changed).
+    ///
+    /// ```no_run
+    /// use valkit::{pipe, Commands, Pool, PoolOptions, TxOutcome};
+    /// # fn main() -> valkit::Result<()> {
+    /// let pool = Pool::from_url("redis://127.0.0.1:6379", PoolOptions::new())?;
+    /// let outcome: TxOutcome<Vec<i64>> = pool.transaction(&["stock"], |tx| {
+    ///     let left: Option<i64> = tx.get("stock")?;
+    ///     Ok(if left.unwrap_or(0) > 0 { pipe().decr("stock") } else { pipe() })
+    /// })?;
+    /// # let _ = outcome; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Pool::get`], then as [`Connection::transaction`](crate::Connection::transaction).
+    pub fn transaction<T, K, F>(&self, keys: &[K], build: F) -> Result<crate::conn::TxOutcome<T>>
+    where
+        T: crate::cmd::FromValue,
+        K: AsRef<[u8]>,
+        F: FnOnce(&crate::conn::Transaction<'_>) -> Result<Pipeline>,
+    {
+        self.get()?.transaction(keys, build)
+    }
+
     /// Like [`Pool::get`] with another timeout.
     ///
     /// ```no_run

@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// slice:
 ///
 /// ```
-/// use valkit::resp::Bytes;
+/// use valkit::Bytes;
 /// let b = Bytes::from("hello");
 /// assert_eq!(b.len(), 5);
 /// assert_eq!(&b[..], b"hello");

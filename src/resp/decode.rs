@@ -88,7 +88,7 @@ impl Default for Limits {
 /// An incremental decoder: feed it bytes as they arrive, take complete values out.
 ///
 /// ```
-/// use valkit::resp::Decoder;
+/// use valkit::resp::__internals::Decoder;
 /// use valkit::Value;
 /// let mut d = Decoder::new();
 /// d.feed(b"*2\r\n$3\r\nfoo\r\n:4");
@@ -182,7 +182,8 @@ impl Decoder {
     /// they are copied as by [`Decoder::feed`]. Ignored once the decoder has failed.
     ///
     /// ```
-    /// use valkit::resp::{Bytes, Decoder, Value};
+    /// use valkit::resp::__internals::Decoder;
+    /// use valkit::{Bytes, Value};
     /// let mut d = Decoder::new();
     /// d.feed_bytes(Bytes::from(&b"$3\r\nfoo\r\n:1\r\n"[..]));
     /// assert_eq!(d.next_value().unwrap(), Some(Value::Bulk("foo".into())));
@@ -235,7 +236,8 @@ impl Decoder {
     /// the decoder has failed.
     ///
     /// ```
-    /// use valkit::resp::{Decoder, Value};
+    /// use valkit::resp::__internals::Decoder;
+    /// use valkit::Value;
     /// let mut d = Decoder::new();
     /// let wire = b":42\r\n";
     /// d.read_with(16, |room| {
@@ -302,7 +304,7 @@ impl Decoder {
     /// the decoder as for [`Decoder::next_value`]. The two may be mixed freely.
     ///
     /// ```
-    /// use valkit::resp::Decoder;
+    /// use valkit::resp::__internals::Decoder;
     /// let mut d = Decoder::new();
     /// d.feed(b"$5\r\nhello\r\n:4");
     /// assert_eq!(d.next_reply().unwrap().unwrap().frame().as_bytes(), Some(&b"hello"[..]));
@@ -456,7 +458,8 @@ impl Default for Decoder {
 /// `buf` holds only a prefix of a frame, or a protocol error.
 ///
 /// ```
-/// use valkit::resp::{decode, Limits};
+/// use valkit::resp::__internals::decode;
+/// use valkit::resp::Limits;
 /// use valkit::Value;
 /// let l = Limits::default();
 /// assert_eq!(decode(b"+OK\r\n:1\r\n", &l).unwrap(), Some((Value::Simple("OK".into()), 5)));

@@ -9,7 +9,7 @@ use super::Value;
 ///
 /// ```
 /// let mut out = Vec::new();
-/// valkit::resp::encode_command(&mut out, [&b"GET"[..], b"k"]);
+/// valkit::resp::__internals::encode_command(&mut out, [&b"GET"[..], b"k"]);
 /// assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
 /// ```
 pub fn encode_command<'a, I>(out: &mut Vec<u8>, args: I)
@@ -66,7 +66,9 @@ fn write_i64(out: &mut Vec<u8>, n: i64) {
 /// decodes to NaN, which does not compare equal to itself.
 ///
 /// ```
-/// use valkit::resp::{decode, encode_value, Limits, Value};
+/// use valkit::resp::__internals::{decode, encode_value};
+/// use valkit::resp::Limits;
+/// use valkit::Value;
 /// let v = Value::Array(vec![Value::Int(-7), Value::Bulk(b"a\r\nb".into())]);
 /// let mut out = Vec::new();
 /// encode_value(&mut out, &v);

@@ -14,7 +14,8 @@ use crate::error::{Result, ServerError};
 /// [`Decoder::next_reply`](super::Decoder::next_reply); it borrows the decoder until dropped.
 ///
 /// ```
-/// use valkit::resp::{Decoder, FrameKind};
+/// use valkit::resp::__internals::Decoder;
+/// use valkit::resp::FrameKind;
 /// let mut d = Decoder::new();
 /// d.feed(b"*3\r\n$3\r\nfoo\r\n$-1\r\n:7\r\n");
 /// let reply = d.next_reply().unwrap().unwrap();
@@ -102,9 +103,29 @@ pub enum FrameKind {
     Push,
 }
 
-/// One value inside a [`Reply`]: a cheap, copyable cursor. Accessors return `None` (or
+/// One value of a reply, read where it lies in the connection's receive buffer (validated
+/// and indexed, not copied): a cheap, copyable cursor. Accessors return `None` (or
 /// nothing) for a value of another type; nothing here allocates except
 /// [`Frame::to_value`] and the bytes of a streamed string.
+///
+/// Frames are what [`Execute::exec_frame`](crate::Execute::exec_frame) hands to its
+/// closure and what [`FromValue::from_frame`](crate::FromValue::from_frame) reads; they
+/// borrow the buffer, so they live only for that call.
+///
+/// ```no_run
+/// use valkit::resp::FrameKind;
+/// use valkit::{cmd, Connection, Execute};
+/// # fn main() -> valkit::Result<()> {
+/// let conn = Connection::open_url("redis://127.0.0.1:6379")?;
+/// conn.exec_frame(&cmd("MGET").arg("a").arg("b"), &mut |f| {
+///     assert_eq!(f.kind(), FrameKind::Array);
+///     for item in f.iter() {
+///         println!("{:?}", item.as_bytes()); // `None` for a missing key
+///     }
+///     Ok(())
+/// })?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy)]
 pub struct Frame<'a> {
     bytes: &'a [u8],

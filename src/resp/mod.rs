@@ -1,9 +1,14 @@
-//! The RESP2/RESP3 codec: bytes in, [`Value`]s (or in-place [`Reply`]s) out, and commands
-//! out as bytes.
+//! Replies as they are read: [`Frame`] (a reply read in place, what
+//! [`Execute::exec_frame`](crate::Execute::exec_frame) and
+//! [`FromValue::from_frame`](crate::FromValue::from_frame) see), [`Str`] (the text of a
+//! simple string in [`Value::Simple`](crate::Value::Simple)) and the decoder [`Limits`] a
+//! [`ConnectionConfig`](crate::ConnectionConfig) carries.
 //!
-//! Pure: no I/O, no panics on any input, bounded allocation and nesting (see [`Limits`]).
-//! The connection layer feeds a [`Decoder`] with whatever the socket produced; fuzz
-//! targets and parser benchmarks drive the same code directly.
+//! Behind them is the RESP2/RESP3 codec: bytes in, values out, commands out as bytes.
+//! It is pure: no I/O, no panics on any input, bounded allocation and nesting (see
+//! [`Limits`]). The connection feeds its decoder whatever the socket produced; the fuzz
+//! targets and parser benchmarks drive the same code through a hidden path that is not
+//! part of the API (see `docs/architecture.md`, "Public surface").
 
 // The codec reads untrusted bytes: no panicking operations anywhere in it (every index
 // is a checked `get`, every wire number goes through checked or saturating arithmetic).
@@ -18,21 +23,44 @@
 )]
 
 mod build;
-mod bytes;
+pub(crate) mod bytes;
 mod decode;
 mod encode;
 mod frame;
 mod lines;
 mod scan;
 mod text;
-mod value;
+pub(crate) mod value;
 
-pub use bytes::Bytes;
-pub(crate) use decode::Next;
-pub use decode::{decode, Decoder, Limits, RETAINED_CAPACITY};
-pub(crate) use encode::write_header;
-pub use encode::{encode_command, encode_value};
-pub(crate) use frame::{with_owned_bulk, with_value_frame};
-pub use frame::{Frame, FrameKind, Frames, Reply};
+// The public surface of the codec: what `Execute::exec_frame` hands out (`Frame`, its
+// kind and children), the text inside `Value::Simple` (`Str`) and the decoder limits a
+// `ConnectionConfig` carries. `Value` and `Bytes` are public at the crate root only.
+pub use decode::Limits;
+pub use frame::{Frame, FrameKind, Frames};
 pub use text::Str;
-pub use value::Value;
+
+// The rest is the crate's own (one path each: `crate::resp::X`).
+pub(crate) use bytes::Bytes;
+#[cfg(test)]
+pub(crate) use decode::decode;
+pub(crate) use decode::Next;
+pub(crate) use decode::{Decoder, RETAINED_CAPACITY};
+pub(crate) use encode::write_header;
+pub(crate) use encode::{encode_command, encode_value};
+pub(crate) use frame::{with_owned_bulk, with_value_frame, Reply};
+pub(crate) use value::Value;
+
+/// The decoder and encoder themselves, for this crate's fuzz targets (`fuzz/`), parser
+/// benchmarks (`benches/`), codec tests (`tests/resp.rs`) and instruction counts
+/// (`examples/scan_instructions.rs`).
+///
+/// **Not part of the API**: hidden from the documentation, outside semantic versioning,
+/// and free to change in any release. Applications talk to a server through
+/// [`Execute`](crate::Execute) and read replies as [`Value`](crate::Value)s, typed
+/// results ([`FromValue`](crate::FromValue)) or [`Frame`]s.
+#[doc(hidden)]
+pub mod __internals {
+    pub use super::decode::{decode, Decoder, RETAINED_CAPACITY};
+    pub use super::encode::{encode_command, encode_value};
+    pub use super::frame::Reply;
+}

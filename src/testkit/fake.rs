@@ -1,27 +1,4 @@
-//! A scripted fake server: accepts connections on `127.0.0.1:<free port>` and runs a list
-//! of [`Step`]s on each, for protocol-level faults no real server produces on demand
-//! (hostile lengths, garbage, half frames, never answering, replies in pieces).
-//!
-//! ```no_run
-//! use valkit::testkit::{FakeServer, Step};
-//! use valkit::{cmd, Connection, Execute};
-//!
-//! # fn main() -> valkit::Result<()> {
-//! // Answer every request with +OK.
-//! let fake = FakeServer::replying(b"+OK\r\n")?;
-//! let conn = Connection::open(&fake.config())?; // RESP2: no handshake to script
-//! conn.exec(&cmd("PING"))?;
-//! assert_eq!(fake.requests()[0], vec![b"PING".to_vec()]);
-//!
-//! // Read one request, send half a bulk string, close.
-//! let fake = FakeServer::start(vec![Step::Read, Step::Reply(b"$10\r\nabc".to_vec()), Step::Close])?;
-//! # let _ = fake; Ok(()) }
-//! ```
-//!
-//! Requests are decoded with [`crate::resp::Decoder`] (so pipelined requests are read one
-//! frame at a time) and recorded for assertions. Threads: one acceptor (`vk-fake-acc`) and
-//! one per connection (`vk-fake-conn`), all stopped and joined on drop; sockets poll with
-//! 20 ms timeouts.
+//! The scripted fake server (documented on [`FakeServer`]).
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
@@ -76,7 +53,30 @@ struct Shared {
     conns: Mutex<Vec<(TcpStream, JoinHandle<()>)>>,
 }
 
-/// A scripted fake server. See the [module docs](self).
+/// A scripted fake server: accepts connections on `127.0.0.1:<free port>` and runs a list
+/// of [`Step`]s on each, for protocol-level faults no real server produces on demand
+/// (hostile lengths, garbage, half frames, never answering, replies in pieces).
+///
+/// ```no_run
+/// use valkit::testkit::{FakeServer, Step};
+/// use valkit::{cmd, Connection, Execute};
+///
+/// # fn main() -> valkit::Result<()> {
+/// // Answer every request with +OK.
+/// let fake = FakeServer::replying(b"+OK\r\n")?;
+/// let conn = Connection::open(&fake.config())?; // RESP2: no handshake to script
+/// conn.exec(&cmd("PING"))?;
+/// assert_eq!(fake.requests()[0], vec![b"PING".to_vec()]);
+///
+/// // Read one request, send half a bulk string, close.
+/// let fake = FakeServer::start(vec![Step::Read, Step::Reply(b"$10\r\nabc".to_vec()), Step::Close])?;
+/// # let _ = fake; Ok(()) }
+/// ```
+///
+/// Requests are decoded with the crate's own decoder (so pipelined requests are read one
+/// frame at a time) and recorded for assertions. Threads: one acceptor (`vk-fake-acc`) and
+/// one per connection (`vk-fake-conn`), all stopped and joined on drop; sockets poll with
+/// 20 ms timeouts.
 pub struct FakeServer {
     port: u16,
     shared: Arc<Shared>,

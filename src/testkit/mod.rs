@@ -53,9 +53,9 @@
 //! speak RESP over a plain [`std::net::TcpStream`].
 
 mod binaries;
-pub mod fake;
+mod fake;
 mod process;
-pub mod proxy;
+mod proxy;
 mod server;
 mod tempdir;
 mod tls;
@@ -67,7 +67,7 @@ use std::time::Duration;
 
 pub use binaries::{find_server_binary, openssl_binary, stunnel_binary, ServerKind, SERVER_ENV};
 pub use fake::{FakeServer, Step};
-pub use proxy::{Direction, FaultProxy, Toxics};
+pub use proxy::{Direction, FaultProxy, Toxics, MAX_CONNECTIONS as MAX_PROXY_CONNECTIONS};
 pub use server::{shared, Server, ServerOptions};
 pub use tempdir::TempDir;
 pub use tls::{TestCerts, TlsFront, TlsFrontOptions};

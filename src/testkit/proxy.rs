@@ -1,39 +1,4 @@
-//! An in-process, loopback-only TCP proxy that injects faults (the toxiproxy model).
-//!
-//! For each accepted client the proxy connects to the upstream port and runs two named
-//! pump threads: `vk-proxy-up` (client → server) and `vk-proxy-down` (server → client).
-//! Every chunk a pump reads is checked against the current [`Toxics`] of its direction,
-//! so faults can be switched on and off while connections are open.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use valkit::testkit::{Direction, FaultProxy, Server, ServerKind};
-//!
-//! # fn main() -> valkit::Result<()> {
-//! let server = Server::start(ServerKind::from_env())?;
-//! let proxy = FaultProxy::start(server.port())?;
-//! let config = proxy.config(); // 127.0.0.1:<proxy port>
-//! proxy.latency(Direction::Downstream, Duration::from_millis(20));
-//! proxy.limit_data(Direction::Downstream, Some(100)); // "killed mid-reply"
-//! proxy.cut(); // close every current connection, both ways
-//! proxy.set_down(true); // new connections are refused
-//! # let _ = config; Ok(()) }
-//! ```
-//!
-//! # Limits of the model
-//!
-//! * "Cut" and "limit data" close with `shutdown(Both)`, so the client sees a FIN (EOF),
-//!   or a reset only if it writes afterwards. A true RST on close needs `SO_LINGER=0`,
-//!   which stable `std` does not offer (`TcpStream::set_linger` is unstable) and the crate
-//!   forbids `unsafe`.
-//! * Latency is applied per chunk, one chunk after another (not pipelined).
-//! * While a direction is held, its pump stops reading: bytes pile up in kernel buffers
-//!   and are forwarded, in order, once the hold is released.
-//!
-//! Threads: one acceptor plus two per open connection (at most [`MAX_CONNECTIONS`]
-//! connections; more are closed at once). Pumps poll with 20 ms socket timeouts, so a
-//! toxic change, [`FaultProxy::cut`] or the drop of the proxy is seen within about that
-//! long. Dropping the proxy closes everything and joins every thread.
+//! The fault-injecting proxy (documented on [`FaultProxy`]).
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -143,7 +108,44 @@ struct Shared {
 }
 
 /// A fault-injecting TCP proxy on `127.0.0.1:<free port>` in front of
-/// `127.0.0.1:<upstream port>`. See the [module docs](self).
+/// `127.0.0.1:<upstream port>`.
+///
+/// An in-process, loopback-only TCP proxy that injects faults (the toxiproxy model).
+///
+/// For each accepted client the proxy connects to the upstream port and runs two named
+/// pump threads: `vk-proxy-up` (client → server) and `vk-proxy-down` (server → client).
+/// Every chunk a pump reads is checked against the current [`Toxics`] of its direction,
+/// so faults can be switched on and off while connections are open.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use valkit::testkit::{Direction, FaultProxy, Server, ServerKind};
+///
+/// # fn main() -> valkit::Result<()> {
+/// let server = Server::start(ServerKind::from_env())?;
+/// let proxy = FaultProxy::start(server.port())?;
+/// let config = proxy.config(); // 127.0.0.1:<proxy port>
+/// proxy.latency(Direction::Downstream, Duration::from_millis(20));
+/// proxy.limit_data(Direction::Downstream, Some(100)); // "killed mid-reply"
+/// proxy.cut(); // close every current connection, both ways
+/// proxy.set_down(true); // new connections are refused
+/// # let _ = config; Ok(()) }
+/// ```
+///
+/// # Limits of the model
+///
+/// * "Cut" and "limit data" close with `shutdown(Both)`, so the client sees a FIN (EOF),
+///   or a reset only if it writes afterwards. A true RST on close needs `SO_LINGER=0`,
+///   which stable `std` does not offer (`TcpStream::set_linger` is unstable) and the crate
+///   forbids `unsafe`.
+/// * Latency is applied per chunk, one chunk after another (not pipelined).
+/// * While a direction is held, its pump stops reading: bytes pile up in kernel buffers
+///   and are forwarded, in order, once the hold is released.
+///
+/// Threads: one acceptor plus two per open connection (at most [`MAX_CONNECTIONS`]
+/// connections; more are closed at once). Pumps poll with 20 ms socket timeouts, so a
+/// toxic change, [`FaultProxy::cut`] or the drop of the proxy is seen within about that
+/// long. Dropping the proxy closes everything and joins every thread.
 pub struct FaultProxy {
     port: u16,
     upstream: u16,
