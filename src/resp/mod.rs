@@ -1,7 +1,7 @@
 //! Replies as they are read: [`Frame`] (a reply read in place, what
 //! [`Execute::exec_frame`](crate::Execute::exec_frame) and
 //! [`FromValue::from_frame`](crate::FromValue::from_frame) see), [`Str`] (the text of a
-//! simple string in [`Value::Simple`](crate::Value::Simple)) and the decoder [`Limits`] a
+//! simple string in [`Value::Simple`]) and the decoder [`Limits`] a
 //! [`ConnectionConfig`](crate::ConnectionConfig) carries.
 //!
 //! Behind them is the RESP2/RESP3 codec: bytes in, values out, commands out as bytes.
