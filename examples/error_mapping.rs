@@ -74,3 +74,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(r.status, 503);
     Ok(())
 }
+
+/// `cargo test` runs this example (`test = true` in Cargo.toml).
+#[test]
+fn error_mapping_runs() {
+    main().unwrap();
+}
