@@ -29,6 +29,7 @@ LAYERS=(
     "src/limit           conn|pool|cluster|client|testkit|cache|lock|queue|write_behind"
     "src/queue           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
     "src/write_behind    conn|pool|cluster|client|testkit|cache|lock|limit|queue"
+    "src/admin           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
 )
 
 check_layers() {
