@@ -230,6 +230,16 @@ fn big_keys_stays_within_its_budgets() {
         .values()
         .flat_map(|s| &s.biggest)
         .all(|b| b.memory.is_none()));
+    // Regression: a key budget that cuts the scan's last batch short is not complete
+    // (a small keyspace comes back in one batch, with cursor 0).
+    let r = admin::big_keys(
+        &conn,
+        &BigKeyOptions::new().batch(1000).max_keys(5),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.scanned, 5);
+    assert!(!r.complete);
     // The rate: 200 keys/s over 407 keys needs ~2 s; a 600 ms budget stops it.
     let opts = BigKeyOptions::new()
         .max_rate(200)

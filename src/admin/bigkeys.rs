@@ -183,8 +183,11 @@ pub fn big_keys<E: Execute + ?Sized>(
         if next.is_empty() || !next.iter().all(u8::is_ascii_digit) {
             return Err(Error::conversion("bad SCAN cursor"));
         }
+        let mut truncated = false;
         if let Some(max) = opts.max_keys {
-            keys.truncate(max.saturating_sub(report.scanned) as usize);
+            let room = max.saturating_sub(report.scanned) as usize;
+            truncated = keys.len() > room;
+            keys.truncate(room);
         }
         measure(ex, &keys, opts, &mut report)?;
         let elapsed = start.elapsed();
@@ -194,7 +197,8 @@ pub fn big_keys<E: Execute + ?Sized>(
             elapsed,
         });
         if next == b"0" {
-            report.complete = true;
+            // The last batch, unless the key budget cut it short.
+            report.complete = !truncated;
             break;
         }
         cursor = next;
