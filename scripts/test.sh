@@ -98,6 +98,10 @@ step "layering"
 check_layers
 echo "layering ok"
 
+step "promtool: alert rules (ops/alerts.yml) and their unit tests"
+promtool check rules ops/alerts.yml
+promtool test rules ops/alerts_test.yml
+
 step "cargo test --all-features (build)"
 # Compiling is not bounded by the test timeout: on a loaded machine it alone can take minutes.
 cargo test --all-features --no-run --quiet

@@ -305,7 +305,7 @@ fn bgsave_times_out_with_a_typed_error() {
 }
 
 #[test]
-fn queue_metrics_pass_promtool() {
+fn queue_and_lock_metrics_pass_promtool() {
     use valkit::queue::{Job, Priority, Queue};
     let kind = kinds()[0];
     let conn = Connection::open(&shared(kind).config()).unwrap();
@@ -314,7 +314,8 @@ fn queue_metrics_pass_promtool() {
         .unwrap();
     q.push(Priority::Low, &Job::new("t", serde_json::json!(2)))
         .unwrap();
-    let text = admin::queue_metrics_text(&q).unwrap();
+    let mut text = admin::queue_metrics_text(&q).unwrap();
+    text.push_str(&valkit::lock::metrics_text());
     assert!(text.contains("priority=\"high\"} 1"), "{text}");
     assert!(text.contains("valkit_queue_dead_letters{"), "{text}");
     let mut child = Command::new("promtool")

@@ -45,7 +45,9 @@ fn deploy(file: &str, kind: ServerKind) -> Deployed {
         .replace("CHANGE-ME-app", &app_pw)
         .replace("CHANGE-ME-exporter", &format!("exporter-{tag}"));
     assert!(
-        !text.lines().any(|l| !l.starts_with('#') && l.contains("CHANGE-ME")),
+        !text
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains("CHANGE-ME")),
         "{file}: a placeholder is left"
     );
     if kind == ServerKind::Redis {
