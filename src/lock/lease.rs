@@ -183,10 +183,8 @@ mod counter_tests {
         assert!(other.lose(LeaseLost::Expired));
         let (e1, t1) = leases_lost_total();
         // Other tests in this process may lose leases too: at least ours are there.
-        assert!(t1 >= t0 + 1 && e1 >= e0 + 1, "{e0} {t0} -> {e1} {t1}");
+        assert!(t1 > t0 && e1 > e0, "{e0} {t0} -> {e1} {t1}");
         let text = metrics_text();
-        assert!(text.contains(&format!(
-            "valkit_lock_leases_lost_total{{reason=\"taken\"}} "
-        )));
+        assert!(text.contains("valkit_lock_leases_lost_total{reason=\"taken\"} "));
     }
 }
