@@ -101,6 +101,40 @@ fn assert_denied(app: &Client, c: valkit::Cmd, what: &str) {
     );
 }
 
+/// The monitoring user can run `valkit health` and `valkit info` (PING, INFO), nothing
+/// that changes or reads data.
+fn exporter_checks(server: &Server, d: &Deployed) {
+    let tag = d.app_pw.trim_start_matches("app-");
+    let url = format!(
+        "redis://exporter:exporter-{tag}@127.0.0.1:{}",
+        server.port()
+    );
+    for args in [&["health"][..], &["info"], &["slowlog", "len"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_valkit"))
+            .arg("--url")
+            .arg(&url)
+            .args(args)
+            .env_remove("VALKEY_URL")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "valkit {args:?} as exporter: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut cfg = server.config();
+    cfg.username = Some("exporter".into());
+    cfg.password = Some(Secret::new(format!("exporter-{tag}")));
+    let conn = Connection::open(&cfg).unwrap();
+    let err = conn.exec(&cmd("GET").arg("app.x")).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        valkit::ErrorKind::Server(ServerErrorKind::NoPerm),
+        "{err}"
+    );
+}
+
 fn common_checks(server: &Server, app: &Client, admin: &Connection) {
     let c = admin::config_get(admin, "*").unwrap();
     assert_eq!(c["io-threads"], "2");
@@ -295,6 +329,7 @@ fn cache_config_runs_the_cache_patterns_as_the_app_user() {
             .and_then(|()| run_locks_and_limiters(&app))
             .unwrap_or_else(|e| panic!("{kind:?} cache config: {e}\nACL LOG: {}", acl_log(&admin)));
         common_checks(&server, &app, &admin);
+        exporter_checks(&server, &d);
     }
 }
 
