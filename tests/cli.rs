@@ -103,6 +103,9 @@ fn help_for_every_subcommand() {
     assert!(fails(None, &["bigkeys", "--rate", "fast"], 2).contains("not a whole number"));
     assert!(fails(None, &["bench", "--max-time", "soon"], 2).contains("not a duration"));
     assert!(fails(None, &["bench", "--tests", "incr"], 2).contains("unknown test"));
+    assert!(fails(None, &["bench", "--requests", "999999999999"], 2).contains("--requests"));
+    assert!(fails(None, &["bench", "--size", "1000000000"], 2).contains("--size"));
+    assert!(fails(None, &["lock", "status"], 2).contains("missing lock name"));
     assert!(fails(None, &["--url", "ftp://x", "health"], 2).contains("configuration error"));
     assert!(fails(
         None,
