@@ -51,6 +51,8 @@ mod conn;
 mod pool;
 pub mod resp;
 
+pub mod admin;
+
 pub mod cache;
 pub mod limit;
 pub mod lock;
