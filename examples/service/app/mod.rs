@@ -83,8 +83,10 @@ impl Service {
             builder = builder.reader_config(r);
         }
         let client = builder.build().map_err(|e| format!("client: {e}"))?;
+        // Cache reads go to the reader while it is in sync with the primary (link up, no
+        // initial sync), to the writer otherwise.
         let read_from = if client.has_reader() {
-            valkit::ReadFrom::Reader
+            valkit::ReadFrom::ReaderWhenInSync
         } else {
             valkit::ReadFrom::Writer
         };
