@@ -824,3 +824,191 @@ fn reader_and_writer_endpoints_with_a_replica() {
     assert_eq!(on_primary, 0, "no cache read went to the writer");
     svc.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Configuration and the example binary.
+
+#[test]
+fn configuration_from_the_environment() {
+    let cfg = |pairs: &[(&str, &str)]| {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        app::Config::from_vars(|k| env.get(k).cloned())
+    };
+    let c = cfg(&[]).unwrap();
+    assert!(
+        c.writer.is_none() && c.reader.is_none(),
+        "nothing set: a throwaway server"
+    );
+    assert_eq!(
+        (c.port, c.host.as_str(), c.rate_max, c.cache_ver),
+        (8000, "127.0.0.1", 100, 1)
+    );
+    assert_eq!(c.rate_window, Duration::from_secs(60));
+    let c = cfg(&[
+        ("VALKEY_WRITER_ENDPOINT", "primary.internal"),
+        ("VALKEY_WRITER_PORT", "6380"),
+        ("VALKEY_READER_ENDPOINT", "replica.internal"),
+        ("VALKEY_USER", "svc"),
+        ("VALKEY_PASSWORD", "hunter2"),
+        ("VALKEY_DB", "2"),
+        ("CACHE_VER", "7"),
+        ("RATE_MAX_TOKENS", "5"),
+        ("RATE_WINDOW_SEC", "10"),
+        ("PORT", "9001"),
+    ])
+    .unwrap();
+    let (w, r) = (c.writer.unwrap(), c.reader.unwrap());
+    assert_eq!(
+        w.to_string(),
+        "redis://svc:<redacted>@primary.internal:6380/2"
+    );
+    assert_eq!(
+        r.to_string(),
+        "redis://svc:<redacted>@replica.internal:6380/2",
+        "the reader port defaults to the writer's"
+    );
+    assert!(
+        !format!("{w:?}").contains("hunter2"),
+        "the password is redacted"
+    );
+    assert_eq!((c.cache_ver, c.rate_max, c.port), (7, 5, 9001));
+    for (pairs, needle) in [
+        (vec![("PORT", "http")], "PORT"),
+        (vec![("RATE_MAX_TOKENS", "0")], "RATE_MAX_TOKENS"),
+        (
+            vec![("VALKEY_WRITER_ENDPOINT", "h"), ("VALKEY_WRITER_PORT", "x")],
+            "VALKEY_WRITER_PORT",
+        ),
+        (
+            vec![("VALKEY_WRITER_ENDPOINT", "h"), ("VALKEY_TLS", "maybe")],
+            "VALKEY_TLS",
+        ),
+        (
+            vec![("VALKEY_READER_ENDPOINT", "h")],
+            "VALKEY_READER_ENDPOINT",
+        ),
+    ] {
+        let e = cfg(&pairs).unwrap_err();
+        assert!(e.contains(needle), "{pairs:?}: {e}");
+    }
+}
+
+#[test]
+fn without_an_endpoint_it_starts_a_throwaway_server() {
+    let env: HashMap<&str, &str> = [
+        ("PORT", "0"),
+        ("ORIGIN_LATENCY_MS", "0"),
+        ("HTTP_WORKERS", "2"),
+    ]
+    .into();
+    let config = app::Config::from_vars(|k| env.get(k).map(|v| v.to_string())).unwrap();
+    let svc = app::Service::start(config).unwrap();
+    let server_port = svc
+        .service
+        .throwaway
+        .as_ref()
+        .expect("a throwaway server")
+        .port();
+    assert!(testkit::raw_ping(server_port));
+    assert_eq!(get(svc.addr, "/users/1", "t").status, 200);
+    assert_eq!(
+        get(svc.addr, "/users/1", "t").header("X-Cache"),
+        Some("HIT")
+    );
+    assert_eq!(svc.shutdown(Duration::from_secs(5)).unwrap(), 0);
+}
+
+/// The example binary itself (`cargo test` builds it next to this test's directory):
+/// configured from the environment, it serves, and SIGTERM drains the write-behind.
+#[test]
+fn the_example_binary_drains_write_behind_on_sigterm() {
+    let exe = std::env::current_exe().unwrap();
+    let Some(bin) = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|p| p.join("examples").join("service"))
+    else {
+        return;
+    };
+    if !bin.exists() {
+        eprintln!(
+            "{} is not built (cargo test --all-features builds it); not run",
+            bin.display()
+        );
+        return;
+    }
+    let server = support::shared(ServerKind::Valkey);
+    let ns = testkit::unique_prefix("svc-bin");
+    let mut child = Command::new(&bin)
+        .env("VALKEY_WRITER_ENDPOINT", "127.0.0.1")
+        .env("VALKEY_WRITER_PORT", server.port().to_string())
+        .env("PORT", "0")
+        .env("CACHE_NAMESPACE", &ns)
+        .env("WRITE_BEHIND_DELAY_MS", "60000")
+        .env("HTTP_WORKERS", "4")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let addr: SocketAddr = url.parse().unwrap();
+    let w = post(
+        addr,
+        "/users/3",
+        "bin",
+        r#"{"name": "Bye", "title": "t", "mode": "write-behind"}"#,
+    );
+    assert_eq!(w.status, 202, "{}", w.body);
+    let pending = |ns: &str| {
+        let key = format!("{{{ns}:wb}}:pending");
+        String::from_utf8_lossy(
+            &testkit::raw_command(server.port(), &[b"GET", key.as_bytes()]).unwrap(),
+        )
+        .into_owned()
+    };
+    assert!(
+        pending(&ns).contains("\r\n1\r\n"),
+        "one write pending: {:?}",
+        pending(&ns)
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("write-behind drained"), "{err}");
+    assert!(
+        pending(&ns).contains("\r\n0\r\n"),
+        "nothing pending: {:?}",
+        pending(&ns)
+    );
+}
