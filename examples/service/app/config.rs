@@ -22,6 +22,8 @@ pub struct Config {
     pub rate_max: u64,
     /// See `rate_max`.
     pub rate_window: Duration,
+    /// `RATE_LIMIT` (default `on`): `off` skips the per-user limiter (for benchmarks).
+    pub rate_limit: bool,
     /// `HOST` (default `127.0.0.1`).
     pub host: String,
     /// `PORT` (default 8000; 0 picks a free port).
@@ -94,6 +96,20 @@ impl Config {
             namespace: var("CACHE_NAMESPACE").unwrap_or_else(|| "svc".into()),
             rate_max: num("RATE_MAX_TOKENS", 100, 1, 1_000_000)?,
             rate_window: Duration::from_secs(num("RATE_WINDOW_SEC", 60, 1, 86_400)?),
+            rate_limit: match var("RATE_LIMIT")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("on" | "1" | "true" | "yes") => true,
+                Some("off" | "0" | "false" | "no") => false,
+                Some(other) => {
+                    return Err(format!(
+                        "RATE_LIMIT: expected on or off, got '{}'",
+                        other.escape_debug()
+                    ))
+                }
+            },
             host: var("HOST").unwrap_or_else(|| "127.0.0.1".into()),
             port: num("PORT", 8000, 0, 65_535)? as u16,
             origin_latency: Duration::from_millis(num("ORIGIN_LATENCY_MS", 50, 0, 60_000)?),

@@ -41,6 +41,8 @@ pub struct Service {
     /// Singleflight off (strategy `cache-aside`: the plain pattern, stampedes included).
     pub plain: Cache<Client>,
     pub limiter: Limiter,
+    /// Whether requests are rate limited (`RATE_LIMIT`; switchable at run time).
+    pub rate_limiting: AtomicBool,
     pub locks: Locks<Client>,
     pub write_behind: WriteBehind<Client>,
     pub origin: Arc<Origin>,
@@ -132,6 +134,7 @@ impl Service {
         client.add_metrics_source(cache.metrics_source());
         client.add_metrics_source(limiter.metrics_source());
         Ok(Service {
+            rate_limiting: AtomicBool::new(config.rate_limit),
             config,
             client,
             cache,

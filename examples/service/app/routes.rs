@@ -73,7 +73,7 @@ pub fn handle(
         }
     };
     let mut limit_headers = Vec::new();
-    if limited {
+    if limited && svc.rate_limiting.load(Ordering::Relaxed) {
         match rate_limit(svc, user) {
             Ok(h) => limit_headers = h,
             Err(reply) => return (route, reply),
