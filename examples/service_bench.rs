@@ -4,13 +4,15 @@
 //!
 //! ```sh
 //! cargo run --release --example service_bench --features testkit,json
-//! # knobs: BENCH_SECS (default 5), BENCH_CONNECTIONS (default 16), HTTP_WORKERS (default 16)
+//! # knobs: BENCH_ROUNDS (default 5), BENCH_SECS per case and round (default 1),
+//! #        BENCH_CONNECTIONS (default 16), HTTP_WORKERS (default 16)
 //! # or load an already running service: BENCH_URL=http://127.0.0.1:8000 (paths as below)
 //! ```
 //!
 //! It starts the service in-process on a throwaway server (or uses `BENCH_URL`), warms
 //! the cache, then runs `BENCH_CONNECTIONS` keep-alive HTTP/1.1 clients for `BENCH_SECS`
-//! per case, and prints requests/s and latency percentiles. The clients run on the same
+//! per case, the cases interleaved over `BENCH_ROUNDS` rounds (so load drift hits them
+//! alike), and prints requests/s, the ratio to `/ping` and latency percentiles. The clients run on the same
 //! machine, so they share its cores with the service and the server.
 
 #[allow(dead_code)]
@@ -146,7 +148,7 @@ fn pct(l: &[Duration], p: f64) -> f64 {
 }
 
 fn main() {
-    let secs = env_u64("BENCH_SECS", 5);
+    let secs = env_u64("BENCH_SECS", 1);
     let connections = env_u64("BENCH_CONNECTIONS", 16) as usize;
     let mut running = None;
     let addr: SocketAddr = match std::env::var("BENCH_URL") {
@@ -176,47 +178,72 @@ fn main() {
             addr
         }
     };
-    // Warm the entry the hit cases read.
-    let mut warm = Conn::open(addr, "/users/1", "warm").expect("connect");
-    assert_eq!(warm.call().expect("warm"), 200);
+    // Warm the entries the hit cases read.
+    for path in ["/users/1", "/bulk/users?ids=1,2,3,4,5"] {
+        let mut warm = Conn::open(addr, path, "warm").expect("connect");
+        assert_eq!(warm.call().expect("warm"), 200);
+    }
+    let rounds = env_u64("BENCH_ROUNDS", 5) as usize;
     println!(
-        "service_bench: {connections} keep-alive connections, {secs} s per case, {} HTTP workers",
+        "service_bench: {connections} keep-alive connections, {rounds} rounds of {secs} s per case (interleaved), {} HTTP workers",
         env_u64("HTTP_WORKERS", 16)
     );
-    println!("| case | requests/s | p50 µs | p99 µs | errors |");
-    println!("| --- | --- | --- | --- | --- |");
-    let mut cases = vec![
-        ("GET /ping (constant, no valkit)", "/ping"),
-        ("GET /users/1 (cache hit: one GET)", "/users/1"),
+    let mut cases: Vec<(&str, &str, bool)> = vec![
+        ("GET /ping (constant, no valkit)", "/ping", false),
+        ("GET /users/1 (cache hit: one GET)", "/users/1", false),
         (
             "GET /bulk/users?ids=1,2,3,4,5 (hits: one MGET)",
             "/bulk/users?ids=1,2,3,4,5",
+            false,
+        ),
+        (
+            "GET /users/1 (cache hit + per-user rate limit: GET + EVALSHA)",
+            "/users/1",
+            true,
         ),
     ];
     if running.is_none() {
-        cases.truncate(2);
+        cases.truncate(2); // an external service: its own limiter setting applies
     }
-    for (name, path) in cases {
-        let r = run(addr, path, connections, secs);
+    // Per case: requests/s of each round, all latencies.
+    let mut rps: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let mut lat: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let mut errors = vec![0u64; cases.len()];
+    for _ in 0..rounds {
+        for (i, (_, path, limited)) in cases.iter().enumerate() {
+            if let Some(r) = &running {
+                r.service.rate_limiting.store(*limited, Ordering::Relaxed);
+            }
+            let res = run(addr, path, connections, secs);
+            rps[i].push(res.requests as f64 / res.secs);
+            lat[i].extend(res.latencies);
+            errors[i] += res.errors;
+        }
+    }
+    println!("| case | requests/s (median of rounds) | min-max | vs /ping (median of per-round ratios) | p50 µs | p99 µs | errors |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (i, (name, _, _)) in cases.iter().enumerate() {
+        let ratios: Vec<f64> = rps[i].iter().zip(&rps[0]).map(|(a, b)| a / b).collect();
+        lat[i].sort_unstable();
+        let (lo, hi) = rps[i]
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         println!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {} |",
-            r.requests as f64 / r.secs,
-            pct(&r.latencies, 0.5),
-            pct(&r.latencies, 0.99),
-            r.errors
+            "| {name} | {:.0} | {lo:.0}-{hi:.0} | {:.2} | {:.0} | {:.0} | {} |",
+            median(&rps[i]),
+            median(&ratios),
+            pct(&lat[i], 0.5),
+            pct(&lat[i], 0.99),
+            errors[i]
         );
     }
     if let Some(r) = running {
-        // The same hit with the per-user limiter on: one more script call per request.
-        r.service.rate_limiting.store(true, Ordering::Relaxed);
-        let res = run(addr, "/users/1", connections, secs);
-        println!(
-            "| GET /users/1 (cache hit + per-user rate limit: GET + EVALSHA) | {:.0} | {:.0} | {:.0} | {} |",
-            res.requests as f64 / res.secs,
-            pct(&res.latencies, 0.5),
-            pct(&res.latencies, 0.99),
-            res.errors
-        );
         let _ = r.shutdown(Duration::from_secs(5));
     }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
