@@ -353,7 +353,7 @@ fn stampede_on_a_cold_key_calls_the_origin_once() {
 fn swr_serves_stale_while_refreshing() {
     let svc = start_service(
         support::shared(ServerKind::Valkey),
-        &[("ORIGIN_LATENCY_MS", "800".into())],
+        &[("ORIGIN_LATENCY_MS", "1500".into())],
     );
     let a = svc.addr;
     let path = "/users/7?strategy=swr&ttl=1&stale_grace=60";
@@ -379,8 +379,8 @@ fn swr_serves_stale_while_refreshing() {
     );
     assert_eq!(stale.json()["source"], "cache");
     assert!(
-        stale.elapsed < Duration::from_millis(600),
-        "a stale hit does not wait for the 800 ms origin: {:?}",
+        stale.elapsed < Duration::from_millis(1000),
+        "a stale hit does not wait for the 1.5 s origin: {:?}",
         stale.elapsed
     );
     poll_until("the background refresh", Duration::from_secs(5), || {
