@@ -54,6 +54,7 @@ pub mod resp;
 pub mod cache;
 pub mod limit;
 pub mod lock;
+pub mod pubsub;
 #[cfg(feature = "json")]
 pub mod queue;
 pub mod write_behind;
