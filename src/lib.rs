@@ -54,6 +54,7 @@ pub mod resp;
 pub mod cache;
 pub mod limit;
 pub mod lock;
+pub mod near;
 pub mod pubsub;
 #[cfg(feature = "json")]
 pub mod queue;

@@ -300,6 +300,36 @@ impl Connection {
         out
     }
 
+    /// [`Connection::next_unpaired`] that never waits for another thread and never blocks
+    /// on an idle socket: `Ok(None)` when another thread is using the connection (it sets
+    /// pushes aside for [`Connection::take_pushes`]) or nothing is there. Where the socket
+    /// cannot be looked at without reading (Unix sockets, TLS), it reads for at most 1 ms.
+    pub(crate) fn try_next_unpaired(&self) -> Result<Option<Value>> {
+        let Some(mut guard) = self.inner.try_lock() else {
+            return Ok(None);
+        };
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        if let Some(v) = inner.pushes.pop_front() {
+            return Ok(Some(v));
+        }
+        match inner.decoder.next_value() {
+            Ok(Some(v)) => return Ok(Some(v)),
+            Ok(None) => {}
+            Err(e) => return Err(inner.poison(e)),
+        }
+        match inner.stream.peer_state() {
+            PeerState::Open => Ok(None),
+            PeerState::Closed => {
+                let e = Error::new(ErrorKind::Io, "connection closed by the server");
+                Err(inner.poison(e))
+            }
+            PeerState::DataPending | PeerState::Unknown => {
+                inner.next_unpaired(Duration::from_millis(1))
+            }
+        }
+    }
+
     /// Run `build` with `keys` watched, then commit the pipeline it returns as MULTI/EXEC,
     /// and convert the replies into `T` as [`Pipeline::query`] does.
     ///
