@@ -300,6 +300,15 @@ impl Connection {
         out
     }
 
+    /// [`Execute::exec`], calling `mark` first while holding the connection: whatever
+    /// `mark` records is ordered exactly as the commands reach the server (the near cache
+    /// numbers its reads this way).
+    pub(crate) fn exec_marked(&self, cmd: &Cmd, mark: impl FnOnce()) -> Result<Value> {
+        let mut inner = self.inner.lock();
+        mark();
+        inner.exec(cmd)
+    }
+
     /// [`Connection::next_unpaired`] that never waits for another thread and never blocks
     /// on an idle socket: `Ok(None)` when another thread is using the connection (it sets
     /// pushes aside for [`Connection::take_pushes`]) or nothing is there. Where the socket

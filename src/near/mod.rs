@@ -391,9 +391,16 @@ impl Inner {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let conn = self.data_conn()?;
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let ticket = enabled.then(|| self.store.begin(key));
+        let mut ticket = None;
         let read_at = Instant::now();
-        let r = conn.exec(&cmd("GET").arg(key));
+        // The ticket is taken while holding the connection, so tickets are ordered as the
+        // GETs reach the server: only the latest read of a key may install (an earlier
+        // read finishing late would otherwise install an older value).
+        let r = conn.exec_marked(&cmd("GET").arg(key), || {
+            if enabled {
+                ticket = Some(self.store.begin(key));
+            }
+        });
         // Invalidations set aside while the reply was awaited apply first.
         self.drain_pushes(&conn);
         let value = match r {
@@ -437,8 +444,16 @@ impl Inner {
     fn after_command(&self, conn: &Connection, err: Option<&Error>) {
         self.drain_pushes(conn);
         if err.is_some() && conn.is_broken() {
-            // The server forgets what it tracked for a closed connection.
-            self.lose("the data connection failed");
+            // The server forgets what it tracked for a closed connection. (A connection
+            // already replaced by a reconnection says nothing about the current one.)
+            let current = self
+                .data
+                .read()
+                .as_ref()
+                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), conn));
+            if current {
+                self.lose("the data connection failed");
+            }
         }
     }
 
@@ -455,11 +470,13 @@ impl Inner {
     }
 
     /// Tracking is lost: switch the L1 off and flush it.
+    /// Only the first loss flushes: while the L1 is off nothing is served from it or
+    /// installed in it, and [`Inner::connect`] moves to a new epoch before turning it on.
     fn lose(&self, why: &str) {
         if self.enabled.swap(false, Ordering::SeqCst) {
             log::debug!("near cache: {why}; flushing the L1");
+            self.flush();
         }
-        self.flush();
     }
 
     /// Open the connection(s) and turn tracking on; on success the L1 is enabled.
