@@ -15,7 +15,7 @@ use valkit::pubsub::{
     KeyspaceEvent, Message, Publish, SubKind, Subscriber, SubscriberOptions,
 };
 use valkit::testkit::{ServerKind, ServerOptions};
-use valkit::{cmd, Connection, ConnectionConfig, Execute, Protocol, Value};
+use valkit::{cmd, Commands, Connection, ConnectionConfig, Execute, Protocol, Value};
 
 fn config(kind: ServerKind, proto: Protocol) -> ConnectionConfig {
     let mut c = shared(kind).config();

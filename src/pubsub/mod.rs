@@ -6,8 +6,8 @@
 //!   [`StopHandle`] that ends a blocked reader from another thread, automatic
 //!   reconnection and resubscription with the gap reported ([`Event::Disconnected`],
 //!   [`Event::Reconnected`]). Works on RESP2 and RESP3.
-//! - [`Publish`]: `publish`, `spublish`, `PUBSUB CHANNELS / NUMSUB / NUMPAT` on any
-//!   [`Execute`](crate::Execute).
+//! - [`Publish`]: `spublish`, `PUBSUB CHANNELS / NUMSUB / NUMPAT` on any
+//!   [`Execute`](crate::Execute) (`publish` is in [`Commands`](crate::Commands)).
 //! - [`enable_keyspace_events`], [`keyspace_pattern`], [`KeyspaceEvent`]: keyspace
 //!   notifications, typed.
 //! - [`CacheInvalidation`]: the events a [`Cache`](crate::cache::Cache) publishes.

@@ -4,12 +4,12 @@ use crate::cmd::{cmd, Execute, FromValue, ToArgs};
 use crate::error::Result;
 use crate::resp::{Bytes, Value};
 
-/// Typed `PUBLISH`, `SPUBLISH` and `PUBSUB` helpers for anything that runs commands (a
-/// connection, a pool, a client).
+/// Typed `SPUBLISH` and `PUBSUB` helpers for anything that runs commands (a connection, a
+/// pool, a client). `PUBLISH` is [`Commands::publish`](crate::Commands::publish).
 ///
 /// ```no_run
 /// use valkit::pubsub::Publish;
-/// use valkit::Connection;
+/// use valkit::{Commands, Connection};
 /// # fn main() -> valkit::Result<()> {
 /// let conn = Connection::open_url("redis://127.0.0.1:6379")?;
 /// let receivers = conn.publish("events:user:created", "{\"id\":42}")?;
@@ -17,12 +17,6 @@ use crate::resp::{Bytes, Value};
 /// # Ok(()) }
 /// ```
 pub trait Publish: Execute {
-    /// `PUBLISH channel payload`: how many subscribers received it (on a cluster, of the
-    /// node that ran it).
-    fn publish<C: ToArgs, P: ToArgs>(&self, channel: C, payload: P) -> Result<u64> {
-        u64::from_value(self.exec(&cmd("PUBLISH").arg(channel).arg(payload))?)
-    }
-
     /// `SPUBLISH shardchannel payload` (Valkey 7+ / Redis 7+): how many subscribers of the
     /// shard received it.
     fn spublish<C: ToArgs, P: ToArgs>(&self, channel: C, payload: P) -> Result<u64> {

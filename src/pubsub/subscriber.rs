@@ -119,8 +119,8 @@ impl Shared {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use valkit::pubsub::{Event, Publish, Subscriber};
-/// use valkit::{Connection, ConnectionConfig};
+/// use valkit::pubsub::{Event, Subscriber};
+/// use valkit::{Commands, Connection, ConnectionConfig};
 /// # fn main() -> valkit::Result<()> {
 /// let config = ConnectionConfig::from_url("redis://127.0.0.1:6379")?;
 /// let sub = Subscriber::open(&config)?;
