@@ -56,6 +56,8 @@ pub mod admin;
 pub mod cache;
 pub mod limit;
 pub mod lock;
+pub mod near;
+pub mod pubsub;
 #[cfg(feature = "json")]
 pub mod queue;
 pub mod write_behind;
