@@ -161,6 +161,7 @@ pub(crate) fn for_each_key<'a>(cmd: &'a Cmd, mut f: impl FnMut(&'a [u8])) {
 }
 
 /// The keys of `cmd`, in order.
+#[cfg(test)]
 pub(crate) fn keys(cmd: &Cmd) -> Vec<&[u8]> {
     let mut out = Vec::new();
     for_each_key(cmd, |k| out.push(k));
@@ -195,8 +196,31 @@ impl SlotOf {
     }
 }
 
+/// For `SCAN ... MATCH pattern`: the pattern's hash tag when it is a literal (no glob
+/// character before or inside it), so that a scan of one `{tag}`'s keys goes to the node
+/// of that slot.
+fn scan_tag(cmd: &Cmd) -> Option<&[u8]> {
+    if !cmd.name().eq_ignore_ascii_case(b"SCAN") {
+        return None;
+    }
+    let mut args = cmd.args().skip(2);
+    let pattern = loop {
+        let a = args.next()?;
+        if a.eq_ignore_ascii_case(b"MATCH") {
+            break args.next()?;
+        }
+    };
+    let open = pattern.iter().position(|&b| b == b'{')?;
+    let len = pattern[open + 1..].iter().position(|&b| b == b'}')?;
+    let literal = |b: &[u8]| !b.iter().any(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'));
+    (len > 0 && literal(&pattern[..open + 1 + len])).then_some(pattern)
+}
+
 /// The slot every key of `cmd` hashes to.
 pub(crate) fn slot_of(cmd: &Cmd) -> SlotOf {
+    if let Some(pattern) = scan_tag(cmd) {
+        return SlotOf::of_key(pattern);
+    }
     let mut out = SlotOf::Any;
     for_each_key(cmd, |k| out = out.merge(SlotOf::of_key(k)));
     out
@@ -295,6 +319,12 @@ mod tests {
             slot_of(&cmd("MGET").arg("a").arg("b")),
             SlotOf::Cross(..)
         ));
+        let scan = |p: &str| slot_of(&cmd("SCAN").arg(0).arg("MATCH").arg(p).arg("COUNT").arg(10));
+        assert_eq!(scan("{ns}:v1:*"), SlotOf::Slot(key_slot(b"ns")));
+        assert_eq!(scan("*{ns}:*"), SlotOf::Any);
+        assert_eq!(scan("{n*}:x"), SlotOf::Any);
+        assert_eq!(scan("plain*"), SlotOf::Any);
+        assert_eq!(slot_of(&cmd("SCAN").arg(0)), SlotOf::Any);
         assert_eq!(
             SlotOf::Any.merge(SlotOf::Slot(3)).merge(SlotOf::Any),
             SlotOf::Slot(3)
