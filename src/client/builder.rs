@@ -233,6 +233,7 @@ impl ClientBuilder {
             shared: Arc::new(Shared {
                 writer,
                 reader,
+                reader_sync: super::reader_sync::ReaderSync::new(),
                 retry: self.retry,
                 metrics: Arc::new(Metrics::default()),
                 observers: self.observers,

@@ -7,6 +7,7 @@ mod builder;
 mod health;
 mod metrics;
 mod observer;
+mod reader_sync;
 mod retry;
 mod routing;
 mod topology;
@@ -14,7 +15,7 @@ mod topology;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::cmd::{Cmd, Execute, Pipeline};
+use crate::cmd::{Cmd, Execute, Pipeline, ReadFrom};
 use crate::conn::{Connection, Transaction, TxOutcome};
 use crate::error::{Error, ErrorKind, Result, ServerErrorKind};
 use crate::pool::{Pool, PoolStats};
@@ -73,6 +74,8 @@ pub struct Client {
 struct Shared {
     writer: Target,
     reader: Option<Target>,
+    /// Whether the reader is in sync, for [`ReadFrom::ReaderWhenInSync`].
+    reader_sync: reader_sync::ReaderSync,
     retry: RetryPolicy,
     /// Counted directly by [`Client::run`] (not through the observer list).
     metrics: Arc<Metrics>,
@@ -210,9 +213,16 @@ impl Client {
         }
     }
 
-    fn route(&self, read_only: bool) -> &Target {
-        match (&self.shared.reader, read_only) {
-            (Some(r), true) => r,
+    /// The endpoint for a call: the reader for read-only calls the hint lets go there
+    /// (none: [`ReadFrom::Reader`]), the writer for everything else.
+    fn route(&self, read_only: bool, hint: Option<ReadFrom>) -> &Target {
+        match (&self.shared.reader, read_only, hint) {
+            (Some(r), true, None | Some(ReadFrom::Reader)) => r,
+            (Some(r), true, Some(ReadFrom::ReaderWhenInSync))
+                if self.shared.reader_sync.in_sync(&r.pool) =>
+            {
+                r
+            }
             _ => &self.shared.writer,
         }
     }
@@ -329,7 +339,7 @@ impl Execute for Client {
             return self.cluster_exec(cmd);
         }
         let name = CommandName::of(cmd);
-        let target = self.route(name.is_read_only() && routing::reader_allowed(cmd));
+        let target = self.route(name.is_read_only(), cmd.read_from_hint());
         let retry = Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| conn.exec(cmd))
     }
@@ -338,7 +348,10 @@ impl Execute for Client {
         if self.shared.cluster.is_some() {
             return self.cluster_pipeline(pipeline);
         }
-        let target = self.route(routing::pipeline_is_read_only(pipeline));
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
         let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         let name = if pipeline.is_atomic() {
             CommandName::MULTI
@@ -359,7 +372,7 @@ impl Execute for Client {
             return self.cluster_exec_frame(cmd, read);
         }
         let name = CommandName::of(cmd);
-        let target = self.route(name.is_read_only() && routing::reader_allowed(cmd));
+        let target = self.route(name.is_read_only(), cmd.read_from_hint());
         let retry = Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| {
             conn.exec_frame(cmd, &mut *read)

@@ -29,7 +29,7 @@ use super::routing::{self, CommandName};
 use super::{Client, CommandEvent, Endpoint, Retry};
 use crate::cluster::{Nodes, Refresher};
 use crate::cmd::keys::{slot_of, SlotOf};
-use crate::cmd::{cmd, Cmd, Execute, Pipeline};
+use crate::cmd::{cmd, Cmd, Execute, Pipeline, ReadFrom};
 use crate::conn::Connection;
 use crate::error::{Error, ErrorKind, Result, ServerError, ServerErrorKind};
 use crate::pool::PoolOptions;
@@ -380,7 +380,7 @@ impl Client {
                 return Err(e);
             }
         };
-        let read = name.is_read_only() && routing::reader_allowed(c);
+        let read = name.is_read_only() && c.read_from_hint() != Some(ReadFrom::Writer);
         let retry = Retry::from_idempotent(name.is_idempotent(c));
         let policy = &self.shared.retry;
         let (r, attempts, replica) = topo.run(
@@ -502,7 +502,8 @@ impl Client {
             let slot = slot_or_cross(slot)?;
             let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
             let t0 = Instant::now();
-            let read = routing::pipeline_is_read_only(p);
+            let read = routing::pipeline_is_read_only(p)
+                && routing::pipeline_read_from(p) != Some(ReadFrom::Writer);
             let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(p));
             let (r, attempts, replica) = self.cluster().run(
                 slot,
