@@ -41,6 +41,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod client;
+mod cluster;
 mod commands;
 mod error;
 mod script;
@@ -67,7 +68,7 @@ pub mod testkit;
 
 pub use client::{
     error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
-    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
+    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, ReplicaReads, RetryPolicy,
     LATENCY_BUCKETS,
 };
 pub use cmd::{
