@@ -378,6 +378,28 @@ impl Execute for Client {
             conn.exec_frame(cmd, &mut *read)
         })
     }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut crate::cmd::BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        if pipeline.is_atomic() {
+            return None;
+        }
+        let target = self.route(routing::pipeline_is_read_only(pipeline));
+        let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
+        Some(self.run(
+            CommandName::PIPELINE,
+            target,
+            pipeline.len(),
+            retry,
+            |conn| {
+                conn.exec_pipeline_replies(pipeline, &mut *build)
+                    .unwrap_or_else(|| Err(Error::conversion("not read in place")))
+            },
+        ))
+    }
 }
 
 impl Target {
