@@ -384,10 +384,15 @@ impl Execute for Client {
         pipeline: &Pipeline,
         build: &mut crate::cmd::BuildReplies<'_>,
     ) -> Option<Result<()>> {
-        if pipeline.is_atomic() {
+        // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
+        // own path.
+        if pipeline.is_atomic() || self.shared.cluster.is_some() {
             return None;
         }
-        let target = self.route(routing::pipeline_is_read_only(pipeline));
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
         let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         Some(self.run(
             CommandName::PIPELINE,
