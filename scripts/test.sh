@@ -24,6 +24,8 @@ LAYERS=(
     "src/cluster         client|testkit|$PATTERNS"
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
+    "src/pubsub          pool|cluster|client|testkit|near|$PATTERNS"
+    "src/near            pool|cluster|client|testkit|$PATTERNS"
     "src/cache           conn|pool|cluster|client|testkit|limit|queue|write_behind"
     "src/lock            conn|pool|client|testkit|cache|limit|queue|cluster|write_behind"
     "src/limit           conn|pool|cluster|client|testkit|cache|lock|queue|write_behind"

@@ -41,6 +41,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod client;
+mod cluster;
 mod commands;
 mod error;
 mod script;
@@ -56,6 +57,8 @@ pub mod admin;
 pub mod cache;
 pub mod limit;
 pub mod lock;
+pub mod near;
+pub mod pubsub;
 #[cfg(feature = "json")]
 pub mod queue;
 pub mod write_behind;
@@ -65,7 +68,7 @@ pub mod testkit;
 
 pub use client::{
     error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
-    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
+    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, ReplicaReads, RetryPolicy,
     LATENCY_BUCKETS,
 };
 pub use cmd::{
