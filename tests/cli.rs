@@ -231,9 +231,20 @@ fn stats_with_queue_and_scrape() {
     let app = std::thread::spawn(move || {
         let (mut sock, _) = listener.accept().unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Read the whole request (it may come in pieces): closing with unread bytes
+        // resets the connection (regression: a flaky "connection reset by peer").
+        let mut req = Vec::new();
         let mut buf = [0u8; 1024];
-        let n = sock.read(&mut buf).unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /metrics HTTP/1.0"));
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = sock.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "request cut short: {:?}",
+                String::from_utf8_lossy(&req)
+            );
+            req.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&req).starts_with("GET /metrics HTTP/1.0"));
         let body = "# TYPE valkit_breaker_state gauge\nvalkit_breaker_state{endpoint=\"writer\"} 1\nother_metric 5\n";
         write!(
             sock,
