@@ -103,6 +103,9 @@ fn help_for_every_subcommand() {
     assert!(fails(None, &["bigkeys", "--rate", "fast"], 2).contains("not a whole number"));
     assert!(fails(None, &["bench", "--max-time", "soon"], 2).contains("not a duration"));
     assert!(fails(None, &["bench", "--tests", "incr"], 2).contains("unknown test"));
+    assert!(fails(None, &["bench", "--requests", "999999999999"], 2).contains("--requests"));
+    assert!(fails(None, &["bench", "--size", "1000000000"], 2).contains("--size"));
+    assert!(fails(None, &["lock", "status"], 2).contains("missing lock name"));
     assert!(fails(None, &["--url", "ftp://x", "health"], 2).contains("configuration error"));
     assert!(fails(
         None,
@@ -228,9 +231,20 @@ fn stats_with_queue_and_scrape() {
     let app = std::thread::spawn(move || {
         let (mut sock, _) = listener.accept().unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Read the whole request (it may come in pieces): closing with unread bytes
+        // resets the connection (regression: a flaky "connection reset by peer").
+        let mut req = Vec::new();
         let mut buf = [0u8; 1024];
-        let n = sock.read(&mut buf).unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /metrics HTTP/1.0"));
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = sock.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "request cut short: {:?}",
+                String::from_utf8_lossy(&req)
+            );
+            req.extend_from_slice(&buf[..n]);
+        }
+        assert!(String::from_utf8_lossy(&req).starts_with("GET /metrics HTTP/1.0"));
         let body = "# TYPE valkit_breaker_state gauge\nvalkit_breaker_state{endpoint=\"writer\"} 1\nother_metric 5\n";
         write!(
             sock,

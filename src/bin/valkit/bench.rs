@@ -28,6 +28,11 @@ after --max-time (default 60s). Prints requests per second and latency percentil
 The keys are deleted at the end.
 ";
 
+/// Most requests per test (their latencies are kept for exact percentiles: 400 MB).
+const MAX_REQUESTS: u64 = 100_000_000;
+/// Largest value for SET (each thread holds a copy).
+const MAX_SIZE: u64 = 16 << 20;
+
 struct Result1 {
     test: String,
     done: u64,
@@ -44,9 +49,21 @@ pub(crate) fn bench(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
         .map(|t| t.trim().to_ascii_lowercase())
         .collect();
     let requests = a.number("--requests")?.unwrap_or(100_000).max(1);
+    if requests > MAX_REQUESTS {
+        // Every request's latency is kept (4 bytes each) for exact percentiles.
+        return Err(Failure::Usage(format!(
+            "bench: --requests {requests} is over {MAX_REQUESTS}; run several shorter benches"
+        )));
+    }
     let threads = a.number("--threads")?.unwrap_or(8).clamp(1, 1024);
     let pipeline = a.number("--pipeline")?.unwrap_or(1).clamp(1, 10_000);
-    let size = a.number("--size")?.unwrap_or(3).min(512 << 20) as usize;
+    let size = a.number("--size")?.unwrap_or(3);
+    if size > MAX_SIZE {
+        return Err(Failure::Usage(format!(
+            "bench: --size {size} is over {MAX_SIZE} bytes (each thread holds a copy)"
+        )));
+    }
+    let size = size as usize;
     let keyspace = a.number("--keyspace")?.unwrap_or(1).max(1);
     let max_time = a.duration("--max-time")?.unwrap_or(Duration::from_secs(60));
     a.finish()?;

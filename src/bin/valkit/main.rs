@@ -134,14 +134,6 @@ fn run(argv: Vec<String>) -> Result<ExitCode, Failure> {
         "limit" => patterns::limit(&g, a),
         "lock" => patterns::lock(&g, a),
         "bench" => bench::bench(&g, a),
-        other => {
-            if other.starts_with('-') {
-                if a.flag("--help") || a.flag("-h") || other == "--help" || other == "-h" {
-                    return Err(Failure::Help(MAIN_HELP.into()));
-                }
-                return Err(Failure::Usage(format!("unknown option `{other}`")));
-            }
-            Err(Failure::Usage(format!("unknown command `{other}`")))
-        }
+        other => Err(Failure::Usage(format!("unknown command `{other}`"))),
     }
 }

@@ -328,11 +328,9 @@ fn scrape_metrics(url: &str) -> Result<Vec<(String, String)>, Failure> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(fail)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(fail)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAccept: text/plain\r\n\r\n"
-    )
-    .map_err(fail)?;
+    // The request in one write.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAccept: text/plain\r\n\r\n");
+    s.write_all(request.as_bytes()).map_err(fail)?;
     let mut body = Vec::new();
     s.take(64 << 20).read_to_end(&mut body).map_err(fail)?;
     let text = String::from_utf8_lossy(&body);
