@@ -387,7 +387,10 @@ impl Execute for Client {
         if pipeline.is_atomic() {
             return None;
         }
-        let target = self.route(routing::pipeline_is_read_only(pipeline));
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
         let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         Some(self.run(
             CommandName::PIPELINE,
