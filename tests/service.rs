@@ -217,6 +217,12 @@ fn every_endpoint_answers_and_validates_input() {
                 r.body
             );
         }
+        let long_user = "x".repeat(200);
+        let r = get(a, "/users/1", &long_user);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.json()["error"].as_str().unwrap().contains("X-User"));
+        let big = format!(r#"{{"name": "{}", "title": "t"}}"#, "n".repeat(70_000));
+        assert_eq!(post(a, "/users/5", "u", &big).status, 413);
         assert_eq!(get(a, "/nothing/here", "u").status, 404);
         assert_eq!(http(a, "DELETE", "/users/1", Some("u"), None).status, 405);
 
