@@ -384,7 +384,9 @@ impl Execute for Client {
         pipeline: &Pipeline,
         build: &mut crate::cmd::BuildReplies<'_>,
     ) -> Option<Result<()>> {
-        if pipeline.is_atomic() {
+        // A cluster client splits pipelines by node: the caller falls back to
+        // `exec_pipeline`, which does that.
+        if pipeline.is_atomic() || self.shared.cluster.is_some() {
             return None;
         }
         let target = self.route(
