@@ -217,6 +217,12 @@ fn every_endpoint_answers_and_validates_input() {
                 r.body
             );
         }
+        let long_user = "x".repeat(200);
+        let r = get(a, "/users/1", &long_user);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.json()["error"].as_str().unwrap().contains("X-User"));
+        let big = format!(r#"{{"name": "{}", "title": "t"}}"#, "n".repeat(70_000));
+        assert_eq!(post(a, "/users/5", "u", &big).status, 413);
         assert_eq!(get(a, "/nothing/here", "u").status, 404);
         assert_eq!(http(a, "DELETE", "/users/1", Some("u"), None).status, 405);
 
@@ -294,9 +300,41 @@ fn every_endpoint_answers_and_validates_input() {
                 m.body
             );
         }
+        promtool_check(&m.body);
         assert_eq!(get(a, "/ping", "t").body, r#"{"ok":true}"#);
         assert_eq!(svc.shutdown(Duration::from_secs(5)).unwrap(), 0);
     }
+}
+
+/// `promtool check metrics` accepts the text (installed by scripts/provision.sh).
+fn promtool_check(text: &str) {
+    let promtool = ["/usr/bin/promtool", "promtool"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok())
+        .expect("promtool is installed by scripts/provision.sh (Debian package prometheus)");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool: {report}\n{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -922,9 +960,10 @@ fn without_an_endpoint_it_starts_a_throwaway_server() {
 }
 
 /// The example binary itself (`cargo test` builds it next to this test's directory):
-/// configured from the environment, it serves, and SIGTERM drains the write-behind.
+/// configured from the environment, it serves, and Ctrl-C (SIGINT) or SIGTERM drains the
+/// write-behind.
 #[test]
-fn the_example_binary_drains_write_behind_on_sigterm() {
+fn the_example_binary_drains_write_behind_on_ctrl_c_and_sigterm() {
     let exe = std::env::current_exe().unwrap();
     let Some(bin) = exe
         .parent()
@@ -940,9 +979,15 @@ fn the_example_binary_drains_write_behind_on_sigterm() {
         );
         return;
     }
+    for signal in ["INT", "TERM"] {
+        run_binary_until_signal(&bin, signal);
+    }
+}
+
+fn run_binary_until_signal(bin: &std::path::Path, signal: &str) {
     let server = support::shared(ServerKind::Valkey);
     let ns = testkit::unique_prefix("svc-bin");
-    let mut child = Command::new(&bin)
+    let mut child = Command::new(bin)
         .env("VALKEY_WRITER_ENDPOINT", "127.0.0.1")
         .env("VALKEY_WRITER_PORT", server.port().to_string())
         .env("PORT", "0")
@@ -982,7 +1027,7 @@ fn the_example_binary_drains_write_behind_on_sigterm() {
         pending(&ns)
     );
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -993,7 +1038,7 @@ fn the_example_binary_drains_write_behind_on_sigterm() {
         }
         assert!(
             Instant::now() < deadline,
-            "the service did not stop on SIGTERM"
+            "the service did not stop on SIG{signal}"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
