@@ -31,6 +31,7 @@ LAYERS=(
     "src/limit           conn|pool|cluster|client|testkit|cache|lock|queue|write_behind"
     "src/queue           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
     "src/write_behind    conn|pool|cluster|client|testkit|cache|lock|limit|queue"
+    "src/admin           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
 )
 
 check_layers() {
@@ -98,6 +99,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --all-features --no-deps
 step "layering"
 check_layers
 echo "layering ok"
+
+step "promtool: alert rules (ops/alerts.yml) and their unit tests"
+promtool check rules ops/alerts.yml
+promtool test rules ops/alerts_test.yml
 
 step "cargo test --all-features (build)"
 # Compiling is not bounded by the test timeout: on a loaded machine it alone can take minutes.

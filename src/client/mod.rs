@@ -10,6 +10,7 @@ mod observer;
 mod reader_sync;
 mod retry;
 mod routing;
+mod topology;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -28,6 +29,7 @@ pub use metrics::{error_label, Metrics, MetricsSource, LATENCY_BUCKETS};
 pub use observer::{CommandEvent, Observer};
 pub use retry::{Backoff, RetryPolicy};
 use routing::CommandName;
+pub use topology::ReplicaReads;
 
 /// Which endpoint a command goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +81,9 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// The caller's observers.
     observers: Vec<Arc<dyn Observer>>,
+    /// A cluster client's topology (`client/topology.rs`): when set, every command is
+    /// routed by it and `writer` is only the first seed node's pool.
+    cluster: Option<topology::ClusterTopology>,
 }
 
 /// One endpoint: its pool and its breaker.
@@ -160,6 +165,16 @@ impl Client {
         F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
     {
         let mut build = Some(build);
+        if self.shared.cluster.is_some() {
+            let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+            return self.cluster_transaction(&keys, |conn| match build.take() {
+                Some(f) => conn.transaction(&keys, f),
+                None => Err(Error::new(
+                    ErrorKind::Aborted,
+                    "transaction closure already used",
+                )),
+            });
+        }
         self.run(
             CommandName::MULTI,
             &self.shared.writer,
@@ -320,6 +335,9 @@ impl Retry {
 
 impl Execute for Client {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
+        if self.shared.cluster.is_some() {
+            return self.cluster_exec(cmd);
+        }
         let name = CommandName::of(cmd);
         let target = self.route(name.is_read_only(), cmd.read_from_hint());
         let retry = Retry::from_idempotent(name.is_idempotent(cmd));
@@ -327,6 +345,9 @@ impl Execute for Client {
     }
 
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
+        if self.shared.cluster.is_some() {
+            return self.cluster_pipeline(pipeline);
+        }
         let target = self.route(
             routing::pipeline_is_read_only(pipeline),
             routing::pipeline_read_from(pipeline),
@@ -347,12 +368,42 @@ impl Execute for Client {
         cmd: &Cmd,
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
+        if self.shared.cluster.is_some() {
+            return self.cluster_exec_frame(cmd, read);
+        }
         let name = CommandName::of(cmd);
         let target = self.route(name.is_read_only(), cmd.read_from_hint());
         let retry = Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| {
             conn.exec_frame(cmd, &mut *read)
         })
+    }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut crate::cmd::BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
+        // own path.
+        if pipeline.is_atomic() || self.shared.cluster.is_some() {
+            return None;
+        }
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
+        let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
+        Some(self.run(
+            CommandName::PIPELINE,
+            target,
+            pipeline.len(),
+            retry,
+            |conn| {
+                conn.exec_pipeline_replies(pipeline, &mut *build)
+                    .unwrap_or_else(|| Err(Error::conversion("not read in place")))
+            },
+        ))
     }
 }
 

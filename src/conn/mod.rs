@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::cmd::secrets::{scrub_error, scrub_reply};
-use crate::cmd::{Blocking, Cmd, Execute, Pipeline, Reissue};
+use crate::cmd::{Blocking, BuildReplies, Cmd, Execute, Pipeline, Reissue};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
@@ -250,13 +250,16 @@ impl Connection {
     /// bytes arrive? Costs a few system calls, never blocks.
     pub fn peer_state(&self) -> PeerState {
         let inner = self.inner.lock();
-        if inner.broken.is_some() {
-            return PeerState::Closed;
+        match inner.local_state() {
+            PeerState::Unknown => inner.stream.peer_state(),
+            known => known,
         }
-        if inner.decoder.buffered() > 0 {
-            return PeerState::DataPending;
-        }
-        inner.stream.peer_state()
+    }
+
+    /// What the connection knows without a system call: `Closed` once broken,
+    /// `DataPending` when unread bytes are buffered, else `Unknown`.
+    pub(crate) fn local_state(&self) -> PeerState {
+        self.inner.lock().local_state()
     }
 
     /// Take the RESP3 push frames that arrived between replies so far (for example
@@ -264,6 +267,15 @@ impl Connection {
     /// connection into a subscriber cannot run through `exec` or a pipeline.
     pub fn take_pushes(&self) -> Vec<Value> {
         self.inner.lock().pushes.drain(..).collect()
+    }
+
+    /// What a pool checks when the connection comes back, under one lock: whether it is
+    /// broken, and its session; pushes nobody took are dropped (the next user must not see
+    /// them).
+    pub(crate) fn returned(&self) -> (bool, SessionState) {
+        let mut inner = self.inner.lock();
+        inner.pushes.clear();
+        (inner.broken.is_some(), inner.session)
     }
 
     /// How many pushes were dropped because nobody took them (the oldest go first once
@@ -392,6 +404,17 @@ impl Execute for Connection {
     fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
         self.inner.lock().exec_frame(cmd, read)
     }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        if pipeline.is_atomic() {
+            return None;
+        }
+        Some(self.inner.lock().exec_pipeline_replies(pipeline, build))
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -413,6 +436,17 @@ impl Drop for Connection {
 }
 
 impl Inner {
+    /// See [`Connection::local_state`].
+    fn local_state(&self) -> PeerState {
+        if self.broken.is_some() {
+            PeerState::Closed
+        } else if self.decoder.buffered() > 0 {
+            PeerState::DataPending
+        } else {
+            PeerState::Unknown
+        }
+    }
+
     fn handshake(&mut self, config: &ConnectionConfig) -> Result<handshake::Hello> {
         let steps = handshake::commands(config);
         let mut hello = handshake::Hello::default();
@@ -522,6 +556,110 @@ impl Inner {
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
         }
+        self.prepare_pipeline(p)?;
+        self.with_blocking(p.blocking_mode(), |inner| {
+            inner.flush_wbuf()?;
+            if p.is_atomic() {
+                inner.read_atomic(p.commands())
+            } else {
+                let mut replies = Vec::with_capacity(p.len());
+                for c in p.commands() {
+                    let mut reply = inner.read_reply()?;
+                    scrub_reply(c, &mut reply);
+                    replies.push(reply);
+                }
+                Ok(replies)
+            }
+        })
+    }
+
+    /// A non-atomic pipeline whose replies are read in place, one at a time, by `build`
+    /// (see `Execute::exec_pipeline_replies`).
+    pub(crate) fn exec_pipeline_replies(
+        &mut self,
+        p: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Result<()> {
+        debug_assert!(!p.is_atomic());
+        self.check_usable()?;
+        if !p.is_empty() {
+            self.prepare_pipeline(p)?;
+        }
+        let result = self.with_blocking(p.blocking_mode(), |inner| {
+            if !p.is_empty() {
+                inner.flush_wbuf()?;
+            }
+            inner.read_replies(p, build)
+        });
+        self.decoder.compact();
+        result
+    }
+
+    /// Read the replies of `p` (sent, not atomic) into `build`, then any it left unread.
+    /// Precedence: a broken connection, then the first server error reply, then a
+    /// conversion error (as `Pipeline::query` over values has it).
+    fn read_replies(&mut self, p: &Pipeline, build: &mut BuildReplies<'_>) -> Result<()> {
+        let cmds = p.commands();
+        let ignored = p.ignored();
+        let mut at = 0;
+        let mut skipped = 0;
+        // Set when the error `next` returns is a server error reply (not a conversion one).
+        let mut server_error = false;
+        let built = {
+            let mut next = |read: &mut dyn FnMut(Frame<'_>) -> Result<()>| -> Result<()> {
+                loop {
+                    let Some(c) = cmds.get(at) else {
+                        return Err(Error::conversion("more replies read than commands sent"));
+                    };
+                    let skip = ignored.get(skipped) == Some(&at);
+                    at += 1;
+                    let mut called = false;
+                    let r = if skip {
+                        skipped += 1;
+                        self.read_frame(&mut |_| Ok(()))
+                    } else {
+                        self.read_frame(&mut |f| {
+                            called = true;
+                            read(f)
+                        })
+                    };
+                    match r {
+                        Ok(()) if skip => continue,
+                        Ok(()) => return Ok(()),
+                        Err(e) if called || self.broken.is_some() => return Err(e),
+                        Err(e) => {
+                            server_error = true;
+                            return Err(scrub_error(c, e));
+                        }
+                    }
+                }
+            };
+            build(&mut next)
+        };
+        if self.broken.is_some() {
+            return built;
+        }
+        // What `build` left unread (replies after a failure, ignored ones at the end).
+        let mut later = None;
+        while let Some(c) = cmds.get(at) {
+            at += 1;
+            if let Err(e) = self.read_frame(&mut |_| Ok(())) {
+                if self.broken.is_some() {
+                    return Err(e);
+                }
+                later.get_or_insert_with(|| scrub_error(c, e));
+            }
+        }
+        match built {
+            Err(e) if server_error => Err(e),
+            // Any server error reply wins over a conversion error.
+            Err(e) => Err(later.unwrap_or(e)),
+            Ok(()) => later.map_or(Ok(()), Err),
+        }
+    }
+
+    /// Encode `p` into the write buffer and note its session effects (nothing sent yet).
+    fn prepare_pipeline(&mut self, p: &Pipeline) -> Result<()> {
         self.wbuf.clear();
         self.wparts.clear();
         let max_bulk_len = self.decoder.limits().max_bulk_len;
@@ -538,20 +676,7 @@ impl Inner {
             self.session.in_multi = false;
             self.session.watching = false;
         }
-        self.with_blocking(p.blocking_mode(), |inner| {
-            inner.flush_wbuf()?;
-            if p.is_atomic() {
-                inner.read_atomic(p.commands())
-            } else {
-                let mut replies = Vec::with_capacity(p.len());
-                for c in p.commands() {
-                    let mut reply = inner.read_reply()?;
-                    scrub_reply(c, &mut reply);
-                    replies.push(reply);
-                }
-                Ok(replies)
-            }
-        })
+        Ok(())
     }
 
     /// Read the replies of MULTI, the queued `cmds` and EXEC.
@@ -844,15 +969,21 @@ impl Inner {
                 Ok(Some(Next::Owned(bytes))) => return crate::resp::with_owned_bulk(bytes, read),
                 Ok(Some(Next::Reply(reply))) => {
                     let f = reply.frame();
-                    if f.kind() == FrameKind::Push {
-                        let push = f.to_value();
-                        self.stash_push(push);
-                        continue;
+                    // One look at the node: most replies are neither pushes nor errors.
+                    match f.kind() {
+                        FrameKind::Push => {
+                            let push = f.to_value();
+                            self.stash_push(push);
+                            continue;
+                        }
+                        FrameKind::Error => {
+                            return match f.server_error() {
+                                Some(e) => Err(e.into()),
+                                None => read(f),
+                            }
+                        }
+                        _ => return read(f),
                     }
-                    return match f.server_error() {
-                        Some(e) => Err(e.into()),
-                        None => read(f),
-                    };
                 }
                 Ok(None) => self.fill()?,
                 Err(e) => return Err(self.poison(e)),
