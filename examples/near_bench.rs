@@ -31,23 +31,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     conn.set("hot", "x".repeat(100))?;
     let near = NearCache::open(&cfg, NearOptions::default())?;
     let _ = near.get_bytes(b"hot")?;
-    let n_hits = 2_000_000;
-    let t = Instant::now();
-    for _ in 0..n_hits {
-        std::hint::black_box(near.get_bytes(std::hint::black_box(b"hot"))?);
+    // Interleaved rounds; the machine is shared, so the best round of each side is
+    // reported along with the median of the per-round ratios.
+    let (n_hits, n_net, rounds) = (300_000, 5_000, 9);
+    let (mut best_hit, mut best_net, mut ratios) = (f64::MAX, f64::MAX, Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..n_hits {
+            std::hint::black_box(near.get_bytes(std::hint::black_box(b"hot"))?);
+        }
+        let hit_ns = t.elapsed().as_nanos() as f64 / n_hits as f64;
+        let t = Instant::now();
+        for _ in 0..n_net {
+            let v: Option<valkit::Bytes> = conn.get("hot")?;
+            std::hint::black_box(v);
+        }
+        let net_ns = t.elapsed().as_nanos() as f64 / n_net as f64;
+        best_hit = best_hit.min(hit_ns);
+        best_net = best_net.min(net_ns);
+        ratios.push(net_ns / hit_ns);
     }
-    let hit_ns = t.elapsed().as_nanos() as f64 / n_hits as f64;
-    let n_net = 50_000;
-    let t = Instant::now();
-    for _ in 0..n_net {
-        let v: Option<valkit::Bytes> = conn.get("hot")?;
-        std::hint::black_box(v);
-    }
-    let net_ns = t.elapsed().as_nanos() as f64 / n_net as f64;
+    ratios.sort_by(f64::total_cmp);
     println!(
-        "L1 hit {hit_ns:.0} ns, network GET {:.1} us: {:.0}x",
-        net_ns / 1000.0,
-        net_ns / hit_ns
+        "L1 hit {best_hit:.0} ns, network GET {:.1} us (best of {rounds} rounds): {:.0}x; median \
+         per-round ratio {:.0}x (min {:.0}x, max {:.0}x)",
+        best_net / 1000.0,
+        best_net / best_hit,
+        ratios[rounds / 2],
+        ratios[0],
+        ratios[rounds - 1]
     );
     drop(near);
 

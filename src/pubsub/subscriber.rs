@@ -20,6 +20,11 @@ use crate::resp::{Frame, Value};
 /// How long the reader holds the connection per wait: the bound on how late a stop is
 /// seen and how long a thread calling `subscribe` waits for the socket.
 const SLICE: Duration = Duration::from_millis(25);
+/// The wait slice for a while after another thread used the connection (a command on
+/// RESP3, a subscription change), so that the next such call waits at most this long.
+const BUSY_SLICE: Duration = Duration::from_millis(1);
+/// How long "a while" is.
+const BUSY_FOR: Duration = Duration::from_millis(500);
 
 /// Options of a [`Subscriber`].
 #[derive(Debug, Clone)]
@@ -88,6 +93,9 @@ struct Shared {
     stop: AtomicBool,
     client_id: AtomicI64,
     reconnects: AtomicU64,
+    /// When another thread last used the connection (ms since `born`).
+    touched: AtomicU64,
+    born: Instant,
 }
 
 impl Shared {
@@ -100,6 +108,22 @@ impl Shared {
 
     fn current(&self) -> Option<Arc<Connection>> {
         self.conn.lock().clone()
+    }
+
+    /// Another thread is about to use the connection: shorten the reader's waits.
+    fn touch(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        self.touched.store(now.max(1), Ordering::Relaxed);
+    }
+
+    fn slice(&self) -> Duration {
+        let t = self.touched.load(Ordering::Relaxed);
+        let now = self.born.elapsed().as_millis() as u64;
+        if t != 0 && now.saturating_sub(t) < BUSY_FOR.as_millis() as u64 {
+            BUSY_SLICE
+        } else {
+            SLICE
+        }
     }
 }
 
@@ -114,8 +138,11 @@ impl Shared {
 /// reporting the gap as [`Event::Disconnected`] then [`Event::Reconnected`].
 ///
 /// On RESP3 the same connection also runs ordinary commands ([`Execute`] is implemented):
-/// pushes and replies are told apart by type, so a message is never taken as a reply. On
-/// RESP2 a subscribed connection can only run pub/sub commands, and `exec` is refused.
+/// pushes and replies are told apart by type, so a message is never taken as a reply. A
+/// command waits for the reader's current wait to end (25 ms at most when the connection
+/// was idle; for 500 ms after a command or a subscription change the reader waits in 1 ms
+/// slices, so commands in a row are not slowed). On RESP2 a subscribed connection can only
+/// run pub/sub commands, and `exec` is refused.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -192,6 +219,8 @@ impl Subscriber {
             stop: AtomicBool::new(false),
             client_id: AtomicI64::new(id),
             reconnects: AtomicU64::new(0),
+            touched: AtomicU64::new(0),
+            born: Instant::now(),
         });
         let (tx, rx) = crossbeam_channel::bounded(shared.opts.capacity);
         let reader = Arc::clone(&shared);
@@ -341,6 +370,7 @@ impl Subscriber {
         let Some(conn) = self.shared.current() else {
             return Ok(());
         };
+        self.shared.touch();
         for c in sub_commands(kind, on, &names) {
             conn.send_unpaired(&c)?;
         }
@@ -381,6 +411,7 @@ impl Subscriber {
                  replies cannot be told apart there): use another connection, or RESP3",
             ));
         }
+        self.shared.touch();
         self.shared
             .current()
             .ok_or_else(|| Error::new(ErrorKind::Broken, "the subscriber is reconnecting"))
@@ -490,7 +521,7 @@ fn read_loop(shared: &Shared, tx: &Sender<Event>) {
         let Some(conn) = shared.current() else {
             return;
         };
-        let r = conn.next_unpaired(SLICE).and_then(|got| {
+        let r = conn.next_unpaired(shared.slice()).and_then(|got| {
             let now = Instant::now();
             match got {
                 Some(v) => {
