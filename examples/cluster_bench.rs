@@ -15,7 +15,7 @@ const KEYS: usize = 10_000;
 const PIPE: usize = 64;
 const BATCHES: usize = 500; // 32,000 GETs per pipelined run
 const SINGLE: usize = 10_000; // unpipelined GETs per run
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn key(i: usize) -> String {
     format!("key:{i:06}")

@@ -417,7 +417,8 @@ fn a_cache_with_slot_groups_spreads_over_every_shard_and_keeps_tags_and_batches(
     assert_eq!(cache.invalidate_pattern("item:*").unwrap(), 70);
     let left = client.scan_cluster(&format!("*{ns}*")).unwrap();
     assert!(
-        left.iter().all(|k| String::from_utf8_lossy(k).contains("#tag:")),
+        left.iter()
+            .all(|k| String::from_utf8_lossy(k).contains("#tag:")),
         "only tag sets are left"
     );
 }
