@@ -1,5 +1,6 @@
-//! Pool checkout + GET throughput with 2 and 8 threads against the `redis` crate's sync
-//! client behind an r2d2 pool (issue 3's pool benchmark), all in one run on one server.
+//! Pool checkout + GET throughput with 1, 4, 16 and 64 threads (`VALKIT_POOL_THREADS`)
+//! against the `redis` crate's sync client behind an r2d2 pool (issues 3 and 11), all in
+//! one run on one server.
 //!
 //! `cargo bench --all-features --bench pool` starts a throwaway server (the kind from
 //! `VALKIT_SERVER`, Valkey by default) or uses `VALKIT_BENCH_URL`. For each thread count
@@ -7,10 +8,13 @@
 //! runs in turn for a fixed wall-clock window (`VALKIT_BENCH_SECS`, default 1.5 s) after a
 //! 0.5 s warm-up, the starting variant rotating from round to round, so that load from
 //! elsewhere on the machine lands on all of them alike. Pool sizes: `VALKIT_POOL_SIZES`
-//! (default `8,50`; 50 is valkit's default `max_size`), the same size for valkit and r2d2.
+//! (default `16`), the same size for valkit and r2d2.
 //!
-//! * `pool`: valkit `pool.get()` + `GET` + return: the normal path (liveness from a
-//!   socket peek, no round trip on checkout);
+//! * `pool`: valkit `pool.get()` + `GET` + return: the normal path (a connection returned
+//!   within `skip_check_within`, 2 ms, is handed out as is; older ones get a socket peek;
+//!   no round trip on checkout);
+//! * `pool+peek`: the same with `skip_check_within = 0`: a socket peek (three system
+//!   calls) on every checkout, the behaviour before issue 11;
 //! * `pool+ping`: the same with `idle_check_after = 0`, i.e. a `PING` before every
 //!   checkout, what r2d2 pays with its default `test_on_check_out`;
 //! * `r2d2 default`: `r2d2::Pool<redis::Client>` with r2d2's defaults
@@ -131,7 +135,7 @@ fn main() -> valkit::Result<()> {
     let window = Duration::from_secs_f64(env_or("VALKIT_BENCH_SECS", 1.5));
     let rounds: usize = env_or("VALKIT_BENCH_ROUNDS", 5).max(1);
     let sizes: Vec<u32> = std::env::var("VALKIT_POOL_SIZES")
-        .unwrap_or_else(|_| "8,50".to_owned())
+        .unwrap_or_else(|_| "16".to_owned())
         .split(',')
         .map(|s| {
             s.trim()
@@ -167,6 +171,14 @@ fn main() -> valkit::Result<()> {
             name: "pool",
             size,
             make: valkit_pool(valkit(PoolOptions::new())?, &get),
+        });
+        variants.push(Variant {
+            name: "pool+peek",
+            size,
+            make: valkit_pool(
+                valkit(PoolOptions::new().skip_check_within(Duration::ZERO))?,
+                &get,
+            ),
         });
         variants.push(Variant {
             name: "pool+ping",
@@ -218,7 +230,16 @@ fn main() -> valkit::Result<()> {
         "variant", "size", "threads", "ops/s", "/r2d2 no-chk", "/r2d2 default"
     );
     let mut json = Vec::new();
-    for threads in [2usize, 8] {
+    let thread_counts: Vec<usize> = std::env::var("VALKIT_POOL_THREADS")
+        .unwrap_or_else(|_| "1,4,16,64".to_owned())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("VALKIT_POOL_THREADS: comma-separated thread counts")
+        })
+        .collect();
+    for &threads in &thread_counts {
         // samples[round][variant]
         let mut samples: Vec<Vec<f64>> = Vec::new();
         for round in 0..rounds {

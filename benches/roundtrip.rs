@@ -195,7 +195,13 @@ fn main() {
         g.finish();
     }
     c.final_summary();
-    interleaved(port, &ops, &conn, &mut rconn, &mut raw, &placement);
+    let vclient = valkit::Client::builder()
+        .config(server.config())
+        .build()
+        .expect("valkit client");
+    interleaved(
+        port, &ops, &conn, &vclient, &mut rconn, &mut raw, &placement,
+    );
     redis_benchmark(port, &ops);
     drop(server);
 }
@@ -210,7 +216,7 @@ fn valkit_cmd(args: &[Vec<u8>]) -> valkit::Cmd {
     k
 }
 
-fn valkit_op(conn: &valkit::Connection, op: &Op) {
+fn valkit_op(conn: &impl Execute, op: &Op) {
     if op.cmds.len() == 1 {
         let v = conn.exec(&valkit_cmd(&op.cmds[0])).expect("valkit exec");
         std::hint::black_box(v);
@@ -251,11 +257,13 @@ fn redis_op(rconn: &mut redis::Connection, op: &Op) {
 /// The noise-resistant comparison: short slices of each client in turn (the starting client
 /// rotates every round), so that all of them see the same background load; the ratio is
 /// taken within each round and the median over rounds is reported. redis-benchmark takes
-/// part as a fourth client when installed. Writes `target/criterion/rt-interleaved.json`.
+/// part as a fourth client when installed, and a `valkit::Client` (default settings: pool,
+/// retry, breaker, metrics) as a fifth. Writes `target/criterion/rt-interleaved.json`.
 fn interleaved(
     port: u16,
     ops: &[Op],
     conn: &valkit::Connection,
+    vclient: &valkit::Client,
     rconn: &mut redis::Connection,
     raw: &mut Raw,
     placement: &str,
@@ -306,15 +314,16 @@ fn interleaved(
             }
             n as f64 * per / t0.elapsed().as_secs_f64()
         };
-        let mut samples: Vec<[Option<f64>; 4]> = Vec::new();
+        let mut samples: Vec<[Option<f64>; 5]> = Vec::new();
         for round in 0..rounds {
-            let mut s = [None; 4];
-            for k in 0..4 {
-                let who = (k + round) % 4;
+            let mut s = [None; 5];
+            for k in 0..5 {
+                let who = (k + round) % 5;
                 s[who] = match who {
                     0 => Some(timed(&mut || valkit_op(conn, op))),
                     1 => Some(timed(&mut || redis_op(rconn, op))),
                     2 => Some(timed(&mut || raw.roundtrip(&req, reply_len))),
+                    4 => Some(timed(&mut || valkit_op(vclient, op))),
                     _ => rb.as_ref().and_then(|bin| {
                         let n = if op.cmds.len() > 1 { 64_000 } else { 3_000 };
                         run_redis_benchmark(bin, port, op, n)
@@ -331,18 +340,23 @@ fn interleaved(
             Some(v[v.len() / 2])
         };
         let col = |i: usize| med(samples.iter().filter_map(|s| s[i]).collect());
-        let ratio = |i: usize| med(samples.iter().filter_map(|s| Some(s[0]? / s[i]?)).collect());
+        let ratio_of =
+            |a: usize, i: usize| med(samples.iter().filter_map(|s| Some(s[a]? / s[i]?)).collect());
+        let ratio = |i: usize| ratio_of(0, i);
         let f = |x: Option<f64>| x.map_or("null".to_owned(), |x| format!("{x:.4}"));
         println!(
-            "interleaved {:<16} valkit {:>10.0}  redis {:>10.0}  raw {:>10.0}  redis-benchmark {:>10}  | valkit/raw {} valkit/redis {} valkit/redis-benchmark {}",
+            "interleaved {:<16} valkit {:>10.0}  client {:>10.0}  redis {:>10.0}  raw {:>10.0}  redis-benchmark {:>10}  | valkit/raw {} valkit/redis {} valkit/redis-benchmark {} client/raw {} client/redis {}",
             op.name,
             col(0).unwrap_or(0.0),
+            col(4).unwrap_or(0.0),
             col(1).unwrap_or(0.0),
             col(2).unwrap_or(0.0),
             f(col(3)),
             f(ratio(2)),
             f(ratio(1)),
             f(ratio(3)),
+            f(ratio_of(4, 2)),
+            f(ratio_of(4, 1)),
         );
         // Every round's rates, so that a bimodal distribution shows in the results.
         let per_round = samples
@@ -351,15 +365,18 @@ fn interleaved(
             .collect::<Vec<_>>()
             .join(", ");
         json.push(format!(
-            "\"{}\": {{\"valkit\": {}, \"redis\": {}, \"raw\": {}, \"redis_benchmark\": {}, \"valkit_over_raw\": {}, \"valkit_over_redis\": {}, \"valkit_over_redis_benchmark\": {}, \"rounds\": {rounds}, \"per_round\": [{per_round}]}}",
+            "\"{}\": {{\"valkit\": {}, \"redis\": {}, \"raw\": {}, \"redis_benchmark\": {}, \"client\": {}, \"valkit_over_raw\": {}, \"valkit_over_redis\": {}, \"valkit_over_redis_benchmark\": {}, \"client_over_raw\": {}, \"client_over_redis\": {}, \"rounds\": {rounds}, \"per_round\": [{per_round}]}}",
             op.name,
             f(col(0)),
             f(col(1)),
             f(col(2)),
             f(col(3)),
+            f(col(4)),
             f(ratio(2)),
             f(ratio(1)),
             f(ratio(3)),
+            f(ratio_of(4, 2)),
+            f(ratio_of(4, 1)),
         ));
     }
     let _ = std::fs::write(

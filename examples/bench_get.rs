@@ -12,7 +12,17 @@
 //! bench_get valkit PORT N pipe_set_typed  # pipe_set built with `pipe().set(..)`
 //! bench_get valkit PORT N pool_get        # N GETs through a `Pool` (checkout + GET + return)
 //! bench_get valkit PORT N client_get      # N GETs through a `Client` (breaker, pool, metrics)
+//! bench_get valkit PORT N pool_get_peek   # pool_get with the socket checked on every checkout
+//! bench_get valkit PORT N pool_helper_get # typed GET (`Commands::get`) through a `Pool`
+//! bench_get valkit PORT N client_helper_get # typed GET through a `Client`
+//! bench_get valkit PORT N pipe_get        # N pipelines of BENCH_DEPTH GETs, raw `Value`s
+//! bench_get valkit PORT N pipe_get_typed  # the same into `Vec<Option<Vec<u8>>>` (`query`)
+//! bench_get redis PORT N pipe_get         # the same with the redis crate
+//! bench_get valkit PORT N get_size        # N GETs of a BENCH_SIZE-byte value (typed)
+//! bench_get redis PORT N get_size         # the same with the redis crate
 //! ```
+//! `BENCH_DEPTH` (default 64) sets the depth of the `pipe_*` ops; `BENCH_SIZE` (default 16)
+//! the value size of `get_size` (written once, before the loop).
 //! The server runs outside valgrind; (instructions at N=2000 - at N=1000) / 1000 is the
 //! client's cost per GET (per pipeline), setup cancelled out.
 
@@ -44,6 +54,14 @@ fn main() {
                 ("valkit", "pool_get") => valkit_pool_gets(port, n),
                 ("valkit", "client_get") => valkit_client_gets(port, n),
                 ("redis", "pipe_set") => redis_pipe_sets(port, n),
+                ("valkit", "pool_get_peek") => valkit_pool_gets_peek(port, n),
+                ("valkit", "pool_helper_get") => valkit_pool_helper_gets(port, n),
+                ("valkit", "client_helper_get") => valkit_client_helper_gets(port, n),
+                ("valkit", "pipe_get") => valkit_pipe_gets(port, n),
+                ("valkit", "pipe_get_typed") => valkit_typed_pipe_gets(port, n),
+                ("redis", "pipe_get") => redis_pipe_gets(port, n),
+                ("valkit", "get_size") => valkit_sized_gets(port, n),
+                ("redis", "get_size") => redis_sized_gets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
                     std::process::exit(2);
@@ -136,7 +154,7 @@ fn redis_gets(port: u16, n: usize) {
     }
 }
 
-/// Commands per pipeline in the `pipe_set` op.
+/// Commands per pipeline in the `pipe_*` ops unless `BENCH_DEPTH` says otherwise.
 const DEPTH: usize = 64;
 
 /// Built the way a user writes it: a fresh pipeline of fresh commands every time.
@@ -145,13 +163,14 @@ fn valkit_pipe_sets(port: u16, n: usize) {
     let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
         .expect("valkit connect");
     let value = [b'x'; 16];
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
     for _ in 0..n {
         let mut p = valkit::pipe();
-        for _ in 0..DEPTH {
+        for _ in 0..depth {
             p.add(valkit::cmd("SET").arg("bench:s16").arg(&value[..]));
         }
         let replies = conn.exec_pipeline(&p).expect("pipeline");
-        assert_eq!(replies.len(), DEPTH);
+        assert_eq!(replies.len(), depth);
     }
 }
 
@@ -161,9 +180,10 @@ fn valkit_typed_pipe_sets(port: u16, n: usize) {
     let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
         .expect("valkit connect");
     let value = [b'x'; 16];
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
     for _ in 0..n {
         let mut p = valkit::pipe();
-        for _ in 0..DEPTH {
+        for _ in 0..depth {
             p = p.set("bench:s16", &value[..]);
         }
         p.query::<(), _>(&conn).expect("pipeline");
@@ -174,12 +194,134 @@ fn redis_pipe_sets(port: u16, n: usize) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     let mut conn = client.get_connection().expect("redis connect");
     let value = [b'x'; 16];
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
     for _ in 0..n {
         let mut p = redis::pipe();
-        for _ in 0..DEPTH {
+        for _ in 0..depth {
             p.cmd("SET").arg("bench:s16").arg(&value[..]);
         }
         let replies: Vec<redis::Value> = p.query(&mut conn).expect("pipeline");
-        assert_eq!(replies.len(), DEPTH);
+        assert_eq!(replies.len(), depth);
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `pool_get` with the liveness check forced on every checkout (the pool's behaviour
+/// before recently used connections skipped it).
+fn valkit_pool_gets_peek(port: u16, n: usize) {
+    use valkit::Execute;
+    let pool = valkit::Pool::new(
+        valkit::ConnectionConfig::new("127.0.0.1", port),
+        valkit::PoolOptions::default().skip_check_within(std::time::Duration::ZERO),
+    )
+    .expect("pool");
+    for _ in 0..n {
+        let v = pool
+            .exec(&valkit::cmd("GET").arg("bench:k16"))
+            .expect("GET");
+        assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
+    }
+}
+
+fn valkit_pool_helper_gets(port: u16, n: usize) {
+    use valkit::Commands;
+    let pool = valkit::Pool::new(
+        valkit::ConnectionConfig::new("127.0.0.1", port),
+        valkit::PoolOptions::default(),
+    )
+    .expect("pool");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = Commands::get(&pool, "bench:k16").expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(16));
+    }
+}
+
+fn valkit_client_helper_gets(port: u16, n: usize) {
+    use valkit::Commands;
+    let client = valkit::Client::builder()
+        .config(valkit::ConnectionConfig::new("127.0.0.1", port))
+        .build()
+        .expect("client");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = client.get("bench:k16").expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(16));
+    }
+}
+
+/// A pipeline of BENCH_DEPTH GETs, raw replies (`exec_pipeline`).
+fn valkit_pipe_gets(port: u16, n: usize) {
+    use valkit::Execute;
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    for _ in 0..n {
+        let mut p = valkit::pipe();
+        for _ in 0..depth {
+            p.add(valkit::cmd("GET").arg("bench:k16"));
+        }
+        let replies = conn.exec_pipeline(&p).expect("pipeline");
+        assert_eq!(replies.len(), depth);
+    }
+}
+
+/// The same pipeline converted by `query` into one `Vec<Option<Vec<u8>>>`.
+fn valkit_typed_pipe_gets(port: u16, n: usize) {
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    for _ in 0..n {
+        let mut p = valkit::pipe();
+        for _ in 0..depth {
+            p = p.get("bench:k16");
+        }
+        let v: Vec<Option<Vec<u8>>> = p.query(&conn).expect("pipeline");
+        assert_eq!(v.len(), depth);
+    }
+}
+
+fn redis_pipe_gets(port: u16, n: usize) {
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut conn = client.get_connection().expect("redis connect");
+    for _ in 0..n {
+        let mut p = redis::pipe();
+        for _ in 0..depth {
+            p.cmd("GET").arg("bench:k16");
+        }
+        let v: Vec<Option<Vec<u8>>> = p.query(&mut conn).expect("pipeline");
+        assert_eq!(v.len(), depth);
+    }
+}
+
+/// GETs of one BENCH_SIZE-byte value (key `bench:sized:SIZE`), typed into a `Vec<u8>`.
+fn valkit_sized_gets(port: u16, n: usize) {
+    use valkit::Commands;
+    let size = env_usize("BENCH_SIZE", 16);
+    let key = format!("bench:sized:{size}");
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    conn.set(&key, vec![b'v'; size]).expect("SET");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = conn.get(&key).expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(size));
+    }
+}
+
+fn redis_sized_gets(port: u16, n: usize) {
+    use redis::Commands;
+    let size = env_usize("BENCH_SIZE", 16);
+    let key = format!("bench:sized:{size}");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut conn = client.get_connection().expect("redis connect");
+    let _: () = conn.set(&key, vec![b'v'; size]).expect("SET");
+    for _ in 0..n {
+        let v: Option<Vec<u8>> = conn.get(&key).expect("GET");
+        assert_eq!(v.map(|v| v.len()), Some(size));
     }
 }

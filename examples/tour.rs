@@ -508,6 +508,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    // 15. Pub/sub and the near cache (valkit::pubsub, valkit::near).
+    println!("\n== pub/sub and a near cache");
+    {
+        use valkit::near::{NearCache, NearOptions};
+        use valkit::pubsub::{Event, Subscriber};
+        let sub = Subscriber::open(&config)?;
+        let channel = k("events:user:created");
+        sub.subscribe(&[&channel])?;
+        sub.psubscribe(&[k("events:*")])?;
+        let receivers = conn.publish(&channel, "user 42")?;
+        println!("PUBLISH -> {receivers} receiver(s) (one connection, two subscriptions)");
+        let until = Instant::now() + Duration::from_secs(2);
+        let mut got = 0;
+        while got < 2 && Instant::now() < until {
+            match sub.recv(Duration::from_millis(200)) {
+                Some(Event::Message(m)) => {
+                    got += 1;
+                    println!(
+                        "  {:?} message on {} (pattern {:?}): {}",
+                        m.kind,
+                        m.channel_str(),
+                        m.pattern
+                            .as_ref()
+                            .map(|p| String::from_utf8_lossy(p).into_owned()),
+                        m.payload_str()
+                    );
+                }
+                Some(other) => println!("  event {other:?}"),
+                None => {}
+            }
+        }
+        let stop = sub.stop_handle();
+        let t = Instant::now();
+        stop.stop();
+        while sub.recv(Duration::from_secs(1)).is_some() {}
+        println!("stopped the subscriber from a handle in {:?}", t.elapsed());
+
+        let near = NearCache::open(&config, NearOptions::default())?;
+        conn.set(k("near"), "v1")?;
+        let a: Option<String> = near.get(k("near"))?;
+        let t = Instant::now();
+        let b: Option<String> = near.get(k("near"))?;
+        println!(
+            "near cache: miss {a:?}, then a hit {b:?} in {:?}",
+            t.elapsed()
+        );
+        conn.set(k("near"), "v2")?; // another connection writes: the server invalidates
+        let until = Instant::now() + Duration::from_secs(2);
+        while near.stats().invalidations == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let c: Option<String> = near.get(k("near"))?;
+        println!(
+            "after another client's SET: {c:?} ({:?} mode); {:?}",
+            near.mode(),
+            near.stats()
+        );
+    }
+
     let removed = conn.del(&found)?;
     let mut rest = conn
         .scan(valkit::ScanOptions::default().pattern(format!("{prefix}*")))

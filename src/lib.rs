@@ -52,9 +52,13 @@ mod conn;
 mod pool;
 pub mod resp;
 
+pub mod admin;
+
 pub mod cache;
 pub mod limit;
 pub mod lock;
+pub mod near;
+pub mod pubsub;
 #[cfg(feature = "json")]
 pub mod queue;
 pub mod write_behind;

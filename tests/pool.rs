@@ -449,6 +449,57 @@ fn server_restart_dead_connections_are_never_handed_out() {
     }
 }
 
+/// Issue 11: a connection returned moments ago is handed out without a look at its
+/// socket (no system call), but one idle past `skip_check_within` is checked: after a
+/// server restart it is never handed out dead. Inside the window, a dead connection fails
+/// its command with an I/O error (never a wrong reply), and the client's retry absorbs it
+/// for an idempotent command.
+#[test]
+fn connections_idle_past_the_skip_window_are_checked_after_a_restart() {
+    for kind in kinds() {
+        let mut server = Server::start(kind).unwrap();
+        let window = Duration::from_millis(300);
+        let opts = PoolOptions::new()
+            .max_size(1)
+            .skip_check_within(window)
+            .checkout_timeout(Duration::from_secs(2));
+        let pool = Pool::new(server.config(), opts.clone()).unwrap();
+        pool.get().unwrap().exec(&cmd("PING")).unwrap();
+        let returned = Instant::now();
+        server.kill();
+        server.restart().unwrap();
+        // Past the window: the checkout looks at the socket, sees the old server's FIN,
+        // closes that connection and opens a new one; the first command works.
+        thread::sleep((window + Duration::from_millis(50)).saturating_sub(returned.elapsed()));
+        let c = pool.get().unwrap();
+        c.exec(&cmd("PING")).unwrap();
+        drop(c);
+        let s = pool.stats();
+        assert_eq!((s.created, s.closed, s.open), (2, 1, 1), "{kind:?}: {s:?}");
+        assert_eq!(
+            s.health_checks, 0,
+            "{kind:?}: the peek decided, no PING: {s:?}"
+        );
+
+        // Inside the window: a client over the same kind of pool. The connection used a
+        // moment ago is handed out unchecked; its GET fails with an I/O error and the
+        // client's retry runs it again on a new connection.
+        let k = key("skipwin");
+        let client = valkit::Client::builder()
+            .config(server.config())
+            .pool(opts.clone().skip_check_within(Duration::from_secs(30)))
+            .build()
+            .unwrap();
+        client.exec(&cmd("SET").arg(&k).arg("v")).unwrap();
+        server.kill();
+        server.restart().unwrap();
+        client.exec(&cmd("GET").arg(&k)).unwrap();
+        let s = client.pool_stats(valkit::Endpoint::Writer).unwrap();
+        assert_eq!((s.created, s.closed), (2, 1), "{kind:?}: {s:?}");
+        assert!(client.metrics().retries_total() >= 1, "{kind:?}: retried");
+    }
+}
+
 #[test]
 fn dirty_sessions_are_reset_before_reuse() {
     for (kind, proto) in combos() {

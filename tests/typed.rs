@@ -305,3 +305,131 @@ fn atomic_pipelines_run_as_one_transaction_with_typed_results() {
         assert_eq!(c.get::<_, Option<i64>>(&k).unwrap(), Some(44));
     });
 }
+
+/// An `Execute` that only runs commands and pipelines as values: `Pipeline::query` over it
+/// converts a `Vec<Value>` (the reference for the in-place path).
+struct ValuesOnly<'a>(&'a Connection);
+
+impl Execute for ValuesOnly<'_> {
+    fn exec(&self, cmd: &Cmd) -> valkit::Result<valkit::Value> {
+        self.0.exec(cmd)
+    }
+    fn exec_pipeline(&self, p: &valkit::Pipeline) -> valkit::Result<Vec<valkit::Value>> {
+        self.0.exec_pipeline(p)
+    }
+}
+
+/// `query` on `p` read in place (the connection) and through values agree: both `Ok` and
+/// equal, or both `Err` of the same kind; and the connection still pairs replies after.
+fn pipe_both_ways<T: FromValue + PartialEq + std::fmt::Debug>(
+    c: &Connection,
+    p: &valkit::Pipeline,
+) -> valkit::Result<T> {
+    let framed = p.query::<T, _>(c);
+    let valued = p.query::<T, _>(&ValuesOnly(c));
+    match (&framed, &valued) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{p:?}"),
+        (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{p:?}: {a} / {b}"),
+        _ => panic!("{p:?}: in place {framed:?}, values {valued:?}"),
+    }
+    let echo: String = c.query(&cmd("ECHO").arg("still in step")).unwrap();
+    assert_eq!(echo, "still in step");
+    framed
+}
+
+/// Issue 11: typed pipelines read each reply in place into its slot of the result (no
+/// `Value` per reply), with exactly the value path's rules: errors in order, the first
+/// server error winning over a conversion error wherever it is (ignored replies too), flat
+/// pairs, large bulk strings, empty pipelines; through a connection, a pool and a client.
+#[test]
+fn typed_pipelines_read_in_place_agree_with_the_value_path() {
+    each_combo("typed_pipe_inplace", |c, p, kind, proto| {
+        let (s, l, big) = (format!("{p}:s"), format!("{p}:l"), format!("{p}:big"));
+        c.set(&s, "7").unwrap();
+        c.rpush(&l, ["x"]).unwrap();
+        let large = vec![b'z'; 200 * 1024];
+        c.set(&big, &large[..]).unwrap();
+
+        let v: Vec<Option<Vec<u8>>> =
+            pipe_both_ways(c, &pipe().get(&s).get(format!("{p}:none")).get(&big)).unwrap();
+        assert_eq!(v, vec![Some(b"7".to_vec()), None, Some(large.clone())]);
+        let t: (i64, Option<String>, Vec<String>) = pipe_both_ways(
+            c,
+            &pipe().get(&s).get(format!("{p}:none")).lrange(&l, 0, -1),
+        )
+        .unwrap();
+        assert_eq!(t, (7, None, vec!["x".to_string()]));
+        // Flat replies pair up two at a time into a Vec of pairs.
+        let pairs: Vec<(String, i64)> =
+            pipe_both_ways(c, &pipe().get(&s).get(&s).get(&s).get(&s)).unwrap();
+        assert_eq!(pairs, vec![("7".to_string(), 7), ("7".to_string(), 7)]);
+        // A conversion error first, a server error later: the server error wins.
+        let e = pipe_both_ways::<Vec<i64>>(c, &pipe().lrange(&l, 0, -1).lpush(&s, "x").get(&s))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::WrongType));
+        // Only a conversion error.
+        let e =
+            pipe_both_ways::<Vec<i64>>(c, &pipe().get(&s).lrange(&l, 0, -1).get(&s)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conversion);
+        // An ignored reply's error, at the end.
+        let e = pipe_both_ways::<(i64,)>(c, &pipe().get(&s).lpush(&s, "x").ignore()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::WrongType));
+        // (Runs once: INCR is not idempotent.)
+        let (n,): (i64,) = pipe().incr(&s).ignore().get(&s).query(c).unwrap();
+        assert_eq!(n, 8);
+        // Wrong tuple size; empty pipelines.
+        let e = pipe_both_ways::<(i64, i64)>(c, &pipe().get(&s)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conversion);
+        let none: Vec<i64> = pipe_both_ways(c, &pipe()).unwrap();
+        assert!(none.is_empty());
+        pipe_both_ways::<()>(c, &pipe()).unwrap();
+        pipe_both_ways::<()>(c, &pipe().get(&s).lrange(&l, 0, -1)).unwrap();
+        // A long one, in order.
+        let mut long = pipe();
+        for i in 0..3000 {
+            long = long.cmd(cmd("ECHO").arg(i));
+        }
+        let echoed: Vec<i64> = pipe_both_ways(c, &long).unwrap();
+        assert!(echoed.iter().copied().eq(0..3000));
+
+        // The same through a pool and a client (one checkout / one attempt per pipeline).
+        let pool = valkit::Pool::new(c.config().clone(), valkit::PoolOptions::new()).unwrap();
+        let client = valkit::Client::builder()
+            .config(c.config().clone())
+            .build()
+            .unwrap();
+        let batch = pipe().get(&s).get(&big).get(format!("{p}:none"));
+        let want = (8i64, large.clone(), None::<String>);
+        assert_eq!(
+            batch
+                .query::<(i64, Vec<u8>, Option<String>), _>(&pool)
+                .unwrap(),
+            want
+        );
+        assert_eq!(
+            batch
+                .query::<(i64, Vec<u8>, Option<String>), _>(&client)
+                .unwrap(),
+            want
+        );
+        let bad = pipe().lrange(&l, 0, -1).lpush(&s, "x");
+        for e in [
+            bad.query::<Vec<i64>, _>(&pool).unwrap_err(),
+            bad.query::<Vec<i64>, _>(&client).unwrap_err(),
+        ] {
+            assert_eq!(
+                e.kind(),
+                ErrorKind::Server(ServerErrorKind::WrongType),
+                "{kind:?} {proto:?}"
+            );
+        }
+        assert_eq!(
+            pool.get()
+                .unwrap()
+                .query::<i64>(&cmd("GET").arg(&s))
+                .unwrap(),
+            8
+        );
+        assert_eq!(client.query::<i64>(&cmd("GET").arg(&s)).unwrap(), 8);
+    });
+}

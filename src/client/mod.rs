@@ -378,6 +378,33 @@ impl Execute for Client {
             conn.exec_frame(cmd, &mut *read)
         })
     }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut crate::cmd::BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
+        // own path.
+        if pipeline.is_atomic() || self.shared.cluster.is_some() {
+            return None;
+        }
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
+        let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
+        Some(self.run(
+            CommandName::PIPELINE,
+            target,
+            pipeline.len(),
+            retry,
+            |conn| {
+                conn.exec_pipeline_replies(pipeline, &mut *build)
+                    .unwrap_or_else(|| Err(Error::conversion("not read in place")))
+            },
+        ))
+    }
 }
 
 impl Target {

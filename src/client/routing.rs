@@ -255,24 +255,6 @@ const fn max_len() -> usize {
     max
 }
 
-/// `BUCKETS[c]..BUCKETS[c + 1]` are the rows of [`KNOWN`] whose name starts with letter `c`
-/// (`A` = 0): a lookup binary-searches a handful of rows.
-const BUCKETS: [usize; 27] = buckets();
-
-const fn buckets() -> [usize; 27] {
-    let mut out = [0; 27];
-    let mut c = 0;
-    while c < 27 {
-        let mut k = 0;
-        while k < KNOWN.len() && KNOWN[k].name.as_bytes()[0] < b'A' + c as u8 {
-            k += 1;
-        }
-        out[c] = k;
-        c += 1;
-    }
-    out
-}
-
 /// The row of `name` in [`KNOWN`]; a compile-time error when missing.
 const fn index_of(name: &str) -> usize {
     let mut k = 0;
@@ -292,24 +274,51 @@ const fn index_of(name: &str) -> usize {
     panic!("not a known command name")
 }
 
+/// Every name of [`KNOWN`] packed into one `u128` (see [`pack`]), in the same order: a
+/// lookup compares integers, not strings.
+const PACKED: [u128; KNOWN.len()] = packed();
+
+const _: () = assert!(MAX_KNOWN_LEN <= 16, "names are packed into 16 bytes");
+
+const fn packed() -> [u128; KNOWN.len()] {
+    let mut out = [0; KNOWN.len()];
+    let mut k = 0;
+    while k < KNOWN.len() {
+        let name = KNOWN[k].name.as_bytes();
+        let mut key = 0u128;
+        let mut j = 0;
+        while j < 16 {
+            let b = if j < name.len() { name[j] } else { 0 };
+            key = (key << 8) | b as u128;
+            j += 1;
+        }
+        out[k] = key;
+        k += 1;
+    }
+    out
+}
+
+/// A name of 1 to 16 bytes, upper-cased, as a big-endian `u128` padded with zero bytes:
+/// packed names order as the names do. `None` for other lengths and for names holding a
+/// zero byte (which would pack like a shorter name).
+#[inline]
+fn pack(name: &[u8]) -> Option<u128> {
+    if name.is_empty() || name.len() > 16 || name.contains(&0) {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..name.len()].copy_from_slice(name);
+    buf.make_ascii_uppercase();
+    Some(u128::from_be_bytes(buf))
+}
+
 /// The row of a command name (any case) in [`KNOWN`], without allocating.
 #[inline]
 pub(crate) fn lookup(name: &[u8]) -> Option<usize> {
-    if name.is_empty() || name.len() > MAX_KNOWN_LEN {
+    if name.len() > MAX_KNOWN_LEN {
         return None;
     }
-    let mut buf = [0u8; MAX_KNOWN_LEN];
-    let upper = &mut buf[..name.len()];
-    upper.copy_from_slice(name);
-    upper.make_ascii_uppercase();
-    let letter = usize::from(upper[0].wrapping_sub(b'A'));
-    if letter >= 26 {
-        return None;
-    }
-    let rows = &KNOWN[BUCKETS[letter]..BUCKETS[letter + 1]];
-    rows.binary_search_by(|k| k.name.as_bytes().cmp(upper))
-        .ok()
-        .map(|k| BUCKETS[letter] + k)
+    PACKED.binary_search(&pack(name)?).ok()
 }
 
 /// A command's name as the client reports it (metrics, observers, logs): its row in
@@ -448,6 +457,12 @@ mod tests {
             assert_eq!(lookup(unknown.as_bytes()), None, "{unknown:?}");
         }
         assert_eq!(lookup(&[0xff, b'G']), None);
+        assert_eq!(lookup(b"GET\0"), None);
+        assert_eq!(lookup(b"\0"), None);
+        assert!(
+            PACKED.windows(2).all(|w| w[0] < w[1]),
+            "packed names keep the order"
+        );
         assert_eq!(lookup(&[b'A'; 40]), None);
         assert_eq!(CommandName::PIPELINE.label(), "PIPELINE");
         assert_eq!(CommandName::MULTI.label(), "MULTI");

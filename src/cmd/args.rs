@@ -12,6 +12,7 @@ pub struct ArgWriter<'a> {
 
 impl ArgWriter<'_> {
     /// Append one argument.
+    #[inline]
     pub fn write(&mut self, arg: &[u8]) {
         self.cmd.push_arg(arg);
     }

@@ -38,7 +38,34 @@ pub trait Execute {
         let v = self.exec(cmd)?;
         crate::resp::with_value_frame(&v, read)
     }
+
+    /// Run a (non-atomic) pipeline and hand its replies to `build` one at a time, in place:
+    /// `build` calls the function it is given once per reply it wants, and that function
+    /// reads the next reply not [`ignore`](Pipeline::ignore)d into the reader it is given
+    /// (see [`Execute::exec_frame`]); a server error reply is returned as `Err` instead.
+    /// Every reply is read even when `build` stops early, and the first server error reply
+    /// (in order) wins over a conversion error, as in [`Pipeline::query`].
+    ///
+    /// `None` when this implementor does not read pipelines in place (the provided
+    /// version): [`Pipeline::query`] then converts what [`Execute::exec_pipeline`] returns.
+    /// Plumbing of `Pipeline::query`, outside semver.
+    #[doc(hidden)]
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        let _ = (pipeline, build);
+        None
+    }
 }
+
+/// What `Execute::exec_pipeline_replies` hands the replies to.
+pub(crate) type BuildReplies<'b> = dyn for<'a> FnMut(&'a mut NextReply<'a>) -> Result<()> + 'b;
+
+/// Reads the next reply of a pipeline into the reader it is given.
+pub(crate) type NextReply<'n> =
+    dyn FnMut(&mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> + 'n;
 
 impl<E: Execute + ?Sized> Execute for &E {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
@@ -49,6 +76,13 @@ impl<E: Execute + ?Sized> Execute for &E {
     }
     fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
         (**self).exec_frame(cmd, read)
+    }
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        (**self).exec_pipeline_replies(pipeline, build)
     }
 }
 
@@ -61,5 +95,12 @@ impl<E: Execute + ?Sized> Execute for std::sync::Arc<E> {
     }
     fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
         (**self).exec_frame(cmd, read)
+    }
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        (**self).exec_pipeline_replies(pipeline, build)
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 
+use super::execute::NextReply;
 use crate::error::{Error, Result};
 use crate::resp::{Frame, FrameKind, Value};
 
@@ -77,6 +78,28 @@ pub trait FromValue: Sized {
         let _ = (first, second);
         Err(Error::conversion("not a pair type"))
     }
+
+    /// Build the result of [`Pipeline::query`](crate::Pipeline::query) from `n` replies,
+    /// each read in place by calling `next` with a reader, exactly as
+    /// [`FromValue::from_value`] converts an array of those replies. The provided version
+    /// builds that array; sequences, tuples and `()` read each reply into its place.
+    /// Plumbing of `Pipeline::query`, outside semver.
+    #[doc(hidden)]
+    fn from_replies(n: usize, next: &mut NextReply<'_>) -> Result<Self> {
+        replies_as_array(n, next)
+    }
+}
+
+/// The provided [`FromValue::from_replies`]: the replies as one array of values.
+fn replies_as_array<T: FromValue>(n: usize, next: &mut NextReply<'_>) -> Result<T> {
+    let mut items = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        next(&mut |f| {
+            items.push(f.to_value());
+            Ok(())
+        })?;
+    }
+    T::from_value(Value::Array(items))
 }
 
 /// Look through attributes and turn an error reply into `Err` (as [`plain`] does).
@@ -117,6 +140,13 @@ impl FromValue for () {
 
     fn from_frame(f: Frame<'_>) -> Result<Self> {
         plain_frame(f).map(|_| ())
+    }
+
+    fn from_replies(n: usize, next: &mut NextReply<'_>) -> Result<Self> {
+        for _ in 0..n {
+            next(&mut |_| Ok(()))?;
+        }
+        Ok(())
     }
 }
 
@@ -511,6 +541,21 @@ impl<T: FromValue> FromValue for Vec<T> {
             _ => Self::from_value(f.to_value()),
         }
     }
+
+    fn from_replies(n: usize, next: &mut NextReply<'_>) -> Result<Self> {
+        if T::IS_PAIR {
+            // Flat replies pair up two at a time: the array rules decide.
+            return replies_as_array(n, next);
+        }
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            next(&mut |f| {
+                out.push(T::from_frame(f)?);
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
 }
 
 impl<K, V, S> FromValue for HashMap<K, V, S>
@@ -581,6 +626,30 @@ macro_rules! tuple_from_value {
                 $(let $name = match it.next() {
                     Some(e) => $name::from_frame(e)?,
                     None => $name::from_value(Value::Nil)?,
+                };)+
+                Ok(($($name,)+))
+            }
+
+            #[allow(non_snake_case)]
+            fn from_replies(
+                n: usize,
+                next: &mut NextReply<'_>,
+            ) -> Result<Self> {
+                if n != $n {
+                    return Err(Error::conversion(format!(
+                        "expected {} elements for a tuple, got {}", $n, n
+                    )));
+                }
+                $(let $name = {
+                    let mut slot = None;
+                    next(&mut |f| {
+                        slot = Some($name::from_frame(f)?);
+                        Ok(())
+                    })?;
+                    match slot {
+                        Some(x) => x,
+                        None => return Err(Error::conversion("a pipeline reply was not read")),
+                    }
                 };)+
                 Ok(($($name,)+))
             }

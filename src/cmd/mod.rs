@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub use args::{ArgWriter, ToArgs};
 pub(crate) use blocking::Reissue;
+pub(crate) use execute::BuildReplies;
 pub use execute::Execute;
 pub use from_value::FromValue;
 pub use pipeline::{pipe, Pipeline};
@@ -309,6 +310,7 @@ impl Cmd {
         crate::error::Error::new(crate::error::ErrorKind::Unsupported, why.explain(&name))
     }
 
+    #[inline]
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
         if bytes.len() >= LARGE_ARG {
             self.push_large_copy(bytes);

@@ -1,7 +1,7 @@
 //! [`Pipeline`]: many commands in one write, optionally as one MULTI/EXEC transaction.
 
 use super::{Blocking, Cmd, Execute, FromValue};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::resp::Value;
 
 /// A batch of commands sent in one write, whose replies are read back in order.
@@ -188,7 +188,26 @@ impl Pipeline {
     /// check for errors. The first per-command error, if any, is returned instead (use
     /// [`run`](Pipeline::run) to see every command's own result).
     pub fn query<T: FromValue, E: Execute + ?Sized>(&self, ex: &E) -> Result<T> {
+        if !self.atomic {
+            // Replies read where they lie, each converted straight into its place in `T`.
+            let kept = self.cmds.len() - self.ignored.len();
+            let mut out = None;
+            let ran = ex.exec_pipeline_replies(self, &mut |next| {
+                out = Some(T::from_replies(kept, next)?);
+                Ok(())
+            });
+            if let Some(ran) = ran {
+                ran?;
+                return out
+                    .ok_or_else(|| Error::conversion("the pipeline's replies were not read"));
+            }
+        }
         self.convert(ex.exec_pipeline(self)?)
+    }
+
+    /// Indexes (ascending) of the commands whose replies `query` leaves out.
+    pub(crate) fn ignored(&self) -> &[usize] {
+        &self.ignored
     }
 
     /// Convert this pipeline's replies as [`query`](Pipeline::query) does (also what a

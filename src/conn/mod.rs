@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::cmd::secrets::{scrub_error, scrub_reply};
-use crate::cmd::{Blocking, Cmd, Execute, Pipeline, Reissue};
+use crate::cmd::{Blocking, BuildReplies, Cmd, Execute, Pipeline, Reissue};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
@@ -250,13 +250,16 @@ impl Connection {
     /// bytes arrive? Costs a few system calls, never blocks.
     pub fn peer_state(&self) -> PeerState {
         let inner = self.inner.lock();
-        if inner.broken.is_some() {
-            return PeerState::Closed;
+        match inner.local_state() {
+            PeerState::Unknown => inner.stream.peer_state(),
+            known => known,
         }
-        if inner.decoder.buffered() > 0 {
-            return PeerState::DataPending;
-        }
-        inner.stream.peer_state()
+    }
+
+    /// What the connection knows without a system call: `Closed` once broken,
+    /// `DataPending` when unread bytes are buffered, else `Unknown`.
+    pub(crate) fn local_state(&self) -> PeerState {
+        self.inner.lock().local_state()
     }
 
     /// Take the RESP3 push frames that arrived between replies so far (for example
@@ -266,10 +269,86 @@ impl Connection {
         self.inner.lock().pushes.drain(..).collect()
     }
 
+    /// What a pool checks when the connection comes back, under one lock: whether it is
+    /// broken, and its session; pushes nobody took are dropped (the next user must not see
+    /// them).
+    pub(crate) fn returned(&self) -> (bool, SessionState) {
+        let mut inner = self.inner.lock();
+        inner.pushes.clear();
+        (inner.broken.is_some(), inner.session)
+    }
+
     /// How many pushes were dropped because nobody took them (the oldest go first once
     /// 10,000 are waiting).
     pub fn dropped_pushes(&self) -> u64 {
         self.inner.lock().dropped_pushes
+    }
+
+    /// Write `cmd` without waiting for its reply, bypassing the refusal of commands whose
+    /// replies do not pair with requests (SUBSCRIBE and friends). For the pub/sub and
+    /// tracking readers only: whatever the server answers is read by
+    /// [`Connection::next_unpaired`]. Nothing else may read replies on this connection
+    /// afterwards (on RESP2) except through `next_unpaired`.
+    pub(crate) fn send_unpaired(&self, cmd: &Cmd) -> Result<()> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        cmd.check_sendable(inner.decoder.limits().max_bulk_len)?;
+        inner.session.observe(cmd, inner.db);
+        inner.encode(cmd);
+        inner.flush_wbuf()
+    }
+
+    /// The next frame of any kind (a push, a set-aside push, or an unpaired reply), waiting
+    /// at most `wait`. `Ok(None)` when nothing complete arrived in time: an idle wait is
+    /// not an error and leaves the connection usable (a partly received frame stays in the
+    /// decoder and is completed by a later call). The lock is held only for the wait and
+    /// handed fairly to a waiting writer afterwards, so [`Connection::send_unpaired`] and
+    /// commands from other threads get through between two waits.
+    pub(crate) fn next_unpaired(&self, wait: Duration) -> Result<Option<Value>> {
+        let mut guard = self.inner.lock();
+        let out = guard.next_unpaired(wait);
+        parking_lot::MutexGuard::unlock_fair(guard);
+        out
+    }
+
+    /// [`Execute::exec`], calling `mark` first while holding the connection: whatever
+    /// `mark` records is ordered exactly as the commands reach the server (the near cache
+    /// numbers its reads this way).
+    pub(crate) fn exec_marked(&self, cmd: &Cmd, mark: impl FnOnce()) -> Result<Value> {
+        let mut inner = self.inner.lock();
+        mark();
+        inner.exec(cmd)
+    }
+
+    /// [`Connection::next_unpaired`] that never waits for another thread and never blocks
+    /// on an idle socket: `Ok(None)` when another thread is using the connection (it sets
+    /// pushes aside for [`Connection::take_pushes`]) or nothing is there. Where the socket
+    /// cannot be looked at without reading (Unix sockets, TLS), it reads for at most 1 ms.
+    pub(crate) fn try_next_unpaired(&self) -> Result<Option<Value>> {
+        let Some(mut guard) = self.inner.try_lock() else {
+            return Ok(None);
+        };
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        if let Some(v) = inner.pushes.pop_front() {
+            return Ok(Some(v));
+        }
+        match inner.decoder.next_value() {
+            Ok(Some(v)) => return Ok(Some(v)),
+            Ok(None) => {}
+            Err(e) => return Err(inner.poison(e)),
+        }
+        match inner.stream.peer_state() {
+            PeerState::Open => Ok(None),
+            PeerState::Closed => {
+                let e = Error::new(ErrorKind::Io, "connection closed by the server");
+                Err(inner.poison(e))
+            }
+            PeerState::DataPending | PeerState::Unknown => {
+                inner.next_unpaired(Duration::from_millis(1))
+            }
+        }
     }
 
     /// Run `build` with `keys` watched, then commit the pipeline it returns as MULTI/EXEC,
@@ -325,6 +404,17 @@ impl Execute for Connection {
     fn exec_frame(&self, cmd: &Cmd, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
         self.inner.lock().exec_frame(cmd, read)
     }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        if pipeline.is_atomic() {
+            return None;
+        }
+        Some(self.inner.lock().exec_pipeline_replies(pipeline, build))
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -346,6 +436,17 @@ impl Drop for Connection {
 }
 
 impl Inner {
+    /// See [`Connection::local_state`].
+    fn local_state(&self) -> PeerState {
+        if self.broken.is_some() {
+            PeerState::Closed
+        } else if self.decoder.buffered() > 0 {
+            PeerState::DataPending
+        } else {
+            PeerState::Unknown
+        }
+    }
+
     fn handshake(&mut self, config: &ConnectionConfig) -> Result<handshake::Hello> {
         let steps = handshake::commands(config);
         let mut hello = handshake::Hello::default();
@@ -455,6 +556,110 @@ impl Inner {
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
         }
+        self.prepare_pipeline(p)?;
+        self.with_blocking(p.blocking_mode(), |inner| {
+            inner.flush_wbuf()?;
+            if p.is_atomic() {
+                inner.read_atomic(p.commands())
+            } else {
+                let mut replies = Vec::with_capacity(p.len());
+                for c in p.commands() {
+                    let mut reply = inner.read_reply()?;
+                    scrub_reply(c, &mut reply);
+                    replies.push(reply);
+                }
+                Ok(replies)
+            }
+        })
+    }
+
+    /// A non-atomic pipeline whose replies are read in place, one at a time, by `build`
+    /// (see `Execute::exec_pipeline_replies`).
+    pub(crate) fn exec_pipeline_replies(
+        &mut self,
+        p: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Result<()> {
+        debug_assert!(!p.is_atomic());
+        self.check_usable()?;
+        if !p.is_empty() {
+            self.prepare_pipeline(p)?;
+        }
+        let result = self.with_blocking(p.blocking_mode(), |inner| {
+            if !p.is_empty() {
+                inner.flush_wbuf()?;
+            }
+            inner.read_replies(p, build)
+        });
+        self.decoder.compact();
+        result
+    }
+
+    /// Read the replies of `p` (sent, not atomic) into `build`, then any it left unread.
+    /// Precedence: a broken connection, then the first server error reply, then a
+    /// conversion error (as `Pipeline::query` over values has it).
+    fn read_replies(&mut self, p: &Pipeline, build: &mut BuildReplies<'_>) -> Result<()> {
+        let cmds = p.commands();
+        let ignored = p.ignored();
+        let mut at = 0;
+        let mut skipped = 0;
+        // Set when the error `next` returns is a server error reply (not a conversion one).
+        let mut server_error = false;
+        let built = {
+            let mut next = |read: &mut dyn FnMut(Frame<'_>) -> Result<()>| -> Result<()> {
+                loop {
+                    let Some(c) = cmds.get(at) else {
+                        return Err(Error::conversion("more replies read than commands sent"));
+                    };
+                    let skip = ignored.get(skipped) == Some(&at);
+                    at += 1;
+                    let mut called = false;
+                    let r = if skip {
+                        skipped += 1;
+                        self.read_frame(&mut |_| Ok(()))
+                    } else {
+                        self.read_frame(&mut |f| {
+                            called = true;
+                            read(f)
+                        })
+                    };
+                    match r {
+                        Ok(()) if skip => continue,
+                        Ok(()) => return Ok(()),
+                        Err(e) if called || self.broken.is_some() => return Err(e),
+                        Err(e) => {
+                            server_error = true;
+                            return Err(scrub_error(c, e));
+                        }
+                    }
+                }
+            };
+            build(&mut next)
+        };
+        if self.broken.is_some() {
+            return built;
+        }
+        // What `build` left unread (replies after a failure, ignored ones at the end).
+        let mut later = None;
+        while let Some(c) = cmds.get(at) {
+            at += 1;
+            if let Err(e) = self.read_frame(&mut |_| Ok(())) {
+                if self.broken.is_some() {
+                    return Err(e);
+                }
+                later.get_or_insert_with(|| scrub_error(c, e));
+            }
+        }
+        match built {
+            Err(e) if server_error => Err(e),
+            // Any server error reply wins over a conversion error.
+            Err(e) => Err(later.unwrap_or(e)),
+            Ok(()) => later.map_or(Ok(()), Err),
+        }
+    }
+
+    /// Encode `p` into the write buffer and note its session effects (nothing sent yet).
+    fn prepare_pipeline(&mut self, p: &Pipeline) -> Result<()> {
         self.wbuf.clear();
         self.wparts.clear();
         let max_bulk_len = self.decoder.limits().max_bulk_len;
@@ -471,20 +676,7 @@ impl Inner {
             self.session.in_multi = false;
             self.session.watching = false;
         }
-        self.with_blocking(p.blocking_mode(), |inner| {
-            inner.flush_wbuf()?;
-            if p.is_atomic() {
-                inner.read_atomic(p.commands())
-            } else {
-                let mut replies = Vec::with_capacity(p.len());
-                for c in p.commands() {
-                    let mut reply = inner.read_reply()?;
-                    scrub_reply(c, &mut reply);
-                    replies.push(reply);
-                }
-                Ok(replies)
-            }
-        })
+        Ok(())
     }
 
     /// Read the replies of MULTI, the queued `cmds` and EXEC.
@@ -777,18 +969,68 @@ impl Inner {
                 Ok(Some(Next::Owned(bytes))) => return crate::resp::with_owned_bulk(bytes, read),
                 Ok(Some(Next::Reply(reply))) => {
                     let f = reply.frame();
-                    if f.kind() == FrameKind::Push {
-                        let push = f.to_value();
-                        self.stash_push(push);
-                        continue;
+                    // One look at the node: most replies are neither pushes nor errors.
+                    match f.kind() {
+                        FrameKind::Push => {
+                            let push = f.to_value();
+                            self.stash_push(push);
+                            continue;
+                        }
+                        FrameKind::Error => {
+                            return match f.server_error() {
+                                Some(e) => Err(e.into()),
+                                None => read(f),
+                            }
+                        }
+                        _ => return read(f),
                     }
-                    return match f.server_error() {
-                        Some(e) => Err(e.into()),
-                        None => read(f),
-                    };
                 }
                 Ok(None) => self.fill()?,
                 Err(e) => return Err(self.poison(e)),
+            }
+        }
+    }
+
+    fn next_unpaired(&mut self, wait: Duration) -> Result<Option<Value>> {
+        self.check_usable()?;
+        if let Some(v) = self.pushes.pop_front() {
+            return Ok(Some(v));
+        }
+        let until = Instant::now().checked_add(wait);
+        loop {
+            match self.decoder.next_value() {
+                Ok(Some(v)) => return Ok(Some(v)),
+                Ok(None) => {}
+                Err(e) => return Err(self.poison(e)),
+            }
+            let left = match until {
+                None => None,
+                Some(u) => {
+                    let left = u.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    Some(left)
+                }
+            };
+            self.arm_socket(left)?;
+            let stream = &mut self.stream;
+            match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
+                Ok(0) => {
+                    let e = Error::new(ErrorKind::Io, "connection closed by the server");
+                    return Err(self.poison(e));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => {
+                    let e = Error::io(ErrorKind::Io, "read", e);
+                    return Err(self.poison(e));
+                }
             }
         }
     }

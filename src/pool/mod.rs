@@ -122,7 +122,7 @@ impl Pool {
                 shared.state.lock().connecting += 1;
                 let deadline = Instant::now() + shared.config.connect_timeout;
                 let conn = shared.connect(deadline)?;
-                shared.put_idle(conn, Instant::now());
+                shared.put_idle(Box::new(conn), Instant::now());
             }
         }
         let reaper = match period {
@@ -213,11 +213,18 @@ impl Pool {
         let mut waited = false;
         let mut own_error = None;
         let mut backoff = Duration::from_millis(5);
+        let mut start_unused = Some(start);
         let mut st = shared.state.lock();
         loop {
             if let Some(idle) = st.idle.pop() {
                 drop(st);
-                if let Some(idle) = shared.vet(idle) {
+                // The clock read at the start serves the first look, unless this
+                // checkout waited.
+                let now = match start_unused.take() {
+                    Some(t) if !waited => t,
+                    _ => Instant::now(),
+                };
+                if let Some(idle) = shared.vet(idle, now) {
                     return Ok(self.hand_out(idle.conn, idle.created, start, waited));
                 }
                 st = shared.state.lock();
@@ -241,7 +248,9 @@ impl Pool {
                 st.connecting += 1;
                 drop(st);
                 match shared.connect(deadline) {
-                    Ok(conn) => return Ok(self.hand_out(conn, Instant::now(), start, waited)),
+                    Ok(conn) => {
+                        return Ok(self.hand_out(Box::new(conn), Instant::now(), start, waited))
+                    }
                     Err(e) if is_fatal(&e) => return Err(e),
                     Err(e) => own_error = Some(e),
                 }
@@ -302,7 +311,7 @@ impl Pool {
         let start = Instant::now();
         loop {
             let idle: Idle = shared.state.lock().idle.pop()?;
-            if let Some(idle) = shared.vet(idle) {
+            if let Some(idle) = shared.vet(idle, Instant::now()) {
                 return Some(self.hand_out(idle.conn, idle.created, start, false));
             }
         }
@@ -325,7 +334,7 @@ impl Pool {
 
     fn hand_out(
         &self,
-        conn: crate::conn::Connection,
+        conn: Box<crate::conn::Connection>,
         created: Instant,
         start: Instant,
         waited: bool,
@@ -357,6 +366,20 @@ impl Execute for Pool {
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
         self.get()?.exec_frame(cmd, read)
+    }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut crate::cmd::BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        if pipeline.is_atomic() {
+            return None;
+        }
+        Some(self.get().and_then(|c| {
+            c.exec_pipeline_replies(pipeline, build)
+                .unwrap_or_else(|| Err(crate::error::Error::conversion("not read in place")))
+        }))
     }
 }
 

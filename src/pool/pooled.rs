@@ -19,13 +19,13 @@ use crate::resp::Value;
 /// panic, or when subscribed on RESP2, where in-flight messages look like replies); one
 /// past `max_lifetime` is closed.
 pub struct PooledConnection {
-    conn: Option<Connection>,
+    conn: Option<Box<Connection>>,
     created: Instant,
     shared: Arc<Shared>,
 }
 
 impl PooledConnection {
-    pub(crate) fn new(conn: Connection, created: Instant, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(conn: Box<Connection>, created: Instant, shared: Arc<Shared>) -> Self {
         PooledConnection {
             conn: Some(conn),
             created,
@@ -39,11 +39,12 @@ impl PooledConnection {
     pub fn detach(mut self) -> Connection {
         self.shared.forget();
         match self.conn.take() {
-            Some(c) => c,
+            Some(c) => *c,
             None => unreachable!("a PooledConnection holds its connection until dropped"),
         }
     }
 
+    #[inline]
     fn conn(&self) -> &Connection {
         match &self.conn {
             Some(c) => c,
@@ -75,6 +76,14 @@ impl Execute for PooledConnection {
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
         self.conn().exec_frame(cmd, read)
+    }
+
+    fn exec_pipeline_replies(
+        &self,
+        pipeline: &Pipeline,
+        build: &mut crate::cmd::BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        self.conn().exec_pipeline_replies(pipeline, build)
     }
 }
 

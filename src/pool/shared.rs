@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 
 /// A connection resting in the pool.
 pub(crate) struct Idle {
-    pub conn: Connection,
+    /// Boxed: checkout and return move a pointer, not the connection's state.
+    pub conn: Box<Connection>,
     pub created: Instant,
     pub since: Instant,
 }
@@ -139,10 +140,23 @@ impl Shared {
 
     /// Decide whether an idle connection may be handed out, without a round trip when
     /// the socket can vouch for it. Returns it, or discards it and returns `None`.
-    pub(crate) fn vet(&self, idle: Idle) -> Option<Idle> {
-        let now = Instant::now();
+    pub(crate) fn vet(&self, idle: Idle, now: Instant) -> Option<Idle> {
         let why: Option<String> = if self.past_lifetime(idle.created, now) {
             Some("past max_lifetime".into())
+        } else if now.saturating_duration_since(idle.since)
+            < self
+                .options
+                .skip_check_within
+                .min(self.options.idle_check_after)
+        {
+            // Used moments ago: no system call. What the connection itself knows (broken,
+            // unread bytes) is still checked. (A PING asked for by `idle_check_after` is
+            // never skipped.)
+            match idle.conn.local_state() {
+                PeerState::Closed => Some("broken".into()),
+                PeerState::DataPending => Some("unsolicited bytes arrived while idle".into()),
+                PeerState::Open | PeerState::Unknown => None,
+            }
         } else {
             match idle.conn.peer_state() {
                 PeerState::Closed => Some("closed by the server".into()),
@@ -175,14 +189,17 @@ impl Shared {
 
     /// Take a connection back from its user: reset a changed session, drop a broken or
     /// expired one, keep the rest for the next checkout.
-    pub(crate) fn put_back(&self, conn: Connection, created: Instant) {
-        let why: Option<String> = if conn.is_broken() {
+    pub(crate) fn put_back(&self, conn: Box<Connection>, created: Instant) {
+        // Pushes nobody asked for are dropped here: the next user must not see them.
+        let (broken, session) = conn.returned();
+        let now = Instant::now();
+        let why: Option<String> = if broken {
             Some("broken".into())
-        } else if !conn.session_state().is_clean() {
+        } else if !session.is_clean() {
             if std::thread::panicking() {
                 // No blocking I/O while unwinding: drop it rather than RESET it.
                 Some("returned with a changed session during a panic".into())
-            } else if conn.session_state().subscribed && conn.protocol() == Protocol::Resp2 {
+            } else if session.subscribed && conn.protocol() == Protocol::Resp2 {
                 // Messages may be in flight, and in RESP2 they look like replies: a RESET
                 // could read one as its answer. A new connection is cheaper than doubt.
                 Some("returned subscribed on RESP2".into())
@@ -195,7 +212,7 @@ impl Shared {
                     Err(e) => Some(format!("session reset failed: {e}")),
                 }
             }
-        } else if self.past_lifetime(created, Instant::now()) {
+        } else if self.past_lifetime(created, now) {
             Some("past max_lifetime".into())
         } else {
             None
@@ -204,23 +221,26 @@ impl Shared {
             self.discard(conn, &why);
             return;
         }
-        // Nobody asked for pushes left behind; the next user must not see them.
-        drop(conn.take_pushes());
-        self.put_idle(conn, created);
+        self.put_idle_at(conn, created, now);
     }
 
-    pub(crate) fn put_idle(&self, conn: Connection, created: Instant) {
+    pub(crate) fn put_idle(&self, conn: Box<Connection>, created: Instant) {
+        self.put_idle_at(conn, created, Instant::now());
+    }
+
+    /// Keep `conn` for the next checkout, idle since `since`.
+    fn put_idle_at(&self, conn: Box<Connection>, created: Instant, since: Instant) {
         let idle = Idle {
             conn,
             created,
-            since: Instant::now(),
+            since,
         };
         self.state.lock().idle.push(idle);
         self.available.notify_one();
     }
 
     /// Close a connection that counts as open and free its slot.
-    pub(crate) fn discard(&self, conn: Connection, why: &str) {
+    pub(crate) fn discard(&self, conn: Box<Connection>, why: &str) {
         {
             let mut st = self.state.lock();
             st.open -= 1;
@@ -306,7 +326,7 @@ impl Shared {
             }
             let deadline = Instant::now() + self.config.connect_timeout;
             match self.connect(deadline) {
-                Ok(conn) => self.put_idle(conn, Instant::now()),
+                Ok(conn) => self.put_idle(Box::new(conn), Instant::now()),
                 Err(_) => return,
             }
         }
