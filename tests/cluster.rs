@@ -360,6 +360,69 @@ fn patterns_run_unchanged_on_a_cluster() {
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
 }
 
+#[test]
+fn a_cache_with_slot_groups_spreads_over_every_shard_and_keeps_tags_and_batches() {
+    use std::collections::HashMap;
+    use valkit::cache::Cache;
+
+    let client = client();
+    let ns = key("cache-groups");
+    let cache: Cache<Client> = Cache::builder(client.clone())
+        .namespace(&ns)
+        .slot_groups(16)
+        .build()
+        .unwrap();
+    let mut nodes = HashSet::new();
+    for i in 0..60 {
+        let k = format!("item:{i}");
+        cache
+            .entry(&k, Duration::from_secs(60))
+            .tags(["all", if i % 2 == 0 { "even" } else { "odd" }])
+            .put(&i)
+            .unwrap();
+        let full = cache.keyspace().entry(&k);
+        nodes.insert(client.cluster_node_for(full.as_bytes()).unwrap());
+    }
+    assert_eq!(nodes.len(), 3, "one namespace uses every shard");
+    // A batch over many slots: one pipeline, split by node.
+    let keys: Vec<String> = (0..70).map(|i| format!("item:{i}")).collect();
+    let got: Vec<Option<i64>> = cache
+        .get_many(&keys, Duration::from_secs(60), |missing: &[String]| {
+            assert_eq!(missing.len(), 10, "{missing:?}");
+            Ok::<_, String>(
+                missing
+                    .iter()
+                    .map(|k| (k.clone(), -1))
+                    .collect::<HashMap<_, _>>(),
+            )
+        })
+        .unwrap();
+    assert_eq!(got[..60], (0..60).map(Some).collect::<Vec<_>>()[..]);
+    assert_eq!(got[60..], vec![Some(-1); 10][..]);
+    // Tags are kept per group and invalidated in every group.
+    assert_eq!(cache.invalidate_tag("even").unwrap(), 30);
+    let left: Vec<Option<i64>> = cache
+        .get_many(
+            &keys[..60],
+            Duration::from_secs(60),
+            |missing: &[String]| {
+                assert_eq!(missing.len(), 30);
+                Ok::<_, String>(HashMap::new())
+            },
+        )
+        .unwrap();
+    assert_eq!(left.iter().filter(|v| v.is_some()).count(), 30);
+    // A pattern scans every group, each on the node of its slot: the 30 odd entries, the
+    // 10 loaded by the first batch and the 30 tombstones the second batch left.
+    assert_eq!(cache.invalidate_pattern("item:*").unwrap(), 70);
+    let left = client.scan_cluster(&format!("*{ns}*")).unwrap();
+    assert!(
+        left.iter()
+            .all(|k| String::from_utf8_lossy(k).contains("#tag:")),
+        "only tag sets are left"
+    );
+}
+
 /// Move `slot` from its owner to another primary with SETSLOT IMPORTING/MIGRATING and
 /// MIGRATE, in batches, then assign it: the classic live resharding steps.
 fn migrate_slot(c: &Cluster, slot: u16, owner: u16, batch_pause: Duration) -> u16 {

@@ -105,16 +105,28 @@ where
             return Ok(out);
         }
         let mut mget = cmd("MGET").read_from(core.settings.read_from);
+        // With slot groups the entries may live in different slots: one GET each, in one
+        // pipeline (a cluster client splits it by node).
+        let mut gets = crate::cmd::Pipeline::new();
+        let grouped = core.ks.slot_groups() > 1;
         for k in keys {
-            mget.add_arg(core.ks.entry(k.as_ref()));
+            let full = core.ks.entry(k.as_ref());
+            if grouped {
+                gets.add(cmd("GET").arg(&full).read_from(core.settings.read_from));
+            } else {
+                mget.add_arg(full);
+            }
         }
         let mut missing = Vec::new();
         let mut degraded = false;
-        match core
-            .ex
-            .exec(&mget)
-            .and_then(crate::cmd::FromValue::from_value)
-        {
+        let fetched = if grouped {
+            gets.query(&core.ex)
+        } else {
+            core.ex
+                .exec(&mget)
+                .and_then(crate::cmd::FromValue::from_value)
+        };
+        match fetched {
             Ok(values) => {
                 let values: Vec<Option<Vec<u8>>> = values;
                 for (i, v) in values.into_iter().enumerate().take(keys.len()) {

@@ -43,12 +43,16 @@ where
     /// # Ok(()) }
     /// ```
     pub fn invalidate_tag(&self, tag: &str) -> Result<u64, CacheError> {
-        let n: u64 = self
-            .core
-            .invalidate_tag
-            .key(self.core.ks.tag(tag))
-            .invoke_as(&self.core.ex)
-            .map_err(CacheError::server)?;
+        let mut n = 0u64;
+        // One tag set per slot group (one, unless the cache spreads over slots).
+        for set in self.core.ks.tag_sets(tag) {
+            n += self
+                .core
+                .invalidate_tag
+                .key(set)
+                .invoke_as::<u64, _>(&self.core.ex)
+                .map_err(CacheError::server)?;
+        }
         self.publish("tag", tag);
         Ok(n)
     }
@@ -59,9 +63,6 @@ where
     /// entries were deleted.
     pub fn invalidate_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         let ex = &self.core.ex;
-        let opts = ScanOptions::new()
-            .pattern(self.core.ks.entry_pattern(pattern))
-            .count(1000);
         let mut batch: Vec<Vec<u8>> = Vec::with_capacity(UNLINK_BATCH);
         let mut deleted = 0u64;
         let unlink = |batch: &mut Vec<Vec<u8>>| -> Result<u64, CacheError> {
@@ -72,13 +73,19 @@ where
             batch.clear();
             Ok(n)
         };
-        for key in ex.scan(opts) {
-            batch.push(key.map_err(CacheError::server)?);
-            if batch.len() >= UNLINK_BATCH {
-                deleted += unlink(&mut batch)?;
+        // One scan per slot group: on a cluster, a pattern with a literal hash tag is
+        // scanned on the node of that tag's slot.
+        for group_pattern in self.core.ks.entry_patterns(pattern) {
+            let opts = ScanOptions::new().pattern(group_pattern).count(1000);
+            for key in ex.scan(opts) {
+                batch.push(key.map_err(CacheError::server)?);
+                if batch.len() >= UNLINK_BATCH {
+                    deleted += unlink(&mut batch)?;
+                }
             }
+            // Keys of one group share a slot: never UNLINK two groups together.
+            deleted += unlink(&mut batch)?;
         }
-        deleted += unlink(&mut batch)?;
         self.publish("pattern", pattern);
         Ok(deleted)
     }

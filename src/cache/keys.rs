@@ -23,6 +23,9 @@ pub struct Keyspace {
     version: u32,
     /// `{namespace}:v<version>`, precomputed.
     prefix: String,
+    /// With slot groups (see [`Keyspace::with_slot_groups`]): `{namespace:g}:v<version>`
+    /// for each group `g`; empty for one group.
+    group_prefixes: Vec<String>,
 }
 
 impl Keyspace {
@@ -38,7 +41,81 @@ impl Keyspace {
             namespace,
             version,
             prefix,
+            group_prefixes: Vec::new(),
         }
+    }
+
+    /// Spread entries over `groups` hash tags (`{namespace:0}` ... `{namespace:<n-1>}`,
+    /// chosen by the key's own CRC16 slot), so that on Valkey Cluster one namespace's
+    /// entries land on every shard instead of one. 1 (the default) keeps the single
+    /// `{namespace}` tag. Each group has its own tag sets, so tag writes stay atomic in
+    /// one slot; [`Cache::invalidate_tag`](super::Cache::invalidate_tag) and
+    /// [`Cache::invalidate_pattern`](super::Cache::invalidate_pattern) visit every group,
+    /// and [`get_many`](super::Cache::get_many) sends a pipeline instead of one `MGET`.
+    /// Clamped to 1..=1024. Changing it moves every key (like a version change).
+    ///
+    /// ```
+    /// use valkit::cache::Keyspace;
+    /// let ks = Keyspace::new("shop", 3).with_slot_groups(16);
+    /// let e = ks.entry("user:42");
+    /// assert!(e.starts_with("{shop:") && e.ends_with("}:v3:user:42"), "{e}");
+    /// assert_eq!(ks.tag_for("users", "user:42"), format!("{}#tag:users", &e[..e.len() - 8]));
+    /// ```
+    pub fn with_slot_groups(mut self, groups: u16) -> Keyspace {
+        let groups = groups.clamp(1, 1024);
+        self.group_prefixes = if groups == 1 {
+            Vec::new()
+        } else {
+            (0..groups)
+                .map(|g| format!("{{{}:{g}}}:v{}", self.namespace, self.version))
+                .collect()
+        };
+        self
+    }
+
+    /// The number of slot groups (1 unless [`Keyspace::with_slot_groups`] set more).
+    pub fn slot_groups(&self) -> u16 {
+        self.group_prefixes.len().max(1) as u16
+    }
+
+    /// The prefix of `key`'s group.
+    fn prefix_of(&self, key: &str) -> &str {
+        if self.group_prefixes.is_empty() {
+            return &self.prefix;
+        }
+        let g = usize::from(crate::cmd::key_slot(key.as_bytes())) % self.group_prefixes.len();
+        &self.group_prefixes[g]
+    }
+
+    /// Every group's prefix.
+    fn prefixes(&self) -> Vec<&str> {
+        if self.group_prefixes.is_empty() {
+            vec![&self.prefix]
+        } else {
+            self.group_prefixes.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The tag set of `tag` for the group of `key` (the set a tagged write of `key`
+    /// records it in). With one group, the same as [`Keyspace::tag`].
+    pub fn tag_for(&self, tag: &str, key: &str) -> String {
+        format!("{}#tag:{tag}", self.prefix_of(key))
+    }
+
+    /// The tag sets of `tag`, one per group.
+    pub(crate) fn tag_sets(&self, tag: &str) -> Vec<String> {
+        self.prefixes()
+            .into_iter()
+            .map(|p| format!("{p}#tag:{tag}"))
+            .collect()
+    }
+
+    /// `SCAN MATCH` patterns for `pattern`, one per group (see [`Keyspace::entry_pattern`]).
+    pub(crate) fn entry_patterns(&self, pattern: &str) -> Vec<String> {
+        self.prefixes()
+            .into_iter()
+            .map(|p| escaped_pattern(p, pattern))
+            .collect()
     }
 
     /// The namespace.
@@ -53,21 +130,23 @@ impl Keyspace {
 
     /// The same namespace at another version.
     pub fn with_version(&self, version: u32) -> Keyspace {
-        Keyspace::new(&self.namespace, version)
+        Keyspace::new(&self.namespace, version).with_slot_groups(self.slot_groups())
     }
 
     /// The server key of the entry for `key`.
     pub fn entry(&self, key: &str) -> String {
-        let mut s = String::with_capacity(self.prefix.len() + 1 + key.len());
-        s.push_str(&self.prefix);
+        let prefix = self.prefix_of(key);
+        let mut s = String::with_capacity(prefix.len() + 1 + key.len());
+        s.push_str(prefix);
         s.push(':');
         s.push_str(key);
         s
     }
 
-    /// The set holding the entry keys written with `tag`.
+    /// The set holding the entry keys written with `tag` (with slot groups: group 0's; see
+    /// [`Keyspace::tag_for`]).
     pub fn tag(&self, tag: &str) -> String {
-        format!("{}#tag:{tag}", self.prefix)
+        format!("{}#tag:{tag}", self.prefixes()[0])
     }
 
     /// The cross-process load lock for `key` (a [`crate::lock`] lock named `key` under
@@ -92,23 +171,29 @@ impl Keyspace {
 
     /// A `SCAN MATCH` pattern for entries whose key matches the glob `pattern`: the
     /// prefix is escaped, the pattern is used as given.
+    /// With slot groups, group 0's pattern (the cache scans every group's).
     pub fn entry_pattern(&self, pattern: &str) -> String {
-        let mut s = String::new();
-        for c in self.prefix.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                s.push('\\');
-            }
-            s.push(c);
-        }
-        s.push(':');
-        s.push_str(pattern);
-        s
+        escaped_pattern(self.prefixes()[0], pattern)
     }
 
     /// The channel invalidation events are published on: `valkit:cache:<namespace>`.
     pub fn channel(&self) -> String {
         format!("valkit:cache:{}", self.namespace)
     }
+}
+
+/// `prefix` with glob characters escaped, `:`, then `pattern` as given.
+fn escaped_pattern(prefix: &str, pattern: &str) -> String {
+    let mut s = String::new();
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push(':');
+    s.push_str(pattern);
+    s
 }
 
 /// `user:<id>`.

@@ -77,6 +77,7 @@ pub struct CacheBuilder<E, C = DefaultCodec> {
     codec: C,
     namespace: String,
     version: u32,
+    slot_groups: u16,
     settings: Settings,
     refresh_threads: usize,
     refresh_queue: usize,
@@ -89,6 +90,7 @@ impl<E: Execute + Clone + Send + Sync + 'static> CacheBuilder<E, DefaultCodec> {
             codec: DefaultCodec::default(),
             namespace: "cache".into(),
             version: 1,
+            slot_groups: 1,
             settings: Settings {
                 jitter: 0.1,
                 stale_for: None,
@@ -120,6 +122,16 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
         self
     }
 
+    /// Spread the namespace's entries over this many hash tags (default 1: one slot), so
+    /// that on Valkey Cluster one cache uses every shard; see
+    /// [`Keyspace::with_slot_groups`] and `docs/cluster.md`. 16 is a good value on a
+    /// cluster; on a single server, more groups only cost more round trips for tag and
+    /// pattern invalidation.
+    pub fn slot_groups(mut self, groups: u16) -> Self {
+        self.slot_groups = groups;
+        self
+    }
+
     /// Store values with another codec (default `JsonCodec` with the
     /// `json` feature).
     pub fn codec<C2: Send + Sync + 'static>(self, codec: C2) -> CacheBuilder<E, C2> {
@@ -128,6 +140,7 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
             codec,
             namespace: self.namespace,
             version: self.version,
+            slot_groups: self.slot_groups,
             settings: self.settings,
             refresh_threads: self.refresh_threads,
             refresh_queue: self.refresh_queue,
@@ -253,7 +266,7 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
                  not available (turn them off, or keep the header)",
             ));
         }
-        let ks = Keyspace::new(&self.namespace, self.version);
+        let ks = Keyspace::new(&self.namespace, self.version).with_slot_groups(self.slot_groups);
         let poll = self
             .settings
             .cross_process

@@ -232,7 +232,7 @@ impl<E: Execute, C> Core<E, C> {
         } else {
             let mut inv = self.put_tagged.key(&spec.full);
             for t in &spec.tags {
-                inv = inv.key(self.ks.tag(t));
+                inv = inv.key(self.ks.tag_for(t, &spec.key));
             }
             inv.arg(bytes)
                 .arg(px.unwrap_or(0))

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use super::breaker::{Breaker, BreakerOptions};
 use super::retry::{is_availability_failure, RetryPolicy};
@@ -58,7 +58,7 @@ pub(crate) const MAX_REDIRECTS: u32 = 5;
 pub(crate) struct ClusterTopology {
     pub(crate) nodes: Arc<Nodes>,
     _refresher: Refresher,
-    breakers: Mutex<HashMap<String, Arc<Breaker>>>,
+    breakers: RwLock<HashMap<String, Arc<Breaker>>>,
     breaker_options: BreakerOptions,
     replica_reads: ReplicaReads,
 }
@@ -138,14 +138,17 @@ impl ClusterTopology {
         Ok(ClusterTopology {
             nodes,
             _refresher: refresher,
-            breakers: Mutex::new(HashMap::new()),
+            breakers: RwLock::new(HashMap::new()),
             breaker_options,
             replica_reads,
         })
     }
 
     fn breaker(&self, addr: &str) -> Arc<Breaker> {
-        let mut b = self.breakers.lock();
+        if let Some(x) = self.breakers.read().get(addr) {
+            return x.clone();
+        }
+        let mut b = self.breakers.write();
         if let Some(x) = b.get(addr) {
             return x.clone();
         }

@@ -78,7 +78,8 @@ pub(crate) struct Nodes {
     map: RwLock<Arc<SlotMap>>,
     generation: AtomicU64,
     refresh: Mutex<Option<Instant>>,
-    pools: RwLock<HashMap<(String, bool), Pool>>,
+    /// Pools by address: `[0]` plain connections, `[1]` `READONLY` ones (replica reads).
+    pools: [RwLock<HashMap<String, Pool>>; 2],
     refreshes: AtomicU64,
     round_robin: AtomicUsize,
 }
@@ -121,7 +122,7 @@ impl Nodes {
             map: RwLock::new(Arc::new(SlotMap::new(Vec::new(), &[]))),
             generation: AtomicU64::new(0),
             refresh: Mutex::new(None),
-            pools: RwLock::new(HashMap::new()),
+            pools: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
             refreshes: AtomicU64::new(0),
             round_robin: AtomicUsize::new(0),
         };
@@ -151,12 +152,12 @@ impl Nodes {
 
     /// The pool of `addr` (`read_only`: connections that sent `READONLY`), made on first use.
     pub(crate) fn pool(&self, addr: &str, read_only: bool) -> Result<Pool> {
-        let key = (addr.to_owned(), read_only);
-        if let Some(p) = self.pools.read().get(&key) {
+        let map = &self.pools[usize::from(read_only)];
+        if let Some(p) = map.read().get(addr) {
             return Ok(p.clone());
         }
-        let mut pools = self.pools.write();
-        if let Some(p) = pools.get(&key) {
+        let mut pools = map.write();
+        if let Some(p) = pools.get(addr) {
             return Ok(p.clone());
         }
         let Some((host, port)) = split_addr(addr) else {
@@ -174,7 +175,7 @@ impl Nodes {
         };
         config.cluster_read_only = read_only;
         let pool = Pool::new(config, self.pool_options.clone())?;
-        pools.insert(key, pool.clone());
+        pools.insert(addr.to_owned(), pool.clone());
         Ok(pool)
     }
 
