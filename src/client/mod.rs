@@ -179,7 +179,7 @@ impl Client {
             CommandName::MULTI,
             &self.shared.writer,
             1,
-            Retry::Never,
+            || Retry::Never,
             |conn| match build.take() {
                 Some(f) => conn.transaction(keys, f),
                 None => Err(Error::new(
@@ -236,13 +236,17 @@ impl Client {
         name: CommandName<'_>,
         target: &Target,
         commands: usize,
-        retry: Retry,
+        // What the retry loop may do: asked only after a failure (classifying a command
+        // costs instructions every call would pay).
+        retry: impl Fn() -> Retry,
         mut attempt_fn: impl FnMut(&Connection) -> Result<T>,
     ) -> Result<T> {
         let observed = !self.shared.observers.is_empty();
         let started = observed.then(SystemTime::now);
         let t0 = Instant::now();
         let mut attempts = 0;
+        // When the last connection went back to the pool (its clock reading ends the call).
+        let mut returned = None;
         let result = match target.breaker.acquire() {
             Err(e) => Err(e),
             Ok(permit) => {
@@ -250,7 +254,9 @@ impl Client {
                 let mut delay = std::time::Duration::ZERO;
                 let result = loop {
                     attempts += 1;
-                    let r = target.pool.get().and_then(|conn| {
+                    // The first attempt's checkout starts at `t0` (one clock read less).
+                    let start = if attempts == 1 { t0 } else { Instant::now() };
+                    let r = target.pool.get_since(start).and_then(|conn| {
                         let r = attempt_fn(&conn);
                         if let Err(e) = &r {
                             if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
@@ -259,14 +265,17 @@ impl Client {
                                 conn.close("READONLY: the endpoint is a replica now");
                             }
                         }
+                        returned = Some(conn.release());
                         r
                     });
                     match r {
                         Ok(v) => break Ok(v),
                         Err(e)
-                            if retry != Retry::Never
-                                && attempts < policy.attempts
-                                && policy.may_retry(&e, retry == Retry::Idempotent) =>
+                            if attempts < policy.attempts
+                                && match retry() {
+                                    Retry::Never => false,
+                                    r => policy.may_retry(&e, r == Retry::Idempotent),
+                                } =>
                         {
                             delay = policy.backoff.delay(attempts, delay, rand::random::<f64>());
                             let label = name.label();
@@ -288,7 +297,10 @@ impl Client {
                 result
             }
         };
-        let duration = t0.elapsed();
+        let duration = match returned {
+            Some(end) => end.saturating_duration_since(t0),
+            None => t0.elapsed(),
+        };
         let error = result.as_ref().err();
         self.shared
             .metrics
@@ -340,7 +352,7 @@ impl Execute for Client {
         }
         let name = CommandName::of(cmd);
         let target = self.route(name.is_read_only(), cmd.read_from_hint());
-        let retry = Retry::from_idempotent(name.is_idempotent(cmd));
+        let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| conn.exec(cmd))
     }
 
@@ -352,7 +364,7 @@ impl Execute for Client {
             routing::pipeline_is_read_only(pipeline),
             routing::pipeline_read_from(pipeline),
         );
-        let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
+        let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         let name = if pipeline.is_atomic() {
             CommandName::MULTI
         } else {
@@ -373,7 +385,7 @@ impl Execute for Client {
         }
         let name = CommandName::of(cmd);
         let target = self.route(name.is_read_only(), cmd.read_from_hint());
-        let retry = Retry::from_idempotent(name.is_idempotent(cmd));
+        let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| {
             conn.exec_frame(cmd, &mut *read)
         })
@@ -393,7 +405,7 @@ impl Execute for Client {
             routing::pipeline_is_read_only(pipeline),
             routing::pipeline_read_from(pipeline),
         );
-        let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
+        let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         Some(self.run(
             CommandName::PIPELINE,
             target,

@@ -122,7 +122,7 @@ impl Pool {
                 shared.state.lock().connecting += 1;
                 let deadline = Instant::now() + shared.config.connect_timeout;
                 let conn = shared.connect(deadline)?;
-                shared.put_idle(Box::new(conn), Instant::now());
+                shared.put_idle(Box::new(conn), shared.expiry(Instant::now()));
             }
         }
         let reaper = match period {
@@ -204,8 +204,17 @@ impl Pool {
     /// # Errors
     /// As [`Pool::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection> {
+        self.checkout(timeout, Instant::now())
+    }
+
+    /// [`Pool::get`] for a caller that read the clock a moment ago (the client's command
+    /// path): `start` stands for "now", saving a clock read.
+    pub(crate) fn get_since(&self, start: Instant) -> Result<PooledConnection> {
+        self.checkout(self.handle.shared.options.checkout_timeout, start)
+    }
+
+    fn checkout(&self, timeout: Duration, start: Instant) -> Result<PooledConnection> {
         let shared = &self.handle.shared;
-        let start = Instant::now();
         // A timeout too large to add means "a very long time", not an overflow panic.
         let deadline = start
             .checked_add(timeout)
@@ -225,7 +234,7 @@ impl Pool {
                     _ => Instant::now(),
                 };
                 if let Some(idle) = shared.vet(idle, now) {
-                    return Ok(self.hand_out(idle.conn, idle.created, start, waited));
+                    return Ok(self.hand_out(idle.conn, idle.expires, start, waited));
                 }
                 st = shared.state.lock();
                 continue;
@@ -249,7 +258,12 @@ impl Pool {
                 drop(st);
                 match shared.connect(deadline) {
                     Ok(conn) => {
-                        return Ok(self.hand_out(Box::new(conn), Instant::now(), start, waited))
+                        return Ok(self.hand_out(
+                            Box::new(conn),
+                            shared.expiry(Instant::now()),
+                            start,
+                            waited,
+                        ))
                     }
                     Err(e) if is_fatal(&e) => return Err(e),
                     Err(e) => own_error = Some(e),
@@ -312,7 +326,7 @@ impl Pool {
         loop {
             let idle: Idle = shared.state.lock().idle.pop()?;
             if let Some(idle) = shared.vet(idle, Instant::now()) {
-                return Some(self.hand_out(idle.conn, idle.created, start, false));
+                return Some(self.hand_out(idle.conn, idle.expires, start, false));
             }
         }
     }
@@ -335,7 +349,7 @@ impl Pool {
     fn hand_out(
         &self,
         conn: Box<crate::conn::Connection>,
-        created: Instant,
+        expires: Option<Instant>,
         start: Instant,
         waited: bool,
     ) -> PooledConnection {
@@ -344,7 +358,7 @@ impl Pool {
         if waited {
             shared.counters.add_wait(start.elapsed());
         }
-        PooledConnection::new(conn, created, Arc::clone(shared))
+        PooledConnection::new(conn, expires, Arc::clone(shared))
     }
 }
 

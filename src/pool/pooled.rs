@@ -20,15 +20,20 @@ use crate::resp::Value;
 /// past `max_lifetime` is closed.
 pub struct PooledConnection {
     conn: Option<Box<Connection>>,
-    created: Instant,
+    /// When the connection passes `max_lifetime` (`None`: never).
+    expires: Option<Instant>,
     shared: Arc<Shared>,
 }
 
 impl PooledConnection {
-    pub(crate) fn new(conn: Box<Connection>, created: Instant, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        conn: Box<Connection>,
+        expires: Option<Instant>,
+        shared: Arc<Shared>,
+    ) -> Self {
         PooledConnection {
             conn: Some(conn),
-            created,
+            expires,
             shared,
         }
     }
@@ -41,6 +46,15 @@ impl PooledConnection {
         match self.conn.take() {
             Some(c) => *c,
             None => unreachable!("a PooledConnection holds its connection until dropped"),
+        }
+    }
+
+    /// Give the connection back now (as dropping does) and return the clock reading the
+    /// pool took while doing so: the client's command path uses it as its end time.
+    pub(crate) fn release(mut self) -> Instant {
+        match self.conn.take() {
+            Some(conn) => self.shared.put_back(conn, self.expires),
+            None => Instant::now(),
         }
     }
 
@@ -96,7 +110,7 @@ impl std::fmt::Debug for PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.shared.put_back(conn, self.created);
+            let _ = self.shared.put_back(conn, self.expires);
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 pub(crate) struct Idle {
     /// Boxed: checkout and return move a pointer, not the connection's state.
     pub conn: Box<Connection>,
-    pub created: Instant,
+    /// When it passes `max_lifetime` (`None`: never): fixed at connect, so that checking
+    /// it is a comparison, not a subtraction.
+    pub expires: Option<Instant>,
     pub since: Instant,
 }
 
@@ -141,7 +143,7 @@ impl Shared {
     /// Decide whether an idle connection may be handed out, without a round trip when
     /// the socket can vouch for it. Returns it, or discards it and returns `None`.
     pub(crate) fn vet(&self, idle: Idle, now: Instant) -> Option<Idle> {
-        let why: Option<String> = if self.past_lifetime(idle.created, now) {
+        let why: Option<String> = if past(idle.expires, now) {
             Some("past max_lifetime".into())
         } else if now.saturating_duration_since(idle.since)
             < self
@@ -189,7 +191,8 @@ impl Shared {
 
     /// Take a connection back from its user: reset a changed session, drop a broken or
     /// expired one, keep the rest for the next checkout.
-    pub(crate) fn put_back(&self, conn: Box<Connection>, created: Instant) {
+    /// Returns the clock reading it took (for a caller that needs "now" next).
+    pub(crate) fn put_back(&self, conn: Box<Connection>, expires: Option<Instant>) -> Instant {
         // Pushes nobody asked for are dropped here: the next user must not see them.
         let (broken, session) = conn.returned();
         let now = Instant::now();
@@ -212,27 +215,28 @@ impl Shared {
                     Err(e) => Some(format!("session reset failed: {e}")),
                 }
             }
-        } else if self.past_lifetime(created, now) {
+        } else if past(expires, now) {
             Some("past max_lifetime".into())
         } else {
             None
         };
         if let Some(why) = why {
             self.discard(conn, &why);
-            return;
+            return now;
         }
-        self.put_idle_at(conn, created, now);
+        self.put_idle_at(conn, expires, now);
+        now
     }
 
-    pub(crate) fn put_idle(&self, conn: Box<Connection>, created: Instant) {
-        self.put_idle_at(conn, created, Instant::now());
+    pub(crate) fn put_idle(&self, conn: Box<Connection>, expires: Option<Instant>) {
+        self.put_idle_at(conn, expires, Instant::now());
     }
 
     /// Keep `conn` for the next checkout, idle since `since`.
-    fn put_idle_at(&self, conn: Box<Connection>, created: Instant, since: Instant) {
+    fn put_idle_at(&self, conn: Box<Connection>, expires: Option<Instant>, since: Instant) {
         let idle = Idle {
             conn,
-            created,
+            expires,
             since,
         };
         self.state.lock().idle.push(idle);
@@ -257,10 +261,11 @@ impl Shared {
         self.available.notify_one();
     }
 
-    fn past_lifetime(&self, created: Instant, now: Instant) -> bool {
+    /// When a connection opened at `created` passes `max_lifetime`.
+    pub(crate) fn expiry(&self, created: Instant) -> Option<Instant> {
         self.options
             .max_lifetime
-            .is_some_and(|max| now.saturating_duration_since(created) >= max)
+            .and_then(|max| created.checked_add(max))
     }
 
     /// Close idle connections past `max_idle_time` (keeping `min_idle`), past
@@ -287,10 +292,7 @@ impl Shared {
                         PeerState::Closed | PeerState::DataPending
                     )
                 };
-                if self.past_lifetime(c.created, now)
-                    || (too_idle && remaining > min_idle)
-                    || dead()
-                {
+                if past(c.expires, now) || (too_idle && remaining > min_idle) || dead() {
                     remaining -= 1;
                     st.open -= 1;
                     Counters::bump(&self.counters.closed);
@@ -326,7 +328,7 @@ impl Shared {
             }
             let deadline = Instant::now() + self.config.connect_timeout;
             match self.connect(deadline) {
-                Ok(conn) => self.put_idle(Box::new(conn), Instant::now()),
+                Ok(conn) => self.put_idle(Box::new(conn), self.expiry(Instant::now())),
                 Err(_) => return,
             }
         }
@@ -348,6 +350,12 @@ impl Shared {
         self.counters.fill(&mut s);
         s
     }
+}
+
+/// True once `expires` (from [`Shared::expiry`]) is reached.
+#[inline]
+fn past(expires: Option<Instant>, now: Instant) -> bool {
+    expires.is_some_and(|t| now >= t)
 }
 
 impl Drop for Shared {
