@@ -99,10 +99,36 @@ pub(crate) fn scrub_server_error(cmd: &Cmd, e: &ServerError) -> Option<ServerErr
     }
     for s in &secrets {
         if text.contains(s.as_str()) {
-            text = text.replace(s.as_str(), REDACTED);
+            text = replace_whole(&text, s);
         }
     }
     Some(ServerError::new(text))
+}
+
+/// `text` with each copy of `secret` that stands on its own (not inside a longer word:
+/// the bytes around it are not letters, digits or `_`) replaced by [`REDACTED`]. Servers
+/// quote or space-separate the arguments they echo; a short user name such as `u` must not
+/// turn "username" into "<redacted>sername".
+fn replace_whole(text: &str, secret: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(secret) {
+        let end = i + secret.len();
+        let before = rest[..i].chars().next_back();
+        let after = rest[end..].chars().next();
+        let inside = (word(before) && word(secret.chars().next()))
+            || (word(after) && word(secret.chars().next_back()));
+        out.push_str(&rest[..i]);
+        if inside {
+            out.push_str(secret);
+        } else {
+            out.push_str(REDACTED);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A reply to `cmd`, scrubbed when it is an error reply and `cmd` carries secrets. Costs
@@ -155,6 +181,18 @@ mod tests {
         let e = ServerError::new("ERR something about 'a  b'");
         let clean = scrub_server_error(&auth, &e).unwrap();
         assert!(!clean.text().contains("a  b"), "{clean}");
+        // A short user name is replaced where it stands alone, never inside words
+        // (regression: "WRONGPASS invalid <redacted>sername-password pair").
+        let auth_user = cmd("AUTH").arg("u").arg("pw");
+        let e = ServerError::new(
+            "WRONGPASS invalid username-password pair or user is disabled. user 'u', pw",
+        );
+        let clean = scrub_server_error(&auth_user, &e).unwrap();
+        assert_eq!(
+            clean.text(),
+            "WRONGPASS invalid username-password pair or user is disabled. \
+             user '<redacted>', <redacted>"
+        );
         // No secret: nothing to scrub.
         assert!(scrub_server_error(&cmd("GET").arg("k"), &e).is_none());
         assert!(scrub_server_error(&cmd("HELLO").arg(3), &e).is_none());
