@@ -500,3 +500,20 @@ fn bench_prints_throughput_and_percentiles() {
     let conn = Connection::open(&valkit::ConnectionConfig::from_url(&url).unwrap()).unwrap();
     assert_eq!(conn.dbsize().unwrap(), 0);
 }
+
+#[test]
+fn node_commands_on_a_cluster() {
+    // The server subcommands talk to one node: each node of a cluster answers for itself.
+    let kind = kinds()[0];
+    let cluster = valkit::testkit::shared_cluster(kind).unwrap();
+    for url in cluster.urls() {
+        let h = ok_json(&url, &["health"]);
+        assert_eq!(h["healthy"], true, "{url}: {h}");
+        let info = ok_json(&url, &["info"]);
+        assert_eq!(info["server"]["mode"], "cluster", "{url}");
+        let b = ok_json(&url, &["bigkeys", "--rate", "0"]);
+        assert_eq!(b["complete"], true, "{url}");
+        let s = ok_json(&url, &["slowlog", "len"]);
+        assert!(s["len"].is_u64());
+    }
+}
