@@ -3,6 +3,10 @@
 //! Connects to `VALKEY_URL` when it is set; otherwise starts a throwaway Valkey 9.1 on a free
 //! loopback port (the test kit) and stops it at the end.
 //!
+//! With `VALKEY_CLUSTER_URL` set (comma-separated seed URLs), or with `--cluster` (a
+//! throwaway 3 + 3 cluster from the test kit), the tour runs against a Valkey Cluster:
+//! routing, pipelines over several nodes, replica reads, and the patterns on a cluster.
+//!
 //! Run: `scripts/tour.sh` (or `cargo run --example tour --features testkit`).
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -18,6 +22,10 @@ use valkit::{
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cluster_url = std::env::var("VALKEY_CLUSTER_URL").unwrap_or_default();
+    if !cluster_url.is_empty() || std::env::args().any(|a| a == "--cluster") {
+        return cluster_tour(&cluster_url);
+    }
     // 1. Where to connect: VALKEY_URL, or a throwaway server.
     let (config, _server) = match std::env::var("VALKEY_URL") {
         Ok(url) if !url.is_empty() => {
@@ -500,6 +508,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    // 15. Pub/sub and the near cache (valkit::pubsub, valkit::near).
+    println!("\n== pub/sub and a near cache");
+    {
+        use valkit::near::{NearCache, NearOptions};
+        use valkit::pubsub::{Event, Subscriber};
+        let sub = Subscriber::open(&config)?;
+        let channel = k("events:user:created");
+        sub.subscribe(&[&channel])?;
+        sub.psubscribe(&[k("events:*")])?;
+        let receivers = conn.publish(&channel, "user 42")?;
+        println!("PUBLISH -> {receivers} receiver(s) (one connection, two subscriptions)");
+        let until = Instant::now() + Duration::from_secs(2);
+        let mut got = 0;
+        while got < 2 && Instant::now() < until {
+            match sub.recv(Duration::from_millis(200)) {
+                Some(Event::Message(m)) => {
+                    got += 1;
+                    println!(
+                        "  {:?} message on {} (pattern {:?}): {}",
+                        m.kind,
+                        m.channel_str(),
+                        m.pattern
+                            .as_ref()
+                            .map(|p| String::from_utf8_lossy(p).into_owned()),
+                        m.payload_str()
+                    );
+                }
+                Some(other) => println!("  event {other:?}"),
+                None => {}
+            }
+        }
+        let stop = sub.stop_handle();
+        let t = Instant::now();
+        stop.stop();
+        while sub.recv(Duration::from_secs(1)).is_some() {}
+        println!("stopped the subscriber from a handle in {:?}", t.elapsed());
+
+        let near = NearCache::open(&config, NearOptions::default())?;
+        conn.set(k("near"), "v1")?;
+        let a: Option<String> = near.get(k("near"))?;
+        let t = Instant::now();
+        let b: Option<String> = near.get(k("near"))?;
+        println!(
+            "near cache: miss {a:?}, then a hit {b:?} in {:?}",
+            t.elapsed()
+        );
+        conn.set(k("near"), "v2")?; // another connection writes: the server invalidates
+        let until = Instant::now() + Duration::from_secs(2);
+        while near.stats().invalidations == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let c: Option<String> = near.get(k("near"))?;
+        println!(
+            "after another client's SET: {c:?} ({:?} mode); {:?}",
+            near.mode(),
+            near.stats()
+        );
+    }
+
     let removed = conn.del(&found)?;
     let mut rest = conn
         .scan(valkit::ScanOptions::default().pattern(format!("{prefix}*")))
@@ -507,5 +574,110 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rest.sort();
     let removed_rest = conn.del(&rest)?;
     println!("\ncleaned up {} keys", removed + removed_rest);
+    Ok(())
+}
+
+/// The tour on a Valkey Cluster: `VALKEY_CLUSTER_URL`, or a throwaway test-kit cluster.
+fn cluster_tour(urls: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use valkit::limit::{Algorithm, Limiter};
+    use valkit::queue::{Job, Priority, Queue};
+    use valkit::testkit::Cluster;
+    use valkit::ReplicaReads;
+
+    let (seeds, _cluster) = if urls.is_empty() {
+        let started = Instant::now();
+        let cluster = Cluster::start(ServerKind::Valkey)?;
+        println!(
+            "== started a throwaway cluster (3 primaries + 3 replicas) in {:?}",
+            started.elapsed()
+        );
+        (cluster.urls(), Some(cluster))
+    } else {
+        println!("== using VALKEY_CLUSTER_URL");
+        (urls.split(',').map(|u| u.trim().to_owned()).collect(), None)
+    };
+    let client = Client::builder()
+        .cluster(seeds.iter().map(String::as_str))
+        .replica_reads(ReplicaReads::PreferReplica)
+        .build()?;
+    let prefix = format!("tour:{}:", std::process::id());
+    let k = |name: &str| format!("{prefix}{name}");
+
+    println!("\n== routing: each key goes to the primary of its slot");
+    for name in ["a", "b", "c", "d"] {
+        client.set(k(name), name)?;
+        println!(
+            "  {:<20} slot {:>5} -> {}",
+            k(name),
+            valkit::key_slot(k(name).as_bytes()),
+            client
+                .cluster_node_for(k(name).as_bytes())
+                .unwrap_or_default()
+        );
+    }
+    let e = client
+        .exec(&cmd("MGET").arg(k("a")).arg(k("b")))
+        .unwrap_err();
+    println!("  MGET over two slots -> {:?}: {e}", e.kind());
+    let tagged = [format!("{{{prefix}}}x"), format!("{{{prefix}}}y")];
+    client.exec(&cmd("MSET").arg(&tagged[0]).arg(1).arg(&tagged[1]).arg(2))?;
+    let both: Vec<i64> = client.query(&cmd("MGET").arg(&tagged[0]).arg(&tagged[1]))?;
+    println!("  MGET with a shared hash tag -> {both:?}");
+
+    println!("\n== a pipeline of 1,000 commands over every node");
+    let started = Instant::now();
+    let mut p = pipe();
+    for i in 0..1000 {
+        p.add(cmd("SET").arg(k(&format!("p:{i}"))).arg(i));
+    }
+    client.exec_pipeline(&p)?;
+    println!("  1,000 SETs in {:?}", started.elapsed());
+    let keys = client.scan_cluster(&format!("{prefix}p:*"))?;
+    println!(
+        "  scan_cluster found {} keys over every primary",
+        keys.len()
+    );
+    let total: i64 = client.query(&cmd("DBSIZE"))?;
+    println!("  DBSIZE (summed over the primaries) = {total}");
+
+    println!("\n== patterns, unchanged, on the cluster client");
+    let cache: Cache<Client> = Cache::builder(client.clone())
+        .namespace(&k("cache"))
+        .build()?;
+    let v: String = cache.get_or_load("user:1", Duration::from_secs(60), || {
+        Ok::<_, String>("Ada".to_owned())
+    })?;
+    println!("  cache get_or_load -> {v}");
+    let locks = Locks::builder(client.clone()).prefix(&k("lock:")).build();
+    let guard = locks.acquire("report", Duration::from_secs(5))?;
+    println!("  lock acquired, fencing token {}", guard.fencing_token());
+    guard.release()?;
+    let limiter = Limiter::new(
+        &k("rl"),
+        Algorithm::fixed_window(3, Duration::from_secs(60)),
+    )?;
+    let allowed = (0..5)
+        .filter(|_| {
+            limiter
+                .check(&client, "u1")
+                .map(|d| d.allowed)
+                .unwrap_or(false)
+        })
+        .count();
+    println!("  limiter: {allowed} of 5 allowed (limit 3)");
+    let queue = Queue::new(client.clone(), &k("jobs"))?;
+    queue.push(
+        Priority::High,
+        &Job::new("email", serde_json::json!({"to": "ada"})),
+    )?;
+    if let Some(r) = queue.reserve(Duration::from_millis(100))? {
+        println!("  queue: reserved {} {}", r.job().kind(), r.job().payload());
+        queue.ack(&r)?;
+    }
+    println!(
+        "\nslot map refreshes: {}; commands: {}",
+        client.cluster_refreshes(),
+        client.metrics().commands_total()
+    );
     Ok(())
 }

@@ -24,7 +24,8 @@ have stunnel4 || have stunnel || apt_pkgs+=(stunnel4)
 have openssl || apt_pkgs+=(openssl)
 have pkg-config || apt_pkgs+=(pkg-config)
 if have dpkg; then have_deb libssl-dev || apt_pkgs+=(libssl-dev); fi
-# promtool validates the Prometheus text the client renders (Debian ships it in prometheus).
+# promtool validates the Prometheus text the client renders and ops/alerts.yml
+# (Debian ships it in the prometheus package).
 have promtool || apt_pkgs+=(prometheus)
 have python3 || apt_pkgs+=(python3)
 if ! have python3 || ! python3 -m pip --version >/dev/null 2>&1; then apt_pkgs+=(python3-pip); fi

@@ -24,11 +24,14 @@ LAYERS=(
     "src/cluster         client|testkit|$PATTERNS"
     "src/client          testkit|$PATTERNS"
     "src/testkit         pool|cluster|client|$PATTERNS"
+    "src/pubsub          pool|cluster|client|testkit|near|$PATTERNS"
+    "src/near            pool|cluster|client|testkit|$PATTERNS"
     "src/cache           conn|pool|cluster|client|testkit|limit|queue|write_behind"
     "src/lock            conn|pool|client|testkit|cache|limit|queue|cluster|write_behind"
     "src/limit           conn|pool|cluster|client|testkit|cache|lock|queue|write_behind"
     "src/queue           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
     "src/write_behind    conn|pool|cluster|client|testkit|cache|lock|limit|queue"
+    "src/admin           conn|pool|cluster|client|testkit|cache|lock|limit|write_behind"
 )
 
 check_layers() {
@@ -96,6 +99,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --all-features --no-deps
 step "layering"
 check_layers
 echo "layering ok"
+
+step "promtool: alert rules (ops/alerts.yml) and their unit tests"
+promtool check rules ops/alerts.yml
+promtool test rules ops/alerts_test.yml
 
 step "cargo test --all-features (build)"
 # Compiling is not bounded by the test timeout: on a loaded machine it alone can take minutes.

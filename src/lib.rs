@@ -41,6 +41,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod client;
+mod cluster;
 mod commands;
 mod error;
 mod script;
@@ -51,9 +52,13 @@ mod conn;
 mod pool;
 pub mod resp;
 
+pub mod admin;
+
 pub mod cache;
 pub mod limit;
 pub mod lock;
+pub mod near;
+pub mod pubsub;
 #[cfg(feature = "json")]
 pub mod queue;
 pub mod write_behind;
@@ -63,7 +68,7 @@ pub mod testkit;
 
 pub use client::{
     error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
-    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, RetryPolicy,
+    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, ReplicaReads, RetryPolicy,
     LATENCY_BUCKETS,
 };
 pub use cmd::{

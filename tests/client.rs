@@ -121,6 +121,95 @@ fn reads_go_to_the_reader_writes_to_the_writer() {
     }
 }
 
+/// `ReadFrom::ReaderWhenInSync`: a replica whose primary is unreachable serves none of
+/// these reads (they go to the writer and see its data); once its link is up, they go to
+/// the replica. `ReadFrom::Reader` uses the replica either way.
+#[test]
+fn reader_when_in_sync_avoids_a_replica_that_lost_its_primary() {
+    for kind in support::kinds() {
+        let primary = Server::start(kind).unwrap();
+        // A replica of a port where nothing listens: its link stays down.
+        let replica = ServerOptions::new(kind)
+            .replica_of(valkit::testkit::free_port())
+            .start()
+            .unwrap();
+        let replica_admin = Connection::open(&replica.config()).unwrap();
+        let primary_admin = Connection::open(&primary.config()).unwrap();
+        let client = Client::builder()
+            .config(primary.config())
+            .reader_config(replica.config())
+            .pool(quick_pool())
+            .build()
+            .unwrap();
+        client.set("sync:k", "from-primary").unwrap();
+        let in_sync_get = || {
+            client
+                .query::<Option<String>>(
+                    &cmd("GET")
+                        .arg("sync:k")
+                        .read_from(valkit::ReadFrom::ReaderWhenInSync),
+                )
+                .unwrap()
+        };
+        let reader_get = || {
+            client
+                .query::<Option<String>>(
+                    &cmd("GET").arg("sync:k").read_from(valkit::ReadFrom::Reader),
+                )
+                .unwrap()
+        };
+        let replica_gets = commandstat(&replica_admin, "get");
+        for _ in 0..5 {
+            assert_eq!(in_sync_get().as_deref(), Some("from-primary"), "{kind:?}");
+        }
+        assert_eq!(
+            commandstat(&replica_admin, "get"),
+            replica_gets,
+            "{kind:?}: no GET reached the out-of-sync replica"
+        );
+        // A plain reader read goes to the replica, which has nothing.
+        assert_eq!(reader_get(), None, "{kind:?}");
+        // A pipeline with one in-sync hint follows the same rule.
+        let (a, b): (Option<String>, Option<String>) = valkit::pipe()
+            .cmd(cmd("GET").arg("sync:k"))
+            .cmd(
+                cmd("GET")
+                    .arg("sync:k")
+                    .read_from(valkit::ReadFrom::ReaderWhenInSync),
+            )
+            .query(&client)
+            .unwrap();
+        assert_eq!(
+            (a.as_deref(), b.as_deref()),
+            (Some("from-primary"), Some("from-primary"))
+        );
+
+        // Point the replica at the real primary: once the link is up (and the one-second
+        // answer expires), in-sync reads go to the replica.
+        replica_admin
+            .query::<()>(&cmd("REPLICAOF").arg("127.0.0.1").arg(primary.port()))
+            .unwrap();
+        wait_until("replication link", Duration::from_secs(10), || {
+            let info: Info = replica_admin.info_sections("replication").unwrap();
+            info.field("master_link_status") == Some("up")
+        });
+        let before = commandstat(&replica_admin, "get");
+        wait_until(
+            "in-sync reads to reach the replica",
+            Duration::from_secs(5),
+            || {
+                assert_eq!(in_sync_get().as_deref(), Some("from-primary"));
+                commandstat(&replica_admin, "get") > before + 1
+            },
+        );
+        let primary_gets = commandstat(&primary_admin, "get");
+        for _ in 0..5 {
+            assert_eq!(in_sync_get().as_deref(), Some("from-primary"));
+        }
+        assert_eq!(commandstat(&primary_admin, "get"), primary_gets, "{kind:?}");
+    }
+}
+
 /// Clears the proxy's toxics when the client schedules its first retry, so that only the
 /// first attempt loses its reply.
 struct HealOnRetry {

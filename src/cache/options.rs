@@ -204,8 +204,10 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
     /// sync, answers "miss" for entries just written: with the writer, a value stored is
     /// read back at once, and tombstones and stale entries are seen. Choose
     /// [`ReadFrom::Reader`] to take read load off the primary when the replicas keep up
-    /// (a lagging replica then costs extra loads, never wrong values). Writes always go
-    /// to the writer.
+    /// (a lagging replica then costs extra loads, never wrong values), or
+    /// [`ReadFrom::ReaderWhenInSync`] to use the reader only while its replication link is
+    /// up and no initial sync runs (checked once a second). Writes always go to the
+    /// writer.
     pub fn read_from(mut self, read_from: ReadFrom) -> Self {
         self.settings.read_from = read_from;
         self

@@ -6,6 +6,7 @@ use super::breaker::{Breaker, BreakerOptions};
 use super::metrics::Metrics;
 use super::observer::Observer;
 use super::retry::RetryPolicy;
+use super::topology::{ClusterTopology, ReplicaReads};
 use super::{Client, Endpoint, Shared, Target};
 use crate::config::ConnectionConfig;
 use crate::error::{Error, Result};
@@ -38,6 +39,9 @@ pub struct ClientBuilder {
     breaker: BreakerOptions,
     observers: Vec<Arc<dyn Observer>>,
     error: Option<Error>,
+    cluster: Vec<ConnectionConfig>,
+    replica_reads: ReplicaReads,
+    cluster_refresh: std::time::Duration,
 }
 
 impl Default for ClientBuilder {
@@ -58,6 +62,9 @@ impl ClientBuilder {
             breaker: BreakerOptions::default(),
             observers: Vec::new(),
             error: None,
+            cluster: Vec::new(),
+            replica_reads: ReplicaReads::PrimaryOnly,
+            cluster_refresh: std::time::Duration::from_secs(15),
         }
     }
 
@@ -91,9 +98,72 @@ impl ClientBuilder {
         self
     }
 
-    /// Endpoints from the environment: `VALKEY_URL` or `VALKEY_HOST`/`VALKEY_PORT`/... for
-    /// the writer, `VALKEY_READER_URL` for the reader.
+    /// Talk to a Valkey/Redis cluster, discovered from these seed node URLs (tried in
+    /// order; one is enough). Settings other than the address (password, TLS, timeouts,
+    /// protocol) are taken from the first seed for every node. See `docs/cluster.md`.
+    ///
+    /// ```no_run
+    /// use valkit::{Client, Commands, ReplicaReads};
+    /// # fn main() -> valkit::Result<()> {
+    /// let client = Client::builder()
+    ///     .cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+    ///     .replica_reads(ReplicaReads::PreferReplica)
+    ///     .build()?;
+    /// client.set("{user:1}:name", "ada")?; // routed to the primary of the key's slot
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster<'a>(mut self, seeds: impl IntoIterator<Item = &'a str>) -> Self {
+        for url in seeds {
+            self = self.cluster_url(url);
+        }
+        self
+    }
+
+    /// Add one cluster seed node from a URL (see [`ClientBuilder::cluster`]).
+    pub fn cluster_url(mut self, url: &str) -> Self {
+        match ConnectionConfig::from_url(url) {
+            Ok(c) => self.cluster.push(c),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+
+    /// Add one cluster seed node (see [`ClientBuilder::cluster`]).
+    pub fn cluster_config(mut self, config: ConnectionConfig) -> Self {
+        self.cluster.push(config);
+        self
+    }
+
+    /// Where read-only commands go on a cluster (default [`ReplicaReads::PrimaryOnly`]).
+    pub fn replica_reads(mut self, reads: ReplicaReads) -> Self {
+        self.replica_reads = reads;
+        self
+    }
+
+    /// How often a cluster client re-reads the slot map in the background (default 15 s;
+    /// it is also re-read at once after `MOVED` or a lost node).
+    pub fn cluster_refresh_interval(mut self, interval: std::time::Duration) -> Self {
+        self.cluster_refresh = interval.max(std::time::Duration::from_millis(100));
+        self
+    }
+
+    /// Endpoints from the environment: `VALKEY_CLUSTER_URL` (comma-separated seed URLs) for
+    /// a cluster client; otherwise `VALKEY_URL` or `VALKEY_HOST`/`VALKEY_PORT`/... for the
+    /// writer and `VALKEY_READER_URL` for the reader.
     pub fn from_env(mut self) -> Result<Self> {
+        if let Ok(urls) = std::env::var("VALKEY_CLUSTER_URL") {
+            let urls: Vec<&str> = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect();
+            if !urls.is_empty() {
+                for url in urls {
+                    self.cluster.push(ConnectionConfig::from_url(url)?);
+                }
+                return Ok(self);
+            }
+        }
         self.writer = Some(ConnectionConfig::from_env()?);
         self.reader = ConnectionConfig::reader_from_env()?;
         Ok(self)
@@ -131,7 +201,18 @@ impl ClientBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let Some(writer) = self.writer else {
+        let cluster = if self.cluster.is_empty() {
+            None
+        } else {
+            Some(ClusterTopology::connect(
+                &self.cluster,
+                self.pool.clone(),
+                self.breaker.clone(),
+                self.replica_reads,
+                self.cluster_refresh,
+            )?)
+        };
+        let Some(writer) = self.writer.or_else(|| self.cluster.first().cloned()) else {
             return Err(Error::config(
                 "no endpoint: call url(), config() or from_env() on the builder",
             ));
@@ -152,9 +233,11 @@ impl ClientBuilder {
             shared: Arc::new(Shared {
                 writer,
                 reader,
+                reader_sync: super::reader_sync::ReaderSync::new(),
                 retry: self.retry,
                 metrics: Arc::new(Metrics::default()),
                 observers: self.observers,
+                cluster,
             }),
         })
     }

@@ -7,13 +7,15 @@ mod builder;
 mod health;
 mod metrics;
 mod observer;
+mod reader_sync;
 mod retry;
 mod routing;
+mod topology;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::cmd::{Cmd, Execute, Pipeline};
+use crate::cmd::{Cmd, Execute, Pipeline, ReadFrom};
 use crate::conn::{Connection, Transaction, TxOutcome};
 use crate::error::{Error, ErrorKind, Result, ServerErrorKind};
 use crate::pool::{Pool, PoolStats};
@@ -27,6 +29,7 @@ pub use metrics::{error_label, Metrics, MetricsSource, LATENCY_BUCKETS};
 pub use observer::{CommandEvent, Observer};
 pub use retry::{Backoff, RetryPolicy};
 use routing::CommandName;
+pub use topology::ReplicaReads;
 
 /// Which endpoint a command goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,11 +74,16 @@ pub struct Client {
 struct Shared {
     writer: Target,
     reader: Option<Target>,
+    /// Whether the reader is in sync, for [`ReadFrom::ReaderWhenInSync`].
+    reader_sync: reader_sync::ReaderSync,
     retry: RetryPolicy,
     /// Counted directly by [`Client::run`] (not through the observer list).
     metrics: Arc<Metrics>,
     /// The caller's observers.
     observers: Vec<Arc<dyn Observer>>,
+    /// A cluster client's topology (`client/topology.rs`): when set, every command is
+    /// routed by it and `writer` is only the first seed node's pool.
+    cluster: Option<topology::ClusterTopology>,
 }
 
 /// One endpoint: its pool and its breaker.
@@ -157,6 +165,16 @@ impl Client {
         F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
     {
         let mut build = Some(build);
+        if self.shared.cluster.is_some() {
+            let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+            return self.cluster_transaction(&keys, |conn| match build.take() {
+                Some(f) => conn.transaction(&keys, f),
+                None => Err(Error::new(
+                    ErrorKind::Aborted,
+                    "transaction closure already used",
+                )),
+            });
+        }
         self.run(
             CommandName::MULTI,
             &self.shared.writer,
@@ -195,9 +213,16 @@ impl Client {
         }
     }
 
-    fn route(&self, read_only: bool) -> &Target {
-        match (&self.shared.reader, read_only) {
-            (Some(r), true) => r,
+    /// The endpoint for a call: the reader for read-only calls the hint lets go there
+    /// (none: [`ReadFrom::Reader`]), the writer for everything else.
+    fn route(&self, read_only: bool, hint: Option<ReadFrom>) -> &Target {
+        match (&self.shared.reader, read_only, hint) {
+            (Some(r), true, None | Some(ReadFrom::Reader)) => r,
+            (Some(r), true, Some(ReadFrom::ReaderWhenInSync))
+                if self.shared.reader_sync.in_sync(&r.pool) =>
+            {
+                r
+            }
             _ => &self.shared.writer,
         }
     }
@@ -322,14 +347,23 @@ impl Retry {
 
 impl Execute for Client {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
+        if self.shared.cluster.is_some() {
+            return self.cluster_exec(cmd);
+        }
         let name = CommandName::of(cmd);
-        let target = self.route(name.is_read_only() && routing::reader_allowed(cmd));
+        let target = self.route(name.is_read_only(), cmd.read_from_hint());
         let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| conn.exec(cmd))
     }
 
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
-        let target = self.route(routing::pipeline_is_read_only(pipeline));
+        if self.shared.cluster.is_some() {
+            return self.cluster_pipeline(pipeline);
+        }
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
         let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         let name = if pipeline.is_atomic() {
             CommandName::MULTI
@@ -346,8 +380,11 @@ impl Execute for Client {
         cmd: &Cmd,
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
+        if self.shared.cluster.is_some() {
+            return self.cluster_exec_frame(cmd, read);
+        }
         let name = CommandName::of(cmd);
-        let target = self.route(name.is_read_only() && routing::reader_allowed(cmd));
+        let target = self.route(name.is_read_only(), cmd.read_from_hint());
         let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
         self.run(name, target, 1, retry, |conn| {
             conn.exec_frame(cmd, &mut *read)
@@ -359,10 +396,15 @@ impl Execute for Client {
         pipeline: &Pipeline,
         build: &mut crate::cmd::BuildReplies<'_>,
     ) -> Option<Result<()>> {
-        if pipeline.is_atomic() {
+        // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
+        // own path.
+        if pipeline.is_atomic() || self.shared.cluster.is_some() {
             return None;
         }
-        let target = self.route(routing::pipeline_is_read_only(pipeline));
+        let target = self.route(
+            routing::pipeline_is_read_only(pipeline),
+            routing::pipeline_read_from(pipeline),
+        );
         let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
         Some(self.run(
             CommandName::PIPELINE,

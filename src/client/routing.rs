@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::cmd::{Cmd, Pipeline};
+use crate::cmd::{Cmd, Pipeline, ReadFrom};
 
 /// What the client needs to know about a command name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,9 +449,23 @@ pub(crate) fn may_read_from_reader(cmd: &Cmd) -> bool {
 }
 
 /// False when the command asks to be read from the writer ([`Cmd::read_from`]).
-#[inline]
-pub(crate) fn reader_allowed(cmd: &Cmd) -> bool {
+#[cfg(test)]
+fn reader_allowed(cmd: &Cmd) -> bool {
     cmd.read_from_hint() != Some(crate::cmd::ReadFrom::Writer)
+}
+
+/// The strictest hint among a pipeline's commands (writer, then reader when in sync,
+/// then reader): one command pinned to the writer sends the whole batch there.
+pub(crate) fn pipeline_read_from(p: &Pipeline) -> Option<ReadFrom> {
+    let mut out = None;
+    for hint in p.commands().iter().filter_map(Cmd::read_from_hint) {
+        match hint {
+            ReadFrom::Writer => return Some(ReadFrom::Writer),
+            ReadFrom::ReaderWhenInSync => out = Some(hint),
+            ReadFrom::Reader => out = out.or(Some(hint)),
+        }
+    }
+    out
 }
 
 /// True when running `cmd` twice is the same as running it once.

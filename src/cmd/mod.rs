@@ -7,6 +7,7 @@ mod args;
 mod blocking;
 mod execute;
 mod from_value;
+pub(crate) mod keys;
 mod pipeline;
 mod read_from;
 #[cfg(test)]

@@ -13,4 +13,9 @@ pub enum ReadFrom {
     /// while doing their initial sync). The default for commands without a hint.
     #[default]
     Reader,
+    /// The reader endpoint while it is in sync with its primary (its replication link is
+    /// up and no initial sync is running, as `INFO replication` reports; checked at most
+    /// once a second, by one thread), the writer otherwise. A replica that lags a little
+    /// still serves; one that is loading or has lost its primary does not.
+    ReaderWhenInSync,
 }

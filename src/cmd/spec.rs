@@ -59,8 +59,8 @@ impl Refusal {
             Refusal::PubSub => format!(
                 "{name} switches the connection to pub/sub mode, where messages arrive unasked \
                  and replies no longer pair with requests: exec, exec_frame, pipelines and \
-                 transactions cannot run it. Use valkit's pub/sub API (not available yet: it \
-                 comes with the pub/sub work). Nothing was sent; the connection is unchanged"
+                 transactions cannot run it. Use valkit's pub/sub API, valkit::pubsub::Subscriber (a \
+                 connection of its own). Nothing was sent; the connection is unchanged"
             ),
             Refusal::Monitor => format!(
                 "{name} streams every command the server runs to this connection, so replies no \

@@ -64,6 +64,10 @@ pub struct ConnectionConfig {
     ///
     /// [`Blocking`]: crate::Blocking
     pub blocking_slice: Option<Duration>,
+    /// Send `READONLY` during the handshake: a cluster replica then serves reads of the
+    /// slots its primary owns (set by the cluster client on replica connections). Default
+    /// false.
+    pub cluster_read_only: bool,
 }
 
 impl ConnectionConfig {
@@ -91,6 +95,7 @@ impl ConnectionConfig {
             write_timeout: Some(DEFAULT_IO_TIMEOUT),
             limits: Limits::default(),
             blocking_slice: Some(DEFAULT_BLOCKING_SLICE),
+            cluster_read_only: false,
         }
     }
 
@@ -196,6 +201,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("write_timeout", &self.write_timeout)
             .field("limits", &self.limits)
             .field("blocking_slice", &self.blocking_slice)
+            .field("cluster_read_only", &self.cluster_read_only)
             .finish()
     }
 }

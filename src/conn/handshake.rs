@@ -25,6 +25,7 @@ pub(crate) enum Step {
     Auth,
     SetName,
     Select,
+    ReadOnly,
 }
 
 /// The commands to send, each with the step it belongs to.
@@ -61,6 +62,9 @@ pub(crate) fn commands(config: &ConnectionConfig) -> Vec<(Step, Cmd)> {
     }
     if config.db != 0 {
         out.push((Step::Select, cmd("SELECT").arg(config.db)));
+    }
+    if config.cluster_read_only {
+        out.push((Step::ReadOnly, cmd("READONLY")));
     }
     out
 }
@@ -153,6 +157,7 @@ fn step_error(step: Step, e: ServerError) -> Error {
         Step::Auth => format!("AUTH failed: {}", e.text()),
         Step::SetName => format!("CLIENT SETNAME failed: {}", e.text()),
         Step::Select => format!("SELECT failed: {}", e.text()),
+        Step::ReadOnly => format!("READONLY failed: {}", e.text()),
     };
     let mut err = Error::from(e);
     err.set_detail(detail);

@@ -284,6 +284,73 @@ impl Connection {
         self.inner.lock().dropped_pushes
     }
 
+    /// Write `cmd` without waiting for its reply, bypassing the refusal of commands whose
+    /// replies do not pair with requests (SUBSCRIBE and friends). For the pub/sub and
+    /// tracking readers only: whatever the server answers is read by
+    /// [`Connection::next_unpaired`]. Nothing else may read replies on this connection
+    /// afterwards (on RESP2) except through `next_unpaired`.
+    pub(crate) fn send_unpaired(&self, cmd: &Cmd) -> Result<()> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        cmd.check_sendable(inner.decoder.limits().max_bulk_len)?;
+        inner.session.observe(cmd, inner.db);
+        inner.encode(cmd);
+        inner.flush_wbuf()
+    }
+
+    /// The next frame of any kind (a push, a set-aside push, or an unpaired reply), waiting
+    /// at most `wait`. `Ok(None)` when nothing complete arrived in time: an idle wait is
+    /// not an error and leaves the connection usable (a partly received frame stays in the
+    /// decoder and is completed by a later call). The lock is held only for the wait and
+    /// handed fairly to a waiting writer afterwards, so [`Connection::send_unpaired`] and
+    /// commands from other threads get through between two waits.
+    pub(crate) fn next_unpaired(&self, wait: Duration) -> Result<Option<Value>> {
+        let mut guard = self.inner.lock();
+        let out = guard.next_unpaired(wait);
+        parking_lot::MutexGuard::unlock_fair(guard);
+        out
+    }
+
+    /// [`Execute::exec`], calling `mark` first while holding the connection: whatever
+    /// `mark` records is ordered exactly as the commands reach the server (the near cache
+    /// numbers its reads this way).
+    pub(crate) fn exec_marked(&self, cmd: &Cmd, mark: impl FnOnce()) -> Result<Value> {
+        let mut inner = self.inner.lock();
+        mark();
+        inner.exec(cmd)
+    }
+
+    /// [`Connection::next_unpaired`] that never waits for another thread and never blocks
+    /// on an idle socket: `Ok(None)` when another thread is using the connection (it sets
+    /// pushes aside for [`Connection::take_pushes`]) or nothing is there. Where the socket
+    /// cannot be looked at without reading (Unix sockets, TLS), it reads for at most 1 ms.
+    pub(crate) fn try_next_unpaired(&self) -> Result<Option<Value>> {
+        let Some(mut guard) = self.inner.try_lock() else {
+            return Ok(None);
+        };
+        let inner = &mut *guard;
+        inner.check_usable()?;
+        if let Some(v) = inner.pushes.pop_front() {
+            return Ok(Some(v));
+        }
+        match inner.decoder.next_value() {
+            Ok(Some(v)) => return Ok(Some(v)),
+            Ok(None) => {}
+            Err(e) => return Err(inner.poison(e)),
+        }
+        match inner.stream.peer_state() {
+            PeerState::Open => Ok(None),
+            PeerState::Closed => {
+                let e = Error::new(ErrorKind::Io, "connection closed by the server");
+                Err(inner.poison(e))
+            }
+            PeerState::DataPending | PeerState::Unknown => {
+                inner.next_unpaired(Duration::from_millis(1))
+            }
+        }
+    }
+
     /// Run `build` with `keys` watched, then commit the pipeline it returns as MULTI/EXEC,
     /// and convert the replies into `T` as [`Pipeline::query`] does.
     ///
@@ -920,6 +987,50 @@ impl Inner {
                 }
                 Ok(None) => self.fill()?,
                 Err(e) => return Err(self.poison(e)),
+            }
+        }
+    }
+
+    fn next_unpaired(&mut self, wait: Duration) -> Result<Option<Value>> {
+        self.check_usable()?;
+        if let Some(v) = self.pushes.pop_front() {
+            return Ok(Some(v));
+        }
+        let until = Instant::now().checked_add(wait);
+        loop {
+            match self.decoder.next_value() {
+                Ok(Some(v)) => return Ok(Some(v)),
+                Ok(None) => {}
+                Err(e) => return Err(self.poison(e)),
+            }
+            let left = match until {
+                None => None,
+                Some(u) => {
+                    let left = u.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    Some(left)
+                }
+            };
+            self.arm_socket(left)?;
+            let stream = &mut self.stream;
+            match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
+                Ok(0) => {
+                    let e = Error::new(ErrorKind::Io, "connection closed by the server");
+                    return Err(self.poison(e));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => {
+                    let e = Error::io(ErrorKind::Io, "read", e);
+                    return Err(self.poison(e));
+                }
             }
         }
     }

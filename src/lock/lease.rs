@@ -1,6 +1,7 @@
 //! The lease as this process sees it: a deadline on the monotonic clock and, once known,
 //! why it was lost. Shared by a guard and its watchdog.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -27,6 +28,37 @@ pub(crate) fn drift(ttl: Duration) -> Duration {
 /// request sent at `sent` (the server started counting at or after `sent`).
 pub(crate) fn deadline_after(sent: Instant, ttl: Duration) -> Instant {
     sent + ttl.saturating_sub(drift(ttl))
+}
+
+/// Leases recorded lost in this process, by [`LeaseLost`] (expired, taken).
+static LOST: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Lock leases this process recorded as lost (by a watchdog or a failed renewal) since
+/// it started: `(expired, taken)`. A lease that only ran out while nobody renewed it is
+/// not counted (nothing observed it).
+pub fn leases_lost_total() -> (u64, u64) {
+    (
+        LOST[LeaseLost::Expired as usize].load(Ordering::Relaxed),
+        LOST[LeaseLost::Taken as usize].load(Ordering::Relaxed),
+    )
+}
+
+/// [`leases_lost_total`] in Prometheus text format: the counter
+/// `valkit_lock_leases_lost_total{reason="expired"|"taken"}` (what `ops/alerts.yml`
+/// reads). Append it to your `/metrics` output.
+///
+/// ```
+/// let text = valkit::lock::metrics_text();
+/// assert!(text.contains("# TYPE valkit_lock_leases_lost_total counter"));
+/// ```
+pub fn metrics_text() -> String {
+    let (expired, taken) = leases_lost_total();
+    format!(
+        "# HELP valkit_lock_leases_lost_total Lock leases this process lost, by reason.\n\
+         # TYPE valkit_lock_leases_lost_total counter\n\
+         valkit_lock_leases_lost_total{{reason=\"expired\"}} {expired}\n\
+         valkit_lock_leases_lost_total{{reason=\"taken\"}} {taken}\n"
+    )
 }
 
 pub(crate) struct Lease {
@@ -69,6 +101,7 @@ impl Lease {
             return false;
         }
         s.lost = Some(why);
+        LOST[why as usize].fetch_add(1, Ordering::Relaxed);
         self.changed.notify_all();
         true
     }
@@ -133,5 +166,25 @@ mod tests {
             Some(LeaseLost::Expired)
         );
         assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::*;
+
+    #[test]
+    fn recorded_losses_are_counted_once_per_lease() {
+        let (e0, t0) = leases_lost_total();
+        let lease = Lease::new(Instant::now() + Duration::from_secs(60));
+        assert!(lease.lose(LeaseLost::Taken));
+        assert!(!lease.lose(LeaseLost::Expired));
+        let other = Lease::new(Instant::now() + Duration::from_secs(60));
+        assert!(other.lose(LeaseLost::Expired));
+        let (e1, t1) = leases_lost_total();
+        // Other tests in this process may lose leases too: at least ours are there.
+        assert!(t1 > t0 && e1 > e0, "{e0} {t0} -> {e1} {t1}");
+        let text = metrics_text();
+        assert!(text.contains("valkit_lock_leases_lost_total{reason=\"taken\"} "));
     }
 }

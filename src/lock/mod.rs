@@ -79,7 +79,7 @@ use crate::cmd::Execute;
 pub use backend::NativeCommands;
 pub use error::{LockError, LockErrorKind};
 pub use guard::LockGuard;
-pub use lease::LeaseLost;
+pub use lease::{leases_lost_total, metrics_text, LeaseLost};
 pub use redlock::{Redlock, RedlockBuilder, RedlockGuard};
 
 use backend::{Attempt, Backend};

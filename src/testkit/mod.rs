@@ -53,6 +53,7 @@
 //! speak RESP over a plain [`std::net::TcpStream`].
 
 mod binaries;
+mod cluster;
 mod fake;
 mod process;
 mod proxy;
@@ -66,6 +67,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use binaries::{find_server_binary, openssl_binary, stunnel_binary, ServerKind, SERVER_ENV};
+pub use cluster::{shared_cluster, Cluster, ClusterNode, ClusterOptions};
 pub use fake::{FakeServer, Step};
 pub use proxy::{Direction, FaultProxy, Toxics, MAX_CONNECTIONS as MAX_PROXY_CONNECTIONS};
 pub use server::{shared, Server, ServerOptions};

@@ -34,6 +34,8 @@ pub struct ServerOptions {
     tls: bool,
     args: Vec<(String, Vec<String>)>,
     replica_of: Option<u16>,
+    config_file: Option<PathBuf>,
+    user: Option<String>,
 }
 
 impl ServerOptions {
@@ -46,6 +48,8 @@ impl ServerOptions {
             tls: false,
             args: Vec::new(),
             replica_of: None,
+            config_file: None,
+            user: None,
         }
     }
 
@@ -100,6 +104,23 @@ impl ServerOptions {
     /// `arg("masterauth", ..)` when the primary has a password.
     pub fn replica_of(mut self, port: u16) -> Self {
         self.replica_of = Some(port);
+        self
+    }
+
+    /// Start from this configuration file (passed first, so the test kit's own directives
+    /// and [`ServerOptions::arg`]s still override it: port, bind, dir, logfile). With a
+    /// file, persistence (`save`, `appendonly`) is left to the file.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Authenticate as this ACL user, with the [`ServerOptions::password`], instead of the
+    /// `default` user: for servers whose users come from a [`ServerOptions::config_file`]
+    /// (or `arg_values("user", ..)`). `requirepass` is then not set; the readiness check,
+    /// [`Server::url`] and [`Server::config`] use `AUTH user password`.
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(user.to_owned());
         self
     }
 
@@ -201,6 +222,9 @@ impl Server {
     fn args(&self) -> Vec<OsString> {
         let d = self.dir.path();
         let mut a: Vec<OsString> = Vec::new();
+        if let Some(f) = &self.opts.config_file {
+            a.push(f.clone().into_os_string());
+        }
         let mut kv = |k: &str, v: &std::ffi::OsStr| {
             a.push(format!("--{k}").into());
             a.push(v.to_owned());
@@ -208,8 +232,10 @@ impl Server {
         kv("port", self.port.to_string().as_ref());
         kv("bind", "127.0.0.1".as_ref());
         kv("dir", d.as_os_str());
-        kv("save", "".as_ref());
-        kv("appendonly", "no".as_ref());
+        if self.opts.config_file.is_none() {
+            kv("save", "".as_ref());
+            kv("appendonly", "no".as_ref());
+        }
         kv("daemonize", "no".as_ref());
         kv("protected-mode", "no".as_ref());
         kv("enable-debug-command", "yes".as_ref());
@@ -218,7 +244,7 @@ impl Server {
             kv("unixsocket", d.join("server.sock").as_os_str());
             kv("unixsocketperm", "700".as_ref());
         }
-        if let Some(pw) = &self.opts.password {
+        if let (Some(pw), None) = (&self.opts.password, &self.opts.user) {
             kv("requirepass", pw.as_ref());
         }
         if let (Some(tp), Some(c)) = (self.tls_port, self.certs) {
@@ -301,13 +327,21 @@ impl Server {
 
     fn info_matches(&self, marker: &str) -> bool {
         let timeout = Duration::from_millis(500);
-        let replies = match &self.opts.password {
-            Some(pw) => process::roundtrip(
+        let replies = match (&self.opts.password, &self.opts.user) {
+            (Some(pw), Some(user)) => process::roundtrip(
+                self.port,
+                &[
+                    &[b"AUTH", user.as_bytes(), pw.as_bytes()],
+                    &[b"INFO", b"server"],
+                ],
+                timeout,
+            ),
+            (Some(pw), None) => process::roundtrip(
                 self.port,
                 &[&[b"AUTH", pw.as_bytes()], &[b"INFO", b"server"]],
                 timeout,
             ),
-            None => process::roundtrip(self.port, &[&[b"INFO", b"server"]], timeout),
+            (None, _) => process::roundtrip(self.port, &[&[b"INFO", b"server"]], timeout),
         };
         match replies {
             Ok(r) => r
@@ -357,14 +391,20 @@ impl Server {
     }
 
     fn userinfo(&self) -> String {
-        match &self.opts.password {
-            Some(pw) => format!(":{}@", percent_encode(pw)),
-            None => String::new(),
+        match (&self.opts.password, &self.opts.user) {
+            (Some(pw), Some(user)) => {
+                format!("{}:{}@", percent_encode(user), percent_encode(pw))
+            }
+            (Some(pw), None) => format!(":{}@", percent_encode(pw)),
+            (None, _) => String::new(),
         }
     }
 
     fn with_password(&self, mut c: ConnectionConfig) -> ConnectionConfig {
         c.password = self.opts.password.as_deref().map(Secret::new);
+        if c.password.is_some() {
+            c.username = self.opts.user.clone();
+        }
         c
     }
 

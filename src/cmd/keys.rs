@@ -1,0 +1,333 @@
+//! Where a command's keys are: the key positions of the command table, read by cluster
+//! routing (which slot a command goes to) and by the client-side cross-slot check.
+//!
+//! Positions count the command name as argument 0. Commands the table does not name take
+//! their first argument as their only key (GET, SET, HSET, LPUSH, ... and most module
+//! commands); keyless commands (PING, INFO, SCRIPT, ...) are listed as such.
+
+use super::slot::key_slot;
+use super::Cmd;
+
+/// How to find the keys of one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeySpec {
+    /// No key: the command can run on any node (or must run on all: see the cluster docs).
+    None,
+    /// Arguments `first`, `first + step`, ... up to `len - 1 - trailing` (inclusive).
+    Range {
+        first: usize,
+        step: usize,
+        trailing: usize,
+    },
+    /// Only the arguments `first..=last` (when present).
+    Fixed { first: usize, last: usize },
+    /// `numkeys` at position `at`, then that many keys; `extra` is one more key position
+    /// before it (ZUNIONSTORE's destination), or 0.
+    NumKeys { at: usize, extra: usize },
+    /// XREAD / XREADGROUP: after the `STREAMS` keyword, the first half of what follows.
+    Streams,
+}
+
+const ALL: KeySpec = KeySpec::Range {
+    first: 1,
+    step: 1,
+    trailing: 0,
+};
+const FIRST: KeySpec = KeySpec::Fixed { first: 1, last: 1 };
+const TWO: KeySpec = KeySpec::Fixed { first: 1, last: 2 };
+const SECOND: KeySpec = KeySpec::Fixed { first: 2, last: 2 };
+
+/// The key spec of a command by its (upper-case) name and, for container commands, the
+/// subcommand.
+fn spec_of(name: &[u8], sub: &[u8]) -> KeySpec {
+    let mut buf = [0u8; 24];
+    if name.len() > buf.len() {
+        return FIRST;
+    }
+    let upper = &mut buf[..name.len()];
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    match &*upper {
+        b"PING" | b"ECHO" | b"INFO" | b"DBSIZE" | b"FLUSHDB" | b"FLUSHALL" | b"SCRIPT"
+        | b"FUNCTION" | b"TIME" | b"CLIENT" | b"CONFIG" | b"SCAN" | b"KEYS" | b"RANDOMKEY"
+        | b"LASTSAVE" | b"CLUSTER" | b"READONLY" | b"READWRITE" | b"ASKING" | b"WAIT"
+        | b"WAITAOF" | b"PUBLISH" | b"SPUBLISH" | b"MULTI" | b"EXEC" | b"DISCARD" | b"UNWATCH"
+        | b"HELLO" | b"AUTH" | b"SELECT" | b"COMMAND" | b"ACL" | b"SLOWLOG" | b"LATENCY"
+        | b"DEBUG" | b"SAVE" | b"BGSAVE" | b"BGREWRITEAOF" | b"ROLE" | b"SWAPDB" | b"SHUTDOWN"
+        | b"MIGRATE" | b"QUIT" | b"RESET" | b"MONITOR" | b"SUBSCRIBE" | b"PSUBSCRIBE"
+        | b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" | b"PUBSUB" | b"MODULE" | b"REPLICAOF" | b"SLAVEOF"
+        | b"FAILOVER" | b"LOLWUT" => KeySpec::None,
+        b"DEL" | b"UNLINK" | b"EXISTS" | b"TOUCH" | b"MGET" | b"WATCH" | b"SDIFF" | b"SINTER"
+        | b"SUNION" | b"SDIFFSTORE" | b"SINTERSTORE" | b"SUNIONSTORE" | b"PFCOUNT" | b"PFMERGE" => {
+            ALL
+        }
+        b"MSET" | b"MSETNX" => KeySpec::Range {
+            first: 1,
+            step: 2,
+            trailing: 0,
+        },
+        b"BLPOP" | b"BRPOP" | b"BZPOPMIN" | b"BZPOPMAX" => KeySpec::Range {
+            first: 1,
+            step: 1,
+            trailing: 1,
+        },
+        b"RENAME" | b"RENAMENX" | b"RPOPLPUSH" | b"BRPOPLPUSH" | b"LMOVE" | b"BLMOVE"
+        | b"SMOVE" | b"COPY" | b"GEOSEARCHSTORE" | b"ZRANGESTORE" | b"LCS" => TWO,
+        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
+            KeySpec::NumKeys { at: 2, extra: 0 }
+        }
+        b"ZUNION" | b"ZINTER" | b"ZDIFF" | b"ZINTERCARD" | b"SINTERCARD" | b"LMPOP" | b"ZMPOP" => {
+            KeySpec::NumKeys { at: 1, extra: 0 }
+        }
+        b"ZUNIONSTORE" | b"ZINTERSTORE" | b"ZDIFFSTORE" => KeySpec::NumKeys { at: 2, extra: 1 },
+        b"BLMPOP" | b"BZMPOP" => KeySpec::NumKeys { at: 2, extra: 0 },
+        b"XREAD" | b"XREADGROUP" => KeySpec::Streams,
+        b"OBJECT" | b"MEMORY" | b"XINFO" => {
+            if sub.eq_ignore_ascii_case(b"HELP") || sub.eq_ignore_ascii_case(b"STATS") {
+                KeySpec::None
+            } else {
+                SECOND
+            }
+        }
+        b"XGROUP" => {
+            if sub.eq_ignore_ascii_case(b"HELP") {
+                KeySpec::None
+            } else {
+                SECOND
+            }
+        }
+        _ => FIRST,
+    }
+}
+
+/// The key spec of `cmd`.
+pub(crate) fn key_spec(cmd: &Cmd) -> KeySpec {
+    let mut args = cmd.args();
+    let name = args.next().unwrap_or(&[]);
+    let sub = args.next().unwrap_or(&[]);
+    spec_of(name, sub)
+}
+
+fn parse_usize(b: &[u8]) -> Option<usize> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// Call `f` with every key of `cmd`, in order.
+pub(crate) fn for_each_key<'a>(cmd: &'a Cmd, mut f: impl FnMut(&'a [u8])) {
+    let n = cmd.len();
+    match key_spec(cmd) {
+        KeySpec::None => {}
+        KeySpec::Fixed { first, last } => {
+            cmd.args()
+                .enumerate()
+                .filter(|(i, _)| *i >= first && *i <= last)
+                .for_each(|(_, a)| f(a));
+        }
+        KeySpec::Range {
+            first,
+            step,
+            trailing,
+        } => {
+            let end = n.saturating_sub(trailing);
+            cmd.args()
+                .enumerate()
+                .take(end)
+                .filter(|(i, _)| *i >= first && (i - first) % step == 0)
+                .for_each(|(_, a)| f(a));
+        }
+        KeySpec::NumKeys { at, extra } => {
+            let mut numkeys = None;
+            for (i, a) in cmd.args().enumerate() {
+                if extra > 0 && i == 1 {
+                    f(a);
+                }
+                if i == at {
+                    numkeys = parse_usize(a);
+                } else if let Some(k) = numkeys {
+                    if i > at && i <= at + k {
+                        f(a);
+                    }
+                }
+            }
+        }
+        KeySpec::Streams => {
+            let Some(pos) = cmd.args().position(|a| a.eq_ignore_ascii_case(b"STREAMS")) else {
+                return;
+            };
+            let rest = n - pos - 1;
+            cmd.args().skip(pos + 1).take(rest / 2).for_each(f);
+        }
+    }
+}
+
+/// The keys of `cmd`, in order.
+#[cfg(test)]
+pub(crate) fn keys(cmd: &Cmd) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    for_each_key(cmd, |k| out.push(k));
+    out
+}
+
+/// Which slot a command (or a group of commands) needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotOf {
+    /// No key: any node will do.
+    Any,
+    /// Every key hashes to this slot.
+    Slot(u16),
+    /// Keys in two different slots (the two given).
+    Cross(u16, u16),
+}
+
+impl SlotOf {
+    /// Combine with another command's slot (a transaction, a script's keys).
+    pub(crate) fn merge(self, other: SlotOf) -> SlotOf {
+        match (self, other) {
+            (SlotOf::Any, o) | (o, SlotOf::Any) => o,
+            (c @ SlotOf::Cross(..), _) | (_, c @ SlotOf::Cross(..)) => c,
+            (SlotOf::Slot(a), SlotOf::Slot(b)) if a == b => SlotOf::Slot(a),
+            (SlotOf::Slot(a), SlotOf::Slot(b)) => SlotOf::Cross(a, b),
+        }
+    }
+
+    /// The slot of one key.
+    pub(crate) fn of_key(key: &[u8]) -> SlotOf {
+        SlotOf::Slot(key_slot(key))
+    }
+}
+
+/// For `SCAN ... MATCH pattern`: the pattern's hash tag when it is a literal (no glob
+/// character before or inside it), so that a scan of one `{tag}`'s keys goes to the node
+/// of that slot.
+fn scan_tag(cmd: &Cmd) -> Option<&[u8]> {
+    if !cmd.name().eq_ignore_ascii_case(b"SCAN") {
+        return None;
+    }
+    let mut args = cmd.args().skip(2);
+    let pattern = loop {
+        let a = args.next()?;
+        if a.eq_ignore_ascii_case(b"MATCH") {
+            break args.next()?;
+        }
+    };
+    let open = pattern.iter().position(|&b| b == b'{')?;
+    let len = pattern[open + 1..].iter().position(|&b| b == b'}')?;
+    let literal = |b: &[u8]| !b.iter().any(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'));
+    (len > 0 && literal(&pattern[..open + 1 + len])).then_some(pattern)
+}
+
+/// The slot every key of `cmd` hashes to.
+pub(crate) fn slot_of(cmd: &Cmd) -> SlotOf {
+    if let Some(pattern) = scan_tag(cmd) {
+        return SlotOf::of_key(pattern);
+    }
+    let mut out = SlotOf::Any;
+    for_each_key(cmd, |k| out = out.merge(SlotOf::of_key(k)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::cmd;
+
+    fn k(c: Cmd) -> Vec<String> {
+        keys(&c)
+            .into_iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn key_positions() {
+        assert_eq!(k(cmd("GET").arg("a")), ["a"]);
+        assert_eq!(k(cmd("set").arg("a").arg("v").arg("EX").arg(1)), ["a"]);
+        assert_eq!(k(cmd("PING")), Vec::<String>::new());
+        assert_eq!(k(cmd("GET")), Vec::<String>::new());
+        assert_eq!(k(cmd("MGET").arg("a").arg("b")), ["a", "b"]);
+        assert_eq!(k(cmd("MSET").arg("a").arg(1).arg("b").arg(2)), ["a", "b"]);
+        assert_eq!(k(cmd("BLPOP").arg("a").arg("b").arg(0)), ["a", "b"]);
+        assert_eq!(
+            k(cmd("LMOVE").arg("a").arg("b").arg("LEFT").arg("RIGHT")),
+            ["a", "b"]
+        );
+        assert_eq!(
+            k(cmd("EVALSHA").arg("sha").arg(2).arg("a").arg("b").arg("x")),
+            ["a", "b"]
+        );
+        assert_eq!(
+            k(cmd("EVAL").arg("s").arg(0).arg("x")),
+            Vec::<String>::new()
+        );
+        assert_eq!(k(cmd("FCALL").arg("f").arg(1).arg("a").arg("x")), ["a"]);
+        assert_eq!(
+            k(cmd("ZUNIONSTORE")
+                .arg("d")
+                .arg(2)
+                .arg("a")
+                .arg("b")
+                .arg("WEIGHTS")
+                .arg(1)
+                .arg(2)),
+            ["d", "a", "b"]
+        );
+        assert_eq!(
+            k(cmd("ZINTER").arg(2).arg("a").arg("b").arg("WITHSCORES")),
+            ["a", "b"]
+        );
+        assert_eq!(
+            k(cmd("BLMPOP").arg(0).arg(2).arg("a").arg("b").arg("LEFT")),
+            ["a", "b"]
+        );
+        assert_eq!(
+            k(cmd("XREAD")
+                .arg("COUNT")
+                .arg(2)
+                .arg("STREAMS")
+                .arg("a")
+                .arg("b")
+                .arg(0)
+                .arg(0)),
+            ["a", "b"]
+        );
+        assert_eq!(
+            k(cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg("g")
+                .arg("c")
+                .arg("STREAMS")
+                .arg("s")
+                .arg(">")),
+            ["s"]
+        );
+        assert_eq!(k(cmd("OBJECT").arg("ENCODING").arg("a")), ["a"]);
+        assert_eq!(
+            k(cmd("XGROUP").arg("CREATE").arg("s").arg("g").arg("$")),
+            ["s"]
+        );
+        assert_eq!(k(cmd("SCRIPT").arg("LOAD").arg("x")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn slots_merge() {
+        assert_eq!(slot_of(&cmd("PING")), SlotOf::Any);
+        assert_eq!(
+            slot_of(&cmd("MGET").arg("{a}1").arg("{a}2")),
+            SlotOf::Slot(key_slot(b"a"))
+        );
+        assert!(matches!(
+            slot_of(&cmd("MGET").arg("a").arg("b")),
+            SlotOf::Cross(..)
+        ));
+        let scan = |p: &str| slot_of(&cmd("SCAN").arg(0).arg("MATCH").arg(p).arg("COUNT").arg(10));
+        assert_eq!(scan("{ns}:v1:*"), SlotOf::Slot(key_slot(b"ns")));
+        assert_eq!(scan("*{ns}:*"), SlotOf::Any);
+        assert_eq!(scan("{n*}:x"), SlotOf::Any);
+        assert_eq!(scan("plain*"), SlotOf::Any);
+        assert_eq!(slot_of(&cmd("SCAN").arg(0)), SlotOf::Any);
+        assert_eq!(
+            SlotOf::Any.merge(SlotOf::Slot(3)).merge(SlotOf::Any),
+            SlotOf::Slot(3)
+        );
+    }
+}

@@ -1,0 +1,606 @@
+//! Valkey Cluster against a real 3-primary + 3-replica cluster from the test kit: slot
+//! routing, the client-side cross-slot check, pipelines split by node, scripts with
+//! NOSCRIPT per node, fan-out commands, SCAN over every primary, replica reads that land
+//! on replicas, the patterns (cache, lock, limiter, queue) on a cluster, a live slot
+//! migration under load, a failover and a killed primary.
+#![cfg(all(feature = "testkit", feature = "json"))]
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::key;
+use valkit::testkit::{shared_cluster, Cluster, ClusterOptions, ServerKind};
+use valkit::{
+    cmd, key_slot, pipe, Backoff, Client, Commands, Connection, ErrorKind, Execute, ReplicaReads,
+    RetryPolicy, Script, ServerErrorKind, Value,
+};
+
+fn cluster() -> &'static Cluster {
+    match shared_cluster(ServerKind::Valkey) {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start the shared cluster: {e}"),
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .cluster(cluster().urls().iter().map(String::as_str).take(2))
+        .build()
+        .unwrap()
+}
+
+fn node_conn(port: u16) -> Connection {
+    Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port)).unwrap()
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// `cmdstat_<name>` calls on the node at `port`.
+fn calls(port: u16, name: &str) -> u64 {
+    let info: String = node_conn(port)
+        .query(&cmd("INFO").arg("commandstats"))
+        .unwrap();
+    let prefix = format!("cmdstat_{name}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn testkit_cluster_is_ready_with_three_primaries_and_three_replicas() {
+    let c = cluster();
+    assert_eq!(c.nodes().len(), 6);
+    assert_eq!(c.primary_ports().unwrap().len(), 3);
+    assert_eq!(c.replica_ports().unwrap().len(), 3);
+    for n in c.nodes() {
+        assert_ne!(
+            n.cluster_port(),
+            n.port() + 10000,
+            "bus port set explicitly"
+        );
+        assert_eq!(n.id().len(), 40);
+    }
+}
+
+#[test]
+fn keys_land_on_the_primary_of_their_slot_and_every_primary_gets_some() {
+    let client = client();
+    assert!(client.is_cluster());
+    let p = key("routing");
+    let mut nodes = HashSet::new();
+    for i in 0..200 {
+        let k = format!("{p}{i}");
+        client.set(&k, i).unwrap();
+        let addr = client.cluster_node_for(k.as_bytes()).unwrap();
+        // Read straight from that node (no routing): the key is there.
+        let v: Option<i64> = node_conn(port_of(&addr)).get(&k).unwrap();
+        assert_eq!(
+            v,
+            Some(i),
+            "{k} (slot {}) on {addr}",
+            key_slot(k.as_bytes())
+        );
+        nodes.insert(addr);
+    }
+    assert_eq!(nodes.len(), 3, "200 keys spread over the 3 primaries");
+    for i in 0..200 {
+        let v: Option<i64> = client.get(format!("{p}{i}")).unwrap();
+        assert_eq!(v, Some(i));
+    }
+}
+
+#[test]
+fn multi_key_commands_need_one_slot_and_fail_before_sending() {
+    let client = client();
+    let p = key("crossslot");
+    let (a, b) = (format!("{p}a"), format!("{p}b-other"));
+    assert_ne!(key_slot(a.as_bytes()), key_slot(b.as_bytes()));
+    let before = client.metrics().commands_total();
+    let e = client.exec(&cmd("MGET").arg(&a).arg(&b)).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Server(ServerErrorKind::CrossSlot),
+        "{e}"
+    );
+    assert!(e.to_string().contains("nothing was sent"), "{e}");
+    assert!(
+        client.metrics().commands_total() > before,
+        "counted as a failed call"
+    );
+    // With a hash tag they share a slot.
+    let (a, b) = (format!("{{{p}}}a"), format!("{{{p}}}b"));
+    client
+        .exec(&cmd("MSET").arg(&a).arg(1).arg(&b).arg(2))
+        .unwrap();
+    let v: Vec<i64> = client.query(&cmd("MGET").arg(&a).arg(&b)).unwrap();
+    assert_eq!(v, vec![1, 2]);
+    // A transaction across slots is refused; within one slot it runs.
+    let tx = pipe()
+        .cmd(cmd("SET").arg(format!("{p}x")).arg(1))
+        .cmd(cmd("SET").arg(format!("{p}y-elsewhere")).arg(2))
+        .atomic();
+    if key_slot(format!("{p}x").as_bytes()) != key_slot(format!("{p}y-elsewhere").as_bytes()) {
+        let e = client.exec_pipeline(&tx).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::CrossSlot));
+    }
+    let tx = pipe()
+        .cmd(cmd("INCR").arg(&a))
+        .cmd(cmd("INCR").arg(&b))
+        .atomic();
+    let v: (i64, i64) = tx.query(&client).unwrap();
+    assert_eq!(v, (2, 3));
+}
+
+#[test]
+fn pipelines_split_by_node_and_replies_come_back_in_order() {
+    let client = client();
+    let p = key("pipe");
+    let mut w = pipe();
+    for i in 0..300 {
+        w.add(cmd("SET").arg(format!("{p}{i}")).arg(i));
+    }
+    let replies = client.exec_pipeline(&w).unwrap();
+    assert_eq!(replies.len(), 300);
+    let mut r = pipe();
+    for i in 0..300 {
+        r.add(cmd("GET").arg(format!("{p}{i}")));
+        r.add(cmd("PING")); // keyless commands ride along
+    }
+    let replies = client.exec_pipeline(&r).unwrap();
+    for i in 0..300 {
+        assert_eq!(
+            replies[2 * i].as_bytes(),
+            Some(i.to_string().as_bytes()),
+            "reply {i}"
+        );
+    }
+    let all: Vec<Option<i64>> = {
+        let mut q = pipe();
+        for i in 0..300 {
+            q.add(cmd("GET").arg(format!("{p}{i}")));
+        }
+        q.query(&client).unwrap()
+    };
+    assert_eq!(all, (0..300).map(Some).collect::<Vec<_>>());
+}
+
+#[test]
+fn scripts_run_on_the_node_of_their_keys_with_noscript_fallback_per_node() {
+    let client = client();
+    let p = key("script");
+    let script =
+        Script::new("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])");
+    // Flush every primary's script cache (fan-out), then run the script on keys of
+    // every node: each node answers NOSCRIPT once and gets EVAL.
+    client.exec(&cmd("SCRIPT").arg("FLUSH")).unwrap();
+    let mut nodes = HashSet::new();
+    for i in 0..30 {
+        let k = format!("{p}{i}");
+        let v: String = script.key(&k).arg(i).invoke_as(&client).unwrap();
+        assert_eq!(v, i.to_string());
+        nodes.insert(client.cluster_node_for(k.as_bytes()).unwrap());
+    }
+    assert_eq!(nodes.len(), 3);
+    // SCRIPT LOAD fans out: afterwards every primary knows it.
+    let other = Script::new("return 7");
+    other.script_load(&client).unwrap();
+    for port in cluster().primary_ports().unwrap() {
+        let known: Vec<i64> = node_conn(port)
+            .query(&cmd("SCRIPT").arg("EXISTS").arg(other.sha1_hex()))
+            .unwrap();
+        assert_eq!(known, vec![1], "primary {port}");
+    }
+}
+
+#[test]
+fn dbsize_sums_and_scan_cluster_sees_every_primary() {
+    let client = client();
+    let p = key("scan");
+    for i in 0..120 {
+        client.set(format!("{p}{i}"), i).unwrap();
+    }
+    let mut found = client.scan_cluster(&format!("{p}*")).unwrap();
+    found.sort();
+    found.dedup();
+    assert_eq!(found.len(), 120);
+    let total: i64 = client.query(&cmd("DBSIZE")).unwrap();
+    let by_node: i64 = cluster()
+        .primary_ports()
+        .unwrap()
+        .into_iter()
+        .map(|port| node_conn(port).query::<i64>(&cmd("DBSIZE")).unwrap())
+        .sum();
+    // Other tests write meanwhile: the two sums are close, and both cover our keys.
+    assert!(total >= 120 && by_node >= 120, "{total} {by_node}");
+}
+
+#[test]
+fn replica_reads_land_on_replicas() {
+    let p = key("replica-reads");
+    let client = Client::builder()
+        .cluster_url(&cluster().url())
+        .replica_reads(ReplicaReads::PreferReplica)
+        .build()
+        .unwrap();
+    for i in 0..30 {
+        client.set(format!("{p}{i}"), i).unwrap();
+    }
+    let replicas = cluster().replica_ports().unwrap();
+    let primaries = cluster().primary_ports().unwrap();
+    // STRLEN: a read no other test uses, so the counts are ours.
+    let before_r: u64 = replicas.iter().map(|&p| calls(p, "strlen")).sum();
+    let before_p: u64 = primaries.iter().map(|&p| calls(p, "strlen")).sum();
+    for i in 0..300 {
+        let _: i64 = client
+            .query(&cmd("STRLEN").arg(format!("{p}{}", i % 30)))
+            .unwrap();
+    }
+    let on_replicas = replicas.iter().map(|&p| calls(p, "strlen")).sum::<u64>() - before_r;
+    let on_primaries = primaries.iter().map(|&p| calls(p, "strlen")).sum::<u64>() - before_p;
+    assert_eq!(on_replicas, 300, "every read went to a replica");
+    assert_eq!(on_primaries, 0);
+    // Writes still go to primaries; a read pinned to the writer too.
+    let _: i64 = client
+        .query(
+            &cmd("STRLEN")
+                .arg(format!("{p}0"))
+                .read_from(valkit::ReadFrom::Writer),
+        )
+        .unwrap();
+    let on_primaries = primaries.iter().map(|&p| calls(p, "strlen")).sum::<u64>() - before_p;
+    assert_eq!(on_primaries, 1);
+
+    // Round robin: primaries and replicas in turn.
+    let rr = Client::builder()
+        .cluster_url(&cluster().url())
+        .replica_reads(ReplicaReads::RoundRobin)
+        .build()
+        .unwrap();
+    let before_r: u64 = replicas.iter().map(|&p| calls(p, "strlen")).sum();
+    let before_p: u64 = primaries.iter().map(|&p| calls(p, "strlen")).sum();
+    for i in 0..200 {
+        let _: i64 = rr
+            .query(&cmd("STRLEN").arg(format!("{p}{}", i % 30)))
+            .unwrap();
+    }
+    let r = replicas.iter().map(|&p| calls(p, "strlen")).sum::<u64>() - before_r;
+    let q = primaries.iter().map(|&p| calls(p, "strlen")).sum::<u64>() - before_p;
+    assert_eq!(r + q, 200);
+    assert!((60..=140).contains(&r), "replicas {r}, primaries {q}");
+}
+
+#[test]
+fn patterns_run_unchanged_on_a_cluster() {
+    use valkit::cache::Cache;
+    use valkit::limit::{Algorithm, Limiter};
+    use valkit::lock::Locks;
+    use valkit::queue::{Job, Priority, Queue};
+
+    let client = client();
+    let p = key("patterns");
+
+    // Cache: get_or_load, tags, invalidation.
+    let cache: Cache<Client> = Cache::builder(client.clone())
+        .namespace(&format!("{p}cache"))
+        .build()
+        .unwrap();
+    let loads = Arc::new(AtomicU64::new(0));
+    for _ in 0..3 {
+        let loads = loads.clone();
+        let v: String = cache
+            .get_or_load("user:1", Duration::from_secs(60), move || {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>("ada".to_owned())
+            })
+            .unwrap();
+        assert_eq!(v, "ada");
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    for i in 0..10 {
+        cache
+            .entry(&format!("price:{i}"), Duration::from_secs(60))
+            .tags(["prices"])
+            .put(&i)
+            .unwrap();
+    }
+    assert_eq!(cache.invalidate_tag("prices").unwrap(), 10);
+    assert!(cache.invalidate("user:1").unwrap());
+
+    // Locks: exclusion, release, fencing.
+    let locks = Locks::builder(client.clone())
+        .prefix(&format!("{p}lock:"))
+        .build();
+    let g = locks.acquire("job", Duration::from_secs(5)).unwrap();
+    assert!(locks
+        .try_acquire("job", Duration::from_secs(5))
+        .unwrap()
+        .is_none());
+    let fence = g.fencing_token();
+    g.release().unwrap();
+    let g2 = locks
+        .try_acquire("job", Duration::from_secs(5))
+        .unwrap()
+        .expect("free after release");
+    assert!(g2.fencing_token() > fence);
+    g2.release().unwrap();
+
+    // Limiter: exactly the limit in one window, on keys spread over the cluster.
+    let limiter = Limiter::new(
+        &format!("{p}rl"),
+        Algorithm::fixed_window(5, Duration::from_secs(60)),
+    )
+    .unwrap();
+    for id in ["a", "b", "c", "d"] {
+        let allowed = (0..8)
+            .filter(|_| limiter.check(&client, id).unwrap().allowed)
+            .count();
+        assert_eq!(allowed, 5, "id {id}");
+    }
+
+    // Queue: push, reserve, ack.
+    let queue = Queue::new(client.clone(), &format!("{p}q")).unwrap();
+    for i in 0..5 {
+        queue
+            .push(Priority::High, &Job::new("n", serde_json::json!(i)))
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    while let Some(r) = queue.reserve(Duration::from_millis(50)).unwrap() {
+        got.push(r.job().payload().as_i64().unwrap());
+        queue.ack(&r).unwrap();
+    }
+    assert_eq!(got, vec![0, 1, 2, 3, 4]);
+}
+
+/// Move `slot` from its owner to another primary with SETSLOT IMPORTING/MIGRATING and
+/// MIGRATE, in batches, then assign it: the classic live resharding steps.
+fn migrate_slot(c: &Cluster, slot: u16, owner: u16, batch_pause: Duration) -> u16 {
+    let primaries = c.primary_ports().unwrap();
+    let target = primaries.iter().copied().find(|&p| p != owner).unwrap();
+    let id = |port: u16| -> String { node_conn(port).query(&cmd("CLUSTER").arg("MYID")).unwrap() };
+    let (src, dst) = (node_conn(owner), node_conn(target));
+    let (src_id, dst_id) = (id(owner), id(target));
+    let _: Value = dst
+        .exec(
+            &cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("IMPORTING")
+                .arg(&src_id),
+        )
+        .unwrap();
+    let _: Value = src
+        .exec(
+            &cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("MIGRATING")
+                .arg(&dst_id),
+        )
+        .unwrap();
+    loop {
+        let keys: Vec<Vec<u8>> = src
+            .query(&cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(5))
+            .unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        let mut m = cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(target)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS");
+        for k in &keys {
+            m = m.arg(&k[..]);
+        }
+        src.exec(&m).unwrap();
+        std::thread::sleep(batch_pause);
+    }
+    for port in [target, owner] {
+        let _: Value = node_conn(port)
+            .exec(
+                &cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(&dst_id),
+            )
+            .unwrap();
+    }
+    for port in primaries
+        .iter()
+        .copied()
+        .filter(|p| *p != owner && *p != target)
+    {
+        let _: Value = node_conn(port)
+            .exec(
+                &cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(&dst_id),
+            )
+            .unwrap();
+    }
+    target
+}
+
+#[test]
+fn live_slot_migration_under_load_from_four_threads_loses_nothing() {
+    let c = cluster();
+    let client = client();
+    let tag = key("migrate");
+    let slot = key_slot(tag.as_bytes());
+    // Seed the slot with keys so that MIGRATE has work to do while the load runs.
+    for i in 0..200 {
+        client.set(format!("{{{tag}}}:seed:{i}"), i).unwrap();
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (client, stop, done, tag) =
+                (client.clone(), stop.clone(), done.clone(), tag.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && n < 20_000 {
+                    let counter = format!("{{{tag}}}:count:{t}");
+                    client
+                        .incr(&counter)
+                        .unwrap_or_else(|e| panic!("INCR: {e}"));
+                    let k = format!("{{{tag}}}:k:{t}:{}", n % 50);
+                    client.set(&k, n).unwrap_or_else(|e| panic!("SET: {e}"));
+                    let v: Option<u64> = client.get(&k).unwrap_or_else(|e| panic!("GET: {e}"));
+                    assert_eq!(v, Some(n));
+                    n += 1;
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                n
+            })
+        })
+        .collect();
+    // Let the load start, move the slot, let it run a little on the new owner.
+    while done.load(Ordering::SeqCst) < 200 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let refreshes_before = client.cluster_refreshes();
+    let from = port_of(&client.cluster_node_for(tag.as_bytes()).unwrap());
+    let to = migrate_slot(c, slot, from, Duration::from_millis(5));
+    let after = done.load(Ordering::SeqCst);
+    while done.load(Ordering::SeqCst) < after + 400 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let counts: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    for (t, n) in counts.iter().enumerate() {
+        let v: Option<i64> = client.get(format!("{{{tag}}}:count:{t}")).unwrap();
+        let v = v.unwrap();
+        assert_eq!(v as u64, *n, "thread {t}: every INCR applied exactly once");
+    }
+    for i in 0..200 {
+        let v: Option<i64> = client.get(format!("{{{tag}}}:seed:{i}")).unwrap();
+        assert_eq!(v, Some(i));
+    }
+    assert_eq!(
+        port_of(&client.cluster_node_for(tag.as_bytes()).unwrap()),
+        to,
+        "the client learned the new owner (was {from})"
+    );
+    assert!(client.cluster_refreshes() > refreshes_before);
+}
+
+#[test]
+fn failover_and_a_killed_primary_give_bounded_typed_errors_then_recover() {
+    let mut c = ClusterOptions::new(ServerKind::Valkey)
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let client = Client::builder()
+        .cluster(c.urls().iter().map(String::as_str))
+        .retry(RetryPolicy::new(
+            4,
+            Backoff::Exponential {
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(400),
+            },
+        ))
+        .build()
+        .unwrap();
+    let p = key("failover");
+    let k = format!("{p}k");
+    client.set(&k, 1).unwrap();
+    let primary = port_of(&client.cluster_node_for(k.as_bytes()).unwrap());
+
+    // 1. A manual failover: the replica of k's primary takes over; writes continue.
+    let replica = {
+        let id: String = node_conn(primary)
+            .query(&cmd("CLUSTER").arg("MYID"))
+            .unwrap();
+        let nodes: String = node_conn(primary)
+            .query(&cmd("CLUSTER").arg("NODES"))
+            .unwrap();
+        let line = nodes
+            .lines()
+            .find(|l| l.contains("slave") && l.contains(&id))
+            .expect("a replica of the primary")
+            .to_owned();
+        let addr = line.split(' ').nth(1).unwrap();
+        port_of(addr.split('@').next().unwrap())
+    };
+    let _: Value = node_conn(replica)
+        .exec(&cmd("CLUSTER").arg("FAILOVER"))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut errors = Vec::new();
+    let mut i = 1;
+    while Instant::now() < deadline {
+        match client.incr(&k) {
+            Ok(v) => i = v,
+            Err(e) => errors.push(e),
+        }
+        if port_of(&client.cluster_node_for(k.as_bytes()).unwrap()) == replica && i > 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        port_of(&client.cluster_node_for(k.as_bytes()).unwrap()),
+        replica,
+        "the client follows the promoted replica"
+    );
+    assert!(
+        errors.len() <= 3,
+        "a manual failover costs at most a few errors: {errors:?}"
+    );
+    let v: Option<i64> = client.get(&k).unwrap();
+    let v = v.unwrap();
+    assert_eq!(v, i, "no acknowledged INCR lost in a coordinated failover");
+
+    // 2. Kill the new primary: bounded typed errors, then its replica (the old primary)
+    // is promoted and the client recovers.
+    let node = c
+        .nodes_mut()
+        .iter_mut()
+        .find(|n| n.port() == replica)
+        .unwrap();
+    node.server_mut().kill();
+    let t0 = Instant::now();
+    let mut failures = 0;
+    let recovered = loop {
+        let t = Instant::now();
+        match client.set(&k, "after") {
+            Ok(()) => break Some(t0.elapsed()),
+            Err(e) => {
+                failures += 1;
+                assert!(
+                    e.is_unavailable() || e.is_retryable() || e.kind() == ErrorKind::CircuitOpen,
+                    "typed availability error: {e:?}"
+                );
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "one call is bounded");
+        if t0.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let recovered = recovered.expect("the replica took over within 30 s");
+    eprintln!("killed primary: {failures} failed calls, recovered after {recovered:?}");
+    assert_eq!(
+        port_of(&client.cluster_node_for(k.as_bytes()).unwrap()),
+        primary
+    );
+    let v: Option<String> = client.get(&k).unwrap();
+    assert_eq!(v.as_deref(), Some("after"));
+}
