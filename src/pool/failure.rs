@@ -24,6 +24,16 @@ pub(crate) fn is_server_busy(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::Server(k) if k.is_retryable())
 }
 
+/// True for a connect that failed at the socket (refused, reset, EOF in the handshake):
+/// read together with "this pool holds open connections", it means a server that is up
+/// but turning connections away without saying why.
+pub(crate) fn is_refused_while_up(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Io | ErrorKind::Connect | ErrorKind::Broken
+    )
+}
+
 /// The pool-wide pause before the next connect attempt after `n` consecutive "server
 /// busy" connect failures: 10 ms doubling up to 250 ms, so at most about 4 attempts a
 /// second in the long run, however many threads are waiting.

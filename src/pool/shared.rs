@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::failure::{busy_backoff, duplicate, is_server_busy};
+use super::failure::{
+    busy_backoff, duplicate, is_refused_while_up, is_server_busy, BUSY_BACKOFF_CAP,
+};
 use super::options::PoolOptions;
 use super::stats::{Counters, PoolStats};
 use crate::cmd::cmd;
@@ -42,6 +44,10 @@ pub(crate) struct State {
     /// While the server reports itself busy: no connect attempt starts before this
     /// instant (one attempt per [`busy_backoff`] interval, pool-wide).
     pub connect_not_before: Option<Instant>,
+    /// When the server last turned a connect away as busy. A success does not undo it:
+    /// connects that were in flight together with the refused one learn nothing about
+    /// the room left, so for one backoff cap after a refusal attempts stay one at a time.
+    pub last_busy: Option<Instant>,
 }
 
 impl State {
@@ -55,6 +61,11 @@ impl State {
     pub(crate) fn pass_connect_gate(&mut self, now: Instant) {
         if self.busy_failures > 0 {
             self.connect_not_before = Some(now + busy_backoff(self.busy_failures));
+        } else if self
+            .last_busy
+            .is_some_and(|t| now.saturating_duration_since(t) < BUSY_BACKOFF_CAP)
+        {
+            self.connect_not_before = Some(now + busy_backoff(1));
         }
     }
 }
@@ -82,6 +93,7 @@ impl Shared {
                 consecutive_failures: 0,
                 busy_failures: 0,
                 connect_not_before: None,
+                last_busy: None,
             }),
             available: Condvar::new(),
             counters: Counters::default(),
@@ -107,8 +119,9 @@ impl Shared {
                 // nothing else happens always has created - closed == open.
                 st.open += 1;
                 st.consecutive_failures = 0;
+                // The ramp starts again from its shortest step; a gate a concurrent refusal
+                // set stays (see `last_busy`).
                 st.busy_failures = 0;
-                st.connect_not_before = None;
                 Counters::bump(&self.counters.created);
                 drop(st);
                 log::debug!("pool {}: opened a connection", self.config.addr);
@@ -119,8 +132,14 @@ impl Shared {
                 let n = st.consecutive_failures;
                 let now = Instant::now();
                 st.last_connect_error = Some((now, duplicate(&e)));
-                if is_server_busy(&e) {
+                // Busy: the server said so. A reset or EOF during the handshake while this
+                // pool holds working connections says the same thing less politely (a full
+                // server's "max number of clients" reply is lost when its close turns into
+                // a reset): the server is up and refusing, so space attempts out pool-wide
+                // rather than let every waiting thread try on its own schedule.
+                if is_server_busy(&e) || (st.open > 0 && is_refused_while_up(&e)) {
                     st.busy_failures = st.busy_failures.saturating_add(1);
+                    st.last_busy = Some(now);
                     st.connect_not_before = Some(now + busy_backoff(st.busy_failures));
                 }
                 drop(st);

@@ -103,6 +103,9 @@ struct Shared {
     accepted: AtomicU64,
     refused: AtomicU64,
     open: AtomicUsize,
+    /// Connections beyond this many open are closed at once (see
+    /// [`FaultProxy::max_connections`]); at most [`MAX_CONNECTIONS`].
+    cap: AtomicUsize,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
 }
@@ -174,6 +177,7 @@ impl FaultProxy {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             open: AtomicUsize::new(0),
+            cap: AtomicUsize::new(MAX_CONNECTIONS),
             bytes_up: AtomicU64::new(0),
             bytes_down: AtomicU64::new(0),
         });
@@ -307,6 +311,15 @@ impl FaultProxy {
         }
     }
 
+    /// "Full, and rude about it": while `cap` connections are open, close every new
+    /// connection at once, before a byte is exchanged (the client's handshake sees EOF or
+    /// a reset, not a server's "max number of clients" reply). `None` restores the
+    /// default, [`MAX_CONNECTIONS`]. Open connections are left alone.
+    pub fn max_connections(&self, cap: Option<usize>) {
+        let cap = cap.unwrap_or(MAX_CONNECTIONS).min(MAX_CONNECTIONS);
+        self.shared.cap.store(cap, Ordering::SeqCst);
+    }
+
     /// Connections open through the proxy now.
     pub fn connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)
@@ -317,7 +330,8 @@ impl FaultProxy {
         self.shared.accepted.load(Ordering::SeqCst)
     }
 
-    /// Connections closed at once because [`MAX_CONNECTIONS`] were open or the upstream
+    /// Connections closed at once because the cap was reached (see
+    /// [`FaultProxy::max_connections`]) or the upstream
     /// could not be reached.
     pub fn rejected(&self) -> u64 {
         self.shared.refused.load(Ordering::SeqCst)
@@ -437,7 +451,7 @@ fn open_conn(sh: &Arc<Shared>, client: TcpStream, upstream: u16, id: u64) {
         sh.refused.fetch_add(1, Ordering::SeqCst);
         let _ = client.shutdown(Shutdown::Both);
     };
-    if sh.open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+    if sh.open.load(Ordering::SeqCst) >= sh.cap.load(Ordering::SeqCst) {
         return reject(&client);
     }
     let _ = client.set_nonblocking(false);
