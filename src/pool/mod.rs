@@ -18,7 +18,9 @@
 //! busy: the checkout keeps waiting for a returned connection until its timeout, and the
 //! pool spaces its connect attempts out (10 ms doubling to 250 ms between attempts,
 //! pool-wide, whatever the number of waiting threads) instead of opening socket after
-//! socket.
+//! socket. A connect reset or closed during the handshake while the pool holds open
+//! connections counts the same (the server is up; its "max clients" reply was lost to the
+//! reset); with nothing open it fails the checkout at once, as for a server that is down.
 //!
 //! # Liveness without a round trip
 //! Before handing out an idle connection the pool looks at its socket (a non-blocking
