@@ -667,3 +667,32 @@ fn failover_and_a_killed_primary_give_bounded_typed_errors_then_recover() {
     let v: Option<String> = client.get(&k).unwrap();
     assert_eq!(v.as_deref(), Some("after"));
 }
+
+/// A transaction sent with a stale slot map: the queued commands get `MOVED`, the server
+/// discards the transaction (`EXECABORT`, nothing applied), and the client must follow the
+/// redirect and run the whole transaction on the new owner, not report EXECABORT.
+#[test]
+fn a_transaction_after_its_slot_moved_follows_the_redirect() {
+    let c = cluster();
+    let client = client();
+    let tag = key("moved-multi");
+    let slot = key_slot(tag.as_bytes());
+    let (a, b) = (format!("{{{tag}}}:a"), format!("{{{tag}}}:b"));
+    client.set(&a, 1).unwrap();
+    let from = port_of(&client.cluster_node_for(tag.as_bytes()).unwrap());
+    let to = migrate_slot(c, slot, from, Duration::ZERO);
+    assert_eq!(
+        port_of(&client.cluster_node_for(tag.as_bytes()).unwrap()),
+        from,
+        "the client's map is still stale (the redirect path is what this test covers)"
+    );
+    let (x, y): (i64, i64) = pipe()
+        .atomic()
+        .incr(&a)
+        .incr_by(&b, 5)
+        .query(&client)
+        .unwrap_or_else(|e| panic!("a moved transaction: {e}"));
+    assert_eq!((x, y), (2, 5));
+    let on_new: Option<i64> = node_conn(to).query(&cmd("GET").arg(&a)).unwrap();
+    assert_eq!(on_new, Some(2), "applied once, on the new owner");
+}

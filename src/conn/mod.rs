@@ -706,6 +706,17 @@ impl Inner {
                 "EXEC returned nil: a watched key changed, nothing was applied",
             )),
             Value::Error(e) => {
+                // A queued command redirected (the slot moved or is moving): the server
+                // discarded the transaction, nothing was applied, and the redirect says where
+                // to run all of it, so report the redirect (a cluster client follows it).
+                if let Some(q) = queue_err.take_if(|q| q.redirect().is_some()) {
+                    let mut err = Error::from(q);
+                    err.set_detail(format!(
+                        "{}; the transaction was discarded ({e})",
+                        err.detail()
+                    ));
+                    return Err(err);
+                }
                 let mut err = Error::from(e);
                 if let Some(q) = queue_err {
                     err.set_detail(format!("{}; first rejected command: {}", err.detail(), q));
