@@ -55,7 +55,9 @@ pub enum ErrorKind {
     Testkit,
     /// The command cannot be run through this API: it would desynchronise the connection
     /// (SUBSCRIBE, MONITOR, RESET or CLIENT REPLY through `exec` or a pipeline). The detail
-    /// names the API to use. Nothing was sent; the connection stays usable.
+    /// names the API to use. Also a `SCAN` without a literal hash tag on a cluster client,
+    /// which would cover one node only (use `Client::scan_cluster`). Nothing was sent; the
+    /// connection stays usable.
     Unsupported,
 }
 

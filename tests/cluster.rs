@@ -16,7 +16,7 @@ use support::key;
 use valkit::testkit::{shared_cluster, Cluster, ClusterOptions, ServerKind};
 use valkit::{
     cmd, key_slot, pipe, Backoff, Client, Commands, Connection, ErrorKind, Execute, ReplicaReads,
-    RetryPolicy, Script, ServerErrorKind, Value,
+    RetryPolicy, ScanOptions, Script, ServerErrorKind, Value,
 };
 
 fn cluster() -> &'static Cluster {
@@ -211,6 +211,29 @@ fn dbsize_sums_and_scan_cluster_sees_every_primary() {
     found.sort();
     found.dedup();
     assert_eq!(found.len(), 120);
+    // A plain SCAN would see one node's keys only: refused, typed, nothing sent.
+    let e = client
+        .scan::<String>(ScanOptions::new().pattern(format!("{p}*")))
+        .next()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("scan_cluster"), "{e}");
+    let e = pipe()
+        .cmd(cmd("SCAN").arg(0))
+        .query::<Value, _>(&client)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    // With a literal hash tag the scan goes to that slot's node and sees all its keys.
+    let tag = key("scan-tag");
+    for i in 0..30 {
+        client.set(format!("{{{tag}}}:{i}"), i).unwrap();
+    }
+    let tagged: HashSet<String> = client
+        .scan(ScanOptions::new().pattern(format!("{{{tag}}}:*")))
+        .collect::<valkit::Result<_>>()
+        .unwrap();
+    assert_eq!(tagged.len(), 30);
     let total: i64 = client.query(&cmd("DBSIZE")).unwrap();
     let by_node: i64 = cluster()
         .primary_ports()

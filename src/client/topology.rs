@@ -87,6 +87,20 @@ fn no_owner(slot: u16) -> Error {
     )))
 }
 
+/// `SCAN` without a hash tag in its pattern would walk one node's keys of a cluster's
+/// several: refused with a pointer to the cluster-wide scan, rather than silently partial.
+fn one_node_scan(c: &Cmd, slot: Option<u16>) -> Result<()> {
+    if slot.is_none() && c.name().eq_ignore_ascii_case(b"SCAN") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "SCAN on a cluster client would cover one node's keys only: use \
+             Client::scan_cluster (every primary), a MATCH pattern with a literal {hash tag} \
+             (the node of that slot), or a Connection to one node. Nothing was sent",
+        ));
+    }
+    Ok(())
+}
+
 /// What a keyless command does on a cluster.
 enum Keyless {
     /// Run on every primary, return the first reply.
@@ -376,7 +390,7 @@ impl Client {
         let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
         let t0 = Instant::now();
         let topo = self.cluster();
-        let slot = match slot_or_cross(slot_of(c)) {
+        let slot = match slot_or_cross(slot_of(c)).and_then(|s| one_node_scan(c, s).map(|()| s)) {
             Ok(s) => s,
             Err(e) => {
                 self.observe_cluster(name, false, 1, (started, t0), 0, Some(&e));
@@ -491,6 +505,9 @@ impl Client {
             let s = slot_of(c);
             if let SlotOf::Cross(a, b) = s {
                 return Err(cross_slot(a, b));
+            }
+            if s == SlotOf::Any {
+                one_node_scan(c, None)?;
             }
             slots.push(s);
             slot = slot.merge(s);
