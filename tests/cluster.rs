@@ -719,3 +719,57 @@ fn a_transaction_after_its_slot_moved_follows_the_redirect() {
     let on_new: Option<i64> = node_conn(to).query(&cmd("GET").arg(&a)).unwrap();
     assert_eq!(on_new, Some(2), "applied once, on the new owner");
 }
+
+/// A pipeline split over the nodes sends every node's share before reading any; the share
+/// of a node that timed out (read only, idempotent) runs again on its own after a backoff,
+/// within the retry budget, while the other shares' replies stand.
+#[test]
+fn a_split_pipeline_runs_again_the_share_of_a_node_that_timed_out() {
+    let c = cluster();
+    let seeds: Vec<String> = c
+        .urls()
+        .iter()
+        .take(2)
+        .map(|u| format!("{u}?read_timeout=100ms"))
+        .collect();
+    let client = Client::builder()
+        .cluster(seeds.iter().map(String::as_str))
+        .retry(RetryPolicy::new(
+            3,
+            Backoff::Constant(Duration::from_millis(400)),
+        ))
+        .build()
+        .unwrap();
+    let p = key("split-timeout");
+    let mut w = pipe();
+    for i in 0..60 {
+        w.add(cmd("SET").arg(format!("{p}{i}")).arg(i));
+    }
+    client.exec_pipeline(&w).unwrap();
+    let nodes: HashSet<String> = (0..60)
+        .filter_map(|i| client.cluster_node_for(format!("{p}{i}").as_bytes()))
+        .collect();
+    assert!(nodes.len() >= 2, "the keys span several nodes: {nodes:?}");
+    let slow = port_of(&client.cluster_node_for(format!("{p}0").as_bytes()).unwrap());
+    let sleeper = std::thread::spawn(move || {
+        let _: Value = node_conn(slow)
+            .exec(&cmd("DEBUG").arg("SLEEP").arg("0.4"))
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let t = Instant::now();
+    let mut r = pipe();
+    for i in 0..60 {
+        r.add(cmd("GET").arg(format!("{p}{i}")));
+    }
+    let got: Vec<Option<i64>> = r
+        .query(&client)
+        .unwrap_or_else(|e| panic!("the slow node's share was not run again: {e}"));
+    let took = t.elapsed();
+    sleeper.join().unwrap();
+    assert_eq!(got, (0..60).map(Some).collect::<Vec<_>>());
+    assert!(
+        took >= Duration::from_millis(100),
+        "the slow node's share did time out first: {took:?}"
+    );
+}

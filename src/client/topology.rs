@@ -101,6 +101,14 @@ fn one_node_scan(c: &Cmd, slot: Option<u16>) -> Result<()> {
     Ok(())
 }
 
+/// How the first attempt of one node's share of a split pipeline ended.
+enum First {
+    /// Settled: the replies, or an error the retry policy must not repeat.
+    Done(Result<Vec<Value>>),
+    /// To run again through the per-group path (redirect, retry).
+    Again(Error),
+}
+
 /// What a keyless command does on a cluster.
 enum Keyless {
     /// Run on every primary, return the first reply.
@@ -567,42 +575,58 @@ impl Client {
             first.1.extend(keyless);
             first.1.sort_unstable();
         }
-        let run_group = |idx: &Vec<usize>| -> Result<Vec<Value>> {
-            let mut sub = Pipeline::new();
-            for &i in idx {
-                sub.add(p.commands()[i].clone());
+        let subs: Vec<Pipeline> = groups
+            .iter()
+            .map(|(_, idx)| {
+                let mut sub = Pipeline::new();
+                for &i in idx {
+                    sub.add(p.commands()[i].clone());
+                }
+                sub
+            })
+            .collect();
+        let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
+        let t0 = Instant::now();
+        // First attempt: every group sent before any is read (the nodes work at the same
+        // time, no thread per node). A group that could not be checked out, or whose
+        // attempt failed in a way the retry policy may repeat (or was redirected as a
+        // whole), goes through the full per-group path below: redirects, retries, breaker.
+        let firsts = self.send_groups_together(&groups, &subs);
+        // The per-group path has the attempts the first one left, after one backoff pause.
+        let mut rest = self.shared.retry.clone();
+        rest.attempts = rest.attempts.saturating_sub(1).max(1);
+        let mut paused = false;
+        let mut results = Vec::with_capacity(groups.len());
+        for (g, ((_, idx), first)) in groups.iter().zip(firsts).enumerate() {
+            let e = match first {
+                First::Done(r) => {
+                    results.push(r);
+                    continue;
+                }
+                First::Again(e) => e,
+            };
+            let sub = &subs[g];
+            if !paused && e.redirect().is_none() {
+                paused = true;
+                let delay = rest.backoff.delay(1, Duration::ZERO, rand::random());
+                self.retry_hook(CommandName::PIPELINE)(&e, delay);
+                std::thread::sleep(delay);
             }
-            // The group's slot: any of its keyed commands'.
             let gslot = idx.iter().find_map(|&i| match slots[i] {
                 SlotOf::Slot(s) => Some(s),
                 _ => None,
             });
-            let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(&sub));
+            let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(sub));
             let (r, _, _) = self.cluster().run(
                 gslot,
                 false,
                 retry,
-                &self.shared.retry,
+                &rest,
                 &mut self.retry_hook(CommandName::PIPELINE),
-                |conn| conn.exec_pipeline(&sub),
+                |conn| conn.exec_pipeline(sub),
             );
-            r.and_then(|replies| self.follow_redirects(&sub, replies))
-        };
-        let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
-        let t0 = Instant::now();
-        let results: Vec<Result<Vec<Value>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = groups[1..]
-                .iter()
-                .map(|(_, idx)| scope.spawn(|| run_group(idx)))
-                .collect();
-            let mut out = vec![run_group(&groups[0].1)];
-            for h in handles {
-                out.push(h.join().unwrap_or_else(|_| {
-                    Err(Error::new(ErrorKind::Aborted, "a pipeline group panicked"))
-                }));
-            }
-            out
-        });
+            results.push(r.and_then(|replies| self.follow_redirects(sub, replies)));
+        }
         let mut replies: Vec<Option<Value>> = vec![None; p.len()];
         let mut failure = None;
         for ((_, idx), r) in groups.iter().zip(results) {
@@ -626,6 +650,81 @@ impl Client {
         };
         self.observe_cluster(name, false, p.len(), (started, t0), 1, r.as_ref().err());
         r
+    }
+
+    /// The first attempt of a pipeline split over several nodes: one connection per group
+    /// from its primary's pool, every group sent, then every group read
+    /// ([`Connection::exec_pipelines`]). Per group: [`First::Done`] when settled (its
+    /// replies, with redirects inside followed, or an error the retry policy must not
+    /// repeat), [`First::Again`] when the full per-group path must run (redirected as a
+    /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
+    fn send_groups_together(
+        &self,
+        groups: &[(String, Vec<usize>)],
+        subs: &[Pipeline],
+    ) -> Vec<First> {
+        let topo = self.cluster();
+        let policy = &self.shared.retry;
+        let settle = |e: Error, sub: &Pipeline| -> First {
+            let again = e.redirect().is_some()
+                || (policy.attempts > 1
+                    && policy.may_retry(&e, routing::pipeline_is_idempotent(sub)));
+            if again {
+                First::Again(e)
+            } else {
+                First::Done(Err(e))
+            }
+        };
+        let mut out: Vec<Option<First>> = (0..groups.len()).map(|_| None).collect();
+        let mut held = Vec::with_capacity(groups.len());
+        for (g, (addr, _)) in groups.iter().enumerate() {
+            let breaker = topo.breaker(addr);
+            let checkout = breaker.acquire().and_then(|permit| {
+                match topo.nodes.pool(addr, false).and_then(|p| p.get()) {
+                    Ok(conn) => Ok((permit, conn)),
+                    Err(e) => {
+                        breaker.record(permit, is_availability_failure(&e));
+                        Err(e)
+                    }
+                }
+            });
+            match checkout {
+                Ok((permit, conn)) => held.push((g, breaker, permit, conn)),
+                Err(e) => out[g] = Some(settle(e, &subs[g])),
+            }
+        }
+        let jobs: Vec<(&Connection, &Pipeline)> = held
+            .iter()
+            .map(|(g, _, _, conn)| (&**conn, &subs[*g]))
+            .collect();
+        let replies = Connection::exec_pipelines(&jobs);
+        drop(jobs);
+        for ((g, breaker, permit, conn), r) in held.into_iter().zip(replies) {
+            let failed = r
+                .as_ref()
+                .err()
+                .is_some_and(|e| is_availability_failure(e) && e.redirect().is_none());
+            breaker.record(permit, failed);
+            out[g] = Some(match r {
+                Ok(v) => First::Done(self.follow_redirects(&subs[g], v)),
+                Err(e) => {
+                    if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
+                        conn.close("READONLY: the node is a replica now");
+                    }
+                    settle(e, &subs[g])
+                }
+            });
+        }
+        out.into_iter()
+            .map(|f| {
+                f.unwrap_or_else(|| {
+                    First::Done(Err(Error::new(
+                        ErrorKind::Aborted,
+                        "a pipeline group was not run",
+                    )))
+                })
+            })
+            .collect()
     }
 
     /// Replace MOVED/ASK error replies of a (non-atomic) pipeline with the result of the

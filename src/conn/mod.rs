@@ -392,6 +392,28 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Several non-atomic pipelines, each on its own connection (a cluster's nodes): every
+    /// pipeline is sent before any reply is read, so the servers work at the same time
+    /// without a thread per connection. One result per pipeline, in order; a pipeline that
+    /// could not be sent is not read, and one that was sent is always read to its end (or
+    /// its connection is broken), so no connection is left with replies pending.
+    pub(crate) fn exec_pipelines(jobs: &[(&Connection, &Pipeline)]) -> Vec<Result<Vec<Value>>> {
+        let mut guards: Vec<_> = jobs.iter().map(|(c, _)| c.inner.lock()).collect();
+        let sent: Vec<Result<()>> = guards
+            .iter_mut()
+            .zip(jobs)
+            .map(|(inner, (_, p))| inner.send_pipeline(p))
+            .collect();
+        guards
+            .iter_mut()
+            .zip(jobs)
+            .zip(sent)
+            .map(|((inner, (_, p)), sent)| sent.and_then(|()| inner.recv_pipeline(p)))
+            .collect()
+    }
+}
+
 impl Execute for Connection {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
         self.inner.lock().exec(cmd)
@@ -573,6 +595,31 @@ impl Inner {
         })
     }
 
+    /// Send a non-atomic pipeline and stop there: its replies must be read by
+    /// [`Inner::recv_pipeline`] before anything else is sent on this connection.
+    fn send_pipeline(&mut self, p: &Pipeline) -> Result<()> {
+        debug_assert!(!p.is_atomic());
+        self.check_usable()?;
+        if p.is_empty() {
+            return Ok(());
+        }
+        self.prepare_pipeline(p)?;
+        self.flush_wbuf()
+    }
+
+    /// The replies of a pipeline [`Inner::send_pipeline`] sent.
+    fn recv_pipeline(&mut self, p: &Pipeline) -> Result<Vec<Value>> {
+        self.with_blocking(p.blocking_mode(), |inner| {
+            let mut replies = Vec::with_capacity(p.len());
+            for c in p.commands() {
+                let mut reply = inner.read_reply()?;
+                scrub_reply(c, &mut reply);
+                replies.push(reply);
+            }
+            Ok(replies)
+        })
+    }
+
     /// A non-atomic pipeline whose replies are read in place, one at a time, by `build`
     /// (see `Execute::exec_pipeline_replies`).
     pub(crate) fn exec_pipeline_replies(
@@ -709,8 +756,8 @@ impl Inner {
                 // A queued command redirected (the slot moved or is moving): the server
                 // discarded the transaction, nothing was applied, and the redirect says where
                 // to run all of it, so report the redirect (a cluster client follows it).
-                if let Some(q) = queue_err.take_if(|q| q.redirect().is_some()) {
-                    let mut err = Error::from(q);
+                if let Some(q) = queue_err.as_ref().filter(|q| q.redirect().is_some()) {
+                    let mut err = Error::from(q.clone());
                     err.set_detail(format!(
                         "{}; the transaction was discarded ({e})",
                         err.detail()
