@@ -908,6 +908,20 @@ fn foreign_bytes_are_a_miss_and_get_overwritten() {
     }
 }
 
+/// Regression: an empty namespace makes the key prefix `{}`, which is no hash tag, so on a
+/// cluster a tagged put and `get_many` failed with CROSSSLOT (an entry, its tag sets and
+/// its lock in different slots). It is refused on every target.
+#[test]
+fn an_empty_namespace_is_refused() {
+    for t in targets() {
+        let e = Cache::builder(conn(t)).namespace("").build().unwrap_err();
+        assert_eq!(e.kind(), valkit::ErrorKind::Config, "{t:?}: {e}");
+        assert!(e.to_string().contains("namespace"), "{e}");
+        let e = Cache::new(conn(t), "").unwrap_err();
+        assert_eq!(e.kind(), valkit::ErrorKind::Config, "{t:?}: {e}");
+    }
+}
+
 #[test]
 fn refresher_threads_are_named() {
     let cache = builder(Target::Single(kinds()[0]), "threads").build().unwrap();

@@ -577,6 +577,68 @@ fn runs_on_a_connection_a_pool_and_a_client() {
     }
 }
 
+/// Regression: a prefix opening an empty hash tag (`app{}:`) made every key of a lock hash
+/// whole, so on a cluster acquiring failed with CROSSSLOT (the lock, fence, waiters and
+/// wake keys in different slots). It is refused with a typed error on every target; a
+/// prefix with a tag of its own keeps every lock of the prefix in that tag's slot.
+#[test]
+fn a_prefix_with_an_empty_hash_tag_is_refused_and_a_tagged_prefix_works() {
+    for (t, native) in paths() {
+        let bad = Locks::builder(t.pool(2))
+            .native_commands(native)
+            .prefix("app{}:")
+            .build();
+        let e = bad.try_acquire("x", Duration::from_secs(5)).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            LockErrorKind::InvalidArgument,
+            "{t:?} {native:?}: {e}"
+        );
+        let e = bad
+            .acquire_within("x", Duration::from_secs(5), Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(e.kind(), LockErrorKind::InvalidArgument, "{e}");
+
+        let tag = key(&format!("tagged-{}-{native:?}", t.label()));
+        let l = Locks::builder(t.pool(4))
+            .native_commands(native)
+            .prefix(&format!("app{{{tag}}}:"))
+            .build();
+        let c = conn(t);
+        let mut a = l.try_acquire("a", Duration::from_secs(5)).unwrap().unwrap();
+        let b = l.try_acquire("b", Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(
+            valkit::key_slot(a.key().as_bytes()),
+            valkit::key_slot(b.key().as_bytes()),
+            "one slot for every lock of the prefix"
+        );
+        assert!(l.try_acquire("a", Duration::from_secs(5)).unwrap().is_none());
+        a.extend(Duration::from_secs(5)).unwrap();
+        assert!(a.remaining_ttl().unwrap().unwrap() > Duration::from_secs(6));
+        a.reacquire().unwrap();
+        assert!(a.is_owned().unwrap() && b.is_owned().unwrap());
+        // A waiter is handed the lock on release.
+        let (l2, fence_a) = (l.clone(), a.fencing_token());
+        let waiter = std::thread::Builder::new()
+            .name("lock-tag-waiter".into())
+            .spawn(move || {
+                l2.acquire_within("a", Duration::from_secs(5), Duration::from_secs(5))
+                    .unwrap()
+                    .fencing_token()
+            })
+            .unwrap();
+        let waiters = format!("{}:waiters", a.key());
+        let until = Instant::now() + Duration::from_secs(5);
+        while !exists(&c, &waiters) {
+            assert!(Instant::now() < until, "{t:?}: the waiter never waited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(a.release().unwrap(), Release::Released);
+        assert!(waiter.join().unwrap() > fence_a, "{t:?} {native:?}");
+        assert_eq!(b.release().unwrap(), Release::Released);
+    }
+}
+
 /// `n` dedicated servers of `kind` and a connection to each.
 fn servers(kind: ServerKind, n: usize) -> (Vec<Server>, Vec<Connection>) {
     let servers: Vec<Server> = (0..n)
