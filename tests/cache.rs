@@ -275,10 +275,7 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
         for _ in 0..20 {
             let (v, took) = get(&cache);
             assert_eq!(v, 1, "{t:?}: the stale value is served");
-            assert!(
-                took < Duration::from_millis(150),
-                "{t:?}: waited {took:?}"
-            );
+            assert!(took < Duration::from_millis(150), "{t:?}: waited {took:?}");
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while cache.pending_refreshes() > 0 {
@@ -924,7 +921,9 @@ fn an_empty_namespace_is_refused() {
 
 #[test]
 fn refresher_threads_are_named() {
-    let cache = builder(Target::Single(kinds()[0]), "threads").build().unwrap();
+    let cache = builder(Target::Single(kinds()[0]), "threads")
+        .build()
+        .unwrap();
     // A new thread takes its name only once it first runs (on a loaded machine, a while
     // after `build` returns): wait up to 5 s for it, then check.
     let named = |names: &[String]| names.iter().any(|n| n.starts_with("valkit-cache-re"));
@@ -1191,11 +1190,7 @@ fn plain_entries_are_the_codec_bytes() {
             .executor()
             .query(&cmd("GET").arg(cache.keyspace().entry("k")))
             .unwrap();
-        assert_eq!(
-            raw.unwrap(),
-            serde_json::to_vec(&value).unwrap(),
-            "{t:?}"
-        );
+        assert_eq!(raw.unwrap(), serde_json::to_vec(&value).unwrap(), "{t:?}");
         let pttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
         assert!(
             matches!(pttl, Ttl::Expires(d) if d > Duration::from_secs(50)),

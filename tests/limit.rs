@@ -613,10 +613,7 @@ fn property_gcra_keeps_the_burst_rule() {
             for (i, a) in adm.iter().enumerate() {
                 for b in &adm[i..] {
                     let n = admitted_in(&adm, a.t - 1, b.t);
-                    assert!(
-                        n <= burst + 1 + (b.t - a.t) / interval,
-                        "{t:?} seed {seed}"
-                    );
+                    assert!(n <= burst + 1 + (b.t - a.t) / interval, "{t:?} seed {seed}");
                 }
             }
             assert!(adm.len() > 10 && adm.len() < reqs.len());
@@ -699,10 +696,7 @@ fn client_clock_skewed_by_five_seconds_changes_no_decision() {
                 assert_eq!(ds[1], ds[2], "{t:?} {algo:?} {r:?}");
             }
             let stats: Vec<_> = handles.iter().map(|(_, l)| l.stats()).collect();
-            assert!(
-                stats[0].memo_hits > 0,
-                "{t:?} {algo:?}: the memo was used"
-            );
+            assert!(stats[0].memo_hits > 0, "{t:?} {algo:?}: the memo was used");
             assert!(
                 stats.iter().all(|s| *s == stats[0]),
                 "{t:?} {algo:?}: {stats:?}"
@@ -899,7 +893,11 @@ fn memo_answers_limited_ids_without_a_round_trip() {
         assert_eq!(l.stats().memo_hits, 10);
         // Once the clock passes the retry-after, the server is asked again.
         clock.set(3600 * SEC);
-        assert!(l.check_at(&c, "u", 1, at(base + 3600 * SEC)).unwrap().allowed);
+        assert!(
+            l.check_at(&c, "u", 1, at(base + 3600 * SEC))
+                .unwrap()
+                .allowed
+        );
         assert_eq!(c.sent.load(Ordering::Relaxed), before + 1, "{t:?}");
     }
 }

@@ -612,7 +612,10 @@ fn a_prefix_with_an_empty_hash_tag_is_refused_and_a_tagged_prefix_works() {
             valkit::key_slot(b.key().as_bytes()),
             "one slot for every lock of the prefix"
         );
-        assert!(l.try_acquire("a", Duration::from_secs(5)).unwrap().is_none());
+        assert!(l
+            .try_acquire("a", Duration::from_secs(5))
+            .unwrap()
+            .is_none());
         a.extend(Duration::from_secs(5)).unwrap();
         assert!(a.remaining_ttl().unwrap().unwrap() > Duration::from_secs(6));
         a.reacquire().unwrap();

@@ -333,8 +333,7 @@ fn concurrent_reapers_never_requeue_a_job_twice() {
         let total = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                let q =
-                    Queue::with_options(conn(t), q.keys().name(), q.options().clone()).unwrap();
+                let q = Queue::with_options(conn(t), q.keys().name(), q.options().clone()).unwrap();
                 let total = &total;
                 s.spawn(move || {
                     for _ in 0..20 {

@@ -160,11 +160,7 @@ fn coalescing_sends_only_the_last_write_of_a_key_in_a_batch() {
         wb.flush(Duration::from_secs(10)).unwrap();
         let got = rec.writes();
         let finals: BTreeMap<&str, &[u8]> = got.iter().map(|w| (w.key(), w.value())).collect();
-        assert_eq!(
-            got.len(),
-            3,
-            "{t:?}: one batch, one write per key: {got:?}"
-        );
+        assert_eq!(got.len(), 3, "{t:?}: one batch, one write per key: {got:?}");
         assert_eq!(finals["k0"], b"99");
         assert_eq!(finals["k1"], b"97");
         assert_eq!(finals["k2"], b"98");

@@ -90,7 +90,11 @@ mod tests {
         assert!(LockKeys::new("app{", "orders").is_ok());
         for bad in ["{}", "app{}:", "app:{}{x}"] {
             let e = LockKeys::new(bad, "orders").unwrap_err();
-            assert_eq!(e.kind(), crate::lock::LockErrorKind::InvalidArgument, "{bad}");
+            assert_eq!(
+                e.kind(),
+                crate::lock::LockErrorKind::InvalidArgument,
+                "{bad}"
+            );
         }
     }
 
