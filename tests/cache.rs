@@ -2,6 +2,17 @@
 //! failing and panicking loaders, cross-process singleflight (two OS processes),
 //! stale-while-revalidate, negative caching, jitter, tags, versions, degradation with a
 //! killed server, sessions, write-through failure rules, batches, XFetch, stats.
+//!
+//! The behaviour tests run on each of [`support::targets`]: the shared Valkey and Redis
+//! servers and the shared Valkey cluster through a cluster `Client` (a child process gets
+//! the cluster's seed URLs). These stay on single servers, being about one server process:
+//! - `degraded_when_the_server_is_gone` and
+//!   `cache_over_a_client_degrades_when_the_breaker_opens`: kill their own server;
+//! - `reads_go_to_the_writer_by_default_even_when_the_replica_lags`: a primary and a
+//!   replica detached from it (a cluster's replicas are not a client's reader endpoint);
+//! - `noscript_fallbacks_are_not_errors_in_metrics`: flushes the script cache of its own
+//!   server and reads one client's per-endpoint command counts for it;
+//! - `refresher_threads_are_named`: about this process's threads, not the server.
 #![cfg(all(feature = "testkit", feature = "json"))]
 
 mod support;
@@ -11,22 +22,44 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use support::{key, kinds, shared};
+use support::{key, kinds, shared, targets, Exec, Target};
 use valkit::cache::{
     Cache, CacheBuilder, CacheErrorKind, CacheTtl, CrossProcess, Lookup, SessionId, SessionStore,
 };
-use valkit::testkit::{Server, ServerKind};
+use valkit::testkit::Server;
 use valkit::{cmd, Commands, Connection, Execute, Ttl};
 
-type Conn = Arc<Connection>;
+/// A connection on a single server, a cluster client on the cluster.
+type Conn = Exec;
 
-fn conn(kind: ServerKind) -> Conn {
-    Arc::new(Connection::open(&shared(kind).config()).unwrap())
+fn conn(t: Target) -> Conn {
+    t.conn()
 }
 
-fn builder(kind: ServerKind, name: &str) -> CacheBuilder<Conn> {
-    let ns = key(&format!("{name}-{}", kind.name()));
-    Cache::builder(conn(kind)).namespace(&ns)
+fn builder(t: Target, name: &str) -> CacheBuilder<Conn> {
+    let ns = key(&format!("{name}-{}", t.label()));
+    Cache::builder(conn(t)).namespace(&ns)
+}
+
+/// What a child process is told to connect to: a server's URL, or `cluster:` and seed URLs.
+fn child_url(t: Target) -> String {
+    match t {
+        Target::Single(kind) => shared(kind).url(),
+        Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
+    }
+}
+
+/// The executor for a [`child_url`].
+fn child_conn(url: &str) -> Conn {
+    match url.strip_prefix("cluster:") {
+        Some(seeds) => Arc::new(
+            valkit::Client::builder()
+                .cluster(seeds.split(','))
+                .build()
+                .unwrap(),
+        ),
+        None => Arc::new(Connection::open_url(url).unwrap()),
+    }
 }
 
 fn counter() -> Arc<AtomicUsize> {
@@ -69,20 +102,20 @@ fn stampede(cache: &Cache<Conn>, key: &str) -> usize {
 
 #[test]
 fn stampede_runs_the_loader_once_with_singleflight() {
-    for kind in kinds() {
-        let with = builder(kind, "stampede").build().unwrap();
+    for t in targets() {
+        let with = builder(t, "stampede").build().unwrap();
         let n_with = stampede(&with, "hot");
-        let without = builder(kind, "stampede-off")
+        let without = builder(t, "stampede-off")
             .singleflight(false)
             .build()
             .unwrap();
         let n_without = stampede(&without, "hot");
         eprintln!(
-            "{kind:?}: 64 threads, one cold key, 50 ms loader: {n_with} load(s) with \
+            "{t:?}: 64 threads, one cold key, 50 ms loader: {n_with} load(s) with \
              singleflight, {n_without} without"
         );
-        assert_eq!(n_with, 1, "{kind:?}");
-        assert!(n_without >= 1, "{kind:?}");
+        assert_eq!(n_with, 1, "{t:?}");
+        assert!(n_without >= 1, "{t:?}");
         let s = with.stats();
         assert_eq!(s.loads, 1);
         assert_eq!(s.coalesced_waiters + s.hits, 63, "{s:?}");
@@ -114,15 +147,15 @@ fn failing_stampede(cache: &Cache<Conn>, key: &str, panic: bool) -> (Vec<CacheEr
 
 #[test]
 fn failing_or_panicking_loader_fails_every_waiter_and_is_not_cached() {
-    for kind in kinds() {
-        let cache = builder(kind, "failing").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "failing").build().unwrap();
         for (panic, want) in [
             (false, CacheErrorKind::Loader),
             (true, CacheErrorKind::LoaderPanicked),
         ] {
             let key = format!("k-{panic}");
             let (errors, loads) = failing_stampede(&cache, &key, panic);
-            assert_eq!(loads, 1, "{kind:?} panic={panic}");
+            assert_eq!(loads, 1, "{t:?} panic={panic}");
             assert!(errors.iter().all(|k| *k == want), "{errors:?}");
             // Not cached: the next call loads again, and succeeds.
             let v: String = cache
@@ -150,7 +183,7 @@ const CHILD_NS: &str = "VALKIT_CACHE_TEST_CHILD_NS";
 /// (a counter in the server), then 8 threads ask for one cold key; the loader counts its
 /// runs in the server.
 fn cross_process_role(url: &str, ns: &str) {
-    let conn = Arc::new(Connection::open_url(url).unwrap());
+    let conn = child_conn(url);
     let cache = Cache::builder(conn.clone())
         .namespace(ns)
         .cross_process(CrossProcess {
@@ -197,29 +230,29 @@ fn cross_process_child() {
 
 #[test]
 fn cross_process_singleflight_loads_once() {
-    for kind in kinds() {
-        let server = shared(kind);
-        let ns = key(&format!("xproc-{}", kind.name()));
+    for t in targets() {
+        let url = child_url(t);
+        let ns = key(&format!("xproc-{}", t.label()));
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "cross_process_child", "--test-threads=1"])
-            .env(CHILD_URL, server.url())
+            .env(CHILD_URL, &url)
             .env(CHILD_NS, &ns)
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        cross_process_role(&server.url(), &ns);
+        cross_process_role(&url, &ns);
         assert!(child.wait().unwrap().success(), "child process failed");
-        let c = conn(kind);
+        let c = conn(t);
         let loads = c.get_string(format!("{ns}:loads")).unwrap();
-        eprintln!("{kind:?}: two processes x 8 threads, one cold key: {loads:?} load(s)");
-        assert_eq!(loads.as_deref(), Some("1"), "{kind:?}");
+        eprintln!("{t:?}: two processes x 8 threads, one cold key: {loads:?} load(s)");
+        assert_eq!(loads.as_deref(), Some("1"), "{t:?}");
     }
 }
 
 #[test]
 fn stale_while_revalidate_serves_stale_and_refreshes_once() {
-    for kind in kinds() {
-        let cache = builder(kind, "swr")
+    for t in targets() {
+        let cache = builder(t, "swr")
             .jitter(0.0)
             .stale_for(Duration::from_secs(5))
             .build()
@@ -241,11 +274,8 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
         std::thread::sleep(Duration::from_millis(250)); // past fresh-until
         for _ in 0..20 {
             let (v, took) = get(&cache);
-            assert_eq!(v, 1, "{kind:?}: the stale value is served");
-            assert!(
-                took < Duration::from_millis(150),
-                "{kind:?}: waited {took:?}"
-            );
+            assert_eq!(v, 1, "{t:?}: the stale value is served");
+            assert!(took < Duration::from_millis(150), "{t:?}: waited {took:?}");
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while cache.pending_refreshes() > 0 {
@@ -255,7 +285,7 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
         assert_eq!(
             loads.load(Ordering::SeqCst),
             2,
-            "{kind:?}: exactly one refresh"
+            "{t:?}: exactly one refresh"
         );
         assert_eq!(get(&cache).0, 2, "the refreshed value");
         let s = cache.stats();
@@ -266,7 +296,7 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
         );
 
         // Past stale-until the entry is gone: the call waits for the loader.
-        let short = builder(kind, "swr-short")
+        let short = builder(t, "swr-short")
             .jitter(0.0)
             .stale_for(Duration::from_millis(100))
             .build()
@@ -281,8 +311,8 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once() {
 
 #[test]
 fn failed_refresh_keeps_serving_stale() {
-    for kind in kinds() {
-        let cache = builder(kind, "swr-fail")
+    for t in targets() {
+        let cache = builder(t, "swr-fail")
             .jitter(0.0)
             .stale_for(Duration::from_secs(5))
             .build()
@@ -305,8 +335,8 @@ fn failed_refresh_keeps_serving_stale() {
 
 #[test]
 fn negative_caching_calls_the_loader_once_per_negative_ttl() {
-    for kind in kinds() {
-        let cache = builder(kind, "negative")
+    for t in targets() {
+        let cache = builder(t, "negative")
             .jitter(0.0)
             .negative_ttl(Duration::from_millis(300))
             .build()
@@ -329,15 +359,15 @@ fn negative_caching_calls_the_loader_once_per_negative_ttl() {
         std::thread::sleep(Duration::from_millis(350));
         assert_eq!(lookup(&cache), Lookup::Missing);
         assert_eq!(lookup(&cache), Lookup::KnownMissing);
-        assert_eq!(loads.load(Ordering::SeqCst), 2, "{kind:?}");
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "{t:?}");
         assert_eq!(cache.stats().negative_hits, 21);
     }
 }
 
 #[test]
 fn jitter_spreads_ttls_within_bounds() {
-    for kind in kinds() {
-        let cache = builder(kind, "jitter").jitter(0.1).build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "jitter").jitter(0.1).build().unwrap();
         let keys: Vec<String> = (0..1000).map(|i| format!("item:{i}")).collect();
         let written = cache
             .warm(&keys, Duration::from_secs(100), |ks| {
@@ -356,7 +386,7 @@ fn jitter_spreads_ttls_within_bounds() {
         let ttls: Vec<i64> = p.query(cache.executor()).unwrap();
         let (lo, hi) = (ttls.iter().min().unwrap(), ttls.iter().max().unwrap());
         let distinct = ttls.iter().collect::<HashSet<_>>().len();
-        eprintln!("{kind:?}: 1000 PTTLs in {lo}..={hi} ms, {distinct} distinct");
+        eprintln!("{t:?}: 1000 PTTLs in {lo}..={hi} ms, {distinct} distinct");
         assert!(*lo >= 90_000 - 2_000 && *hi <= 110_000, "{lo}..{hi}");
         assert!(hi - lo > 10_000, "spread {lo}..{hi}");
         assert!(distinct > 500);
@@ -365,8 +395,8 @@ fn jitter_spreads_ttls_within_bounds() {
 
 #[test]
 fn invalidating_a_tag_removes_exactly_its_entries() {
-    for kind in kinds() {
-        let cache = builder(kind, "tags").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "tags").build().unwrap();
         let ttl = Duration::from_secs(60);
         cache.entry("a", ttl).tags(["t1"]).put(&1).unwrap();
         cache.entry("b", ttl).tags(["t1", "t2"]).put(&2).unwrap();
@@ -387,7 +417,7 @@ fn invalidating_a_tag_removes_exactly_its_entries() {
             ("d", true),
         ] {
             let got: Lookup<i32> = cache.get(k).unwrap();
-            assert_eq!(got.is_found(), present, "{kind:?} {k}");
+            assert_eq!(got.is_found(), present, "{t:?} {k}");
         }
         let ex = cache.executor();
         assert_eq!(ex.exists(cache.keyspace().tag("t1")).unwrap(), 0);
@@ -402,14 +432,14 @@ fn invalidating_a_tag_removes_exactly_its_entries() {
 
 #[test]
 fn tagged_writes_racing_invalidations_leave_no_orphans() {
-    for kind in kinds() {
-        let cache = builder(kind, "tag-race").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "tag-race").build().unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let (cache, stop) = (Cache::clone(&cache), stop.clone());
                 // Each writer on its own connection, so commands really interleave.
-                let own = Cache::builder(conn(kind))
+                let own = Cache::builder(conn(t))
                     .namespace(cache.keyspace().namespace())
                     .build()
                     .unwrap();
@@ -445,7 +475,7 @@ fn tagged_writes_racing_invalidations_leave_no_orphans() {
                 }
             }
         }
-        assert_eq!(orphans, 0, "{kind:?}");
+        assert_eq!(orphans, 0, "{t:?}");
         let existing = members.len() as u64;
         assert_eq!(cache.invalidate_tag("hot").unwrap(), existing);
     }
@@ -453,14 +483,14 @@ fn tagged_writes_racing_invalidations_leave_no_orphans() {
 
 #[test]
 fn version_bump_hides_old_entries() {
-    for kind in kinds() {
-        let ns = key(&format!("version-{}", kind.name()));
-        let v1 = Cache::builder(conn(kind))
+    for t in targets() {
+        let ns = key(&format!("version-{}", t.label()));
+        let v1 = Cache::builder(conn(t))
             .namespace(&ns)
             .version(1)
             .build()
             .unwrap();
-        let v2 = Cache::builder(conn(kind))
+        let v2 = Cache::builder(conn(t))
             .namespace(&ns)
             .version(2)
             .build()
@@ -476,8 +506,8 @@ fn version_bump_hides_old_entries() {
 
 #[test]
 fn invalidate_key_and_pattern() {
-    for kind in kinds() {
-        let cache = builder(kind, "pattern").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "pattern").build().unwrap();
         let ttl = Duration::from_secs(60);
         for i in 0..1200 {
             cache.put(&format!("user:{i}"), ttl, &i).unwrap();
@@ -543,8 +573,8 @@ fn degraded_when_the_server_is_gone() {
 
 #[test]
 fn write_through_order_and_failure_rules() {
-    for kind in kinds() {
-        let cache = builder(kind, "write-through").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "write-through").build().unwrap();
         let ttl = Duration::from_secs(60);
         cache.put("k", ttl, &"v1".to_string()).unwrap();
         // Origin fails: the cache is untouched.
@@ -582,8 +612,8 @@ fn write_through_order_and_failure_rules() {
 
 #[test]
 fn get_many_uses_one_loader_call_and_writes_back() {
-    for kind in kinds() {
-        let cache = builder(kind, "batch").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "batch").build().unwrap();
         let ttl = Duration::from_secs(60);
         cache.put("a", ttl, &"A".to_string()).unwrap();
         cache.put("c", ttl, &"C".to_string()).unwrap();
@@ -623,16 +653,16 @@ fn get_many_uses_one_loader_call_and_writes_back() {
         // Everything is cached now, "e" as a tombstone.
         let r = load(&calls, &mut asked);
         assert_eq!(r, want);
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "{kind:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{t:?}");
         assert_eq!(cache.get::<String>("e").unwrap(), Lookup::KnownMissing);
     }
 }
 
 #[test]
 fn xfetch_refreshes_early_only_when_enabled() {
-    for kind in kinds() {
+    for t in targets() {
         for (beta, expect_early) in [(0.0, false), (1000.0, true)] {
-            let cache = builder(kind, "xfetch")
+            let cache = builder(t, "xfetch")
                 .jitter(0.0)
                 .xfetch(beta)
                 .build()
@@ -656,7 +686,7 @@ fn xfetch_refreshes_early_only_when_enabled() {
             assert_eq!(
                 s.early_refreshes > 0,
                 expect_early,
-                "{kind:?} beta {beta}: {s:?}"
+                "{t:?} beta {beta}: {s:?}"
             );
             assert_eq!(loads.load(Ordering::SeqCst) > 1, expect_early);
         }
@@ -665,9 +695,9 @@ fn xfetch_refreshes_early_only_when_enabled() {
 
 #[test]
 fn sessions_round_trip_with_sliding_expiry() {
-    for kind in kinds() {
-        let ns = key(&format!("sessions-{}", kind.name()));
-        let store = SessionStore::new(conn(kind), &ns, Duration::from_millis(400));
+    for t in targets() {
+        let ns = key(&format!("sessions-{}", t.label()));
+        let store = SessionStore::new(conn(t), &ns, Duration::from_millis(400));
         let id = store.create(&vec!["cart".to_string()]).unwrap();
         assert_eq!(id.as_str().len(), 32);
         assert_eq!(id.as_str().parse::<SessionId>().unwrap(), id);
@@ -676,9 +706,9 @@ fn sessions_round_trip_with_sliding_expiry() {
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(200));
             let data: Option<Vec<String>> = store.get(&id).unwrap();
-            assert_eq!(data.as_deref(), Some(&["cart".to_string()][..]), "{kind:?}");
+            assert_eq!(data.as_deref(), Some(&["cart".to_string()][..]), "{t:?}");
         }
-        let Ttl::Expires(left) = conn(kind).pttl(store.key(&id)).unwrap() else {
+        let Ttl::Expires(left) = conn(t).pttl(store.key(&id)).unwrap() else {
             panic!("no expiry")
         };
         assert!(left > Duration::from_millis(300), "{left:?}");
@@ -702,8 +732,8 @@ fn sessions_round_trip_with_sliding_expiry() {
 
 #[test]
 fn forever_entries_have_no_expiry_and_stats_render() {
-    for kind in kinds() {
-        let cache = builder(kind, "forever").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "forever").build().unwrap();
         cache.put("k", CacheTtl::Forever, &1).unwrap();
         let ttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
         assert_eq!(ttl, Ttl::NoExpiry);
@@ -800,11 +830,16 @@ fn read_until(sock: &mut std::net::TcpStream, needle: &str) -> String {
 #[test]
 fn invalidations_are_published() {
     use std::io::Write;
-    for kind in kinds() {
-        let cache = builder(kind, "events").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "events").build().unwrap();
         let channel = cache.keyspace().channel();
         // A plain RESP2 subscriber on its own socket.
-        let mut sub = std::net::TcpStream::connect(("127.0.0.1", shared(kind).port())).unwrap();
+        // On the cluster, PUBLISH reaches the subscribers of every node.
+        let port = match t {
+            Target::Single(kind) => shared(kind).port(),
+            Target::Cluster => support::cluster().nodes()[0].port(),
+        };
+        let mut sub = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         write!(
             sub,
             "*2\r\n$9\r\nSUBSCRIBE\r\n${}\r\n{channel}\r\n",
@@ -818,15 +853,15 @@ fn invalidations_are_published() {
         cache.invalidate_pattern("user:*").unwrap();
         let got = read_until(&mut sub, "pattern user:*");
         for event in ["key k", "tag catalog", "pattern user:*"] {
-            assert!(got.contains(event), "{kind:?}: {event:?} not in {got:?}");
+            assert!(got.contains(event), "{t:?}: {event:?} not in {got:?}");
         }
     }
 }
 
 #[test]
 fn shutdown_stops_refreshes_but_keeps_serving() {
-    for kind in kinds() {
-        let cache = builder(kind, "shutdown")
+    for t in targets() {
+        let cache = builder(t, "shutdown")
             .jitter(0.0)
             .stale_for(Duration::from_secs(5))
             .build()
@@ -849,8 +884,8 @@ fn shutdown_stops_refreshes_but_keeps_serving() {
 
 #[test]
 fn foreign_bytes_are_a_miss_and_get_overwritten() {
-    for kind in kinds() {
-        let cache = builder(kind, "foreign").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "foreign").build().unwrap();
         let full = cache.keyspace().entry("k");
         cache
             .executor()
@@ -870,9 +905,25 @@ fn foreign_bytes_are_a_miss_and_get_overwritten() {
     }
 }
 
+/// Regression: an empty namespace makes the key prefix `{}`, which is no hash tag, so on a
+/// cluster a tagged put and `get_many` failed with CROSSSLOT (an entry, its tag sets and
+/// its lock in different slots). It is refused on every target.
+#[test]
+fn an_empty_namespace_is_refused() {
+    for t in targets() {
+        let e = Cache::builder(conn(t)).namespace("").build().unwrap_err();
+        assert_eq!(e.kind(), valkit::ErrorKind::Config, "{t:?}: {e}");
+        assert!(e.to_string().contains("namespace"), "{e}");
+        let e = Cache::new(conn(t), "").unwrap_err();
+        assert_eq!(e.kind(), valkit::ErrorKind::Config, "{t:?}: {e}");
+    }
+}
+
 #[test]
 fn refresher_threads_are_named() {
-    let cache = builder(kinds()[0], "threads").build().unwrap();
+    let cache = builder(Target::Single(kinds()[0]), "threads")
+        .build()
+        .unwrap();
     // A new thread takes its name only once it first runs (on a loaded machine, a while
     // after `build` returns): wait up to 5 s for it, then check.
     let named = |names: &[String]| names.iter().any(|n| n.starts_with("valkit-cache-re"));
@@ -1026,8 +1077,8 @@ fn noscript_fallbacks_are_not_errors_in_metrics() {
 
 #[test]
 fn hit_ratio_counts_hits_against_misses() {
-    for kind in kinds() {
-        let cache = builder(kind, "ratio").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "ratio").build().unwrap();
         assert_eq!(cache.stats().hit_ratio(), None);
         for _ in 0..4 {
             let _: i32 = cache
@@ -1035,7 +1086,7 @@ fn hit_ratio_counts_hits_against_misses() {
                 .unwrap();
         }
         let s = cache.stats();
-        assert_eq!((s.hits, s.misses), (3, 1), "{kind:?}");
+        assert_eq!((s.hits, s.misses), (3, 1), "{t:?}");
         assert_eq!(s.hit_ratio(), Some(0.75));
     }
 }
@@ -1045,8 +1096,8 @@ fn loader_error_type_is_inferred() {
     fn origin(path: &std::path::Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
     }
-    for kind in kinds() {
-        let cache = builder(kind, "infer").build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "infer").build().unwrap();
         let path = std::env::temp_dir().join(format!("valkit-{}", key("infer")));
         std::fs::write(&path, "from disk").unwrap();
         let p = path.clone();
@@ -1066,8 +1117,8 @@ fn loader_error_type_is_inferred() {
 
 #[test]
 fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
-    for (kind, xp) in kinds().into_iter().flat_map(|k| [(k, false), (k, true)]) {
-        let mut b = builder(kind, &format!("local-{xp}"))
+    for (t, xp) in targets().into_iter().flat_map(|t| [(t, false), (t, true)]) {
+        let mut b = builder(t, &format!("local-{xp}"))
             .jitter(0.0)
             .stale_for(Duration::from_secs(30));
         if xp {
@@ -1089,13 +1140,13 @@ fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
         let v: String = cache
             .get_or_load_local("k", Duration::from_millis(100), load)
             .unwrap();
-        assert_eq!((v.as_str(), origin.get()), ("v1", 1), "{kind:?}: a hit");
+        assert_eq!((v.as_str(), origin.get()), ("v1", 1), "{t:?}: a hit");
         std::thread::sleep(Duration::from_millis(250));
         // Stale: this caller refreshes and gets the new value; nothing queued.
         let v: String = cache
             .get_or_load_local("k", Duration::from_millis(100), load)
             .unwrap();
-        assert_eq!((v.as_str(), origin.get()), ("v2", 2), "{kind:?}");
+        assert_eq!((v.as_str(), origin.get()), ("v2", 2), "{t:?}");
         assert_eq!(cache.pending_refreshes(), 0);
         std::thread::sleep(Duration::from_millis(250));
         // Stale and the origin fails: the stale value, the failure counted.
@@ -1103,9 +1154,9 @@ fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
             .entry("k", Duration::from_millis(100))
             .get_or_load_local(|| Err(std::io::Error::other("origin down")))
             .unwrap();
-        assert_eq!(v, "v2", "{kind:?}");
+        assert_eq!(v, "v2", "{t:?}");
         let s = cache.stats();
-        assert_eq!((s.stale_hits, s.refresh_errors), (2, 1), "{kind:?}");
+        assert_eq!((s.stale_hits, s.refresh_errors), (2, 1), "{t:?}");
         // Negative caching with a borrowing loader.
         let asked = std::cell::Cell::new(0);
         for expected in [Lookup::Missing, Lookup::KnownMissing] {
@@ -1116,7 +1167,7 @@ fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
                     Ok::<_, std::io::Error>(None)
                 })
                 .unwrap();
-            assert_eq!(l, expected, "{kind:?}");
+            assert_eq!(l, expected, "{t:?}");
         }
         assert_eq!(asked.get(), 1);
     }
@@ -1125,8 +1176,8 @@ fn local_loaders_borrow_and_refresh_stale_entries_in_the_caller() {
 #[test]
 fn plain_entries_are_the_codec_bytes() {
     use valkit::ErrorKind;
-    for kind in kinds() {
-        let cache = builder(kind, "plain").plain(true).build().unwrap();
+    for t in targets() {
+        let cache = builder(t, "plain").plain(true).build().unwrap();
         let value: HashMap<String, u32> = [("a".to_string(), 1)].into();
         let v: HashMap<String, u32> = cache
             .get_or_load_local("k", Duration::from_secs(60), || {
@@ -1139,11 +1190,7 @@ fn plain_entries_are_the_codec_bytes() {
             .executor()
             .query(&cmd("GET").arg(cache.keyspace().entry("k")))
             .unwrap();
-        assert_eq!(
-            raw.unwrap(),
-            serde_json::to_vec(&value).unwrap(),
-            "{kind:?}"
-        );
+        assert_eq!(raw.unwrap(), serde_json::to_vec(&value).unwrap(), "{t:?}");
         let pttl = cache.executor().pttl(cache.keyspace().entry("k")).unwrap();
         assert!(
             matches!(pttl, Ttl::Expires(d) if d > Duration::from_secs(50)),
@@ -1170,7 +1217,7 @@ fn plain_entries_are_the_codec_bytes() {
                 .unwrap();
             assert_eq!(l, Lookup::Missing);
         }
-        assert_eq!(asked.load(Ordering::SeqCst), 2, "{kind:?}");
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "{t:?}");
         assert_eq!(
             cache
                 .executor()
@@ -1186,10 +1233,10 @@ fn plain_entries_are_the_codec_bytes() {
             .unwrap_err();
         assert_eq!(err.kind(), CacheErrorKind::InvalidInput, "{err}");
         for b in [
-            builder(kind, "plain-swr")
+            builder(t, "plain-swr")
                 .plain(true)
                 .stale_for(Duration::from_secs(1)),
-            builder(kind, "plain-xf").plain(true).xfetch(1.0),
+            builder(t, "plain-xf").plain(true).xfetch(1.0),
         ] {
             let err = b.build().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config);

@@ -3,6 +3,11 @@
 //! Most tests replay scripted request times through the [`Limiter::check_at`] testing hook
 //! (the script uses the given time instead of `TIME`), starting from the server's own clock;
 //! the real-time tests (`real_time_*`, `keys_*`, `skewed_handles_*`) use `TIME` itself.
+//!
+//! Every test runs on each of [`support::targets`] (the shared Valkey and Redis servers and
+//! the shared Valkey cluster through a cluster `Client`), except
+//! `decisions_read_the_same_over_resp2_and_resp3`, which is about the protocol of one
+//! connection to one server (a connection per (server kind, protocol)).
 
 mod support;
 
@@ -16,15 +21,15 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use valkit::limit::{Algorithm, Clock, Decision, Limiter, Outcome};
-use valkit::testkit::ServerKind;
-use valkit::{cmd, Client, Connection, Execute, FromValue, Pipeline, Pool, PoolOptions, Value};
+use valkit::{cmd, Client, Execute, FromValue, Pipeline, PoolOptions, Value};
 
-use support::{key, kinds, shared};
+use support::{key, shared, targets, Exec, Target};
 
 const SEC: u64 = 1_000_000;
 
-fn conn(kind: ServerKind) -> Connection {
-    Connection::open(&shared(kind).config()).unwrap()
+/// A connection on a single server, a cluster client on the cluster.
+fn conn(t: Target) -> Exec {
+    t.conn()
 }
 
 /// Run a command and convert its reply.
@@ -92,35 +97,38 @@ fn eight_threads<E: Execute + Sync>(ex: &E, l: &Limiter, id: &str, at_us: Option
 
 #[test]
 fn exactly_100_of_1000_from_8_threads_in_one_window_then_allowed_again() {
-    for kind in kinds() {
-        let client = Client::builder()
-            .config(shared(kind).config())
-            .pool(PoolOptions::default().max_size(8))
-            .build()
-            .unwrap();
+    for t in targets() {
+        let client = match t {
+            Target::Single(kind) => Client::builder()
+                .config(shared(kind).config())
+                .pool(PoolOptions::default().max_size(8))
+                .build()
+                .unwrap(),
+            Target::Cluster => t.client(),
+        };
         for (algo, full_after) in hundred() {
             let l = Limiter::new(&key("hundred"), algo).unwrap();
             let t0 = aligned_base(&client, 60 * SEC);
             let n = eight_threads(&client, &l, "user", Some(t0));
-            assert_eq!(n, 100, "{kind:?} {algo:?}");
+            assert_eq!(n, 100, "{t:?} {algo:?}");
             let s = l.stats();
-            assert_eq!((s.allowed, s.limited), (100, 900), "{kind:?} {algo:?}");
+            assert_eq!((s.allowed, s.limited), (100, 900), "{t:?} {algo:?}");
             let d = l.check_at(&client, "user", 1, at(t0 + 1)).unwrap();
-            assert_eq!(d.outcome, Outcome::Limited, "{kind:?} {algo:?}");
+            assert_eq!(d.outcome, Outcome::Limited, "{t:?} {algo:?}");
             // After the window (the bucket and GCRA: after the refill) the limit is whole again.
             let after = t0 + full_after;
             let d = l.check_at(&client, "user", 100, at(after)).unwrap();
-            assert!(d.allowed, "{kind:?} {algo:?}: {d:?}");
-            assert_eq!(d.remaining, 0, "{kind:?} {algo:?}");
+            assert!(d.allowed, "{t:?} {algo:?}: {d:?}");
+            assert_eq!(d.remaining, 0, "{t:?} {algo:?}");
         }
     }
 }
 
 #[test]
 fn exactly_100_of_1000_from_8_threads_on_the_server_clock() {
-    for kind in kinds() {
-        let c = conn(kind);
-        let pool = Pool::new(shared(kind).config(), PoolOptions::default().max_size(8)).unwrap();
+    for t in targets() {
+        let c = conn(t);
+        let pool = t.pool(8);
         for (algo, _) in hundred() {
             let window = 3600 * SEC;
             let l = Limiter::new(&key("hundred-rt"), algo).unwrap();
@@ -130,9 +138,9 @@ fn exactly_100_of_1000_from_8_threads_on_the_server_clock() {
             if matches!(algo.name(), "fixed" | "counter") && before / window != after / window {
                 // The run crossed an aligned window edge (a one-in-hours chance): the second
                 // window may admit its own 100.
-                assert!((100..=200).contains(&n), "{kind:?} {algo:?}: {n}");
+                assert!((100..=200).contains(&n), "{t:?} {algo:?}: {n}");
             } else {
-                assert_eq!(n, 100, "{kind:?} {algo:?}");
+                assert_eq!(n, 100, "{t:?} {algo:?}");
             }
         }
     }
@@ -149,36 +157,36 @@ fn cost_above_one_is_counted_and_above_the_limit_refused_outright() {
         Algorithm::token_bucket(10, 10, hour),
         Algorithm::gcra(9, 10, hour),
     ];
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for algo in algos {
             let l = Limiter::new(&key("cost"), algo).unwrap();
-            let t = aligned_base(&c, 60 * SEC);
-            let step = |cost: u64| l.check_at(&c, "u", cost, at(t)).unwrap();
+            let base = aligned_base(&c, 60 * SEC);
+            let step = |cost: u64| l.check_at(&c, "u", cost, at(base)).unwrap();
             for remaining in [7, 4, 1] {
                 let d = step(3);
-                assert!(d.allowed, "{kind:?} {algo:?}");
-                assert_eq!((d.limit, d.remaining), (10, remaining), "{kind:?} {algo:?}");
+                assert!(d.allowed, "{t:?} {algo:?}");
+                assert_eq!((d.limit, d.remaining), (10, remaining), "{t:?} {algo:?}");
             }
             let d = step(3);
-            assert_eq!(d.outcome, Outcome::Limited, "{kind:?} {algo:?}");
-            assert_eq!(d.remaining, 1, "{kind:?} {algo:?}");
-            assert!(d.retry_after.unwrap() > Duration::ZERO, "{kind:?} {algo:?}");
+            assert_eq!(d.outcome, Outcome::Limited, "{t:?} {algo:?}");
+            assert_eq!(d.remaining, 1, "{t:?} {algo:?}");
+            assert!(d.retry_after.unwrap() > Duration::ZERO, "{t:?} {algo:?}");
             let d = step(1);
-            assert!(d.allowed && d.remaining == 0, "{kind:?} {algo:?}: {d:?}");
+            assert!(d.allowed && d.remaining == 0, "{t:?} {algo:?}: {d:?}");
             // Cost 0 reports without counting; a cost above the limit can never pass.
             let d = step(0);
-            assert!(d.allowed && d.remaining == 0, "{kind:?} {algo:?}: {d:?}");
+            assert!(d.allowed && d.remaining == 0, "{t:?} {algo:?}: {d:?}");
             let d = step(11);
-            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{kind:?} {algo:?}");
-            assert!(!d.allowed && d.retry_after.is_none(), "{kind:?} {algo:?}");
+            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{t:?} {algo:?}");
+            assert!(!d.allowed && d.retry_after.is_none(), "{t:?} {algo:?}");
             assert!(!d.headers().iter().any(|(h, _)| *h == "Retry-After"));
             let d = step(u64::MAX);
-            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{kind:?} {algo:?}");
+            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{t:?} {algo:?}");
             // Refused outright even on a fresh id with the whole limit free.
-            let d = l.check_at(&c, "fresh", 11, at(t)).unwrap();
-            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{kind:?} {algo:?}");
-            assert_eq!(d.remaining, 10, "{kind:?} {algo:?}");
+            let d = l.check_at(&c, "fresh", 11, at(base)).unwrap();
+            assert_eq!(d.outcome, Outcome::CostExceedsLimit, "{t:?} {algo:?}");
+            assert_eq!(d.remaining, 10, "{t:?} {algo:?}");
             assert!(!exists(&c, &l.key("fresh")), "nothing counted");
             let s = l.stats();
             assert_eq!((s.allowed, s.limited, s.cost_exceeds_limit), (5, 1, 3));
@@ -261,8 +269,8 @@ fn seeds() -> impl Iterator<Item = u64> {
 #[test]
 fn property_sliding_log_is_exact_in_every_window() {
     let (limit, w) = (5u64, 60 * SEC);
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for seed in seeds() {
             let mut rng = StdRng::seed_from_u64(seed);
             let reqs = scripted(&mut rng, 120, w, 40, 3, 0);
@@ -280,18 +288,18 @@ fn property_sliding_log_is_exact_in_every_window() {
                 let fits = used + r.cost <= limit;
                 assert_eq!(
                     d.allowed, fits,
-                    "{kind:?} seed {seed}: {r:?} used {used}: {d:?}"
+                    "{t:?} seed {seed}: {r:?} used {used}: {d:?}"
                 );
                 if d.allowed {
                     adm.push(*r);
-                    assert_eq!(d.remaining, limit - used - r.cost, "{kind:?} seed {seed}");
+                    assert_eq!(d.remaining, limit - used - r.cost, "{t:?} seed {seed}");
                 }
             }
             for a in &adm {
                 let in_window = admitted_in(&adm, a.t - w, a.t);
                 assert!(
                     in_window <= limit,
-                    "{kind:?} seed {seed}: {in_window} in the window ending {}",
+                    "{t:?} seed {seed}: {in_window} in the window ending {}",
                     a.t
                 );
             }
@@ -306,8 +314,8 @@ fn property_sliding_log_is_exact_in_every_window() {
 #[test]
 fn property_fixed_window_exact_per_aligned_window_at_most_double_across_an_edge() {
     let (limit, w) = (5u64, 60 * SEC);
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for seed in seeds() {
             let mut rng = StdRng::seed_from_u64(seed);
             let reqs = scripted(&mut rng, 120, w, 40, 3, 5 * SEC);
@@ -322,7 +330,7 @@ fn property_fixed_window_exact_per_aligned_window_at_most_double_across_an_edge(
                 assert_eq!(
                     d.allowed,
                     used + r.cost <= limit,
-                    "{kind:?} seed {seed}: {r:?}"
+                    "{t:?} seed {seed}: {r:?}"
                 );
                 if d.allowed {
                     *per_window.entry(r.t / w).or_default() += r.cost;
@@ -336,7 +344,7 @@ fn property_fixed_window_exact_per_aligned_window_at_most_double_across_an_edge(
             for a in &adm {
                 assert!(
                     admitted_in(&adm, a.t - w, a.t) <= 2 * limit,
-                    "{kind:?} seed {seed}"
+                    "{t:?} seed {seed}"
                 );
             }
         }
@@ -369,8 +377,8 @@ impl CounterRef {
 #[test]
 fn property_sliding_counter_within_its_stated_bound() {
     let (limit, w) = (5u64, 60 * SEC);
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for seed in seeds() {
             let mut rng = StdRng::seed_from_u64(seed);
             let reqs = scripted(&mut rng, 120, w, 40, 3, 0);
@@ -386,7 +394,7 @@ fn property_sliding_counter_within_its_stated_bound() {
             let mut adm: Vec<Req> = Vec::new();
             for (r, d) in reqs.iter().zip(&ds) {
                 let (ok, _, _) = reference.step(r.t, r.cost);
-                assert_eq!(d.allowed, ok, "{kind:?} seed {seed}: {r:?}");
+                assert_eq!(d.allowed, ok, "{t:?} seed {seed}: {r:?}");
                 if d.allowed {
                     adm.push(*r);
                 }
@@ -396,12 +404,12 @@ fn property_sliding_counter_within_its_stated_bound() {
             for a in &adm {
                 let start = a.t / w * w;
                 let aligned = admitted_between(&adm, start, start + w);
-                assert!(aligned <= limit, "{kind:?} seed {seed}");
+                assert!(aligned <= limit, "{t:?} seed {seed}");
                 let prev = admitted_between(&adm, start - w, start);
                 let sliding = admitted_in(&adm, a.t - w, a.t);
                 assert!(
                     sliding * w <= limit * w + prev * (a.t - start),
-                    "{kind:?} seed {seed}: {sliding} in the window ending {} (prev {prev})",
+                    "{t:?} seed {seed}: {sliding} in the window ending {} (prev {prev})",
                     a.t
                 );
                 assert!(sliding < 2 * limit);
@@ -439,8 +447,8 @@ impl BucketRef {
 fn property_token_bucket_keeps_the_burst_rule() {
     let w = 60 * SEC;
     let (capacity, refill) = (5u64, 3u64); // 3 tokens a minute: 20 s per token
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for seed in seeds() {
             let mut rng = StdRng::seed_from_u64(seed);
             let reqs = scripted(&mut rng, 120, w, 40, 3, 0);
@@ -460,7 +468,7 @@ fn property_token_bucket_keeps_the_burst_rule() {
                 assert_eq!(
                     (d.allowed, d.remaining),
                     (ok, remaining),
-                    "{kind:?} seed {seed}: {r:?}"
+                    "{t:?} seed {seed}: {r:?}"
                 );
                 if ok {
                     adm.push(*r);
@@ -472,7 +480,7 @@ fn property_token_bucket_keeps_the_burst_rule() {
                     let n = admitted_in(&adm, a.t - 1, b.t);
                     assert!(
                         n <= capacity + refill * (b.t - a.t) / w,
-                        "{kind:?} seed {seed}"
+                        "{t:?} seed {seed}"
                     );
                 }
             }
@@ -537,8 +545,8 @@ fn gcra_matches_a_reference_simulation_field_by_field() {
     let w = 60 * SEC;
     // Rate 7 per minute: an interval of 8,571,428.57 µs, kept as 8,571,428.
     let (burst, rate) = (4u64, 7u64);
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for seed in seeds() {
             let mut rng = StdRng::seed_from_u64(seed);
             let mut reqs = scripted(&mut rng, 120, w, 40, 3, 0);
@@ -558,11 +566,11 @@ fn gcra_matches_a_reference_simulation_field_by_field() {
             for r in &reqs {
                 let d = l.check_at(&c, "p", r.cost, at(base + r.t)).unwrap();
                 let want = reference.step(base + r.t, r.cost);
-                assert_eq!(fields(&d), want, "{kind:?} seed {seed}: {r:?}");
+                assert_eq!(fields(&d), want, "{t:?} seed {seed}: {r:?}");
                 // The stored TAT is the exact integer (no %.14g rounding of a Lua number).
                 if let Some(tat) = reference.tat {
                     let stored: String = q(&c, cmd("GET").arg(l.key("p")));
-                    assert_eq!(stored, tat.to_string(), "{kind:?} seed {seed}");
+                    assert_eq!(stored, tat.to_string(), "{t:?} seed {seed}");
                 }
                 let tr = d.throttle_reply();
                 assert_eq!(tr[0], i64::from(!d.allowed));
@@ -583,8 +591,8 @@ fn gcra_matches_a_reference_simulation_field_by_field() {
 fn property_gcra_keeps_the_burst_rule() {
     let w = 60 * SEC;
     let (burst, rate) = (4u64, 3u64);
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for seed in seeds() {
             let mut rng = StdRng::seed_from_u64(seed);
             let reqs = scripted(&mut rng, 120, w, 40, 3, 0);
@@ -605,10 +613,7 @@ fn property_gcra_keeps_the_burst_rule() {
             for (i, a) in adm.iter().enumerate() {
                 for b in &adm[i..] {
                     let n = admitted_in(&adm, a.t - 1, b.t);
-                    assert!(
-                        n <= burst + 1 + (b.t - a.t) / interval,
-                        "{kind:?} seed {seed}"
-                    );
+                    assert!(n <= burst + 1 + (b.t - a.t) / interval, "{t:?} seed {seed}");
                 }
             }
             assert!(adm.len() > 10 && adm.len() < reqs.len());
@@ -661,8 +666,8 @@ fn five_algorithms(w: u64) -> Vec<Algorithm> {
 #[test]
 fn client_clock_skewed_by_five_seconds_changes_no_decision() {
     let w = 60 * SEC;
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for algo in five_algorithms(w) {
             let mut rng = StdRng::seed_from_u64(7);
             let reqs = scripted(&mut rng, 80, w, 40, 2, 5 * SEC);
@@ -687,17 +692,14 @@ fn client_clock_skewed_by_five_seconds_changes_no_decision() {
                         l.check_at(&c, "u", r.cost, at(base + r.t)).unwrap()
                     })
                     .collect();
-                assert_eq!(ds[0], ds[1], "{kind:?} {algo:?} {r:?}");
-                assert_eq!(ds[1], ds[2], "{kind:?} {algo:?} {r:?}");
+                assert_eq!(ds[0], ds[1], "{t:?} {algo:?} {r:?}");
+                assert_eq!(ds[1], ds[2], "{t:?} {algo:?} {r:?}");
             }
             let stats: Vec<_> = handles.iter().map(|(_, l)| l.stats()).collect();
-            assert!(
-                stats[0].memo_hits > 0,
-                "{kind:?} {algo:?}: the memo was used"
-            );
+            assert!(stats[0].memo_hits > 0, "{t:?} {algo:?}: the memo was used");
             assert!(
                 stats.iter().all(|s| *s == stats[0]),
-                "{kind:?} {algo:?}: {stats:?}"
+                "{t:?} {algo:?}: {stats:?}"
             );
         }
     }
@@ -707,8 +709,8 @@ fn client_clock_skewed_by_five_seconds_changes_no_decision() {
 /// admit exactly the limit, and both refuse afterwards.
 #[test]
 fn skewed_handles_share_one_limit_on_the_server_clock() {
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for algo in five_algorithms(3600 * SEC) {
             let name = key("skew-rt");
             let mk = |skew: i64| {
@@ -731,7 +733,7 @@ fn skewed_handles_share_one_limit_on_the_server_clock() {
             if algo.name() == "fixed" && t0 / (3600 * SEC) != t1 / (3600 * SEC) {
                 assert!((5..=10).contains(&allowed)); // crossed an hour edge
             } else {
-                assert_eq!(allowed, 5, "{kind:?} {algo:?}");
+                assert_eq!(allowed, 5, "{t:?} {algo:?}");
             }
             assert!(!ahead.check(&c, "u").unwrap().allowed);
             assert!(!behind.check(&c, "u").unwrap().allowed);
@@ -749,8 +751,8 @@ fn keys_carry_a_ttl_and_an_idle_limiter_leaves_none() {
         (Algorithm::token_bucket(3, 3, w), 1000),
         (Algorithm::gcra(2, 3, w), 1000),
     ];
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         let limiters: Vec<(Limiter, i64)> = algos
             .iter()
             .map(|&(a, max_ms)| (Limiter::new(&key("ttl"), a).unwrap(), max_ms))
@@ -763,13 +765,13 @@ fn keys_carry_a_ttl_and_an_idle_limiter_leaves_none() {
                 // milliseconds of one may see it gone already (-2); the retry lands in the
                 // next window. Never -1: no key without a TTL.
                 for _ in 0..3 {
-                    assert!(l.check_n(&c, id, 2).unwrap().allowed, "{kind:?} {l:?}");
+                    assert!(l.check_n(&c, id, 2).unwrap().allowed, "{t:?} {l:?}");
                     pttl = q(&c, cmd("PTTL").arg(&k));
                     if pttl != -2 {
                         break;
                     }
                 }
-                assert!(pttl > 0 && pttl <= *max_ms, "{kind:?} {l:?}: PTTL {pttl}");
+                assert!(pttl > 0 && pttl <= *max_ms, "{t:?} {l:?}: PTTL {pttl}");
             }
         }
         let deadline = Instant::now() + Duration::from_secs(8);
@@ -782,7 +784,7 @@ fn keys_carry_a_ttl_and_an_idle_limiter_leaves_none() {
             if left.is_empty() {
                 break;
             }
-            assert!(Instant::now() < deadline, "{kind:?}: still there: {left:?}");
+            assert!(Instant::now() < deadline, "{t:?}: still there: {left:?}");
             thread::sleep(Duration::from_millis(50));
         }
     }
@@ -791,8 +793,8 @@ fn keys_carry_a_ttl_and_an_idle_limiter_leaves_none() {
 #[test]
 fn real_time_allowed_again_after_retry_after() {
     let w = Duration::from_millis(300);
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for algo in five_algorithms(w.as_micros() as u64) {
             let l = Limiter::new(&key("rt"), algo).unwrap();
             let mut last = None;
@@ -805,17 +807,17 @@ fn real_time_allowed_again_after_retry_after() {
             }
             let d = last.expect("limited within 20 requests");
             let retry = d.retry_after.unwrap();
-            assert!(retry <= 2 * w, "{kind:?} {algo:?}: {d:?}");
+            assert!(retry <= 2 * w, "{t:?} {algo:?}: {d:?}");
             thread::sleep(retry + Duration::from_millis(5));
-            assert!(l.check(&c, "u").unwrap().allowed, "{kind:?} {algo:?}");
+            assert!(l.check(&c, "u").unwrap().allowed, "{t:?} {algo:?}");
         }
     }
 }
 
 #[test]
 fn shadow_mode_decides_and_counts_but_never_refuses() {
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         let l = Limiter::builder(
             &key("shadow"),
             Algorithm::sliding_log(3, Duration::from_secs(60)),
@@ -839,7 +841,7 @@ fn shadow_mode_decides_and_counts_but_never_refuses() {
 
 /// An `Execute` that counts the commands it passes on.
 struct Counting<'a> {
-    inner: &'a Connection,
+    inner: &'a Exec,
     sent: AtomicU64,
 }
 
@@ -856,8 +858,8 @@ impl Execute for Counting<'_> {
 
 #[test]
 fn memo_answers_limited_ids_without_a_round_trip() {
-    for kind in kinds() {
-        let conn = conn(kind);
+    for t in targets() {
+        let conn = conn(t);
         let c = Counting {
             inner: &conn,
             sent: AtomicU64::new(0),
@@ -873,33 +875,37 @@ fn memo_answers_limited_ids_without_a_round_trip() {
         .build()
         .unwrap();
         l.preload(&c).unwrap();
-        let t = aligned_base(&c, 3600 * SEC);
+        let base = aligned_base(&c, 3600 * SEC);
         for _ in 0..3 {
-            l.check_at(&c, "u", 1, at(t)).unwrap();
+            l.check_at(&c, "u", 1, at(base)).unwrap();
         }
         let before = c.sent.load(Ordering::Relaxed);
         for _ in 0..10 {
-            let d = l.check_at(&c, "u", 1, at(t)).unwrap();
+            let d = l.check_at(&c, "u", 1, at(base)).unwrap();
             assert!(!d.allowed);
             assert_eq!(d.retry_after, Some(Duration::from_secs(3600)));
         }
         assert_eq!(
             c.sent.load(Ordering::Relaxed),
             before,
-            "{kind:?}: only the memo answered"
+            "{t:?}: only the memo answered"
         );
         assert_eq!(l.stats().memo_hits, 10);
         // Once the clock passes the retry-after, the server is asked again.
         clock.set(3600 * SEC);
-        assert!(l.check_at(&c, "u", 1, at(t + 3600 * SEC)).unwrap().allowed);
-        assert_eq!(c.sent.load(Ordering::Relaxed), before + 1, "{kind:?}");
+        assert!(
+            l.check_at(&c, "u", 1, at(base + 3600 * SEC))
+                .unwrap()
+                .allowed
+        );
+        assert_eq!(c.sent.load(Ordering::Relaxed), before + 1, "{t:?}");
     }
 }
 
 #[test]
 fn survives_script_flush_and_runs_through_a_pool() {
-    for kind in kinds() {
-        let pool = Pool::new(shared(kind).config(), PoolOptions::default().max_size(2)).unwrap();
+    for t in targets() {
+        let pool = t.pool(2);
         let l = Limiter::new(
             &key("flush"),
             Algorithm::gcra(1, 1, Duration::from_secs(60)),
@@ -916,15 +922,15 @@ fn survives_script_flush_and_runs_through_a_pool() {
 
 #[test]
 fn decisions_render_rate_limit_headers() {
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         let l = Limiter::new(
             &key("headers"),
             Algorithm::fixed_window(2, Duration::from_secs(60)),
         )
         .unwrap();
-        let t = aligned_base(&c, 60 * SEC);
-        let d = l.check_at(&c, "u", 1, at(t + 15 * SEC + 1)).unwrap();
+        let base = aligned_base(&c, 60 * SEC);
+        let d = l.check_at(&c, "u", 1, at(base + 15 * SEC + 1)).unwrap();
         assert_eq!(
             d.headers(),
             vec![
@@ -933,8 +939,8 @@ fn decisions_render_rate_limit_headers() {
                 ("RateLimit-Reset", "45".to_owned()),
             ]
         );
-        l.check_at(&c, "u", 1, at(t + 15 * SEC + 1)).unwrap();
-        let d = l.check_at(&c, "u", 1, at(t + 20 * SEC)).unwrap();
+        l.check_at(&c, "u", 1, at(base + 15 * SEC + 1)).unwrap();
+        let d = l.check_at(&c, "u", 1, at(base + 20 * SEC)).unwrap();
         assert_eq!(
             d.headers(),
             vec![
@@ -949,8 +955,8 @@ fn decisions_render_rate_limit_headers() {
 
 #[test]
 fn foreign_state_in_a_key_is_a_typed_error() {
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         for algo in five_algorithms(60 * SEC) {
             let l = Limiter::new(&key("foreign"), algo).unwrap();
             let k = l.key("u");
@@ -959,7 +965,7 @@ fn foreign_state_in_a_key_is_a_typed_error() {
             let e = l.check(&c, "u").unwrap_err();
             assert!(
                 matches!(e.kind(), valkit::ErrorKind::Server(_)),
-                "{kind:?} {algo:?}: {e:?}"
+                "{t:?} {algo:?}: {e:?}"
             );
             q::<i64, _>(&c, cmd("DEL").arg(&k));
             if algo.name() != "log" {
@@ -967,7 +973,7 @@ fn foreign_state_in_a_key_is_a_typed_error() {
                 let e = l.check(&c, "u").unwrap_err();
                 assert!(
                     matches!(e.kind(), valkit::ErrorKind::Server(_)),
-                    "{kind:?} {algo:?}: {e:?}"
+                    "{t:?} {algo:?}: {e:?}"
                 );
             }
             assert_eq!(l.stats().errors, if algo.name() == "log" { 1 } else { 2 });
@@ -977,44 +983,41 @@ fn foreign_state_in_a_key_is_a_typed_error() {
 
 #[test]
 fn sliding_log_records_one_unique_member_per_unit_even_at_one_instant() {
-    for kind in kinds() {
-        let c = conn(kind);
+    for t in targets() {
+        let c = conn(t);
         let l = Limiter::new(
             &key("log-units"),
             Algorithm::sliding_log(1000, Duration::from_secs(60)),
         )
         .unwrap();
-        let t = aligned_base(&c, 60 * SEC);
+        let base = aligned_base(&c, 60 * SEC);
         for remaining in [750, 500, 250, 0] {
-            let d = l.check_at(&c, "u", 250, at(t)).unwrap();
-            assert!(d.allowed && d.remaining == remaining, "{kind:?}: {d:?}");
+            let d = l.check_at(&c, "u", 250, at(base)).unwrap();
+            assert!(d.allowed && d.remaining == remaining, "{t:?}: {d:?}");
         }
         let members: i64 = q(&c, cmd("ZCARD").arg(l.key("u")));
-        assert_eq!(members, 1000, "{kind:?}: equal timestamps never collide");
-        assert!(!l.check_at(&c, "u", 1, at(t)).unwrap().allowed);
+        assert_eq!(members, 1000, "{t:?}: equal timestamps never collide");
+        assert!(!l.check_at(&c, "u", 1, at(base)).unwrap().allowed);
     }
 }
 
 #[test]
 fn client_metrics_include_decisions_by_outcome() {
-    for kind in kinds() {
-        let client = Client::builder()
-            .config(shared(kind).config())
-            .build()
-            .unwrap();
+    for t in targets() {
+        let client = t.client();
         let name = key("metrics");
         let l = Limiter::new(&name, Algorithm::fixed_window(1, Duration::from_secs(60))).unwrap();
         client.add_metrics_source(l.metrics_source());
-        let t = aligned_base(&client, 60 * SEC);
+        let base = aligned_base(&client, 60 * SEC);
         for cost in [1, 1, 1, 2] {
-            l.check_at(&client, "u", cost, at(t)).unwrap();
+            l.check_at(&client, "u", cost, at(base)).unwrap();
         }
         let text = client.metrics_text();
         for (outcome, n) in [("allowed", 1), ("limited", 2), ("cost_exceeds_limit", 1)] {
             let line = format!(
                 "valkit_limit_decisions_total{{limiter=\"{name}\",algorithm=\"fixed\",outcome=\"{outcome}\"}} {n}"
             );
-            assert!(text.contains(&line), "{kind:?}: no {line:?} in\n{text}");
+            assert!(text.contains(&line), "{t:?}: no {line:?} in\n{text}");
         }
         drop(l);
         assert!(!client.metrics_text().contains(&name), "held weakly");

@@ -3,6 +3,22 @@
 //! held, fencing, blocking hand-off and timeout, mutual exclusion across two OS processes,
 //! the watchdog (long work, takeover, a paused server), Redlock with 3 and 5 servers, and
 //! fencing across a forced failover.
+//!
+//! The behaviour tests run on every [`support::targets`]: the shared Valkey and Redis
+//! servers and the shared Valkey cluster (through a cluster `Client`). These stay on single
+//! servers, being about one server process or about independent servers:
+//! - `native_commands_are_detected_once_per_server` (second half): counts `COMMAND INFO`,
+//!   `DELIFEQ` and `SET` calls in one server's `INFO commandstats` (the detection itself
+//!   runs on the cluster too, in its first half);
+//! - `watchdog_tells_the_holder_before_the_ttl_ends_when_the_server_is_paused`: pauses
+//!   one server process;
+//! - `runs_on_a_connection_a_pool_and_a_client`: about the executor types over one
+//!   server (a cluster has only the client, which every other test here uses);
+//! - `redlock_with_three_and_five_servers_survives_a_minority_and_refuses_without_majority`:
+//!   Redlock needs N independent servers, and kills some of them;
+//! - `fencing_tokens_stay_monotonic_across_a_forced_failover`: partitions and fails over
+//!   one primary+replica pair through a fault proxy;
+//! - `an_unreachable_server_is_a_typed_unavailable_error`: kills its own server.
 #![cfg(feature = "testkit")]
 
 mod support;
@@ -10,7 +26,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{key, kinds, shared, thread_names};
+use support::{key, kinds, shared, targets, thread_names, Exec, Target};
 use valkit::lock::{LeaseLost, LockErrorKind, LockGuard, Locks, NativeCommands, Redlock, Release};
 use valkit::testkit::{FaultProxy, Server, ServerKind, ServerOptions};
 use valkit::{cmd, Client, Commands, Connection, Execute, Pool, PoolOptions};
@@ -25,12 +41,12 @@ fn watchdog_test() -> std::sync::MutexGuard<'static, ()> {
     WATCHDOG_TESTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn paths() -> Vec<(ServerKind, NativeCommands)> {
+fn paths() -> Vec<(Target, NativeCommands)> {
     let mut v = Vec::new();
-    for kind in kinds() {
-        v.push((kind, NativeCommands::Auto));
-        if kind == ServerKind::Valkey {
-            v.push((kind, NativeCommands::Never));
+    for t in targets() {
+        v.push((t, NativeCommands::Auto));
+        if t.kind() == ServerKind::Valkey {
+            v.push((t, NativeCommands::Never));
         }
     }
     v
@@ -40,14 +56,13 @@ fn pool(server: &Server, size: usize) -> Pool {
     Pool::new(server.config(), PoolOptions::new().max_size(size)).unwrap()
 }
 
-fn locks(kind: ServerKind, native: NativeCommands) -> Locks<Pool> {
-    Locks::builder(pool(shared(kind), 16))
-        .native_commands(native)
-        .build()
+/// Locks on `t`: over a pool of 16 on a single server, over a cluster client on the cluster.
+fn locks(t: Target, native: NativeCommands) -> Locks<Exec> {
+    Locks::builder(t.pool(16)).native_commands(native).build()
 }
 
-fn conn(kind: ServerKind) -> Connection {
-    Connection::open(&shared(kind).config()).unwrap()
+fn conn(t: Target) -> Exec {
+    t.conn()
 }
 
 fn exists(c: &impl Execute, k: &str) -> bool {
@@ -56,13 +71,13 @@ fn exists(c: &impl Execute, k: &str) -> bool {
 
 #[test]
 fn native_commands_are_detected_once_per_server() {
-    for (kind, native) in paths() {
-        let l = locks(kind, native);
-        let expected = kind == ServerKind::Valkey && native == NativeCommands::Auto;
+    for (t, native) in paths() {
+        let l = locks(t, native);
+        let expected = t.kind() == ServerKind::Valkey && native == NativeCommands::Auto;
         assert_eq!(
             l.uses_native_commands().unwrap(),
             expected,
-            "{kind:?} {native:?}"
+            "{t:?} {native:?}"
         );
     }
     // Asked once: count COMMAND INFO on a server of our own.
@@ -97,10 +112,10 @@ fn native_commands_are_detected_once_per_server() {
 
 #[test]
 fn guard_outcomes_extend_reacquire_and_ownership() {
-    for (kind, native) in paths() {
-        let l = locks(kind, native);
-        let c = conn(kind);
-        let name = key(&format!("guard-{}-{native:?}", kind.name()));
+    for (t, native) in paths() {
+        let l = locks(t, native);
+        let c = conn(t);
+        let name = key(&format!("guard-{}-{native:?}", t.label()));
         let ttl = Duration::from_secs(2);
 
         let mut g = l.try_acquire(&name, ttl).unwrap().expect("free lock");
@@ -118,7 +133,7 @@ fn guard_outcomes_extend_reacquire_and_ownership() {
         let left = g.remaining_ttl().unwrap().unwrap();
         assert!(
             left > Duration::from_millis(4500),
-            "{kind:?} {native:?}: {left:?}"
+            "{t:?} {native:?}: {left:?}"
         );
         assert!(g.time_left() > Duration::from_millis(4400));
         g.reacquire().unwrap();
@@ -167,10 +182,10 @@ fn guard_outcomes_extend_reacquire_and_ownership() {
 
 #[test]
 fn expiry_while_held_never_resurrects_and_fences_increase() {
-    for (kind, native) in paths() {
-        let l = locks(kind, native);
-        let c = conn(kind);
-        let name = key(&format!("expiry-{}-{native:?}", kind.name()));
+    for (t, native) in paths() {
+        let l = locks(t, native);
+        let c = conn(t);
+        let name = key(&format!("expiry-{}-{native:?}", t.label()));
         let mut fences = Vec::new();
 
         let mut a = l
@@ -221,21 +236,21 @@ fn expiry_while_held_never_resurrects_and_fences_increase() {
         }
         assert!(
             fences.windows(2).all(|w| w[0] < w[1]),
-            "{kind:?} {native:?}: fencing tokens not strictly increasing: {fences:?}"
+            "{t:?} {native:?}: fencing tokens not strictly increasing: {fences:?}"
         );
     }
 }
 
 #[test]
 fn blocking_acquire_is_woken_by_a_release_and_times_out_typed() {
-    for (kind, native) in paths() {
+    for (t, native) in paths() {
         // A 3 s safety-net poll: a hand-off faster than that came from the wake-up.
-        let l = Locks::builder(pool(shared(kind), 4))
+        let l = Locks::builder(t.pool(4))
             .native_commands(native)
             .max_poll(Duration::from_secs(3))
             .build();
-        let c = conn(kind);
-        let name = key(&format!("handoff-{}-{native:?}", kind.name()));
+        let c = conn(t);
+        let name = key(&format!("handoff-{}-{native:?}", t.label()));
         let holder = l
             .try_acquire(&name, Duration::from_secs(10))
             .unwrap()
@@ -287,11 +302,11 @@ fn blocking_acquire_is_woken_by_a_release_and_times_out_typed() {
         assert_eq!(holder.release().unwrap(), Release::Released);
         let (acquired, fence) = waiter.join().unwrap();
         let handoff = acquired.saturating_duration_since(released);
-        eprintln!("{kind:?} {native:?}: hand-off after release in {handoff:?}");
+        eprintln!("{t:?} {native:?}: hand-off after release in {handoff:?}");
         assert!(fence > holder_fence);
         assert!(
             handoff < Duration::from_millis(750),
-            "{kind:?} {native:?}: hand-off took {handoff:?} (the poll is 1.5-3 s: no wake-up?)"
+            "{t:?} {native:?}: hand-off took {handoff:?} (the poll is 1.5-3 s: no wake-up?)"
         );
     }
 }
@@ -303,9 +318,13 @@ const THREADS: usize = 8;
 const INCREMENTS: usize = 1000;
 
 /// One process's part: wait for the other process, then 8 threads x INCREMENTS of
-/// GET-then-SET on a plain counter under the lock.
+/// GET-then-SET on a plain counter under the lock. `url` is a server's URL, or `cluster:`
+/// and seed URLs separated by commas (a cluster client).
 fn mutex_role(url: &str, name: &str, native: NativeCommands) -> Vec<u64> {
-    let pool = Pool::from_url(url, PoolOptions::new().max_size(THREADS + 2)).unwrap();
+    let pool: Exec = match url.strip_prefix("cluster:") {
+        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
+        None => Arc::new(Pool::from_url(url, PoolOptions::new().max_size(THREADS + 2)).unwrap()),
+    };
     let l = Locks::builder(pool.clone())
         .native_commands(native)
         .max_poll(Duration::from_millis(50))
@@ -370,38 +389,41 @@ fn lock_mutex_child() {
 
 #[test]
 fn mutual_exclusion_across_two_processes() {
-    for kind in kinds() {
-        let server = shared(kind);
-        let name = key(&format!("mutex-{}", kind.name()));
+    for t in targets() {
+        let url = match t {
+            Target::Single(kind) => shared(kind).url(),
+            Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
+        };
+        let name = key(&format!("mutex-{}", t.label()));
         let mut child = std::process::Command::new(std::env::current_exe().unwrap());
         child
             .args(["--exact", "lock_mutex_child", "--test-threads=1"])
-            .env(CHILD_URL, server.url())
+            .env(CHILD_URL, &url)
             .env(CHILD_NAME, &name)
             .stdout(std::process::Stdio::null());
         // On Valkey the child uses the Lua path while this process uses the native one:
         // both paths must exclude each other.
-        if kind == ServerKind::Valkey {
+        if t.kind() == ServerKind::Valkey {
             child.env(CHILD_LUA, "1");
         }
         let started = Instant::now();
         let mut child = child.spawn().unwrap();
-        let fences = mutex_role(&server.url(), &name, NativeCommands::Auto);
+        let fences = mutex_role(&url, &name, NativeCommands::Auto);
         assert!(child.wait().unwrap().success(), "child process failed");
-        let total: i64 = conn(kind)
+        let total: i64 = conn(t)
             .get_string(format!("{name}:counter"))
             .unwrap()
             .unwrap()
             .parse()
             .unwrap();
         eprintln!(
-            "{kind:?}: 2 processes x {THREADS} threads x {INCREMENTS} increments in {:?}: {total}",
+            "{t:?}: 2 processes x {THREADS} threads x {INCREMENTS} increments in {:?}: {total}",
             started.elapsed()
         );
         assert_eq!(
             total,
             (2 * THREADS * INCREMENTS) as i64,
-            "{kind:?}: lost updates"
+            "{t:?}: lost updates"
         );
         let mut sorted = fences.clone();
         sorted.sort_unstable();
@@ -414,11 +436,11 @@ fn mutual_exclusion_across_two_processes() {
 fn watchdog_keeps_a_one_second_lock_through_five_seconds_of_work() {
     let _serial = watchdog_test();
     std::thread::scope(|s| {
-        for (kind, native) in paths() {
+        for (t, native) in paths() {
             s.spawn(move || {
-                let l = locks(kind, native);
-                let c = conn(kind);
-                let name = key(&format!("watchdog-{}-{native:?}", kind.name()));
+                let l = locks(t, native);
+                let c = conn(t);
+                let name = key(&format!("watchdog-{}-{native:?}", t.label()));
                 let g = l
                     .try_acquire(&name, Duration::from_secs(1))
                     .unwrap()
@@ -431,7 +453,7 @@ fn watchdog_keeps_a_one_second_lock_through_five_seconds_of_work() {
                     std::thread::sleep(Duration::from_millis(250));
                     assert!(
                         g.is_owned().unwrap(),
-                        "{kind:?} {native:?}: lost after {:?}",
+                        "{t:?} {native:?}: lost after {:?}",
                         started.elapsed()
                     );
                     assert_eq!(g.lease_lost(), None);
@@ -446,7 +468,7 @@ fn watchdog_keeps_a_one_second_lock_through_five_seconds_of_work() {
                         .is_none());
                 }
                 drop(g);
-                assert!(!exists(&c, &k), "{kind:?}: key left after drop");
+                assert!(!exists(&c, &k), "{t:?}: key left after drop");
                 // No renewal after the release (it would recreate nothing, but check).
                 std::thread::sleep(Duration::from_millis(500));
                 assert!(!exists(&c, &k));
@@ -458,17 +480,17 @@ fn watchdog_keeps_a_one_second_lock_through_five_seconds_of_work() {
 #[test]
 fn watchdog_reports_a_takeover_through_flag_wait_and_callback() {
     let _serial = watchdog_test();
-    for (kind, native) in paths() {
-        let l = locks(kind, native);
-        let c = conn(kind);
-        let name = key(&format!("takeover-{}-{native:?}", kind.name()));
+    for (t, native) in paths() {
+        let l = locks(t, native);
+        let c = conn(t);
+        let name = key(&format!("takeover-{}-{native:?}", t.label()));
         let told = Arc::new(Mutex::new(None));
-        let t = told.clone();
+        let told2 = told.clone();
         let g = l
             .try_acquire(&name, Duration::from_millis(600))
             .unwrap()
             .unwrap()
-            .watchdog_with(move |why| *t.lock().unwrap() = Some(why))
+            .watchdog_with(move |why| *told2.lock().unwrap() = Some(why))
             .unwrap();
         c.query::<()>(&cmd("SET").arg(g.key()).arg("other").arg("PX").arg(10_000))
             .unwrap();
@@ -552,6 +574,71 @@ fn runs_on_a_connection_a_pool_and_a_client() {
         let client = Client::builder().config(server.config()).build().unwrap();
         let c = cycle(&Locks::new(client), &name);
         assert!(a < b && b < c, "{a} {b} {c}");
+    }
+}
+
+/// Regression: a prefix opening an empty hash tag (`app{}:`) made every key of a lock hash
+/// whole, so on a cluster acquiring failed with CROSSSLOT (the lock, fence, waiters and
+/// wake keys in different slots). It is refused with a typed error on every target; a
+/// prefix with a tag of its own keeps every lock of the prefix in that tag's slot.
+#[test]
+fn a_prefix_with_an_empty_hash_tag_is_refused_and_a_tagged_prefix_works() {
+    for (t, native) in paths() {
+        let bad = Locks::builder(t.pool(2))
+            .native_commands(native)
+            .prefix("app{}:")
+            .build();
+        let e = bad.try_acquire("x", Duration::from_secs(5)).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            LockErrorKind::InvalidArgument,
+            "{t:?} {native:?}: {e}"
+        );
+        let e = bad
+            .acquire_within("x", Duration::from_secs(5), Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(e.kind(), LockErrorKind::InvalidArgument, "{e}");
+
+        let tag = key(&format!("tagged-{}-{native:?}", t.label()));
+        let l = Locks::builder(t.pool(4))
+            .native_commands(native)
+            .prefix(&format!("app{{{tag}}}:"))
+            .build();
+        let c = conn(t);
+        let mut a = l.try_acquire("a", Duration::from_secs(5)).unwrap().unwrap();
+        let b = l.try_acquire("b", Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(
+            valkit::key_slot(a.key().as_bytes()),
+            valkit::key_slot(b.key().as_bytes()),
+            "one slot for every lock of the prefix"
+        );
+        assert!(l
+            .try_acquire("a", Duration::from_secs(5))
+            .unwrap()
+            .is_none());
+        a.extend(Duration::from_secs(5)).unwrap();
+        assert!(a.remaining_ttl().unwrap().unwrap() > Duration::from_secs(6));
+        a.reacquire().unwrap();
+        assert!(a.is_owned().unwrap() && b.is_owned().unwrap());
+        // A waiter is handed the lock on release.
+        let (l2, fence_a) = (l.clone(), a.fencing_token());
+        let waiter = std::thread::Builder::new()
+            .name("lock-tag-waiter".into())
+            .spawn(move || {
+                l2.acquire_within("a", Duration::from_secs(5), Duration::from_secs(5))
+                    .unwrap()
+                    .fencing_token()
+            })
+            .unwrap();
+        let waiters = format!("{}:waiters", a.key());
+        let until = Instant::now() + Duration::from_secs(5);
+        while !exists(&c, &waiters) {
+            assert!(Instant::now() < until, "{t:?}: the waiter never waited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(a.release().unwrap(), Release::Released);
+        assert!(waiter.join().unwrap() > fence_a, "{t:?} {native:?}");
+        assert_eq!(b.release().unwrap(), Release::Released);
     }
 }
 
@@ -720,9 +807,9 @@ fn threads_named(prefix: &str) -> usize {
 #[test]
 fn watchdog_threads_are_joined_before_release_returns() {
     let _serial = watchdog_test();
-    for kind in kinds() {
-        let l = locks(kind, NativeCommands::Auto);
-        let name = key(&format!("threads-{}", kind.name()));
+    for t in targets() {
+        let l = locks(t, NativeCommands::Auto);
+        let name = key(&format!("threads-{}", t.label()));
         let before = threads_named("valkit-lock-");
         let guards: Vec<_> = (0..4)
             .map(|i| {

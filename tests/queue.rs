@@ -1,6 +1,11 @@
 //! Reliable queues against real servers (Valkey and Redis): priority order, FIFO ties,
 //! delayed jobs, leases and the reaper, dead letters and requeue, malformed entries, the
 //! worker pool, and a consumer process SIGKILLed mid-job.
+//!
+//! Every test runs on each of [`support::targets`] (the shared Valkey and Redis servers and
+//! the shared Valkey cluster through a cluster `Client`), except
+//! `runs_unchanged_on_a_pool_and_a_client`, which is about the executor types over one
+//! server (a cluster has only the client, which every other test here uses).
 
 mod support;
 
@@ -10,20 +15,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{key, kinds, shared, thread_names};
+use support::{key, kinds, shared, targets, thread_names, Exec, Target};
 use valkit::queue::{Job, Nacked, Priority, Queue, QueueErrorKind, QueueOptions, WorkerPool};
-use valkit::testkit::ServerKind;
 use valkit::{cmd, Client, Connection, Execute, FromValue, Pool, PoolOptions};
 
-type Conn = Arc<Connection>;
+/// A connection on a single server, a cluster client on the cluster.
+type Conn = Exec;
 
-fn conn(kind: ServerKind) -> Conn {
-    Arc::new(Connection::open(&shared(kind).config()).unwrap())
+fn conn(t: Target) -> Conn {
+    t.conn()
 }
 
-fn queue(kind: ServerKind, name: &str, opts: QueueOptions) -> Queue<Conn> {
-    let name = key(&format!("q-{name}-{}", kind.name()));
-    Queue::with_options(conn(kind), &name, opts).unwrap()
+fn queue(t: Target, name: &str, opts: QueueOptions) -> Queue<Conn> {
+    let name = key(&format!("q-{name}-{}", t.label()));
+    Queue::with_options(conn(t), &name, opts).unwrap()
+}
+
+/// What a child process is told to connect to: a server's URL, or `cluster:` and seed URLs.
+fn child_url(t: Target) -> String {
+    match t {
+        Target::Single(kind) => shared(kind).url(),
+        Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
+    }
+}
+
+/// The executor for a [`child_url`].
+fn child_conn(url: &str) -> Conn {
+    match url.strip_prefix("cluster:") {
+        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
+        None => Arc::new(Connection::open_url(url).unwrap()),
+    }
 }
 
 fn fast() -> QueueOptions {
@@ -42,8 +63,8 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn priority_order_and_fifo_ties() {
-    for kind in kinds() {
-        let q = queue(kind, "order", fast());
+    for t in targets() {
+        let q = queue(t, "order", fast());
         for id in ["l1", "l2"] {
             q.push(Priority::Low, &Job::new("t", json!(id)).with_id(id))
                 .unwrap();
@@ -57,7 +78,7 @@ fn priority_order_and_fifo_ties() {
             .collect();
         assert_eq!(q.push_many(Priority::Medium, &batch).unwrap(), 3);
         let stats = q.stats().unwrap();
-        assert_eq!(stats.waiting, [3, 3, 2], "{kind:?}");
+        assert_eq!(stats.waiting, [3, 3, 2], "{t:?}");
         assert!(stats.oldest_age.is_some());
         let mut got = Vec::new();
         while let Some(r) = q.try_reserve().unwrap() {
@@ -67,7 +88,7 @@ fn priority_order_and_fifo_ties() {
         assert_eq!(
             got,
             ["h1", "h2", "h3", "m1", "m2", "m3", "l1", "l2"],
-            "{kind:?}"
+            "{t:?}"
         );
         assert!(q.stats().unwrap().is_idle());
     }
@@ -75,8 +96,8 @@ fn priority_order_and_fifo_ties() {
 
 #[test]
 fn runbook_producers_plain_lpush_is_understood() {
-    for kind in kinds() {
-        let q = queue(kind, "runbook", fast());
+    for t in targets() {
+        let q = queue(t, "runbook", fast());
         let raw = r#"{"id":"job-1","type":"send_email","payload":{"to":"a@b.c"},"extra":[1,2]}"#;
         q.executor()
             .exec(&cmd("LPUSH").arg(q.keys().list(Priority::Medium)).arg(raw))
@@ -105,8 +126,8 @@ fn runbook_producers_plain_lpush_is_understood() {
 
 #[test]
 fn delayed_jobs_never_early_and_in_due_order() {
-    for kind in kinds() {
-        let q = queue(kind, "delayed", fast());
+    for t in targets() {
+        let q = queue(t, "delayed", fast());
         let plan = [
             ("d300", 300u64),
             ("d100", 100),
@@ -129,28 +150,28 @@ fn delayed_jobs_never_early_and_in_due_order() {
         while order.len() < plan.len() {
             assert!(
                 started.elapsed() < Duration::from_secs(5),
-                "{kind:?}: stuck at {order:?}"
+                "{t:?}: stuck at {order:?}"
             );
             if let Some(r) = q.reserve(Duration::from_millis(500)).unwrap() {
                 let id = r.job().id().to_owned();
                 let at = r.reserved_at_ms();
                 assert!(
                     at >= due[id.as_str()],
-                    "{kind:?}: {id} reserved at {at}, due {}",
+                    "{t:?}: {id} reserved at {at}, due {}",
                     due[id.as_str()]
                 );
                 q.ack(&r).unwrap();
                 order.push(id);
             }
         }
-        assert_eq!(order, ["d0", "d100", "d200a", "d200b", "d300"], "{kind:?}");
+        assert_eq!(order, ["d0", "d100", "d200a", "d200b", "d300"], "{t:?}");
     }
 }
 
 #[test]
 fn malformed_entries_are_dead_lettered_and_never_block() {
-    for kind in kinds() {
-        let q = queue(kind, "malformed", fast());
+    for t in targets() {
+        let q = queue(t, "malformed", fast());
         let list = q.keys().list(Priority::High).to_owned();
         let good = Job::new("t", json!(1)).with_id("good");
         q.push(Priority::High, &good).unwrap();
@@ -175,7 +196,7 @@ fn malformed_entries_are_dead_lettered_and_never_block() {
         q.ack(&r).unwrap();
         assert!(q.try_reserve().unwrap().is_none());
         let dead = q.dead_letters(0, 10).unwrap();
-        assert_eq!(dead.len(), 5, "{kind:?}");
+        assert_eq!(dead.len(), 5, "{t:?}");
         for d in &dead {
             assert!(d.id().is_none());
             assert!(!d.error().is_empty());
@@ -197,8 +218,8 @@ fn malformed_entries_are_dead_lettered_and_never_block() {
 
 #[test]
 fn max_attempts_dead_letter_with_error_then_requeue() {
-    for kind in kinds() {
-        let q = queue(kind, "attempts", fast().max_attempts(3));
+    for t in targets() {
+        let q = queue(t, "attempts", fast().max_attempts(3));
         q.push(
             Priority::Medium,
             &Job::new("charge", json!({"n": 1})).with_id("j"),
@@ -217,7 +238,7 @@ fn max_attempts_dead_letter_with_error_then_requeue() {
                     }
                 );
             } else {
-                assert_eq!(out, Nacked::DeadLettered, "{kind:?}");
+                assert_eq!(out, Nacked::DeadLettered, "{t:?}");
             }
         }
         assert!(q.try_reserve().unwrap().is_none());
@@ -259,15 +280,15 @@ fn max_attempts_dead_letter_with_error_then_requeue() {
 
 #[test]
 fn expired_lease_returns_the_job_and_the_old_holder_cannot_ack() {
-    for kind in kinds() {
-        let q = queue(kind, "lease", fast().lease(Duration::from_millis(200)));
+    for t in targets() {
+        let q = queue(t, "lease", fast().lease(Duration::from_millis(200)));
         q.push(Priority::High, &Job::new("t", json!(0)).with_id("x"))
             .unwrap();
         let mut first = q.reserve(Duration::from_secs(1)).unwrap().unwrap();
         q.extend(&mut first, Duration::from_millis(300)).unwrap();
         assert!(q.try_reserve().unwrap().is_none(), "leased: invisible");
         std::thread::sleep(Duration::from_millis(450));
-        assert_eq!(q.reap().unwrap(), 1, "{kind:?}");
+        assert_eq!(q.reap().unwrap(), 1, "{t:?}");
         assert_eq!(q.reap().unwrap(), 0);
         let second = q
             .reserve(Duration::from_secs(1))
@@ -296,9 +317,9 @@ fn expired_lease_returns_the_job_and_the_old_holder_cannot_ack() {
 
 #[test]
 fn concurrent_reapers_never_requeue_a_job_twice() {
-    for kind in kinds() {
+    for t in targets() {
         let q = queue(
-            kind,
+            t,
             "reapers",
             fast().lease(Duration::from_millis(100)).move_limit(7),
         );
@@ -312,8 +333,7 @@ fn concurrent_reapers_never_requeue_a_job_twice() {
         let total = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                let q =
-                    Queue::with_options(conn(kind), q.keys().name(), q.options().clone()).unwrap();
+                let q = Queue::with_options(conn(t), q.keys().name(), q.options().clone()).unwrap();
                 let total = &total;
                 s.spawn(move || {
                     for _ in 0..20 {
@@ -322,9 +342,9 @@ fn concurrent_reapers_never_requeue_a_job_twice() {
                 });
             }
         });
-        assert_eq!(total.load(SeqCst), 60, "{kind:?}");
+        assert_eq!(total.load(SeqCst), 60, "{t:?}");
         let stats = q.stats().unwrap();
-        assert_eq!((stats.waiting[2], stats.in_flight), (60, 0), "{kind:?}");
+        assert_eq!((stats.waiting[2], stats.in_flight), (60, 0), "{t:?}");
         let mut seen = HashSet::new();
         while let Some(r) = q.try_reserve().unwrap() {
             assert!(
@@ -340,8 +360,8 @@ fn concurrent_reapers_never_requeue_a_job_twice() {
 
 #[test]
 fn worker_pool_acks_retries_dead_letters_and_joins() {
-    for kind in kinds() {
-        let q = queue(kind, "pool", fast().max_attempts(2));
+    for t in targets() {
+        let q = queue(t, "pool", fast().max_attempts(2));
         let ok = Arc::new(AtomicUsize::new(0));
         let mut jobs = vec![
             Job::new("fail", json!(0)).with_id("f"),
@@ -396,8 +416,8 @@ fn worker_pool_acks_retries_dead_letters_and_joins() {
 
 #[test]
 fn shutdown_hands_back_jobs_of_overrunning_handlers() {
-    for kind in kinds() {
-        let q = queue(kind, "overrun", fast());
+    for t in targets() {
+        let q = queue(t, "overrun", fast());
         q.push(Priority::High, &Job::new("slow", json!(0)).with_id("slow"))
             .unwrap();
         let started = Arc::new(AtomicUsize::new(0));
@@ -418,7 +438,7 @@ fn shutdown_hands_back_jobs_of_overrunning_handlers() {
         assert_eq!(
             (report.stopped_in_time, report.handed_back),
             (0, 1),
-            "{kind:?}"
+            "{t:?}"
         );
         assert!(
             report.took >= Duration::from_millis(400),
@@ -428,7 +448,7 @@ fn shutdown_hands_back_jobs_of_overrunning_handlers() {
         assert_eq!(
             (stats.waiting[0], stats.in_flight),
             (1, 0),
-            "{kind:?}: handed back, not acked"
+            "{t:?}: handed back, not acked"
         );
         let r = q.try_reserve().unwrap().unwrap();
         assert_eq!((r.job().id(), r.job().attempts()), ("slow", 0));
@@ -467,7 +487,7 @@ fn queue_child_role() {
     let (Ok(url), Ok(name)) = (std::env::var(CHILD_URL), std::env::var(CHILD_QUEUE)) else {
         return;
     };
-    let c = Arc::new(Connection::open_url(&url).unwrap());
+    let c = child_conn(&url);
     let q = Queue::with_options(
         c.clone(),
         &name,
@@ -501,10 +521,9 @@ fn queue_child_role() {
 
 #[test]
 fn killed_consumer_jobs_reappear_after_the_lease() {
-    for kind in kinds() {
-        let server = shared(kind);
-        let name = key(&format!("q-kill-{}", kind.name()));
-        let c = conn(kind);
+    for t in targets() {
+        let name = key(&format!("q-kill-{}", t.label()));
+        let c = conn(t);
         let opts = QueueOptions::new()
             .lease(Duration::from_secs(1))
             .poll_interval(Duration::from_millis(10));
@@ -517,7 +536,7 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
         let started = format!("{{{name}}}:started");
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "queue_child_role", "--test-threads=1"])
-            .env(CHILD_URL, server.url())
+            .env(CHILD_URL, child_url(t))
             .env(CHILD_QUEUE, &name)
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -533,7 +552,7 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
         let stats = q.stats().unwrap();
         assert_eq!(
             stats.in_flight, 2,
-            "{kind:?}: the two hung jobs are leased by a dead process"
+            "{t:?}: the two hung jobs are leased by a dead process"
         );
         let killed_at = Instant::now();
         let c2 = c.clone();
@@ -562,10 +581,10 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
         let runs: HashMap<String, i64> =
             FromValue::from_value(c.exec(&cmd("HGETALL").arg(format!("{done}:runs"))).unwrap())
                 .unwrap();
-        assert_eq!(runs.len(), 30, "{kind:?}: none lost");
+        assert_eq!(runs.len(), 30, "{t:?}: none lost");
         assert!(
             runs.values().all(|&n| n == 1),
-            "{kind:?}: every job completed exactly once: {runs:?}"
+            "{t:?}: every job completed exactly once: {runs:?}"
         );
         let stats = q.stats().unwrap();
         assert_eq!(
@@ -576,7 +595,7 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
         let hung: Vec<String> =
             FromValue::from_value(c.exec(&cmd("SDIFF").arg(&started).arg(&done)).unwrap()).unwrap();
         assert!(hung.is_empty());
-        eprintln!("{kind:?}: consumer killed with 2 jobs in flight; all 30 done {recovered_after:?} after the kill");
+        eprintln!("{t:?}: consumer killed with 2 jobs in flight; all 30 done {recovered_after:?} after the kill");
         assert!(
             recovered_after >= Duration::from_millis(300),
             "not before the lease ran out"
@@ -586,9 +605,9 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
 
 #[test]
 fn a_job_whose_leases_keep_expiring_is_dead_lettered() {
-    for kind in kinds() {
+    for t in targets() {
         let q = queue(
-            kind,
+            t,
             "expiries",
             fast().lease(Duration::from_millis(100)).max_attempts(2),
         );
@@ -606,10 +625,10 @@ fn a_job_whose_leases_keep_expiring_is_dead_lettered() {
         // The next reserve returns the second expired lease and finds the attempts used up.
         assert!(
             q.reserve(Duration::from_millis(100)).unwrap().is_none(),
-            "{kind:?}"
+            "{t:?}"
         );
         let dead = q.dead_letters(0, 10).unwrap();
-        assert_eq!(dead.len(), 1, "{kind:?}");
+        assert_eq!(dead.len(), 1, "{t:?}");
         assert_eq!(dead[0].id(), Some("c"));
         assert!(
             dead[0].error().contains("lease expired 2 time(s)"),

@@ -3,6 +3,11 @@
 //! mid-batch (and the same with the server killed and restarted from its AOF), after
 //! which a new process drains, and accepted = applied + pending + dead-lettered exactly.
 //!
+//! Every test runs on each of [`support::targets`] (the shared Valkey and Redis servers and
+//! the shared Valkey cluster through a cluster `Client`; a child process gets the cluster's
+//! seed URLs), except `crash_child_killed_and_server_restarted_from_aof_nothing_lost`,
+//! which SIGKILLs and restarts its own server process from its AOF.
+//!
 //! The crash tests run `VALKIT_WB_CRASH_RUNS` seeded runs (default 3 per server kind; the
 //! issue's full count is 20: see docs/patterns.md) of `VALKIT_WB_CRASH_WRITES` writes
 //! (default 10,000); the server-restart variant `VALKIT_WB_RESTART_RUNS` (default 2) of
@@ -20,23 +25,36 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
-use support::{key, kinds, shared, thread_names};
-use valkit::testkit::{ServerKind, ServerOptions};
+use support::{key, kinds, shared, targets, thread_names, Exec, Target};
+use valkit::testkit::ServerOptions;
 use valkit::write_behind::{Backpressure, OriginError, Write, WriteBehind, WriteBehindErrorKind};
-use valkit::Connection;
+use valkit::{Client, Connection};
 
-type Conn = Arc<Connection>;
+/// A connection on a single server, a cluster client on the cluster.
+type Conn = Exec;
 
+/// `url` is a server's URL, or `cluster:` and seed URLs separated by commas.
 fn conn_url(url: &str) -> Conn {
-    Arc::new(Connection::open_url(url).unwrap())
+    match url.strip_prefix("cluster:") {
+        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
+        None => Arc::new(Connection::open_url(url).unwrap()),
+    }
 }
 
-fn conn(kind: ServerKind) -> Conn {
-    conn_url(&shared(kind).url())
+/// What [`conn_url`] takes for `t`.
+fn url(t: Target) -> String {
+    match t {
+        Target::Single(kind) => shared(kind).url(),
+        Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
+    }
 }
 
-fn name(kind: ServerKind, what: &str) -> String {
-    key(&format!("wb-{what}-{}", kind.name()))
+fn conn(t: Target) -> Conn {
+    t.conn()
+}
+
+fn name(t: Target, what: &str) -> String {
+    key(&format!("wb-{what}-{}", t.label()))
 }
 
 /// An origin that records what it got, in order.
@@ -59,9 +77,9 @@ impl Recorder {
 
 #[test]
 fn put_writes_the_cache_and_drains_every_write_in_order() {
-    for kind in kinds() {
+    for t in targets() {
         let rec = Recorder::default();
-        let wb = WriteBehind::builder(conn(kind), &name(kind, "order"))
+        let wb = WriteBehind::builder(conn(t), &name(t, "order"))
             .origin(rec.origin())
             .workers(2)
             .partitions(4)
@@ -89,7 +107,7 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
             .count();
         assert_eq!(running, 3, "two workers and the committer");
         let got = rec.writes();
-        assert_eq!(got.len(), 300, "{kind:?}");
+        assert_eq!(got.len(), 300, "{t:?}");
         let mut per_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for w in &got {
             per_key.entry(w.key()).or_default().push(w.seq());
@@ -97,7 +115,7 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
         for (k, seqs) in &per_key {
             assert!(
                 seqs.windows(2).all(|p| p[0] < p[1]),
-                "{kind:?}: {k} out of order: {seqs:?}"
+                "{t:?}: {k} out of order: {seqs:?}"
             );
             assert_eq!(*seqs.last().unwrap(), last[*k].0);
         }
@@ -124,9 +142,9 @@ fn put_writes_the_cache_and_drains_every_write_in_order() {
 
 #[test]
 fn coalescing_sends_only_the_last_write_of_a_key_in_a_batch() {
-    for kind in kinds() {
+    for t in targets() {
         let rec = Recorder::default();
-        let wb = WriteBehind::builder(conn(kind), &name(kind, "coalesce"))
+        let wb = WriteBehind::builder(conn(t), &name(t, "coalesce"))
             .origin(rec.origin())
             .workers(1)
             .partitions(1)
@@ -142,11 +160,7 @@ fn coalescing_sends_only_the_last_write_of_a_key_in_a_batch() {
         wb.flush(Duration::from_secs(10)).unwrap();
         let got = rec.writes();
         let finals: BTreeMap<&str, &[u8]> = got.iter().map(|w| (w.key(), w.value())).collect();
-        assert_eq!(
-            got.len(),
-            3,
-            "{kind:?}: one batch, one write per key: {got:?}"
-        );
+        assert_eq!(got.len(), 3, "{t:?}: one batch, one write per key: {got:?}");
         assert_eq!(finals["k0"], b"99");
         assert_eq!(finals["k1"], b"97");
         assert_eq!(finals["k2"], b"98");
@@ -158,13 +172,13 @@ fn coalescing_sends_only_the_last_write_of_a_key_in_a_batch() {
 
 #[test]
 fn origin_failing_for_a_while_then_recovering_loses_nothing() {
-    for kind in kinds() {
+    for t in targets() {
         let rec = Recorder::default();
         let inner = rec.origin();
         let until = Instant::now() + Duration::from_millis(700);
         let panicked = Arc::new(AtomicBool::new(false));
         let p2 = panicked.clone();
-        let wb = WriteBehind::builder(conn(kind), &name(kind, "flaky"))
+        let wb = WriteBehind::builder(conn(t), &name(t, "flaky"))
             .origin(move |batch: &[Write]| {
                 if !p2.swap(true, SeqCst) {
                     panic!("origin blew up once");
@@ -187,17 +201,17 @@ fn origin_failing_for_a_while_then_recovering_loses_nothing() {
         let st = wb.stats().unwrap();
         assert!(
             st.pending > 0,
-            "{kind:?}: writes wait while the origin is down"
+            "{t:?}: writes wait while the origin is down"
         );
         wb.flush(Duration::from_secs(20)).unwrap();
         let got = rec.writes();
         let values: HashSet<Vec<u8>> = got.iter().map(|w| w.value().to_vec()).collect();
-        assert_eq!(values.len(), 200, "{kind:?}: every write went through");
+        assert_eq!(values.len(), 200, "{t:?}: every write went through");
         let m = wb.metrics();
         assert!(m.origin_failures > 0 && m.dead_lettered == 0, "{m:?}");
         assert_eq!(wb.stats().unwrap().dead_lettered, 0);
         eprintln!(
-            "{kind:?}: {} failed origin calls during the outage",
+            "{t:?}: {} failed origin calls during the outage",
             m.origin_failures
         );
     }
@@ -205,10 +219,10 @@ fn origin_failing_for_a_while_then_recovering_loses_nothing() {
 
 #[test]
 fn permanent_failure_ends_in_the_dead_letter_list_without_blocking_others() {
-    for kind in kinds() {
+    for t in targets() {
         let rec = Recorder::default();
         let inner = rec.origin();
-        let wb = WriteBehind::builder(conn(kind), &name(kind, "poison"))
+        let wb = WriteBehind::builder(conn(t), &name(t, "poison"))
             .origin(move |batch: &[Write]| {
                 if batch.iter().any(|w| w.value() == b"poison") {
                     return Err(OriginError::permanent("constraint violated"));
@@ -235,10 +249,10 @@ fn permanent_failure_ends_in_the_dead_letter_list_without_blocking_others() {
         assert_eq!(
             rec.writes().len(),
             expected,
-            "{kind:?}: the others were applied"
+            "{t:?}: the others were applied"
         );
         let dead = wb.dead_letters(0, 100).unwrap();
-        assert_eq!(dead.len(), 3, "{kind:?}");
+        assert_eq!(dead.len(), 3, "{t:?}");
         for d in &dead {
             assert_eq!(d.write().unwrap().value(), b"poison");
             assert!(d.error().contains("constraint violated"), "{}", d.error());
@@ -252,10 +266,10 @@ fn permanent_failure_ends_in_the_dead_letter_list_without_blocking_others() {
 
 #[test]
 fn backpressure_rejects_or_blocks_at_the_bound_then_drains() {
-    for kind in kinds() {
-        let n = name(kind, "bp");
+    for t in targets() {
+        let n = name(t, "bp");
         let never = |_: &[Write]| -> Result<(), OriginError> { unreachable!("no workers") };
-        let reject = WriteBehind::builder(conn(kind), &n)
+        let reject = WriteBehind::builder(conn(t), &n)
             .origin(never)
             .workers(0)
             .backlog_limit(20, Backpressure::Reject)
@@ -264,35 +278,35 @@ fn backpressure_rejects_or_blocks_at_the_bound_then_drains() {
         for i in 0..20u32 {
             reject.put("k", i.to_string().as_bytes()).unwrap();
         }
-        let t = Instant::now();
+        let started = Instant::now();
         let err = reject.put("k", b"over").unwrap_err();
         assert_eq!(err.kind(), WriteBehindErrorKind::Full);
-        assert!(t.elapsed() < Duration::from_millis(500));
+        assert!(started.elapsed() < Duration::from_millis(500));
         assert_eq!(
             reject.get("k").unwrap(),
             Some(b"19".to_vec()),
             "a refused put writes nothing"
         );
-        let block = WriteBehind::builder(conn(kind), &n)
+        let block = WriteBehind::builder(conn(t), &n)
             .origin(never)
             .workers(0)
             .backlog_limit(20, Backpressure::Block(Duration::from_millis(150)))
             .start()
             .unwrap();
-        let t = Instant::now();
+        let started = Instant::now();
         assert_eq!(
             block.put("k", b"over").unwrap_err().kind(),
             WriteBehindErrorKind::Full
         );
         assert!(
-            t.elapsed() >= Duration::from_millis(150),
+            started.elapsed() >= Duration::from_millis(150),
             "{:?}",
-            t.elapsed()
+            started.elapsed()
         );
         assert_eq!(reject.metrics().rejected_full, 1);
         // A draining handle empties the backlog; a blocked put then goes through.
         let rec = Recorder::default();
-        let drain = WriteBehind::builder(conn(kind), &n)
+        let drain = WriteBehind::builder(conn(t), &n)
             .origin(rec.origin())
             .backlog_limit(20, Backpressure::Block(Duration::from_secs(5)))
             .start()
@@ -301,7 +315,7 @@ fn backpressure_rejects_or_blocks_at_the_bound_then_drains() {
         let seq = seq.or_else(|_| drain.put("k", b"after").map(|_| ()));
         seq.unwrap();
         drain.flush(Duration::from_secs(10)).unwrap();
-        assert_eq!(rec.writes().len(), 21, "{kind:?}");
+        assert_eq!(rec.writes().len(), 21, "{t:?}");
         assert_eq!(drain.stats().unwrap().pending, 0);
     }
 }
@@ -664,7 +678,7 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn report(kind: ServerKind, what: &str, figures: &[(u64, CrashFigures)]) {
+fn report(kind: impl std::fmt::Debug, what: &str, figures: &[(u64, CrashFigures)]) {
     for (seed, f) in figures {
         eprintln!(
             "{kind:?} {what} seed {seed}: pending at the crash {}; after the drain: accepted {} = applied {} + pending {} + dead {}; in doubt {}, re-applied {}, mid-batch {}",
@@ -686,22 +700,22 @@ fn crash_child_killed_mid_batch_nothing_lost() {
     let runs = env_num("VALKIT_WB_CRASH_RUNS", 3);
     let writes = env_num("VALKIT_WB_CRASH_WRITES", 10_000) as usize;
     let seed0 = env_num("VALKIT_WB_SEED", 0x5eed);
-    for kind in kinds() {
-        let url = shared(kind).url();
+    for t in targets() {
+        let url = url(t);
         let started = Instant::now();
         let figures: Vec<(u64, CrashFigures)> = (0..runs)
             .map(|r| {
                 let seed = seed0 + r;
-                eprintln!("-- {kind:?} crash run, seed {seed}");
+                eprintln!("-- {t:?} crash run, seed {seed}");
                 (
                     seed,
-                    crash_run(&|| url.clone(), None, seed, writes, kind.name()),
+                    crash_run(&|| url.clone(), None, seed, writes, t.label()),
                 )
             })
             .collect();
-        report(kind, "SIGKILL", &figures);
+        report(t, "SIGKILL", &figures);
         eprintln!(
-            "{kind:?}: {runs} runs of {writes} writes in {:?}",
+            "{t:?}: {runs} runs of {writes} writes in {:?}",
             started.elapsed()
         );
     }

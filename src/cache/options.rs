@@ -110,7 +110,9 @@ impl<E: Execute + Clone + Send + Sync + 'static> CacheBuilder<E, DefaultCodec> {
 }
 
 impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> CacheBuilder<E, C> {
-    /// The namespace (default `cache`): the hash tag of every key; see [`Keyspace`].
+    /// The namespace (default `cache`): the hash tag of every key; see [`Keyspace`]. It
+    /// must not be empty ([`build`](Self::build) refuses it: `{}` is no hash tag, so on a
+    /// cluster an entry, its tag sets and its lock would land in different slots).
     pub fn namespace(mut self, namespace: &str) -> Self {
         self.namespace = namespace.to_owned();
         self
@@ -254,9 +256,18 @@ impl<E: Execute + Clone + Send + Sync + 'static, C: Send + Sync + 'static> Cache
     /// Start the refresher threads and build the cache.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when a thread cannot be spawned, or when a plain cache
-    /// asks for stale-while-revalidate or XFetch (they need the entry header).
+    /// [`ErrorKind::Config`] when a thread cannot be spawned, when the namespace is empty,
+    /// or when a plain cache asks for stale-while-revalidate or XFetch (they need the
+    /// entry header).
     pub fn build(self) -> Result<Cache<E, C>> {
+        if self.namespace.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the cache namespace is empty: it is the hash tag of every key, and `{}` is \
+                 no tag (on a cluster an entry, its tag sets and its lock would land in \
+                 different slots)",
+            ));
+        }
         if self.settings.plain
             && (self.settings.stale_for.is_some() || self.settings.xfetch_beta > 0.0)
         {

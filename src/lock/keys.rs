@@ -36,6 +36,17 @@ impl LockKeys {
                 name.len()
             )));
         }
+        // A prefix whose first `{` is followed at once by `}` makes every key hash whole
+        // (`{}` is no tag): the lock, its fence, waiters and wake keys would land in
+        // different cluster slots and every script would fail with CROSSSLOT.
+        if let Some(i) = prefix.find('{') {
+            if prefix[i + 1..].starts_with('}') {
+                return Err(LockError::invalid(format!(
+                    "the lock prefix {prefix:?} opens an empty hash tag `{{}}`: a lock's keys \
+                     would not share a cluster slot (drop the `{{}}` or put a tag in it)"
+                )));
+            }
+        }
         // Braces in the name would move the hash tag: replace them.
         let name: String = name
             .chars()
@@ -68,6 +79,23 @@ mod tests {
     fn braces_in_names_cannot_move_the_tag() {
         let k = LockKeys::new("lock:", "a}{b").unwrap();
         assert_eq!(k.lock, "lock:{a__b}");
+    }
+
+    #[test]
+    fn a_prefix_may_carry_the_tag_but_not_an_empty_one() {
+        let k = LockKeys::new("app{locks}:", "orders").unwrap();
+        assert_eq!(k.lock, "app{locks}:{orders}");
+        assert_eq!(k.fence, "app{locks}:{orders}:fence");
+        // An unclosed `{` in the prefix makes the tag run to the name's `}`: still shared.
+        assert!(LockKeys::new("app{", "orders").is_ok());
+        for bad in ["{}", "app{}:", "app:{}{x}"] {
+            let e = LockKeys::new(bad, "orders").unwrap_err();
+            assert_eq!(
+                e.kind(),
+                crate::lock::LockErrorKind::InvalidArgument,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -143,7 +143,9 @@ pub struct LocksBuilder<E> {
 
 impl<E: Execute> LocksBuilder<E> {
     /// Key prefix (default `lock:`); a lock named `n` lives at `<prefix>{n}`. A prefix
-    /// with its own `{hash tag}` puts all locks in that tag's cluster slot.
+    /// with its own `{hash tag}` puts all locks in that tag's cluster slot. A prefix that
+    /// opens an empty tag (`{}`) would split a lock's keys over slots: acquiring then fails
+    /// with [`LockErrorKind::InvalidArgument`].
     pub fn prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.to_owned();
         self

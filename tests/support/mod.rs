@@ -2,8 +2,102 @@
 //! one shared server per kind per test binary, and unique key names.
 #![allow(dead_code)]
 
-use valkit::testkit::{self, Server, ServerKind};
-use valkit::{Connection, Protocol};
+use std::sync::Arc;
+
+use valkit::testkit::{self, Cluster, Server, ServerKind};
+use valkit::{Client, Connection, Execute, Pool, PoolOptions, Protocol};
+
+/// What a pattern test runs on, whatever the target: one shared type for a connection, a
+/// pool and a cluster client.
+pub type Exec = Arc<dyn Execute + Send + Sync>;
+
+/// Where a pattern suite runs: one shared single server per kind, or the shared Valkey
+/// cluster (3 primaries + 3 replicas) through a cluster [`Client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Single(ServerKind),
+    Cluster,
+}
+
+impl Target {
+    /// A short label for messages and key names: `valkey`, `redis`, `cluster`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Target::Single(kind) => kind.name(),
+            Target::Cluster => "cluster",
+        }
+    }
+
+    /// The server kind behind it (the shared cluster is Valkey).
+    pub fn kind(self) -> ServerKind {
+        match self {
+            Target::Single(kind) => kind,
+            Target::Cluster => ServerKind::Valkey,
+        }
+    }
+
+    pub fn is_cluster(self) -> bool {
+        self == Target::Cluster
+    }
+
+    /// A fresh connection on a single server; a fresh cluster client on the cluster.
+    pub fn conn(self) -> Exec {
+        match self {
+            Target::Single(kind) => Arc::new(Connection::open(&shared(kind).config()).unwrap()),
+            Target::Cluster => Arc::new(cluster_client()),
+        }
+    }
+
+    /// A pool of `size` on a single server; a fresh cluster client on the cluster.
+    pub fn pool(self, size: usize) -> Exec {
+        match self {
+            Target::Single(kind) => Arc::new(
+                Pool::new(shared(kind).config(), PoolOptions::new().max_size(size)).unwrap(),
+            ),
+            Target::Cluster => Arc::new(cluster_client()),
+        }
+    }
+
+    /// A client: on one server, or on the cluster.
+    pub fn client(self) -> Client {
+        match self {
+            Target::Single(kind) => Client::builder()
+                .config(shared(kind).config())
+                .build()
+                .unwrap(),
+            Target::Cluster => cluster_client(),
+        }
+    }
+}
+
+/// Every target: the single servers of [`kinds`], then the shared cluster.
+/// `VALKIT_ONLY=cluster` narrows the run to the cluster (`valkey` / `redis` leave it out).
+pub fn targets() -> Vec<Target> {
+    if std::env::var("VALKIT_ONLY").ok().as_deref() == Some("cluster") {
+        return vec![Target::Cluster];
+    }
+    let mut v: Vec<Target> = kinds().into_iter().map(Target::Single).collect();
+    if std::env::var("VALKIT_ONLY").is_err() {
+        v.push(Target::Cluster);
+    }
+    v
+}
+
+/// The Valkey cluster shared by the tests of this binary.
+pub fn cluster() -> &'static Cluster {
+    match testkit::shared_cluster(ServerKind::Valkey) {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start the shared cluster: {e}"),
+    }
+}
+
+/// A client on the shared cluster (seeded with two of its nodes).
+pub fn cluster_client() -> Client {
+    Client::builder()
+        .cluster(cluster().urls().iter().map(String::as_str).take(2))
+        .build()
+        .unwrap()
+}
 
 /// The server kinds every test runs against: both Valkey and Redis. A missing binary is a
 /// test failure with instructions, never a silent skip. `VALKIT_ONLY=valkey|redis`
