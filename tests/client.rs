@@ -495,3 +495,81 @@ fn client_is_cheap_to_clone_and_shared_across_threads() {
     let stats = client.pool_stats(Endpoint::Writer).unwrap();
     assert!(stats.open <= 4, "{stats:?}");
 }
+
+/// Issue 11, item 2: a call the client may resend (idempotent, retries left) takes a
+/// connection returned moments ago without looking at its socket (two system calls per
+/// GET instead of five); when the server closed it meanwhile, the call is resent on a
+/// checked connection and the caller sees the answer. A call that may not be resent
+/// (DECR) still gets a checked connection: never sent on a dead one, applied once.
+#[test]
+fn resendable_calls_skip_the_socket_check_and_survive_a_closed_connection() {
+    for kind in support::kinds() {
+        let server = ServerOptions::new(kind).start().unwrap();
+        let admin = Connection::open(&server.config()).unwrap();
+        let kill_others = || {
+            let n: i64 = admin
+                .query(
+                    &cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("TYPE")
+                        .arg("normal")
+                        .arg("SKIPME")
+                        .arg("yes"),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "{kind:?}: the client's one pooled connection");
+            // Let the FIN reach the client's socket.
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let client = Client::builder()
+            .config(server.config())
+            // No maintenance thread: it would notice the closed connection first.
+            .pool(
+                PoolOptions::new()
+                    .max_size(1)
+                    .max_idle_time(None)
+                    .max_lifetime(None),
+            )
+            .build()
+            .unwrap();
+        client.set("k", 5).unwrap();
+        kill_others();
+        let before = client.metrics().retries_total();
+        let v: Option<i64> = client.get("k").unwrap();
+        assert_eq!(v, Some(5), "{kind:?}");
+        assert_eq!(
+            client.metrics().retries_total(),
+            before + 1,
+            "{kind:?}: the GET went out unchecked on the closed connection, then again"
+        );
+        kill_others();
+        let before = client.metrics().retries_total();
+        let n: i64 = client.decr("k").unwrap();
+        assert_eq!(n, 4, "{kind:?}: applied once");
+        assert_eq!(
+            client.metrics().retries_total(),
+            before,
+            "{kind:?}: the DECR got a checked connection (nothing to retry)"
+        );
+
+        // Turned off: every checkout looks at the socket, no resend needed.
+        let checked = Client::builder()
+            .config(server.config())
+            .pool(
+                PoolOptions::new()
+                    .max_size(1)
+                    .max_idle_time(None)
+                    .max_lifetime(None)
+                    .skip_check_when_resendable(Duration::ZERO),
+            )
+            .build()
+            .unwrap();
+        drop(client);
+        checked.get::<_, Option<i64>>("k").unwrap();
+        kill_others();
+        let before = checked.metrics().retries_total();
+        let v: Option<i64> = checked.get("k").unwrap();
+        assert_eq!(v, Some(4), "{kind:?}");
+        assert_eq!(checked.metrics().retries_total(), before, "{kind:?}");
+    }
+}

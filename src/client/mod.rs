@@ -252,11 +252,18 @@ impl Client {
             Ok(permit) => {
                 let policy = &self.shared.retry;
                 let mut delay = std::time::Duration::ZERO;
+                // A call that will be resent whatever happens (idempotent, retries left)
+                // may take a recently returned connection unchecked on its first attempt:
+                // if the server closed it meanwhile, the resend below goes out on a checked
+                // connection (PoolOptions::skip_check_when_resendable).
+                let mut unchecked = policy.attempts > 1
+                    && target.pool.trusts_resendable()
+                    && retry() == Retry::Idempotent;
                 let result = loop {
                     attempts += 1;
                     // The first attempt's checkout starts at `t0` (one clock read less).
                     let start = if attempts == 1 { t0 } else { Instant::now() };
-                    let r = target.pool.get_since(start).and_then(|conn| {
+                    let r = target.pool.get_since(start, unchecked).and_then(|conn| {
                         let r = attempt_fn(&conn);
                         if let Err(e) = &r {
                             if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
@@ -277,6 +284,10 @@ impl Client {
                                     r => policy.may_retry(&e, r == Retry::Idempotent),
                                 } =>
                         {
+                            // Resends look at the socket: a dead connection costs one
+                            // attempt at most. (The backoff stays: resending at once changes
+                            // how an outage is seen, see tests/availability.rs.)
+                            unchecked = false;
                             delay = policy.backoff.delay(attempts, delay, rand::random::<f64>());
                             let label = name.label();
                             log::debug!("retrying {label} in {delay:?} after: {e}");

@@ -206,16 +206,37 @@ impl Pool {
     /// # Errors
     /// As [`Pool::get`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection> {
-        self.checkout(timeout, Instant::now())
+        self.checkout(timeout, Instant::now(), false)
     }
 
     /// [`Pool::get`] for a caller that read the clock a moment ago (the client's command
-    /// path): `start` stands for "now", saving a clock read.
-    pub(crate) fn get_since(&self, start: Instant) -> Result<PooledConnection> {
-        self.checkout(self.handle.shared.options.checkout_timeout, start)
+    /// path): `start` stands for "now", saving a clock read. `resendable`: the caller
+    /// resends the call on a checked connection if this one turns out dead
+    /// ([`PoolOptions::skip_check_when_resendable`](PoolOptions#structfield.skip_check_when_resendable)).
+    pub(crate) fn get_since(&self, start: Instant, resendable: bool) -> Result<PooledConnection> {
+        self.checkout(
+            self.handle.shared.options.checkout_timeout,
+            start,
+            resendable,
+        )
     }
 
-    fn checkout(&self, timeout: Duration, start: Instant) -> Result<PooledConnection> {
+    /// True when a resendable checkout may skip the socket check (the window is not zero).
+    pub(crate) fn trusts_resendable(&self) -> bool {
+        !self
+            .handle
+            .shared
+            .options
+            .skip_check_when_resendable
+            .is_zero()
+    }
+
+    fn checkout(
+        &self,
+        timeout: Duration,
+        start: Instant,
+        resendable: bool,
+    ) -> Result<PooledConnection> {
         let shared = &self.handle.shared;
         // A timeout too large to add means "a very long time", not an overflow panic.
         let deadline = start
@@ -235,7 +256,7 @@ impl Pool {
                     Some(t) if !waited => t,
                     _ => Instant::now(),
                 };
-                if let Some(idle) = shared.vet(idle, now) {
+                if let Some(idle) = shared.vet(idle, now, resendable) {
                     return Ok(self.hand_out(idle.conn, idle.expires, start, waited));
                 }
                 st = shared.state.lock();
@@ -327,7 +348,7 @@ impl Pool {
         let start = Instant::now();
         loop {
             let idle: Idle = shared.state.lock().idle.pop()?;
-            if let Some(idle) = shared.vet(idle, Instant::now()) {
+            if let Some(idle) = shared.vet(idle, Instant::now(), false) {
                 return Some(self.hand_out(idle.conn, idle.expires, start, false));
             }
         }

@@ -44,6 +44,15 @@ pub struct PoolOptions {
     /// proxy closed is handed out, and a non-idempotent command sent on it fails as
     /// *ambiguous* (maybe applied) where a checked connection fails as never sent.
     pub skip_check_within: Duration,
+    /// For a call the [`Client`](crate::Client) may resend whatever happens (an idempotent
+    /// command, with retries left in its policy): a connection returned less than this
+    /// long ago is handed out without looking at its socket, as with `skip_check_within`.
+    /// If the server closed it meanwhile, the call fails on it and is resent (after the
+    /// retry policy's backoff) on a connection that *was* looked at, so the caller sees
+    /// the answer, never the dead connection; other calls (and
+    /// [`Pool::get`](super::Pool::get)) keep the check.
+    /// Never longer than `idle_check_after`. Default 250 ms; `Duration::ZERO` turns it off.
+    pub skip_check_when_resendable: Duration,
     /// Idle connections beyond `min_idle` are closed after this long unused; `None` keeps
     /// them. Default 10 min.
     pub max_idle_time: Option<Duration>,
@@ -64,6 +73,7 @@ impl Default for PoolOptions {
             checkout_timeout: Duration::from_secs(5),
             idle_check_after: Duration::from_secs(30),
             skip_check_within: Duration::ZERO,
+            skip_check_when_resendable: Duration::from_millis(250),
             max_idle_time: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             connect_on_build: false,
@@ -106,6 +116,15 @@ impl PoolOptions {
     /// [`PoolOptions::skip_check_within`](PoolOptions#structfield.skip_check_within).
     pub fn skip_check_within(mut self, t: Duration) -> Self {
         self.skip_check_within = t;
+        self
+    }
+
+    /// For calls the client may resend (idempotent, retries left), hand out a connection
+    /// returned less than `t` ago without looking at its socket. Default 250 ms;
+    /// `Duration::ZERO` turns it off. See
+    /// [`PoolOptions::skip_check_when_resendable`](PoolOptions#structfield.skip_check_when_resendable).
+    pub fn skip_check_when_resendable(mut self, t: Duration) -> Self {
+        self.skip_check_when_resendable = t;
         self
     }
 

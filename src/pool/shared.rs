@@ -161,14 +161,20 @@ impl Shared {
 
     /// Decide whether an idle connection may be handed out, without a round trip when
     /// the socket can vouch for it. Returns it, or discards it and returns `None`.
-    pub(crate) fn vet(&self, idle: Idle, now: Instant) -> Option<Idle> {
+    /// `resendable`: the caller will resend the call on a checked connection if this one
+    /// turns out dead (see `PoolOptions::skip_check_when_resendable`).
+    pub(crate) fn vet(&self, idle: Idle, now: Instant, resendable: bool) -> Option<Idle> {
+        let window = if resendable {
+            self.options
+                .skip_check_within
+                .max(self.options.skip_check_when_resendable)
+        } else {
+            self.options.skip_check_within
+        };
         let why: Option<String> = if past(idle.expires, now) {
             Some("past max_lifetime".into())
         } else if now.saturating_duration_since(idle.since)
-            < self
-                .options
-                .skip_check_within
-                .min(self.options.idle_check_after)
+            < window.min(self.options.idle_check_after)
         {
             // Used moments ago: no system call. What the connection itself knows (broken,
             // unread bytes) is still checked. (A PING asked for by `idle_check_after` is
