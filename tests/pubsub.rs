@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use support::{combos, key, kinds, shared};
 use valkit::pubsub::{
     enable_keyspace_events, keyspace_pattern, CacheInvalidation, Event, InvalidationScope,
-    KeyspaceEvent, Message, Publish, ShardSubscriber, SubKind, Subscriber, SubscriberOptions,
+    KeyspaceEvent, Message, Publish, ShardRouter, ShardSubscriber, SubKind, Subscriber,
+    SubscriberOptions,
 };
-use valkit::testkit::{ServerKind, ServerOptions};
+use valkit::testkit::{ClusterOptions, ServerKind, ServerOptions};
 use valkit::{cmd, Client, Commands, Connection, ConnectionConfig, Execute, Protocol, Value};
 
 fn config(kind: ServerKind, proto: Protocol) -> ConnectionConfig {
@@ -448,6 +449,16 @@ fn shard_subscriber_on_a_cluster_follows_moves_and_failovers() {
         .map(|a| channel_on(&client, &prefix, a))
         .collect();
 
+    // 0. A plain Subscriber on the wrong node gets the MOVED refusal at once (not a
+    // confirmation timeout), and keeps no subscription for it.
+    let wrong =
+        Subscriber::open(&ConnectionConfig::new("127.0.0.1", port_of(&primaries[0]))).unwrap();
+    let t = Instant::now();
+    let e = wrong.ssubscribe(&[&channels[2]]).unwrap_err();
+    assert!(e.redirect().is_some(), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    drop(wrong);
+
     // 1. A channel on each primary: one connection per node, every message in order.
     let sub = client.shard_subscriber().unwrap();
     sub.ssubscribe(&channels).unwrap();
@@ -560,19 +571,66 @@ fn shard_subscriber_on_a_cluster_follows_moves_and_failovers() {
     eprintln!("stop from another thread ended the iterator after {waited:?}");
     assert!(waited < Duration::from_secs(1), "{waited:?}");
     assert!(sub.ssubscribe(&["x"]).is_err());
+    let homes: Vec<(u16, String)> = channels
+        .iter()
+        .map(|c| (port_of(&sub.node_of(c).unwrap()), c.clone()))
+        .collect();
     drop(sub);
-    let names = support::thread_names();
-    assert!(
-        !names.iter().any(|n| n == "valkit-shardsub"),
-        "supervisor joined: {names:?}"
-    );
+    // Every node's connection is closed: the servers forget the subscriptions.
+    for (port, ch) in homes {
+        wait_no_shard_subscribers(port, &ch);
+    }
+}
+
+/// `PUBSUB SHARDNUMSUB channel` on the node at `port` reaches 0 (bounded: 2 s).
+fn wait_no_shard_subscribers(port: u16, channel: &str) {
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let v: Vec<Value> = node_conn(port)
+            .query(&cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel))
+            .unwrap();
+        let n = match v.get(1) {
+            Some(Value::Int(n)) => *n,
+            other => panic!("SHARDNUMSUB: {other:?}"),
+        };
+        if n == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{channel} still has {n} subscribers on {port}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A router of the test's own: the client's answers, and a token that shows when the
+/// subscriber let go of it.
+struct CountedRouter {
+    client: Client,
+    _token: Arc<()>,
+}
+
+impl ShardRouter for CountedRouter {
+    fn node_for_slot(&self, slot: u16) -> valkit::Result<(String, ConnectionConfig)> {
+        self.client.node_for_slot(slot)
+    }
+
+    fn refresh(&self) -> valkit::Result<()> {
+        ShardRouter::refresh(&self.client)
+    }
 }
 
 #[test]
 fn shard_subscriber_on_a_single_server_client() {
     for kind in kinds() {
         let client = Client::open(&shared(kind).url()).unwrap();
-        let sub = client.shard_subscriber().unwrap();
+        let token = Arc::new(());
+        let sub = ShardSubscriber::new(CountedRouter {
+            client: client.clone(),
+            _token: Arc::clone(&token),
+        })
+        .unwrap();
         let ch = key("single-shard");
         sub.ssubscribe(&[&ch]).unwrap();
         assert_eq!(client.spublish(&ch, "1").unwrap(), 1);
@@ -584,5 +642,80 @@ fn shard_subscriber_on_a_single_server_client() {
             "the idle node's subscriber is dropped"
         );
         assert_eq!(client.spublish(&ch, "2").unwrap(), 0);
+        sub.ssubscribe(&[&ch]).unwrap();
+        assert_eq!(Arc::strong_count(&token), 2);
+        drop(sub);
+        assert_eq!(
+            Arc::strong_count(&token),
+            1,
+            "dropping the subscriber joined its supervisor"
+        );
+        wait_no_shard_subscribers(shared(kind).port(), &ch);
     }
+}
+
+#[test]
+fn shard_subscriber_follows_a_killed_primary_to_its_promoted_replica() {
+    let mut cluster = ClusterOptions::new(ServerKind::Valkey)
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let client = Client::builder()
+        .cluster(cluster.urls().iter().map(String::as_str))
+        .build()
+        .unwrap();
+    let primaries = client.cluster_primaries();
+    let prefix = key("killed");
+    let doomed = channel_on(&client, &prefix, &primaries[1]);
+    let safe = channel_on(&client, &prefix, &primaries[0]);
+    let sub = client.shard_subscriber().unwrap();
+    sub.ssubscribe(&[&doomed, &safe]).unwrap();
+    client.spublish(&doomed, "before").unwrap();
+    let (msgs, _) = take_messages(&sub, 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].payload_str(), "before");
+
+    let victim = port_of(&primaries[1]);
+    let t = Instant::now();
+    for n in cluster.nodes_mut() {
+        if n.port() == victim {
+            n.server_mut().kill();
+        }
+    }
+    // The other shard keeps working meanwhile.
+    client.spublish(&safe, "0").unwrap();
+    let (msgs, mut events) = take_messages(&sub, 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].channel_str(), safe);
+    events.extend(publish_until_moved(&client, &sub, &doomed));
+    eprintln!(
+        "killed primary: messages flow again after {:?}; events {events:?}",
+        t.elapsed()
+    );
+    let lost = events
+        .iter()
+        .position(|e| matches!(e, Event::Disconnected { .. }));
+    let moved = events
+        .iter()
+        .position(|e| matches!(e, Event::ShardMoved { .. }));
+    assert!(
+        lost.is_some() && lost < moved,
+        "the loss is reported, then the move: {events:?}"
+    );
+    let (node, gap) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ShardMoved { node, gap, .. } => Some((node.clone(), *gap)),
+            _ => None,
+        })
+        .unwrap();
+    assert_ne!(port_of(&node), victim);
+    assert!(
+        gap >= Duration::from_millis(500),
+        "the gap covers the election: {gap:?}"
+    );
+    assert_eq!(sub.node_of(&doomed), Some(node));
+    assert!(
+        !sub.nodes().iter().any(|n| port_of(n) == victim),
+        "the dead node's subscriber is dropped: {:?}",
+        sub.nodes()
+    );
 }
