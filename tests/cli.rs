@@ -114,6 +114,12 @@ fn help_for_every_subcommand() {
     )
     .contains("--algorithm"));
     assert!(fails(None, &["queue", "purge", "jobs"], 2).contains("--yes"));
+    assert!(text.contains("--cluster") && text.contains("VALKEY_CLUSTER_URL"));
+    let seeds = "redis://127.0.0.1:1,ftp://x";
+    assert!(
+        fails(None, &["--cluster", "--url", seeds, "queue", "ls"], 2)
+            .contains("configuration error")
+    );
 }
 
 #[test]
@@ -516,6 +522,34 @@ fn node_commands_on_a_cluster() {
         let s = ok_json(&url, &["slowlog", "len"]);
         assert!(s["len"].is_u64());
     }
+    // bench measures one primary with keys of its own slots; a replica serves none.
+    let primaries = cluster.primary_ports().unwrap();
+    for node in cluster.nodes() {
+        let url = node.server().url();
+        let args = [
+            "bench",
+            "--requests",
+            "300",
+            "--threads",
+            "2",
+            "--keyspace",
+            "20",
+        ];
+        if primaries.contains(&node.port()) {
+            let v = ok_json(&url, &args);
+            assert_eq!(v[0]["requests"], 300, "{url}: {v}");
+            assert_eq!(v[1]["requests"], 300, "{url}: {v}");
+            let conn = node.connect().unwrap();
+            let left: Vec<String> = conn
+                .query(&valkit::cmd("KEYS").arg("valkit-bench:*"))
+                .unwrap();
+            assert!(left.is_empty(), "{url}: bench keys cleaned up: {left:?}");
+        } else {
+            assert!(fails(Some(&url), &args, 1).contains("serves no slot"));
+        }
+    }
+    let b = ok_json(&cluster.url(), &["backup"]);
+    assert_eq!(b["status"], "ok", "{b}");
 }
 
 /// The port of a `host:port` address.
@@ -692,6 +726,17 @@ fn cluster_errors_are_clear() {
         &[("VALKEY_CLUSTER_URL", &dead)],
     );
     assert_eq!(out.status.code(), Some(1));
+    // The password of a seed URL never appears in the message.
+    let with_password = dead.replace("redis://", "redis://ops:sekret-pw@");
+    let err = fails(
+        Some(&with_password),
+        &["--cluster", "limit", "check", "a", "b"],
+        1,
+    );
+    assert!(
+        !err.contains("sekret-pw") && err.contains("cannot use"),
+        "{err}"
+    );
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     // --cluster against a server that is not a cluster node.
     let (_s, url) = server(kind);

@@ -44,9 +44,10 @@ GLOBAL OPTIONS:
                 to the node owning its slot and `queue ls` scans every primary.
                 Implied by VALKEY_CLUSTER_URL (comma-separated seeds), and detected
                 when the --url server reports cluster_enabled:1. The server commands
-                (health, info, stats, bigkeys, slowlog, backup) talk to the one node
-                named (the first seed); `health` on a cluster node also checks
-                CLUSTER INFO (state, slots assigned and ok).
+                (health, info, stats, bigkeys, slowlog, backup, bench) talk to the one
+                node named (the first seed); `health` on a cluster node also checks
+                CLUSTER INFO (state, slots assigned and ok), `bench` uses keys of that
+                node's slots.
     --json      Machine-readable output on stdout
     -h, --help  Help (also `valkit <COMMAND> --help`)
     --version   Print the version
@@ -192,7 +193,7 @@ impl Global {
 }
 
 /// `INFO cluster` says `cluster_enabled:1`.
-fn cluster_enabled(conn: &Connection) -> Result<bool, Failure> {
+pub(crate) fn cluster_enabled(conn: &Connection) -> Result<bool, Failure> {
     let info = <valkit::Info as valkit::FromValue>::from_value(
         conn.exec(&valkit::cmd("INFO").arg("cluster"))?,
     )?;
