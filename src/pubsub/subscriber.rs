@@ -468,12 +468,13 @@ impl Subscriber {
             if self.shared.stopped() {
                 return Err(Error::new(ErrorKind::Broken, "the subscriber is stopped"));
             }
-            if self
-                .shared
+            // Wait in slices: a group's stop does not wake this condvar.
+            let now = Instant::now();
+            self.shared
                 .confirmed_cv
-                .wait_until(&mut confirmed, deadline)
-                .timed_out()
-            {
+                .wait_until(&mut confirmed, deadline.min(now + SLICE));
+            let done = names.iter().all(|n| confirmed.set(kind).contains(n) == on);
+            if !done && Instant::now() >= deadline {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
