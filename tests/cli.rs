@@ -13,8 +13,8 @@ use serde_json::Value as Json;
 use support::{key, kinds};
 use valkit::lock::Locks;
 use valkit::queue::{Job, Nacked, Priority, Queue, QueueOptions};
-use valkit::testkit::{Server, ServerKind, ServerOptions};
-use valkit::{Commands, Connection};
+use valkit::testkit::{ClusterOptions, Server, ServerKind, ServerOptions};
+use valkit::{Client, Commands, Connection};
 
 const BIN: &str = env!("CARGO_BIN_EXE_valkit");
 
@@ -114,6 +114,12 @@ fn help_for_every_subcommand() {
     )
     .contains("--algorithm"));
     assert!(fails(None, &["queue", "purge", "jobs"], 2).contains("--yes"));
+    assert!(text.contains("--cluster") && text.contains("VALKEY_CLUSTER_URL"));
+    let seeds = "redis://127.0.0.1:1,ftp://x";
+    assert!(
+        fails(None, &["--cluster", "--url", seeds, "queue", "ls"], 2)
+            .contains("configuration error")
+    );
 }
 
 #[test]
@@ -515,5 +521,289 @@ fn node_commands_on_a_cluster() {
         assert_eq!(b["complete"], true, "{url}");
         let s = ok_json(&url, &["slowlog", "len"]);
         assert!(s["len"].is_u64());
+    }
+    // bench measures one primary with keys of its own slots; a replica serves none.
+    let primaries = cluster.primary_ports().unwrap();
+    for node in cluster.nodes() {
+        let url = node.server().url();
+        let args = [
+            "bench",
+            "--requests",
+            "300",
+            "--threads",
+            "2",
+            "--keyspace",
+            "20",
+        ];
+        if primaries.contains(&node.port()) {
+            let v = ok_json(&url, &args);
+            assert_eq!(v[0]["requests"], 300, "{url}: {v}");
+            assert_eq!(v[1]["requests"], 300, "{url}: {v}");
+            let conn = node.connect().unwrap();
+            let left: Vec<String> = conn
+                .query(&valkit::cmd("KEYS").arg("valkit-bench:*"))
+                .unwrap();
+            assert!(left.is_empty(), "{url}: bench keys cleaned up: {left:?}");
+        } else {
+            assert!(fails(Some(&url), &args, 1).contains("serves no slot"));
+        }
+    }
+    let b = ok_json(&cluster.url(), &["backup"]);
+    assert_eq!(b["status"], "ok", "{b}");
+}
+
+/// The port of a `host:port` address.
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':').unwrap().1.parse().unwrap()
+}
+
+/// A name (`{prefix-N}`) whose slot is served by the primary at `addr`.
+fn name_on(client: &Client, prefix: &str, addr: &str) -> String {
+    for i in 0..10_000 {
+        let name = format!("{prefix}-{i}");
+        if client
+            .cluster_node_for(format!("{{{name}}}").as_bytes())
+            .as_deref()
+            == Some(addr)
+        {
+            return name;
+        }
+    }
+    panic!("no name of {prefix} hashes to {addr}");
+}
+
+#[test]
+fn pattern_subcommands_on_a_cluster() {
+    let kind = kinds()[0];
+    let cluster = valkit::testkit::shared_cluster(kind).unwrap();
+    let client = Client::builder()
+        .cluster_url(&cluster.url())
+        .build()
+        .unwrap();
+    let primaries = client.cluster_primaries();
+    assert_eq!(primaries.len(), 3, "{primaries:?}");
+    // The seed the CLI is given is the first primary; the queue under test lives elsewhere.
+    let seed = cluster
+        .node_by_port(port_of(&primaries[0]))
+        .unwrap()
+        .server()
+        .url();
+    let prefix = key("cliqc");
+    let names: Vec<String> = primaries
+        .iter()
+        .map(|a| name_on(&client, &prefix, a))
+        .collect();
+    for n in &names {
+        let q = Queue::new(&client, n).unwrap();
+        q.push(Priority::High, &Job::new("t", serde_json::json!(0)))
+            .unwrap();
+    }
+    let name = &names[2];
+    assert_ne!(
+        client.cluster_node_for(format!("{{{name}}}").as_bytes()),
+        Some(primaries[0].clone())
+    );
+    let q = Queue::with_options(&client, name, QueueOptions::new().max_attempts(1)).unwrap();
+    for i in 0..3 {
+        q.push(
+            Priority::Low,
+            &Job::new("t", serde_json::json!(i)).with_id(format!("j{i}")),
+        )
+        .unwrap();
+    }
+    let _ = q.try_reserve().unwrap().unwrap(); // the High job
+    for _ in 0..2 {
+        let r = q.try_reserve().unwrap().unwrap();
+        assert!(matches!(q.nack(r, "boom").unwrap(), Nacked::DeadLettered));
+    }
+    // `queue ls` finds the queues of every primary: with the cluster detected from the
+    // URL, with --cluster, and from VALKEY_CLUSTER_URL.
+    let cluster_env = [("VALKEY_CLUSTER_URL", seed.as_str())];
+    for (url, args, env) in [
+        (Some(seed.as_str()), &["--json", "queue", "ls"][..], &[][..]),
+        (
+            Some(seed.as_str()),
+            &["--cluster", "--json", "queue", "ls"],
+            &[],
+        ),
+        (None, &["--json", "queue", "ls"], &cluster_env[..]),
+    ] {
+        let out = valkit(url, args, env);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+        let found: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|q| q["queue"].as_str())
+            .collect();
+        for n in &names {
+            assert!(
+                found.contains(&n.as_str()),
+                "{args:?}: {n} not in {found:?}"
+            );
+        }
+    }
+    let v = ok_json(&seed, &["queue", "stats", name]);
+    assert_eq!(v[0]["waiting"]["low"], 1, "{v}");
+    assert_eq!(v[0]["dead_letters"], 2, "{v}");
+    let dead = ok_json(&seed, &["queue", "dead", name]);
+    assert_eq!(dead.as_array().unwrap().len(), 2);
+    assert_eq!(dead[0]["error"], "boom");
+    let id = dead[0]["id"].as_str().unwrap().to_owned();
+    let v = ok_json(&seed, &["queue", "requeue", name, "--id", &id]);
+    assert_eq!(v["requeued"], 1);
+    assert_eq!(q.stats().unwrap().waiting[2], 2);
+    let v = ok_json(&seed, &["--cluster", "queue", "requeue", name]);
+    assert_eq!(v["requeued"], 1);
+    let r = q.try_reserve().unwrap().unwrap();
+    q.nack(r, "again").unwrap();
+    let v = ok_json(&seed, &["queue", "purge", name, "--yes"]);
+    assert_eq!(v["purged"], 1);
+    assert_eq!(q.stats().unwrap().dead_lettered, 0);
+    let v = ok_json(&seed, &["stats", "--queue", name]);
+    assert_eq!(v["queues"][0]["waiting"]["low"], 2, "{v}");
+    let err = fails(Some(&seed), &["queue", "stats", "no-such-queue"], 1);
+    assert!(err.contains("queue `no-such-queue` not found"), "{err}");
+
+    // A limiter id and a lock on a node other than the seed's.
+    let id = name_on(&client, &key("user"), &primaries[1]);
+    let spec = "token_bucket:5:1/10s";
+    let v = ok_json(
+        &seed,
+        &[
+            "limit",
+            "check",
+            "api",
+            &id,
+            "--algorithm",
+            spec,
+            "--cost",
+            "4",
+        ],
+    );
+    assert_eq!(v["remaining"], 1, "{v}");
+    let v = ok_json(&seed, &["limit", "check", "api", &id]);
+    assert_eq!(v["state"][0]["algorithm"], "bucket", "{v}");
+    let lock = name_on(&client, &key("invoice"), &primaries[2]);
+    let locks = Locks::new(&client);
+    assert!(ok(&seed, &["lock", "status", &lock]).contains("is free"));
+    let guard = locks
+        .try_acquire(&lock, Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    let v = ok_json(&seed, &["lock", "status", &lock]);
+    assert_eq!(v["held"], true, "{v}");
+    assert_eq!(v["fencing_token"], guard.fencing_token().to_string());
+    guard.release().unwrap();
+
+    // health on a cluster node reports the cluster's state.
+    let h = ok_json(&seed, &["health"]);
+    assert_eq!(h["healthy"], true, "{h}");
+    assert_eq!(h["cluster"]["state"], "ok", "{h}");
+    assert_eq!(h["cluster"]["slots_assigned"], 16384, "{h}");
+    assert!(ok(&seed, &["health"]).contains("cluster: state ok"));
+}
+
+#[test]
+fn cluster_errors_are_clear() {
+    let kind = kinds()[0];
+    // No server at the seed: exit 1, a clear message, quickly.
+    let dead = format!("redis://127.0.0.1:{}", valkit::testkit::free_port());
+    let t = std::time::Instant::now();
+    let err = fails(Some(&dead), &["--cluster", "queue", "ls"], 1);
+    assert!(
+        err.contains("cannot use the server") && err.contains("hint"),
+        "{err}"
+    );
+    let out = valkit(
+        None,
+        &["lock", "status", "x"],
+        &[("VALKEY_CLUSTER_URL", &dead)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // The password of a seed URL never appears in the message.
+    let with_password = dead.replace("redis://", "redis://ops:sekret-pw@");
+    let err = fails(
+        Some(&with_password),
+        &["--cluster", "limit", "check", "a", "b"],
+        1,
+    );
+    assert!(
+        !err.contains("sekret-pw") && err.contains("cannot use"),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // --cluster against a server that is not a cluster node.
+    let (_s, url) = server(kind);
+    let err = fails(Some(&url), &["--cluster", "queue", "ls"], 1);
+    assert!(err.contains("cluster"), "{err}");
+
+    // A primary down: its queue fails with the node's error, the scan names the node,
+    // and health on a live node reports the cluster down once the others notice.
+    let cluster = ClusterOptions::new(kind)
+        .replicas(0)
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let client = Client::builder()
+        .cluster_url(&cluster.url())
+        .build()
+        .unwrap();
+    let primaries = client.cluster_primaries();
+    let seed = cluster
+        .node_by_port(port_of(&primaries[0]))
+        .unwrap()
+        .server()
+        .url();
+    let far = name_on(&client, &key("cliqd"), &primaries[2]);
+    Queue::new(&client, &far)
+        .unwrap()
+        .push(Priority::High, &Job::new("t", serde_json::json!(1)))
+        .unwrap();
+    drop(client);
+    let mut cluster = cluster;
+    let victim = port_of(&primaries[2]);
+    for n in cluster.nodes_mut() {
+        if n.port() == victim {
+            n.server_mut().kill();
+        }
+    }
+    let t = std::time::Instant::now();
+    let out = valkit(Some(&seed), &["queue", "stats", &far], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("valkit: error:"), "{err}");
+    let out = valkit(Some(&seed), &["queue", "ls"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&victim.to_string()) || err.contains("CLUSTERDOWN") || err.contains("down"),
+        "{err}"
+    );
+    eprintln!("two commands with a primary down: {:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = valkit(Some(&seed), &["--json", "health"], &[]);
+        let h: Json = serde_json::from_slice(&out.stdout).unwrap();
+        if out.status.code() == Some(1) {
+            assert_eq!(h["healthy"], false, "{h}");
+            // First the node suspects the primary (pfail), then the cluster fails it.
+            let c = &h["cluster"];
+            let lost = c["slots_pfail"].as_u64().unwrap() + c["slots_fail"].as_u64().unwrap();
+            assert!(c["state"] != "ok" || lost >= 5461, "{h}");
+            assert!(!h["problems"].as_array().unwrap().is_empty(), "{h}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never saw the cluster down: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
     }
 }

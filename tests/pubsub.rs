@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use support::{combos, key, kinds, shared};
 use valkit::pubsub::{
     enable_keyspace_events, keyspace_pattern, CacheInvalidation, Event, InvalidationScope,
-    KeyspaceEvent, Message, Publish, SubKind, Subscriber, SubscriberOptions,
+    KeyspaceEvent, Message, Publish, ShardRouter, ShardSubscriber, SubKind, Subscriber,
+    SubscriberOptions,
 };
-use valkit::testkit::{ServerKind, ServerOptions};
-use valkit::{cmd, Commands, Connection, ConnectionConfig, Execute, Protocol, Value};
+use valkit::testkit::{ClusterOptions, ServerKind, ServerOptions};
+use valkit::{cmd, Client, Commands, Connection, ConnectionConfig, Execute, Protocol, Value};
 
 fn config(kind: ServerKind, proto: Protocol) -> ConnectionConfig {
     let mut c = shared(kind).config();
@@ -321,4 +322,400 @@ fn the_cache_publishes_invalidations_and_a_listener_reads_them() {
             (InvalidationScope::Tag, "catalog")
         );
     }
+}
+
+// ---- Sharded pub/sub on a cluster (ShardSubscriber) ----
+
+fn node_conn(port: u16) -> Connection {
+    Connection::open(&ConnectionConfig::new("127.0.0.1", port)).unwrap()
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A shard channel (`{prefix-N}`) whose slot the primary at `addr` serves.
+fn channel_on(client: &Client, prefix: &str, addr: &str) -> String {
+    (0..10_000)
+        .map(|i| format!("{{{prefix}-{i}}}"))
+        .find(|c| client.cluster_node_for(c.as_bytes()).as_deref() == Some(addr))
+        .unwrap_or_else(|| panic!("no channel of {prefix} on {addr}"))
+}
+
+/// Take events until `want` messages arrived (bounded by `within`); the messages in
+/// arrival order and the other events.
+fn take_messages(
+    sub: &ShardSubscriber,
+    want: usize,
+    within: Duration,
+) -> (Vec<Message>, Vec<Event>) {
+    let until = Instant::now() + within;
+    let (mut msgs, mut other) = (Vec::new(), Vec::new());
+    while msgs.len() < want {
+        let left = until.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{} of {want} messages within {within:?}; events {other:?}",
+            msgs.len()
+        );
+        match sub.recv(left) {
+            Some(Event::Message(m)) => msgs.push(m),
+            Some(ev) => other.push(ev),
+            None => {}
+        }
+    }
+    (msgs, other)
+}
+
+/// Each channel's payloads, in arrival order, must be 0, 1, 2, ... (no reordering).
+fn assert_in_order(msgs: &[Message], channels: &[String], per_channel: usize) {
+    for ch in channels {
+        let got: Vec<usize> = msgs
+            .iter()
+            .filter(|m| m.channel_str() == *ch)
+            .map(|m| m.payload_str().parse().unwrap())
+            .collect();
+        assert_eq!(got, (0..per_channel).collect::<Vec<_>>(), "{ch}");
+    }
+}
+
+/// The node id (`CLUSTER MYID`) of the node at `port`.
+fn node_id(port: u16) -> String {
+    node_conn(port).query(&cmd("CLUSTER").arg("MYID")).unwrap()
+}
+
+/// Give `slot` (which holds no keys) to the primary at `to`: IMPORTING/MIGRATING, then
+/// SETSLOT NODE on every primary, the new owner first.
+fn move_slot(primaries: &[u16], slot: u16, from: u16, to: u16) {
+    let (from_id, to_id) = (node_id(from), node_id(to));
+    let setslot = |port: u16, args: &[&str]| {
+        let mut c = cmd("CLUSTER").arg("SETSLOT").arg(slot);
+        for a in args {
+            c = c.arg(*a);
+        }
+        node_conn(port).exec(&c).unwrap();
+    };
+    setslot(to, &["IMPORTING", &from_id]);
+    setslot(from, &["MIGRATING", &to_id]);
+    setslot(to, &["NODE", &to_id]);
+    setslot(from, &["NODE", &to_id]);
+    for p in primaries.iter().copied().filter(|p| *p != from && *p != to) {
+        setslot(p, &["NODE", &to_id]);
+    }
+}
+
+/// Publish on `channel` every 100 ms until the subscriber reported the channel moved
+/// ([`Event::ShardMoved`]) and then got a message there; bounded. The events seen.
+fn publish_until_moved(client: &Client, sub: &ShardSubscriber, channel: &str) -> Vec<Event> {
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut events = Vec::new();
+    let mut moved = false;
+    loop {
+        assert!(
+            Instant::now() < until,
+            "no move and message on {channel}: {events:?}"
+        );
+        let _ = client.spublish(channel, "after");
+        while let Some(ev) = sub.recv(Duration::from_millis(100)) {
+            match ev {
+                Event::Message(m) if m.channel_str() == channel && m.payload_str() == "after" => {
+                    if moved {
+                        return events;
+                    }
+                }
+                Event::Message(_) => {}
+                other => {
+                    moved |= matches!(&other, Event::ShardMoved { channel: c, .. } if c[..] == *channel.as_bytes());
+                    events.push(other);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn shard_subscriber_on_a_cluster_follows_moves_and_failovers() {
+    let kind = ServerKind::Valkey;
+    let cluster = valkit::testkit::shared_cluster(kind).unwrap();
+    let client = Client::builder()
+        .cluster(cluster.urls().iter().map(String::as_str))
+        .build()
+        .unwrap();
+    let primaries = client.cluster_primaries();
+    assert_eq!(primaries.len(), 3);
+    let prefix = key("shard");
+    let channels: Vec<String> = primaries
+        .iter()
+        .map(|a| channel_on(&client, &prefix, a))
+        .collect();
+
+    // 0. A plain Subscriber on the wrong node gets the MOVED refusal at once (not a
+    // confirmation timeout), and keeps no subscription for it.
+    let wrong =
+        Subscriber::open(&ConnectionConfig::new("127.0.0.1", port_of(&primaries[0]))).unwrap();
+    let t = Instant::now();
+    let e = wrong.ssubscribe(&[&channels[2]]).unwrap_err();
+    assert!(e.redirect().is_some(), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    drop(wrong);
+
+    // 1. A channel on each primary: one connection per node, every message in order.
+    let sub = client.shard_subscriber().unwrap();
+    sub.ssubscribe(&channels).unwrap();
+    assert_eq!(sub.nodes(), {
+        let mut p = primaries.clone();
+        p.sort();
+        p
+    });
+    for (ch, addr) in channels.iter().zip(&primaries) {
+        assert_eq!(sub.node_of(ch).as_deref(), Some(addr.as_str()));
+    }
+    let refreshes = client.cluster_refreshes();
+    let n = 200;
+    let t = Instant::now();
+    for i in 0..n {
+        for ch in &channels {
+            assert_eq!(client.spublish(ch, i.to_string()).unwrap(), 1, "{ch}");
+        }
+    }
+    let (msgs, _) = take_messages(&sub, n * 3, Duration::from_secs(10));
+    eprintln!("{} shard messages over 3 nodes in {:?}", n * 3, t.elapsed());
+    assert_in_order(&msgs, &channels, n);
+    assert_eq!(
+        client.cluster_refreshes(),
+        refreshes,
+        "SPUBLISH goes to the slot's node directly (no MOVED, no refresh)"
+    );
+
+    // 2. The slot of channel 0 migrates to another primary: the old node drops the
+    // channel, the subscriber follows it and reports the gap.
+    let moved = &channels[0];
+    let slot = valkit::key_slot(moved.as_bytes());
+    let from = port_of(&primaries[0]);
+    let to = port_of(&primaries[1]);
+    let ports: Vec<u16> = primaries.iter().map(|a| port_of(a)).collect();
+    move_slot(&ports, slot, from, to);
+    let events = publish_until_moved(&client, &sub, moved);
+    let gap = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ShardMoved { channel, node, gap } if channel[..] == *moved.as_bytes() => {
+                assert_eq!(port_of(node), to, "{events:?}");
+                Some(*gap)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no ShardMoved for {moved}: {events:?}"));
+    eprintln!("slot migration: resubscribed at the new owner after {gap:?}");
+    assert!(gap < Duration::from_secs(5), "{gap:?}");
+    assert_eq!(port_of(&sub.node_of(moved).unwrap()), to);
+    assert_eq!(sub.moves(), 1);
+    // The other channels were not disturbed; every channel still in order.
+    for i in 0..n {
+        for ch in &channels {
+            client.spublish(ch, i.to_string()).unwrap();
+        }
+    }
+    let (msgs, _) = take_messages(&sub, n * 3, Duration::from_secs(10));
+    assert_in_order(&msgs, &channels, n);
+    // Give the slot back (keeps the shared cluster's layout for other tests).
+    move_slot(&ports, slot, to, from);
+    publish_until_moved(&client, &sub, moved);
+    assert_eq!(port_of(&sub.node_of(moved).unwrap()), from);
+
+    // 3. CLUSTER FAILOVER on the replica of channel 2's primary: the old primary becomes
+    // a replica and drops the channel; the subscriber follows to the promoted node.
+    let old = port_of(&primaries[2]);
+    let old_id = node_id(old);
+    let nodes: String = node_conn(old).query(&cmd("CLUSTER").arg("NODES")).unwrap();
+    let replica = nodes
+        .lines()
+        .find(|l| l.contains("slave") && l.contains(&old_id))
+        .map(|l| port_of(l.split(' ').nth(1).unwrap().split('@').next().unwrap()))
+        .expect("a replica");
+    node_conn(replica)
+        .exec(&cmd("CLUSTER").arg("FAILOVER"))
+        .unwrap();
+    let failed_over = &channels[2];
+    let events = publish_until_moved(&client, &sub, failed_over);
+    let moved_to = events.iter().find_map(|e| match e {
+        Event::ShardMoved { channel, node, gap } if channel[..] == *failed_over.as_bytes() => {
+            eprintln!("failover: resubscribed at the promoted replica after {gap:?}");
+            Some(port_of(node))
+        }
+        _ => None,
+    });
+    assert_eq!(moved_to, Some(replica), "{events:?}");
+    assert_eq!(port_of(&sub.node_of(failed_over).unwrap()), replica);
+    // Fail back, so the shared cluster keeps its primaries.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if node_conn(old).exec(&cmd("CLUSTER").arg("FAILOVER")).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "fail back");
+        thread::sleep(Duration::from_millis(200));
+    }
+    publish_until_moved(&client, &sub, failed_over);
+
+    // 4. A stop from another thread ends a blocked iterator; dropping joins every thread.
+    let handle = sub.stop_handle();
+    let stopper = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        handle.stop();
+    });
+    let t = Instant::now();
+    for _ in sub.messages() {}
+    let waited = t.elapsed();
+    stopper.join().unwrap();
+    eprintln!("stop from another thread ended the iterator after {waited:?}");
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    assert!(sub.ssubscribe(&["x"]).is_err());
+    let homes: Vec<(u16, String)> = channels
+        .iter()
+        .map(|c| (port_of(&sub.node_of(c).unwrap()), c.clone()))
+        .collect();
+    drop(sub);
+    // Every node's connection is closed: the servers forget the subscriptions.
+    for (port, ch) in homes {
+        wait_no_shard_subscribers(port, &ch);
+    }
+}
+
+/// `PUBSUB SHARDNUMSUB channel` on the node at `port` reaches 0 (bounded: 2 s).
+fn wait_no_shard_subscribers(port: u16, channel: &str) {
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let v: Vec<Value> = node_conn(port)
+            .query(&cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel))
+            .unwrap();
+        let n = match v.get(1) {
+            Some(Value::Int(n)) => *n,
+            other => panic!("SHARDNUMSUB: {other:?}"),
+        };
+        if n == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{channel} still has {n} subscribers on {port}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A router of the test's own: the client's answers, and a token that shows when the
+/// subscriber let go of it.
+struct CountedRouter {
+    client: Client,
+    _token: Arc<()>,
+}
+
+impl ShardRouter for CountedRouter {
+    fn node_for_slot(&self, slot: u16) -> valkit::Result<(String, ConnectionConfig)> {
+        self.client.node_for_slot(slot)
+    }
+
+    fn refresh(&self) -> valkit::Result<()> {
+        ShardRouter::refresh(&self.client)
+    }
+}
+
+#[test]
+fn shard_subscriber_on_a_single_server_client() {
+    for kind in kinds() {
+        let client = Client::open(&shared(kind).url()).unwrap();
+        let token = Arc::new(());
+        let sub = ShardSubscriber::new(CountedRouter {
+            client: client.clone(),
+            _token: Arc::clone(&token),
+        })
+        .unwrap();
+        let ch = key("single-shard");
+        sub.ssubscribe(&[&ch]).unwrap();
+        assert_eq!(client.spublish(&ch, "1").unwrap(), 1);
+        let (msgs, _) = take_messages(&sub, 1, Duration::from_secs(5));
+        assert_eq!(msgs[0].kind, SubKind::Shard);
+        sub.sunsubscribe(&[&ch]).unwrap();
+        assert!(
+            sub.nodes().is_empty(),
+            "the idle node's subscriber is dropped"
+        );
+        assert_eq!(client.spublish(&ch, "2").unwrap(), 0);
+        sub.ssubscribe(&[&ch]).unwrap();
+        assert_eq!(Arc::strong_count(&token), 2);
+        drop(sub);
+        assert_eq!(
+            Arc::strong_count(&token),
+            1,
+            "dropping the subscriber joined its supervisor"
+        );
+        wait_no_shard_subscribers(shared(kind).port(), &ch);
+    }
+}
+
+#[test]
+fn shard_subscriber_follows_a_killed_primary_to_its_promoted_replica() {
+    let mut cluster = ClusterOptions::new(ServerKind::Valkey)
+        .node_timeout(Duration::from_millis(1000))
+        .start()
+        .unwrap();
+    let client = Client::builder()
+        .cluster(cluster.urls().iter().map(String::as_str))
+        .build()
+        .unwrap();
+    let primaries = client.cluster_primaries();
+    let prefix = key("killed");
+    let doomed = channel_on(&client, &prefix, &primaries[1]);
+    let safe = channel_on(&client, &prefix, &primaries[0]);
+    let sub = client.shard_subscriber().unwrap();
+    sub.ssubscribe(&[&doomed, &safe]).unwrap();
+    client.spublish(&doomed, "before").unwrap();
+    let (msgs, _) = take_messages(&sub, 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].payload_str(), "before");
+
+    let victim = port_of(&primaries[1]);
+    let t = Instant::now();
+    for n in cluster.nodes_mut() {
+        if n.port() == victim {
+            n.server_mut().kill();
+        }
+    }
+    // The other shard keeps working meanwhile.
+    client.spublish(&safe, "0").unwrap();
+    let (msgs, mut events) = take_messages(&sub, 1, Duration::from_secs(5));
+    assert_eq!(msgs[0].channel_str(), safe);
+    events.extend(publish_until_moved(&client, &sub, &doomed));
+    eprintln!(
+        "killed primary: messages flow again after {:?}; events {events:?}",
+        t.elapsed()
+    );
+    let lost = events
+        .iter()
+        .position(|e| matches!(e, Event::Disconnected { .. }));
+    let moved = events
+        .iter()
+        .position(|e| matches!(e, Event::ShardMoved { .. }));
+    assert!(
+        lost.is_some() && lost < moved,
+        "the loss is reported, then the move: {events:?}"
+    );
+    let (node, gap) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ShardMoved { node, gap, .. } => Some((node.clone(), *gap)),
+            _ => None,
+        })
+        .unwrap();
+    assert_ne!(port_of(&node), victim);
+    assert!(
+        gap >= Duration::from_millis(500),
+        "the gap covers the election: {gap:?}"
+    );
+    assert_eq!(sub.node_of(&doomed), Some(node));
+    assert!(
+        !sub.nodes().iter().any(|n| port_of(n) == victim),
+        "the dead node's subscriber is dropped: {:?}",
+        sub.nodes()
+    );
 }

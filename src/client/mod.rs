@@ -10,6 +10,7 @@ mod observer;
 mod reader_sync;
 mod retry;
 mod routing;
+mod shard_pubsub;
 mod topology;
 
 use std::sync::Arc;

@@ -790,6 +790,31 @@ impl Client {
         Ok(out)
     }
 
+    /// The `host:port` of every primary of the cluster, as the client knows the slot map
+    /// now (one per shard, in slot order); empty when the client is not a cluster client.
+    pub fn cluster_primaries(&self) -> Vec<String> {
+        if self.shared.cluster.is_none() {
+            return Vec::new();
+        }
+        self.primaries()
+    }
+
+    /// Run `c` on the cluster node at `addr` (`host:port`, e.g. from
+    /// [`Client::cluster_primaries`]), through that node's pool, with the retry policy
+    /// for errors that mean nothing was applied; no redirect is followed. For per-node
+    /// commands: `SCAN` of one node, `INFO`, `CLUSTER INFO`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the client is not a cluster client; the node's errors.
+    pub fn exec_on_node(&self, addr: &str, c: &Cmd) -> Result<Value> {
+        if self.shared.cluster.is_none() {
+            return Err(Error::config(
+                "exec_on_node: this client is not a cluster client",
+            ));
+        }
+        self.on_node(addr, c)
+    }
+
     /// True when this client talks to a Valkey/Redis cluster.
     pub fn is_cluster(&self) -> bool {
         self.shared.cluster.is_some()

@@ -160,6 +160,15 @@ impl Nodes {
         if let Some(p) = pools.get(addr) {
             return Ok(p.clone());
         }
+        let config = self.node_config(addr, read_only)?;
+        let pool = Pool::new(config, self.pool_options.clone())?;
+        pools.insert(addr.to_owned(), pool.clone());
+        Ok(pool)
+    }
+
+    /// The connection settings of the node at `addr` (`host:port`): the first seed's,
+    /// with the address replaced (`read_only`: send `READONLY` in the handshake).
+    pub(crate) fn node_config(&self, addr: &str, read_only: bool) -> Result<ConnectionConfig> {
         let Some((host, port)) = split_addr(addr) else {
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -174,9 +183,7 @@ impl Nodes {
             port,
         };
         config.cluster_read_only = read_only;
-        let pool = Pool::new(config, self.pool_options.clone())?;
-        pools.insert(addr.to_owned(), pool.clone());
-        Ok(pool)
+        Ok(config)
     }
 
     /// Refresh unless another thread refreshed since `seen` (the generation the caller

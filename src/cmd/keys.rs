@@ -51,9 +51,9 @@ fn spec_of(name: &[u8], sub: &[u8]) -> KeySpec {
         b"PING" | b"ECHO" | b"INFO" | b"DBSIZE" | b"FLUSHDB" | b"FLUSHALL" | b"SCRIPT"
         | b"FUNCTION" | b"TIME" | b"CLIENT" | b"CONFIG" | b"SCAN" | b"KEYS" | b"RANDOMKEY"
         | b"LASTSAVE" | b"CLUSTER" | b"READONLY" | b"READWRITE" | b"ASKING" | b"WAIT"
-        | b"WAITAOF" | b"PUBLISH" | b"SPUBLISH" | b"MULTI" | b"EXEC" | b"DISCARD" | b"UNWATCH"
-        | b"HELLO" | b"AUTH" | b"SELECT" | b"COMMAND" | b"ACL" | b"SLOWLOG" | b"LATENCY"
-        | b"DEBUG" | b"SAVE" | b"BGSAVE" | b"BGREWRITEAOF" | b"ROLE" | b"SWAPDB" | b"SHUTDOWN"
+        | b"WAITAOF" | b"PUBLISH" | b"MULTI" | b"EXEC" | b"DISCARD" | b"UNWATCH" | b"HELLO"
+        | b"AUTH" | b"SELECT" | b"COMMAND" | b"ACL" | b"SLOWLOG" | b"LATENCY" | b"DEBUG"
+        | b"SAVE" | b"BGSAVE" | b"BGREWRITEAOF" | b"ROLE" | b"SWAPDB" | b"SHUTDOWN"
         | b"MIGRATE" | b"QUIT" | b"RESET" | b"MONITOR" | b"SUBSCRIBE" | b"PSUBSCRIBE"
         | b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" | b"PUBSUB" | b"MODULE" | b"REPLICAOF" | b"SLAVEOF"
         | b"FAILOVER" | b"LOLWUT" => KeySpec::None,

@@ -80,6 +80,18 @@ pub enum Event {
         /// How many channels, patterns and shard channels were subscribed again.
         resubscribed: usize,
     },
+    /// A shard channel's slot moved to another node (a slot migration or a failover) and
+    /// the channel is subscribed there now ([`ShardSubscriber`](super::ShardSubscriber)
+    /// only). Anything published on it during `gap` was missed.
+    ShardMoved {
+        /// The shard channel.
+        channel: Bytes,
+        /// The `host:port` of the node serving it now.
+        node: String,
+        /// From the loss being noticed (the old node's `sunsubscribe`, or its connection
+        /// lost) to the subscription being written to the new node.
+        gap: Duration,
+    },
 }
 
 /// A frame a subscriber's reader got, sorted.

@@ -6,6 +6,10 @@
 //!   [`StopHandle`] that ends a blocked reader from another thread, automatic
 //!   reconnection and resubscription with the gap reported ([`Event::Disconnected`],
 //!   [`Event::Reconnected`]). Works on RESP2 and RESP3.
+//! - [`ShardSubscriber`]: sharded pub/sub on a cluster, from
+//!   [`Client::shard_subscriber`](crate::Client::shard_subscriber): each shard channel on
+//!   the node that owns its slot, one merged stream, channels followed when their slot
+//!   moves ([`Event::ShardMoved`] reports the gap).
 //! - [`Publish`]: `spublish`, `PUBSUB CHANNELS / NUMSUB / NUMPAT` on any
 //!   [`Execute`](crate::Execute) (`publish` is in [`Commands`](crate::Commands)).
 //! - [`enable_keyspace_events`], [`keyspace_pattern`], [`KeyspaceEvent`]: keyspace
@@ -24,6 +28,7 @@
 mod events;
 mod message;
 mod publish;
+mod shard;
 mod subscriber;
 
 pub use events::{
@@ -32,4 +37,5 @@ pub use events::{
 };
 pub use message::{Event, Message, SubKind};
 pub use publish::Publish;
+pub use shard::{ShardRouter, ShardSubscriber};
 pub use subscriber::{StopHandle, Subscriber, SubscriberOptions};

@@ -14,8 +14,25 @@ use super::message::{classify, Event, Incoming, Message, SubKind};
 use crate::cmd::{cmd, Cmd, Execute, FromValue, Pipeline};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::conn::Connection;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, ServerError};
 use crate::resp::{Frame, Value};
+
+/// A shard channel the server unsubscribed this connection from without being asked (its
+/// slot moved to another node), reported to the [`ShardSubscriber`](super::ShardSubscriber)
+/// that owns this subscriber.
+pub(crate) struct Lost {
+    pub(crate) channel: Vec<u8>,
+    pub(crate) at: Instant,
+}
+
+/// What ties a subscriber into a [`ShardSubscriber`](super::ShardSubscriber): the shared
+/// event channel, the group's stop flag, and where lost shard channels are reported.
+pub(crate) struct GroupLink {
+    pub(crate) tx: Sender<Event>,
+    pub(crate) rx: Receiver<Event>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) lost: Sender<Lost>,
+}
 
 /// How long the reader holds the connection per wait: the bound on how late a stop is
 /// seen and how long a thread calling `subscribe` waits for the socket.
@@ -90,7 +107,15 @@ struct Shared {
     /// What the server confirmed on the current connection.
     confirmed: Mutex<Subs>,
     confirmed_cv: Condvar,
-    stop: AtomicBool,
+    /// The last error reply read (a refused subscription, e.g. `MOVED`), taken by the
+    /// thread waiting for a confirmation.
+    rejected: Mutex<Option<ServerError>>,
+    /// This subscriber's own stop flag.
+    stop: Arc<AtomicBool>,
+    /// The group's stop flag, when part of a [`ShardSubscriber`](super::ShardSubscriber).
+    group_stop: Option<Arc<AtomicBool>>,
+    /// Where shard channels lost to a slot move are reported (group members only).
+    lost: Option<Sender<Lost>>,
     client_id: AtomicI64,
     reconnects: AtomicU64,
     /// When another thread last used the connection (ms since `born`).
@@ -99,6 +124,14 @@ struct Shared {
 }
 
 impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+            || self
+                .group_stop
+                .as_ref()
+                .is_some_and(|g| g.load(Ordering::SeqCst))
+    }
+
     fn reply_timeout(&self) -> Duration {
         self.opts
             .reply_timeout
@@ -168,21 +201,25 @@ pub struct Subscriber {
 /// Stops a [`Subscriber`]'s reader from another thread (see [`Subscriber::stop_handle`]).
 #[derive(Clone)]
 pub struct StopHandle {
-    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
 }
 
 impl StopHandle {
+    pub(crate) fn new(stop: Arc<AtomicBool>) -> StopHandle {
+        StopHandle { stop }
+    }
+
     /// Stop the reader: it ends within about 25 ms (one wait slice), and a thread blocked
     /// in [`Subscriber::recv`] returns `None` once the events already received are taken.
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
 impl std::fmt::Debug for StopHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StopHandle")
-            .field("stopped", &self.shared.stop.load(Ordering::SeqCst))
+            .field("stopped", &self.stop.load(Ordering::SeqCst))
             .finish()
     }
 }
@@ -201,6 +238,16 @@ impl Subscriber {
     /// # Errors
     /// As [`Connection::open`]; [`ErrorKind::Config`] for a zero capacity.
     pub fn with_options(config: &ConnectionConfig, opts: SubscriberOptions) -> Result<Subscriber> {
+        Subscriber::start(config, opts, None)
+    }
+
+    /// Connect and start the reader; a group member sends its events to the group's
+    /// channel and stops with the group.
+    pub(crate) fn start(
+        config: &ConnectionConfig,
+        opts: SubscriberOptions,
+        group: Option<GroupLink>,
+    ) -> Result<Subscriber> {
         if opts.capacity == 0 {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -209,6 +256,10 @@ impl Subscriber {
         }
         let conn = Arc::new(Connection::open(config)?);
         let id = client_id_of(&conn).unwrap_or(-1);
+        let (group_stop, lost, channel) = match group {
+            Some(g) => (Some(g.stop), Some(g.lost), Some((g.tx, g.rx))),
+            None => (None, None, None),
+        };
         let shared = Arc::new(Shared {
             config: conn.config().clone(),
             opts,
@@ -216,13 +267,16 @@ impl Subscriber {
             wanted: Mutex::new(Subs::default()),
             confirmed: Mutex::new(Subs::default()),
             confirmed_cv: Condvar::new(),
-            stop: AtomicBool::new(false),
+            rejected: Mutex::new(None),
+            stop: Arc::new(AtomicBool::new(false)),
+            group_stop,
+            lost,
             client_id: AtomicI64::new(id),
             reconnects: AtomicU64::new(0),
             touched: AtomicU64::new(0),
             born: Instant::now(),
         });
-        let (tx, rx) = crossbeam_channel::bounded(shared.opts.capacity);
+        let (tx, rx) = channel.unwrap_or_else(|| crossbeam_channel::bounded(shared.opts.capacity));
         let reader = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("valkit-pubsub".into())
@@ -318,9 +372,7 @@ impl Subscriber {
 
     /// A handle that stops the reader from another thread.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle {
-            shared: Arc::clone(&self.shared),
-        }
+        StopHandle::new(Arc::clone(&self.shared.stop))
     }
 
     /// Stop the reader (as [`StopHandle::stop`]); events already received stay readable.
@@ -330,7 +382,28 @@ impl Subscriber {
 
     /// True once stopped (by a handle, or after a loss with reconnection off).
     pub fn is_stopped(&self) -> bool {
-        self.shared.stop.load(Ordering::SeqCst)
+        self.shared.stopped()
+    }
+
+    /// True while a connection is open (false while reconnecting).
+    pub(crate) fn is_connected(&self) -> bool {
+        self.shared.current().is_some()
+    }
+
+    /// The shard channels this subscriber keeps subscribed.
+    pub(crate) fn wanted_shards(&self) -> usize {
+        self.shared.wanted.lock().shards.len()
+    }
+
+    /// Stop keeping `channel` subscribed here (it moved to another node): no longer
+    /// resubscribed after a reconnect; a `SUNSUBSCRIBE` is sent when connected, not waited
+    /// for.
+    pub(crate) fn forget_shard(&self, channel: &[u8]) {
+        self.shared.wanted.lock().shards.remove(channel);
+        if let Some(conn) = self.shared.current() {
+            self.shared.touch();
+            let _ = conn.send_unpaired(&cmd("SUNSUBSCRIBE").arg(channel));
+        }
     }
 
     /// The server's `CLIENT ID` of the current connection (`-1` when the server did not
@@ -371,6 +444,7 @@ impl Subscriber {
             return Ok(());
         };
         self.shared.touch();
+        *self.shared.rejected.lock() = None;
         for c in sub_commands(kind, on, &names) {
             conn.send_unpaired(&c)?;
         }
@@ -382,15 +456,25 @@ impl Subscriber {
             if done {
                 return Ok(());
             }
-            if self.shared.stop.load(Ordering::SeqCst) {
+            if let Some(refused) = self.shared.rejected.lock().take() {
+                // E.g. `MOVED` for a shard channel another node serves: not wanted here.
+                drop(confirmed);
+                let mut w = self.shared.wanted.lock();
+                for n in &names {
+                    w.set(kind).remove(n);
+                }
+                return Err(refused.into());
+            }
+            if self.shared.stopped() {
                 return Err(Error::new(ErrorKind::Broken, "the subscriber is stopped"));
             }
-            if self
-                .shared
+            // Wait in slices: a group's stop does not wake this condvar.
+            let now = Instant::now();
+            self.shared
                 .confirmed_cv
-                .wait_until(&mut confirmed, deadline)
-                .timed_out()
-            {
+                .wait_until(&mut confirmed, deadline.min(now + SLICE));
+            let done = names.iter().all(|n| confirmed.set(kind).contains(n) == on);
+            if !done && Instant::now() >= deadline {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
@@ -451,6 +535,7 @@ impl std::fmt::Debug for Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.stop();
+        self.shared.confirmed_cv.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -489,7 +574,7 @@ fn deliver(shared: &Shared, tx: &Sender<Event>, mut ev: Event) -> bool {
             Ok(()) => return true,
             Err(SendTimeoutError::Disconnected(_)) => return false,
             Err(SendTimeoutError::Timeout(back)) => {
-                if shared.stop.load(Ordering::SeqCst) {
+                if shared.stopped() {
                     return false;
                 }
                 ev = back;
@@ -517,7 +602,7 @@ fn note_confirmation(shared: &Shared, ev: &Event) {
 fn read_loop(shared: &Shared, tx: &Sender<Event>) {
     let mut last_traffic = Instant::now();
     let mut ping_sent: Option<Instant> = None;
-    while !shared.stop.load(Ordering::SeqCst) {
+    while !shared.stopped() {
         let Some(conn) = shared.current() else {
             return;
         };
@@ -547,9 +632,16 @@ fn read_loop(shared: &Shared, tx: &Sender<Event>) {
             }
         });
         match r {
+            Ok(Some(Value::Error(e))) => {
+                *shared.rejected.lock() = Some(e);
+                shared.confirmed_cv.notify_all();
+            }
             Ok(Some(v)) => match classify(v) {
                 Incoming::Event(ev) => {
                     ping_sent = None;
+                    if shard_lost(shared, &ev) {
+                        continue;
+                    }
                     note_confirmation(shared, &ev);
                     if !deliver(shared, tx, ev) {
                         return;
@@ -571,6 +663,32 @@ fn read_loop(shared: &Shared, tx: &Sender<Event>) {
             }
         }
     }
+}
+
+/// A group member's shard channel the server dropped without being asked (a
+/// `sunsubscribe` for a channel still wanted: its slot moved): forgotten here and reported
+/// to the group, which subscribes it at the slot's new owner. True when handled so.
+fn shard_lost(shared: &Shared, ev: &Event) -> bool {
+    let (
+        Some(lost),
+        Event::Unsubscribed {
+            kind: SubKind::Shard,
+            channel,
+            ..
+        },
+    ) = (&shared.lost, ev)
+    else {
+        return false;
+    };
+    if !shared.wanted.lock().shards.remove(&channel[..]) {
+        return false;
+    }
+    shared.confirmed.lock().shards.remove(&channel[..]);
+    let _ = lost.send(Lost {
+        channel: channel.to_vec(),
+        at: Instant::now(),
+    });
+    true
 }
 
 /// A liveness check: on RESP3 a paired `PING` (its `PONG` is a reply, which an `exec`
@@ -607,7 +725,7 @@ fn recover(shared: &Shared, tx: &Sender<Event>, e: &Error) -> bool {
     }
     let mut pause = Duration::from_millis(50);
     loop {
-        if shared.stop.load(Ordering::SeqCst) {
+        if shared.stopped() {
             return false;
         }
         match Connection::open(&shared.config) {
@@ -659,7 +777,7 @@ fn recover(shared: &Shared, tx: &Sender<Event>, e: &Error) -> bool {
         // Sleep in slices so a stop is seen promptly.
         let until = Instant::now() + pause;
         while Instant::now() < until {
-            if shared.stop.load(Ordering::SeqCst) {
+            if shared.stopped() {
                 return false;
             }
             std::thread::sleep(SLICE.min(until.saturating_duration_since(Instant::now())));

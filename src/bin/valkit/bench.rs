@@ -25,7 +25,8 @@ redis-benchmark without -r); values are --size bytes (default 3). A test stops e
 after --max-time (default 60s). Prints requests per second and latency percentiles
 (a pipelined command's latency is its batch's round trip), like
 `redis-benchmark -t set,get -n N -c THREADS -P PIPELINE -d SIZE -r KEYSPACE`.
-The keys are deleted at the end.
+The keys are deleted at the end. On a cluster node the keys carry a hash tag of a slot
+that node serves (`valkit-bench:{TAG}:key:<n>`): the bench measures that one node.
 ";
 
 /// Most requests per test (their latencies are kept for exact percentiles: 400 MB).
@@ -82,17 +83,18 @@ pub(crate) fn bench(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
             Connection::open(&cfg).map_err(|e| crate::connect_failure(&cfg, &e))?,
         ));
     }
+    let prefix = key_prefix(&conns[0])?;
     let value = vec![b'x'; size];
     let mut results = Vec::new();
     for test in &tests {
         results.push(run_test(
-            test, &conns, requests, pipeline, keyspace, &value, max_time, g.json,
+            test, &conns, &prefix, requests, pipeline, keyspace, &value, max_time, g.json,
         )?);
     }
     // Clean up the keys (bounded: the keyspace the run used).
     let mut p = pipe();
     for n in 0..keyspace.min(1_000_000) {
-        p.add(cmd("UNLINK").arg(bench_key(keyspace, n)));
+        p.add(cmd("UNLINK").arg(bench_key(&prefix, keyspace, n)));
         if p.len() >= 1000 {
             conns[0].exec_pipeline(&p)?;
             p.clear();
@@ -147,18 +149,63 @@ pub(crate) fn bench(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_key(keyspace: u64, n: u64) -> String {
+fn bench_key(prefix: &str, keyspace: u64, n: u64) -> String {
     if keyspace == 1 {
-        "valkit-bench:key".to_owned()
+        format!("{prefix}key")
     } else {
-        format!("valkit-bench:key:{n}")
+        format!("{prefix}key:{n}")
     }
+}
+
+/// `valkit-bench:` on a single server; on a cluster node `valkit-bench:{TAG}:` with a tag
+/// whose slot this node serves (from `CLUSTER MYID` and `CLUSTER SLOTS`), so every key
+/// stays on the node benched.
+fn key_prefix(conn: &Connection) -> Result<String, Failure> {
+    if !crate::cluster_enabled(conn)? {
+        return Ok("valkit-bench:".into());
+    }
+    let me: String = valkit::FromValue::from_value(conn.exec(&cmd("CLUSTER").arg("MYID"))?)?;
+    let mut ranges = Vec::new();
+    if let valkit::Value::Array(entries) = conn.exec(&cmd("CLUSTER").arg("SLOTS"))? {
+        for e in entries {
+            let valkit::Value::Array(parts) = e else {
+                continue;
+            };
+            let (Some(valkit::Value::Int(lo)), Some(valkit::Value::Int(hi))) =
+                (parts.first(), parts.get(1))
+            else {
+                continue;
+            };
+            let primary_id = match parts.get(2) {
+                Some(valkit::Value::Array(node)) => node.get(2).and_then(|v| v.as_bytes()),
+                _ => None,
+            };
+            if primary_id == Some(me.as_bytes()) {
+                ranges.push((*lo, *hi));
+            }
+        }
+    }
+    let owned = |slot: u16| {
+        ranges
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&i64::from(slot)))
+    };
+    (0..100_000)
+        .map(|i| format!("b{i}"))
+        .find(|tag| owned(valkit::key_slot(tag.as_bytes())))
+        .map(|tag| format!("valkit-bench:{{{tag}}}:"))
+        .ok_or_else(|| {
+            Failure::Failed(
+                "bench: this cluster node serves no slot (a replica?): bench a primary".into(),
+            )
+        })
 }
 
 #[allow(clippy::too_many_arguments)]
 fn run_test(
     test: &str,
     conns: &[Arc<Connection>],
+    prefix: &str,
     requests: u64,
     pipeline: u64,
     keyspace: u64,
@@ -176,6 +223,7 @@ fn run_test(
         let share = requests / threads + u64::from((i as u64) < requests % threads);
         let (conn, done, stop) = (conn.clone(), done.clone(), stop.clone());
         let value = value.to_vec();
+        let prefix = prefix.to_owned();
         let set = test == "set";
         let h = std::thread::Builder::new()
             .name(format!("valkit-bench-{i}"))
@@ -187,7 +235,7 @@ fn run_test(
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
-                    bench_key(keyspace, rng % keyspace)
+                    bench_key(&prefix, keyspace, rng % keyspace)
                 };
                 let mut p = pipe();
                 while sent < share && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {

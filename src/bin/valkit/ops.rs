@@ -20,7 +20,9 @@ USAGE: valkit health [--max-memory PERCENT]
 
 Connects, PINGs (timed), reads INFO and reports problems: still loading, replica link
 down, memory above --max-memory percent of maxmemory (default 90), last background save
-or AOF write failed. Exit 0 healthy, 1 unhealthy or unreachable.
+or AOF write failed. On a cluster node also CLUSTER INFO: the cluster state must be ok,
+every slot assigned, none on a failed (or suspected) node. Exit 0 healthy, 1 unhealthy
+or unreachable.
 ";
 
 pub(crate) fn health(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
@@ -68,9 +70,19 @@ pub(crate) fn health(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     if r.persistence.aof_last_write_status == "err" {
         problems.push("the last AOF write failed".into());
     }
+    // A cluster node: the cluster's own view, one more round trip (CLUSTER INFO).
+    let cluster = if r.server.mode == "cluster" {
+        let text: String = valkit::FromValue::from_value(conn.exec(&cmd("CLUSTER").arg("INFO"))?)?;
+        let c = ClusterHealth::parse(&text);
+        problems.extend(c.problems());
+        Some(c)
+    } else {
+        None
+    };
     let healthy = problems.is_empty();
     if g.json {
         out::json(&json!({
+            "cluster": cluster.as_ref().map(ClusterHealth::to_json),
             "healthy": healthy,
             "reachable": true,
             "ping_ms": ping.as_secs_f64() * 1000.0,
@@ -95,6 +107,12 @@ pub(crate) fn health(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
                 None => " (no maxmemory)".into(),
             }
         );
+        if let Some(c) = &cluster {
+            println!(
+                "  cluster: state {}, {} shards, {} nodes known, slots {} assigned, {} ok, {} pfail, {} fail",
+                c.state, c.size, c.known_nodes, c.slots_assigned, c.slots_ok, c.slots_pfail, c.slots_fail
+            );
+        }
         for p in &problems {
             println!("  problem: {p}");
         }
@@ -104,6 +122,69 @@ pub(crate) fn health(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What `CLUSTER INFO` says about the cluster, as seen by this node.
+struct ClusterHealth {
+    state: String,
+    slots_assigned: u64,
+    slots_ok: u64,
+    slots_pfail: u64,
+    slots_fail: u64,
+    known_nodes: u64,
+    size: u64,
+}
+
+impl ClusterHealth {
+    fn parse(text: &str) -> ClusterHealth {
+        let info = valkit::Info::parse(text);
+        let num = |f: &str| {
+            info.field(f)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        ClusterHealth {
+            state: info
+                .field("cluster_state")
+                .unwrap_or("unknown")
+                .trim()
+                .to_owned(),
+            slots_assigned: num("cluster_slots_assigned"),
+            slots_ok: num("cluster_slots_ok"),
+            slots_pfail: num("cluster_slots_pfail"),
+            slots_fail: num("cluster_slots_fail"),
+            known_nodes: num("cluster_known_nodes"),
+            size: num("cluster_size"),
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.state != "ok" {
+            p.push(format!("cluster state is `{}` (not ok)", self.state));
+        }
+        if self.slots_assigned < 16384 {
+            p.push(format!(
+                "only {} of 16384 slots are assigned",
+                self.slots_assigned
+            ));
+        }
+        if self.slots_fail > 0 || self.slots_pfail > 0 {
+            p.push(format!(
+                "{} slots on failed nodes, {} on nodes suspected to fail",
+                self.slots_fail, self.slots_pfail
+            ));
+        }
+        p
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "state": self.state, "size": self.size, "known_nodes": self.known_nodes,
+            "slots_assigned": self.slots_assigned, "slots_ok": self.slots_ok,
+            "slots_pfail": self.slots_pfail, "slots_fail": self.slots_fail,
+        })
+    }
 }
 
 const INFO_HELP: &str = "\
@@ -239,8 +320,12 @@ pub(crate) fn stats(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     let conn = g.connect()?;
     let r = admin::info(&conn)?;
     let mut queue_stats = Vec::new();
-    for q in &queues {
-        queue_stats.push((q.clone(), crate::patterns::queue_stats(&conn, q)?));
+    if !queues.is_empty() {
+        // Queues are routed like the `queue` subcommand (on a cluster, to their slot's node).
+        let db = g.patterns_db()?;
+        for q in &queues {
+            queue_stats.push((q.clone(), crate::patterns::queue_stats(&db, q)?));
+        }
     }
     let scraped = match &scrape {
         Some(url) => Some(scrape_metrics(url)?),

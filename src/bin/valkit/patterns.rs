@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use valkit::limit::{Algorithm, Limiter, Outcome};
 use valkit::queue::{Priority, Queue, QueueKeys, QueueStats};
-use valkit::{cmd, Connection, Execute, FromValue, Value};
+use valkit::{cmd, Cmd, Execute, FromValue, Value};
 
 use crate::args::{parse_duration, Args, Failure};
 use crate::out;
-use crate::Global;
+use crate::{Db, Global};
 
 const QUEUE_HELP: &str = "\
 valkit queue: valkit queues and their dead letters
@@ -29,6 +29,9 @@ USAGE:
 
 A NAME whose keys ({NAME}:high, :medium, :low, :dead-letter, ...) do not exist is an
 error (exit 1), so a typo never looks like an empty queue.
+
+On a cluster (--cluster, VALKEY_CLUSTER_URL, or the URL of a cluster node) each queue
+is read on the node that owns its slot, and `ls` scans every primary.
 ";
 
 /// The keys whose presence means a queue exists.
@@ -47,7 +50,7 @@ fn queue_key_names(name: &str) -> Vec<String> {
     v
 }
 
-fn open_queue<'a>(conn: &'a Connection, name: &str) -> Result<Queue<&'a Connection>, Failure> {
+fn open_queue<'a, E: Execute>(conn: &'a E, name: &str) -> Result<Queue<&'a E>, Failure> {
     let keys = queue_key_names(name);
     let mut n = 0u64;
     // One EXISTS per key: a cluster would refuse a multi-key EXISTS across slots (these
@@ -64,7 +67,7 @@ fn open_queue<'a>(conn: &'a Connection, name: &str) -> Result<Queue<&'a Connecti
     Ok(Queue::new(conn, name)?)
 }
 
-pub(crate) fn queue_stats(conn: &Connection, name: &str) -> Result<QueueStats, Failure> {
+pub(crate) fn queue_stats(conn: &impl Execute, name: &str) -> Result<QueueStats, Failure> {
     Ok(open_queue(conn, name)?.stats()?)
 }
 
@@ -99,7 +102,7 @@ pub(crate) fn queue(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     match action.as_str() {
         "ls" => {
             a.finish()?;
-            let conn = g.connect()?;
+            let conn = g.patterns_db()?;
             let names = find_queues(&conn)?;
             if g.json {
                 let v: Vec<_> = names
@@ -126,7 +129,7 @@ pub(crate) fn queue(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
                     "queue stats: name at least one queue".into(),
                 ));
             }
-            let conn = g.connect()?;
+            let conn = g.patterns_db()?;
             let mut all = Vec::new();
             for n in &names {
                 all.push((n.clone(), queue_stats(&conn, n)?));
@@ -147,7 +150,7 @@ pub(crate) fn queue(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
             let count = a.number("--count")?.unwrap_or(20) as usize;
             let name = a.required("queue name")?;
             a.finish()?;
-            let conn = g.connect()?;
+            let conn = g.patterns_db()?;
             let q = open_queue(&conn, &name)?;
             let dead = q.dead_letters(start, count)?;
             if g.json {
@@ -183,7 +186,7 @@ pub(crate) fn queue(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
             let id = a.value("--id")?;
             let name = a.required("queue name")?;
             a.finish()?;
-            let conn = g.connect()?;
+            let conn = g.patterns_db()?;
             let q = open_queue(&conn, &name)?;
             let n = match &id {
                 None => q.requeue_all_dead(max)?,
@@ -213,7 +216,7 @@ pub(crate) fn queue(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
                     "queue purge deletes every dead letter of `{name}`: add --yes to confirm"
                 )));
             }
-            let conn = g.connect()?;
+            let conn = g.patterns_db()?;
             let q = open_queue(&conn, &name)?;
             let n = q.purge_dead()?;
             if g.json {
@@ -227,40 +230,52 @@ pub(crate) fn queue(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Queue names from a SCAN for `{*}:<suffix>` keys, bounded (10 s, 1M keys).
-fn find_queues(conn: &Connection) -> Result<BTreeSet<String>, Failure> {
+/// Queue names from a SCAN for `{*}:<suffix>` keys, on the one server or on every primary
+/// of a cluster, bounded in total (10 s, 1M keys).
+fn find_queues(db: &Db) -> Result<BTreeSet<String>, Failure> {
     let mut names = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut cursor = "0".to_owned();
     let mut seen = 0u64;
-    loop {
-        let (next, keys): (String, Vec<String>) = FromValue::from_value(
-            conn.exec(
-                &cmd("SCAN")
-                    .arg(cursor.as_str())
-                    .arg("MATCH")
-                    .arg("{*}:*")
-                    .arg("COUNT")
-                    .arg(1000),
-            )?,
-        )?;
-        seen += keys.len() as u64;
-        for k in keys {
-            if let Some(rest) = k.strip_prefix('{') {
-                if let Some((name, suffix)) = rest.split_once("}:") {
-                    if matches!(
-                        suffix,
-                        "high" | "medium" | "low" | "dead-letter" | "inflight" | "delayed"
-                    ) {
-                        names.insert(name.to_owned());
+    let nodes: Vec<Option<String>> = match db {
+        Db::One(_) => vec![None],
+        Db::Cluster(c) => c.cluster_primaries().into_iter().map(Some).collect(),
+    };
+    for node in &nodes {
+        let run = |c: &Cmd| match (db, node) {
+            (Db::Cluster(client), Some(addr)) => client
+                .exec_on_node(addr, c)
+                .map_err(|e| Failure::Failed(format!("scanning node {addr}: {e}"))),
+            _ => db.exec(c).map_err(Failure::from),
+        };
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, keys): (String, Vec<String>) = FromValue::from_value(run(&cmd("SCAN")
+                .arg(cursor.as_str())
+                .arg("MATCH")
+                .arg("{*}:*")
+                .arg("COUNT")
+                .arg(1000))?)?;
+            seen += keys.len() as u64;
+            for k in keys {
+                if let Some(rest) = k.strip_prefix('{') {
+                    if let Some((name, suffix)) = rest.split_once("}:") {
+                        if matches!(
+                            suffix,
+                            "high" | "medium" | "low" | "dead-letter" | "inflight" | "delayed"
+                        ) {
+                            names.insert(name.to_owned());
+                        }
                     }
                 }
             }
+            if Instant::now() >= deadline || seen >= 1_000_000 {
+                return Ok(names);
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
         }
-        if next == "0" || Instant::now() >= deadline || seen >= 1_000_000 {
-            break;
-        }
-        cursor = next;
     }
     Ok(names)
 }
@@ -316,7 +331,7 @@ pub(crate) fn limit(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
     let key = a.required("key")?;
     a.finish()?;
     let algorithm = spec.as_deref().map(parse_algorithm).transpose()?;
-    let conn = g.connect()?;
+    let conn = g.patterns_db()?;
     if let Some(alg) = algorithm {
         let l = Limiter::new(&limiter, alg)?;
         let d = l.check_n(&conn, &key, cost)?;
@@ -431,7 +446,7 @@ pub(crate) fn lock(g: &Global, mut a: Args) -> Result<ExitCode, Failure> {
         .map(|c| if c == '{' || c == '}' { '_' } else { c })
         .collect();
     let key = format!("{prefix}{{{clean}}}");
-    let conn = g.connect()?;
+    let conn = g.patterns_db()?;
     let pttl = i64::from_value(conn.exec(&cmd("PTTL").arg(key.as_str()))?)?;
     let fence: Option<String> =
         FromValue::from_value(conn.exec(&cmd("GET").arg(format!("{key}:fence")))?)?;
