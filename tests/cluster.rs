@@ -773,3 +773,104 @@ fn a_split_pipeline_runs_again_the_share_of_a_node_that_timed_out() {
         "the slow node's share did time out first: {took:?}"
     );
 }
+
+/// `ReadFrom::ReaderWhenInSync` on a cluster: a replica whose replication link is down
+/// (here: it cannot authenticate to its primary) is skipped for such reads, which go to the
+/// primary and see the last write; plain reads still go to the (stale) replica; once the
+/// link is back, the hinted reads return to the replica.
+#[test]
+fn reader_when_in_sync_skips_a_replica_whose_link_is_down() {
+    let c = ClusterOptions::new(ServerKind::Valkey)
+        .primaries(1)
+        .replicas(1)
+        .start()
+        .unwrap();
+    let client = Client::builder()
+        .cluster(c.urls().iter().map(String::as_str).take(1))
+        .replica_reads(ReplicaReads::PreferReplica)
+        .build()
+        .unwrap();
+    let primary = c.primary_ports().unwrap()[0];
+    let replica = c.replica_ports().unwrap()[0];
+    let link = |port: u16| -> String {
+        let info: String = node_conn(port)
+            .query(&cmd("INFO").arg("replication"))
+            .unwrap();
+        info.lines()
+            .find_map(|l| {
+                l.trim_end()
+                    .strip_prefix("master_link_status:")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    let wait_link = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while link(replica) != want {
+            assert!(Instant::now() < deadline, "replica link never {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let hinted = |k: &str| -> Option<i64> {
+        client
+            .query(
+                &cmd("GET")
+                    .arg(k)
+                    .read_from(valkit::ReadFrom::ReaderWhenInSync),
+            )
+            .unwrap()
+    };
+    wait_link("up");
+    client.set("k", 1).unwrap();
+    let _: i64 = node_conn(primary)
+        .query(&cmd("WAIT").arg(1).arg(2000))
+        .unwrap();
+
+    // Break the link: the replica now sends AUTH to a primary that has no password.
+    let r = node_conn(replica);
+    let _: Value = r
+        .exec(
+            &cmd("CONFIG")
+                .arg("SET")
+                .arg("masterauth")
+                .arg("not-the-password"),
+        )
+        .unwrap();
+    let _: Value = r
+        .exec(&cmd("CLIENT").arg("KILL").arg("TYPE").arg("master"))
+        .unwrap();
+    wait_link("down");
+    client.set("k", 2).unwrap();
+    // Let any earlier "in sync" answer expire (answers are trusted for 1 s).
+    std::thread::sleep(Duration::from_millis(1100));
+    let plain: Option<i64> = client.get("k").unwrap();
+    assert_eq!(
+        plain,
+        Some(1),
+        "plain reads go to the replica, which is stale"
+    );
+    assert_eq!(
+        hinted("k"),
+        Some(2),
+        "the hinted read skipped the stale replica"
+    );
+
+    // Repair the link: hinted reads go back to the replica (seen by its command counter).
+    let _: Value = r
+        .exec(&cmd("CONFIG").arg("SET").arg("masterauth").arg(""))
+        .unwrap();
+    wait_link("up");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = calls(replica, "get");
+        assert_eq!(hinted("k"), Some(2));
+        if calls(replica, "get") > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hinted reads never went back to the replica"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::RwLock;
 
 use super::breaker::{Breaker, BreakerOptions};
+use super::reader_sync::ReaderSync;
 use super::retry::{is_availability_failure, RetryPolicy};
 use super::routing::{self, CommandName};
 use super::{Client, CommandEvent, Endpoint, Retry};
@@ -51,6 +52,29 @@ pub enum ReplicaReads {
     RoundRobin,
 }
 
+/// Where a command may be read from on a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// The primary only (writes, and reads pinned to the writer).
+    Primary,
+    /// A replica, per [`ReplicaReads`].
+    Replica,
+    /// A replica whose replication link is up ([`ReadFrom::ReaderWhenInSync`]), checked
+    /// per replica at most once a second; the primary when none is.
+    ReplicaInSync,
+}
+
+impl Reads {
+    /// For a command (or pipeline) that is `read_only`, with its `.read_from` hint.
+    pub(crate) fn of(read_only: bool, hint: Option<ReadFrom>) -> Reads {
+        match (read_only, hint) {
+            (false, _) | (true, Some(ReadFrom::Writer)) => Reads::Primary,
+            (true, Some(ReadFrom::ReaderWhenInSync)) => Reads::ReplicaInSync,
+            (true, _) => Reads::Replica,
+        }
+    }
+}
+
 /// The most redirects (MOVED + ASK) one command follows.
 pub(crate) const MAX_REDIRECTS: u32 = 5;
 
@@ -61,6 +85,8 @@ pub(crate) struct ClusterTopology {
     breakers: RwLock<HashMap<String, Arc<Breaker>>>,
     breaker_options: BreakerOptions,
     replica_reads: ReplicaReads,
+    /// Per replica address: whether its replication link is up (for `ReplicaInSync`).
+    replica_sync: RwLock<HashMap<String, Arc<ReaderSync>>>,
 }
 
 /// The node one attempt goes to.
@@ -163,7 +189,27 @@ impl ClusterTopology {
             breakers: RwLock::new(HashMap::new()),
             breaker_options,
             replica_reads,
+            replica_sync: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Whether the replica at `addr` was in sync at its last check (see [`ReaderSync`]).
+    fn replica_in_sync(&self, addr: &str) -> bool {
+        // (The read guard must be gone before the write lock is taken.)
+        let known = self.replica_sync.read().get(addr).cloned();
+        let sync = match known {
+            Some(s) => s,
+            None => self
+                .replica_sync
+                .write()
+                .entry(addr.to_owned())
+                .or_insert_with(|| Arc::new(ReaderSync::new()))
+                .clone(),
+        };
+        match self.nodes.pool(addr, true) {
+            Ok(pool) => sync.in_sync(&pool),
+            Err(_) => false,
+        }
     }
 
     fn breaker(&self, addr: &str) -> Arc<Breaker> {
@@ -180,7 +226,7 @@ impl ClusterTopology {
     }
 
     /// The first node for a command of `slot` (`None`: keyless).
-    fn first_hop(&self, slot: Option<u16>, read: bool) -> Result<Hop> {
+    fn first_hop(&self, slot: Option<u16>, read: Reads) -> Result<Hop> {
         let map = self.nodes.map();
         let shard = match slot {
             Some(s) => map.shard(s).ok_or_else(|| no_owner(s))?,
@@ -189,7 +235,20 @@ impl ClusterTopology {
                 .first()
                 .ok_or_else(|| Error::from(ServerError::new("CLUSTERDOWN no primary known")))?,
         };
-        let replicas = &shard.replicas;
+        let in_sync: Vec<String>;
+        let replicas =
+            if read == Reads::ReplicaInSync && self.replica_reads != ReplicaReads::PrimaryOnly {
+                in_sync = shard
+                    .replicas
+                    .iter()
+                    .filter(|r| self.replica_in_sync(r))
+                    .cloned()
+                    .collect();
+                &in_sync
+            } else {
+                &shard.replicas
+            };
+        let read = read != Reads::Primary;
         let pick = |addr: &String, replica| Hop {
             addr: addr.clone(),
             replica,
@@ -216,7 +275,7 @@ impl ClusterTopology {
     fn run<T>(
         &self,
         slot: Option<u16>,
-        read: bool,
+        read: Reads,
         retry: Retry,
         policy: &RetryPolicy,
         on_retry: &mut dyn FnMut(&Error, Duration),
@@ -405,7 +464,7 @@ impl Client {
                 return Err(e);
             }
         };
-        let read = name.is_read_only() && c.read_from_hint() != Some(ReadFrom::Writer);
+        let read = Reads::of(name.is_read_only(), c.read_from_hint());
         let retry = Retry::from_idempotent(name.is_idempotent(c));
         let policy = &self.shared.retry;
         let (r, attempts, replica) = topo.run(
@@ -530,8 +589,10 @@ impl Client {
             let slot = slot_or_cross(slot)?;
             let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
             let t0 = Instant::now();
-            let read = routing::pipeline_is_read_only(p)
-                && routing::pipeline_read_from(p) != Some(ReadFrom::Writer);
+            let read = Reads::of(
+                routing::pipeline_is_read_only(p),
+                routing::pipeline_read_from(p),
+            );
             let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(p));
             let (r, attempts, replica) = self.cluster().run(
                 slot,
@@ -619,7 +680,7 @@ impl Client {
             let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(sub));
             let (r, _, _) = self.cluster().run(
                 gslot,
-                false,
+                Reads::Primary,
                 retry,
                 &rest,
                 &mut self.retry_hook(CommandName::PIPELINE),
@@ -853,7 +914,7 @@ impl Client {
         let t0 = Instant::now();
         let (r, attempts, _) = self.cluster().run(
             slot,
-            false,
+            Reads::Primary,
             Retry::Never,
             &self.shared.retry,
             &mut self.retry_hook(CommandName::MULTI),
