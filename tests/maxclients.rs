@@ -96,37 +96,7 @@ fn a_full_server_serves_64_threads_as_connections_come_back() {
                 .checkout_timeout(Duration::from_secs(10)),
         )
         .unwrap();
-        let failures = Arc::new(AtomicU64::new(0));
-        let t = Instant::now();
-        let hard_stop = t + Duration::from_secs(60);
-        let threads: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let pool = pool.clone();
-                let counter = counter.clone();
-                let failures = Arc::clone(&failures);
-                std::thread::spawn(move || {
-                    for _ in 0..CALLS_PER_THREAD {
-                        if Instant::now() > hard_stop {
-                            break;
-                        }
-                        // Hold the connection a little, as real work would: the run lasts
-                        // about a second, long enough to see the connect rate.
-                        let r = pool.get().and_then(|c| {
-                            std::thread::sleep(HOLD);
-                            c.exec(&cmd("INCR").arg(&counter))
-                        });
-                        if let Err(e) = r {
-                            eprintln!("call failed: {e}");
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for th in threads {
-            th.join().unwrap();
-        }
-        let elapsed = t.elapsed();
+        let (elapsed, failures) = incr_load(&pool, &counter);
         // Connections turned away at maxclients count as rejected, not as received.
         let rejected = stat(&admin, "rejected_connections") - rejected_before;
         let received = stat(&admin, "total_connections_received") - before + rejected;
@@ -136,11 +106,7 @@ fn a_full_server_serves_64_threads_as_connections_come_back() {
              received by the server ({rejected} rejected at maxclients); {s:?}",
             THREADS * CALLS_PER_THREAD
         );
-        assert_eq!(
-            failures.load(Ordering::Relaxed),
-            0,
-            "{kind:?}: every caller served"
-        );
+        assert_eq!(failures, 0, "{kind:?}: every caller served");
         let total: i64 = admin
             .get_string(&counter)
             .unwrap()
@@ -187,35 +153,7 @@ fn a_full_server_that_resets_gets_spaced_connect_attempts() {
     // looks like a server that is down, and the checkout reports it at once (by design).
     let held: Vec<_> = (0..SERVER_ROOM).map(|_| pool.get().unwrap()).collect();
     drop(held);
-    let failures = Arc::new(AtomicU64::new(0));
-    let t = Instant::now();
-    let hard_stop = t + Duration::from_secs(60);
-    let threads: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let pool = pool.clone();
-            let counter = counter.clone();
-            let failures = Arc::clone(&failures);
-            std::thread::spawn(move || {
-                for _ in 0..CALLS_PER_THREAD {
-                    if Instant::now() > hard_stop {
-                        break;
-                    }
-                    let r = pool.get().and_then(|c| {
-                        std::thread::sleep(HOLD);
-                        c.exec(&cmd("INCR").arg(&counter))
-                    });
-                    if let Err(e) = r {
-                        eprintln!("call failed: {e}");
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    for th in threads {
-        th.join().unwrap();
-    }
-    let elapsed = t.elapsed();
+    let (elapsed, failures) = incr_load(&pool, &counter);
     let s = pool.stats();
     let turned_away = proxy.rejected();
     eprintln!(
@@ -223,7 +161,7 @@ fn a_full_server_that_resets_gets_spaced_connect_attempts() {
         THREADS * CALLS_PER_THREAD,
         proxy.accepted()
     );
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "every caller served");
+    assert_eq!(failures, 0, "every caller served");
     assert!(turned_away > 0, "the pool did run into the cap");
     assert!(s.open <= SERVER_ROOM, "{s:?}");
     // The same bound as for a polite refusal: one burst of at most the pool size, then at
@@ -259,6 +197,41 @@ fn a_client_facing_a_full_server_opens_its_breaker() {
         let e = client.exec(&cmd("PING")).expect_err("open circuit");
         assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{kind:?}: {e}");
     }
+}
+
+/// `THREADS` threads x `CALLS_PER_THREAD` INCRs of `counter` through `pool`, each holding
+/// its connection `HOLD` (as real work would: the run lasts about a second, long enough to
+/// see the connect rate), bounded by 60 s. Returns how long it took and the failed calls.
+fn incr_load(pool: &Pool, counter: &str) -> (Duration, u64) {
+    let failures = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let hard_stop = t + Duration::from_secs(60);
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let pool = pool.clone();
+            let counter = counter.to_owned();
+            let failures = Arc::clone(&failures);
+            std::thread::spawn(move || {
+                for _ in 0..CALLS_PER_THREAD {
+                    if Instant::now() > hard_stop {
+                        break;
+                    }
+                    let r = pool.get().and_then(|c| {
+                        std::thread::sleep(HOLD);
+                        c.exec(&cmd("INCR").arg(&counter))
+                    });
+                    if let Err(e) = r {
+                        eprintln!("call failed: {e}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    (t.elapsed(), failures.load(Ordering::Relaxed))
 }
 
 /// A dedicated server that admits `maxclients` connections, and the admin connection

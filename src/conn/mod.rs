@@ -584,15 +584,20 @@ impl Inner {
             if p.is_atomic() {
                 inner.read_atomic(p.commands())
             } else {
-                let mut replies = Vec::with_capacity(p.len());
-                for c in p.commands() {
-                    let mut reply = inner.read_reply()?;
-                    scrub_reply(c, &mut reply);
-                    replies.push(reply);
-                }
-                Ok(replies)
+                inner.read_plain(p)
             }
         })
+    }
+
+    /// The replies of the non-atomic pipeline `p`, sent: one per command, scrubbed.
+    fn read_plain(&mut self, p: &Pipeline) -> Result<Vec<Value>> {
+        let mut replies = Vec::with_capacity(p.len());
+        for c in p.commands() {
+            let mut reply = self.read_reply()?;
+            scrub_reply(c, &mut reply);
+            replies.push(reply);
+        }
+        Ok(replies)
     }
 
     /// Send a non-atomic pipeline and stop there: its replies must be read by
@@ -609,15 +614,7 @@ impl Inner {
 
     /// The replies of a pipeline [`Inner::send_pipeline`] sent.
     fn recv_pipeline(&mut self, p: &Pipeline) -> Result<Vec<Value>> {
-        self.with_blocking(p.blocking_mode(), |inner| {
-            let mut replies = Vec::with_capacity(p.len());
-            for c in p.commands() {
-                let mut reply = inner.read_reply()?;
-                scrub_reply(c, &mut reply);
-                replies.push(reply);
-            }
-            Ok(replies)
-        })
+        self.with_blocking(p.blocking_mode(), |inner| inner.read_plain(p))
     }
 
     /// A non-atomic pipeline whose replies are read in place, one at a time, by `build`
