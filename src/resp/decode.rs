@@ -259,17 +259,22 @@ impl Decoder {
         self.make_writable(min_space);
         let end = self.end;
         // Inside a large bulk string the reply's size is known: the buffer grows toward it
-        // (doubling, so at most twice what arrived is reserved) and never past it, so that
-        // a 500 MB value ends in a buffer of 500 MB, not 512 MiB or 1 GiB.
+        // (at once up to 1 MiB past what arrived, then doubling, so at most twice what
+        // arrived plus 1 MiB is reserved) and never past it, so that a 500 MB value ends in
+        // a buffer of 500 MB, not 512 MiB or 1 GiB.
         let known = self.pos.saturating_add(self.scan.need());
         // Unique after `make_writable`, so this never clones.
         let buf = Arc::make_mut(&mut self.buf);
         let want = end.saturating_add(min_space);
         if buf.len() < want {
             if want > buf.capacity() {
+                // Up to `KNOWN_SIZE_HEADROOM` past what arrived, trust the announced size
+                // and allocate it at once (no regrowth copies); beyond that, double, so
+                // that a hostile length costs at most twice what was sent plus the headroom.
                 let doubled = buf.capacity().saturating_mul(2);
                 let target = if known > end {
-                    known.min(doubled).max(want)
+                    let trusted = doubled.max(end.saturating_add(KNOWN_SIZE_HEADROOM));
+                    known.min(trusted).max(want)
                 } else {
                     doubled.max(want)
                 };
@@ -445,6 +450,11 @@ pub(crate) enum Next<'a> {
     Owned(Bytes),
 }
 
+/// How far past the bytes received a large bulk string's announced length is trusted when
+/// the read buffer grows toward it: a reply up to this size is read into one allocation
+/// of its size (no copies while growing).
+const KNOWN_SIZE_HEADROOM: usize = 1024 * 1024;
+
 /// Largest buffer a drained decoder keeps for the next reply.
 pub const RETAINED_CAPACITY: usize = 32 * 1024;
 
@@ -484,6 +494,31 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large bulk string's announced size is allocated at once up to 1 MiB past what
+    /// arrived (no regrowth copies), and a hostile length reserves no more than twice what
+    /// arrived plus that headroom.
+    #[test]
+    fn a_large_bulk_grows_its_buffer_once_and_a_hostile_length_stays_bounded() {
+        let grow = |announced: usize| -> usize {
+            let mut d = Decoder::new();
+            d.feed(format!("${announced}\r\nabc").as_bytes());
+            assert!(matches!(d.next_value(), Ok(None)));
+            let _ = d.read_with(16 * 1024, |_room| Ok::<_, std::io::Error>(0));
+            d.buf.capacity()
+        };
+        let header = "$300000\r\n".len();
+        let cap = grow(300_000);
+        assert!(
+            cap >= 300_000 + header && cap < 300_000 + header + 16 * 1024,
+            "one allocation of the reply's size: {cap}"
+        );
+        let cap = grow(500_000_000);
+        assert!(
+            cap <= 2 * 64 + KNOWN_SIZE_HEADROOM + 32 * 1024,
+            "a hostile length reserves at most the headroom: {cap}"
+        );
+    }
 
     #[test]
     fn a_drained_decoder_lets_go_of_a_big_reply() {
