@@ -90,6 +90,9 @@ pub struct Cmd {
     /// three, nothing to drop.)
     #[allow(clippy::box_collection)]
     large: Option<Box<Vec<(usize, Bytes)>>>,
+    /// The name's row in the command table ([`spec::TABLE`]) + 1, or 0 when the table
+    /// does not know it (or there is no name yet): looked up once, when the name is added.
+    spec: u16,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -101,6 +104,7 @@ pub fn cmd(name: &str) -> Cmd {
         idempotent: None,
         read_from: None,
         large: None,
+        spec: 0,
     };
     c.push_arg(name.as_bytes());
     c
@@ -166,6 +170,13 @@ impl Cmd {
     /// How long the server may hold the reply.
     pub fn blocking_mode(&self) -> Blocking {
         self.blocking
+    }
+
+    /// The row of this command's name in the command table ([`spec::TABLE`]), if the
+    /// table knows it (found once, when the name was added).
+    #[inline(always)]
+    pub(crate) fn spec_index(&self) -> Option<usize> {
+        usize::from(self.spec).checked_sub(1)
     }
 
     /// The first argument (the command name), or empty for an empty command.
@@ -326,6 +337,9 @@ impl Cmd {
         } else {
             23
         };
+        if self.argc == 0 {
+            self.spec = spec::index_of_name(bytes).map_or(0, |k| k as u16 + 1);
+        }
         self.data.reserve(head + n + 2);
         header(&mut self.data, b'$', n);
         self.data.extend_from_slice(bytes);
