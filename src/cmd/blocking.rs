@@ -108,6 +108,7 @@ impl Reissue {
                 out.push_arg(a);
             }
         }
+        out.spec = cmd.spec;
         out.blocking(Blocking::For(wait))
     }
 

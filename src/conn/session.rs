@@ -32,10 +32,16 @@ impl SessionState {
     }
 
     /// Account for `cmd` being sent.
+    #[inline]
     pub(crate) fn observe(&mut self, cmd: &Cmd, configured_db: u32) {
-        let Some(effect) = spec::session(cmd) else {
-            return;
-        };
+        if let Some(effect) = spec::session(cmd) {
+            self.apply(effect, cmd, configured_db);
+        }
+    }
+
+    /// Account for `cmd`, whose session effect is `effect`, being sent.
+    #[inline(never)]
+    fn apply(&mut self, effect: Session, cmd: &Cmd, configured_db: u32) {
         let arg = |i: usize| cmd.args().nth(i).unwrap_or(&[]);
         match effect {
             Session::Multi => self.in_multi = true,

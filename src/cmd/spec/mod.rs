@@ -1,5 +1,5 @@
 //! What a command is: the one command table, looked up once per command by its name (when
-//! the name is added to a [`Cmd`], see `Cmd::push_arg`), with subcommand rows where a
+//! the name is added to a [`Cmd`]: `cmd(name)`, or the first `Cmd::add_arg`), with subcommand rows where a
 //! property depends on the subcommand (`CONFIG SET`, `CLIENT TRACKING`, `OBJECT HELP`).
 //!
 //! One row per command name ([`table::TABLE`], sorted) says everything the client needs:
@@ -18,7 +18,7 @@
 mod name;
 mod table;
 
-pub(crate) use name::{index_of, index_of_name};
+pub(crate) use name::{index_of, index_of_name, row_of_name, EFFECTS};
 pub(crate) use table::TABLE;
 
 use super::Cmd;
@@ -209,6 +209,7 @@ pub(crate) struct SubSpec {
 impl CommandSpec {
     /// The subcommand row `cmd` matches, if any (the first that matches: the more
     /// specific row of one word comes first).
+    #[inline(never)]
     fn subcommand(&self, cmd: &Cmd) -> Option<&'static SubSpec> {
         if self.subcommands.is_empty() {
             return None;
@@ -241,6 +242,9 @@ pub(crate) fn keys(cmd: &Cmd) -> KeySpec {
 /// What `cmd` changes in the session, if anything. Runs before every command is sent.
 #[inline]
 pub(crate) fn session(cmd: &Cmd) -> Option<Session> {
+    if !cmd.has_effects() {
+        return None;
+    }
     let row = of(cmd)?;
     if row.subcommands.is_empty() {
         return row.session;
@@ -257,6 +261,9 @@ pub(crate) fn secrets(cmd: &Cmd) -> Option<Secrets> {
 /// Why `exec` must refuse `cmd`, if it must. Runs before every command is sent.
 #[inline]
 pub(crate) fn refusal(cmd: &Cmd) -> Option<Refusal> {
+    if !cmd.has_effects() {
+        return None;
+    }
     let row = of(cmd)?;
     if row.subcommands.is_empty() {
         return row.refusal;
