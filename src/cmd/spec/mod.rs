@@ -1,6 +1,7 @@
 //! What a command is: the one command table, looked up once per command by its name (when
-//! the name is added to a [`Cmd`]: `cmd(name)`, or the first `Cmd::add_arg`), with subcommand rows where a
-//! property depends on the subcommand (`CONFIG SET`, `CLIENT TRACKING`, `OBJECT HELP`).
+//! the name is added to a [`Cmd`]: `cmd(name)`, or the first `Cmd::add_arg`), with
+//! subcommand rows where a property depends on the subcommand (`CONFIG SET`,
+//! `CLIENT TRACKING`, `OBJECT HELP`).
 //!
 //! One row per command name ([`table::TABLE`], sorted) says everything the client needs:
 //! where the keys are ([`KeySpec`], read by cluster routing and the cross-slot check),

@@ -246,6 +246,8 @@ pub(crate) const TABLE: &[CommandSpec] = &[
     r("ECHO").keys(NONE),
     w("EVAL").keys(NUMKEYS_AT_2),
     w("EVALSHA").keys(NUMKEYS_AT_2),
+    // The *_RO forms are writes here as they were before the table (routing did not know
+    // them): marking them read-only would send them to replicas, a change of its own.
     w("EVALSHA_RO").keys(NUMKEYS_AT_2),
     w("EVAL_RO").keys(NUMKEYS_AT_2),
     w("EXEC").keys(NONE).session(Session::EndTransaction),
