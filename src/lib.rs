@@ -33,7 +33,7 @@
 //! Through the `log` crate. `warn`: TLS verification disabled. `debug`: connections opened,
 //! connections marked broken (with the reason). Passwords never appear at any level; the
 //! `Debug` of a [`Cmd`] redacts the secret arguments of AUTH, HELLO, ACL SETUSER, CONFIG SET,
-//! MIGRATE, SENTINEL SET, MODULE LOAD, ... (one table, `cmd/spec.rs`) and truncates long
+//! MIGRATE, SENTINEL SET, MODULE LOAD, ... (one table, `cmd/spec`) and truncates long
 //! values to 64 bytes, and a server's error reply to such a command is scrubbed of them
 //! before it becomes an error or a log line.
 #![deny(missing_docs)]

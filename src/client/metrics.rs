@@ -9,8 +9,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::observer::{CommandEvent, Observer};
-use super::routing::{self, CommandName, KNOWN};
+use super::routing::CommandName;
 use super::Endpoint;
+use crate::cmd::spec::{self, TABLE};
 use crate::error::{Error, ErrorKind, ServerErrorKind};
 
 /// The error a command counts as: none for `NOSCRIPT`, the expected first step of a
@@ -88,7 +89,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             sources: Mutex::default(),
-            known: KNOWN.iter().map(|_| Default::default()).collect(),
+            known: TABLE.iter().map(|_| Default::default()).collect(),
             other: Mutex::default(),
             errors: Mutex::default(),
             retries: AtomicU64::new(0),
@@ -155,7 +156,7 @@ impl Observer for Metrics {
     fn on_command(&self, e: &CommandEvent<'_>) {
         let error = counted_error(e.error);
         let endpoint = endpoint_named(e.endpoint);
-        match routing::lookup(e.command.as_bytes()) {
+        match spec::index_of_name(e.command.as_bytes()) {
             Some(k) => self.count_known(k, endpoint, error.is_none()),
             None => self.count_other(e.command, endpoint, error.is_none()),
         }
@@ -220,7 +221,7 @@ impl Metrics {
         let known = self.known.iter().enumerate().map(|(k, slots)| {
             let load = |e: usize, o: usize| slots[e][o].load(Ordering::Relaxed);
             let counts = [[load(0, 0), load(0, 1)], [load(1, 0), load(1, 1)]];
-            (KNOWN[k].name, counts)
+            (TABLE[k].name, counts)
         });
         let mut all = BTreeMap::new();
         for (name, counts) in known.chain(other.iter().map(|(n, c)| (n.as_str(), *c))) {

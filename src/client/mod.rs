@@ -4,6 +4,8 @@
 
 mod breaker;
 mod builder;
+#[cfg(test)]
+mod command_table_golden;
 mod health;
 mod metrics;
 mod observer;

@@ -8,7 +8,9 @@
 //! without TCP keepalive.
 //!
 //! Only commands for which a "nothing yet" reply proves that nothing happened, and for which
-//! sending the command again asks exactly the same question, are listed:
+//! sending the command again asks exactly the same question, are re-issued; the command
+//! table ([`super::spec`], its `blocking` field: [`Timeout`]) says which commands block and
+//! where their timeout is:
 //!
 //! | command | timeout argument | "nothing yet" |
 //! |---|---|---|
@@ -19,11 +21,12 @@
 //! | `WAIT numreplicas timeout` | last, milliseconds | fewer than `numreplicas` acknowledged |
 //!
 //! Not re-issued: `XREAD` with a `$` id (`$` means "after the last entry *when the command
-//! runs*": an entry added between two slices would be skipped), `WAITAOF`, and any command
-//! not in the table (the connection then waits without a read timeout, as asked).
+//! runs*": an entry added between two slices would be skipped), `WAITAOF`
+//! ([`Timeout::NotReissued`]), and any command that does not block in the table (the connection then waits without a read timeout, as asked).
 
 use std::time::Duration;
 
+use super::spec::{self, Timeout};
 use super::{Blocking, Cmd};
 use crate::resp::{Frame, Value};
 
@@ -57,8 +60,6 @@ pub(crate) struct Reissue {
 impl Reissue {
     /// The plan for `cmd`, when it is a blocking command of the table above.
     pub(crate) fn plan(cmd: &Cmd) -> Option<Reissue> {
-        let name = cmd.name();
-        let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
         let n = cmd.len();
         let nil = |index, unit| {
             Some(Reissue {
@@ -67,41 +68,25 @@ impl Reissue {
                 nothing: Nothing::Nil,
             })
         };
-        if [
-            "BLPOP",
-            "BRPOP",
-            "BRPOPLPUSH",
-            "BLMOVE",
-            "BZPOPMIN",
-            "BZPOPMAX",
-        ]
-        .iter()
-        .any(|s| is(s))
-        {
-            return if n >= 3 {
-                nil(n - 1, Unit::Seconds)
-            } else {
-                None
-            };
+        match spec::blocking(cmd)? {
+            Timeout::LastSeconds if n >= 3 => nil(n - 1, Unit::Seconds),
+            Timeout::FirstSeconds if n >= 4 => nil(1, Unit::Seconds),
+            Timeout::Block { group } => {
+                xread_block_index(cmd, group).and_then(|i| nil(i, Unit::Millis))
+            }
+            Timeout::Wait if n == 3 => {
+                let wanted = std::str::from_utf8(cmd.args().nth(1)?)
+                    .ok()?
+                    .parse::<i64>()
+                    .ok()?;
+                Some(Reissue {
+                    index: 2,
+                    unit: Unit::Millis,
+                    nothing: Nothing::Below(wanted),
+                })
+            }
+            _ => None,
         }
-        if is("BLMPOP") || is("BZMPOP") {
-            return if n >= 4 { nil(1, Unit::Seconds) } else { None };
-        }
-        if is("XREAD") || is("XREADGROUP") {
-            return xread_block_index(cmd, is("XREADGROUP")).and_then(|i| nil(i, Unit::Millis));
-        }
-        if is("WAIT") && n == 3 {
-            let wanted = std::str::from_utf8(cmd.args().nth(1)?)
-                .ok()?
-                .parse::<i64>()
-                .ok()?;
-            return Some(Reissue {
-                index: 2,
-                unit: Unit::Millis,
-                nothing: Nothing::Below(wanted),
-            });
-        }
-        None
     }
 
     /// `cmd` with its timeout argument replaced by `wait` (rounded up to the unit, never
@@ -123,6 +108,7 @@ impl Reissue {
                 out.push_arg(a);
             }
         }
+        out.spec = cmd.spec;
         out.blocking(Blocking::For(wait))
     }
 

@@ -1,111 +1,18 @@
-//! Where a command's keys are: the key positions of the command table, read by cluster
-//! routing (which slot a command goes to) and by the client-side cross-slot check.
+//! Where a command's keys are: the key positions of the command table ([`super::spec`],
+//! [`KeySpec`]), walked here for cluster routing (which slot a command goes to) and for the
+//! client-side cross-slot check.
 //!
 //! Positions count the command name as argument 0. Commands the table does not name take
-//! their first argument as their only key (GET, SET, HSET, LPUSH, ... and most module
-//! commands); keyless commands (PING, INFO, SCRIPT, ...) are listed as such.
+//! their first argument as their only key (most module commands); keyless commands (PING,
+//! INFO, SCRIPT, ...) are rows with no key.
 
 use super::slot::key_slot;
+use super::spec::{self, KeySpec};
 use super::Cmd;
 
-/// How to find the keys of one command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeySpec {
-    /// No key: the command can run on any node (or must run on all: see the cluster docs).
-    None,
-    /// Arguments `first`, `first + step`, ... up to `len - 1 - trailing` (inclusive).
-    Range {
-        first: usize,
-        step: usize,
-        trailing: usize,
-    },
-    /// Only the arguments `first..=last` (when present).
-    Fixed { first: usize, last: usize },
-    /// `numkeys` at position `at`, then that many keys; `extra` is one more key position
-    /// before it (ZUNIONSTORE's destination), or 0.
-    NumKeys { at: usize, extra: usize },
-    /// XREAD / XREADGROUP: after the `STREAMS` keyword, the first half of what follows.
-    Streams,
-}
-
-const ALL: KeySpec = KeySpec::Range {
-    first: 1,
-    step: 1,
-    trailing: 0,
-};
-const FIRST: KeySpec = KeySpec::Fixed { first: 1, last: 1 };
-const TWO: KeySpec = KeySpec::Fixed { first: 1, last: 2 };
-const SECOND: KeySpec = KeySpec::Fixed { first: 2, last: 2 };
-
-/// The key spec of a command by its (upper-case) name and, for container commands, the
-/// subcommand.
-fn spec_of(name: &[u8], sub: &[u8]) -> KeySpec {
-    let mut buf = [0u8; 24];
-    if name.len() > buf.len() {
-        return FIRST;
-    }
-    let upper = &mut buf[..name.len()];
-    upper.copy_from_slice(name);
-    upper.make_ascii_uppercase();
-    match &*upper {
-        b"PING" | b"ECHO" | b"INFO" | b"DBSIZE" | b"FLUSHDB" | b"FLUSHALL" | b"SCRIPT"
-        | b"FUNCTION" | b"TIME" | b"CLIENT" | b"CONFIG" | b"SCAN" | b"KEYS" | b"RANDOMKEY"
-        | b"LASTSAVE" | b"CLUSTER" | b"READONLY" | b"READWRITE" | b"ASKING" | b"WAIT"
-        | b"WAITAOF" | b"PUBLISH" | b"MULTI" | b"EXEC" | b"DISCARD" | b"UNWATCH" | b"HELLO"
-        | b"AUTH" | b"SELECT" | b"COMMAND" | b"ACL" | b"SLOWLOG" | b"LATENCY" | b"DEBUG"
-        | b"SAVE" | b"BGSAVE" | b"BGREWRITEAOF" | b"ROLE" | b"SWAPDB" | b"SHUTDOWN"
-        | b"MIGRATE" | b"QUIT" | b"RESET" | b"MONITOR" | b"SUBSCRIBE" | b"PSUBSCRIBE"
-        | b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" | b"PUBSUB" | b"MODULE" | b"REPLICAOF" | b"SLAVEOF"
-        | b"FAILOVER" | b"LOLWUT" => KeySpec::None,
-        b"DEL" | b"UNLINK" | b"EXISTS" | b"TOUCH" | b"MGET" | b"WATCH" | b"SDIFF" | b"SINTER"
-        | b"SUNION" | b"SDIFFSTORE" | b"SINTERSTORE" | b"SUNIONSTORE" | b"PFCOUNT" | b"PFMERGE" => {
-            ALL
-        }
-        b"MSET" | b"MSETNX" => KeySpec::Range {
-            first: 1,
-            step: 2,
-            trailing: 0,
-        },
-        b"BLPOP" | b"BRPOP" | b"BZPOPMIN" | b"BZPOPMAX" => KeySpec::Range {
-            first: 1,
-            step: 1,
-            trailing: 1,
-        },
-        b"RENAME" | b"RENAMENX" | b"RPOPLPUSH" | b"BRPOPLPUSH" | b"LMOVE" | b"BLMOVE"
-        | b"SMOVE" | b"COPY" | b"GEOSEARCHSTORE" | b"ZRANGESTORE" | b"LCS" => TWO,
-        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
-            KeySpec::NumKeys { at: 2, extra: 0 }
-        }
-        b"ZUNION" | b"ZINTER" | b"ZDIFF" | b"ZINTERCARD" | b"SINTERCARD" | b"LMPOP" | b"ZMPOP" => {
-            KeySpec::NumKeys { at: 1, extra: 0 }
-        }
-        b"ZUNIONSTORE" | b"ZINTERSTORE" | b"ZDIFFSTORE" => KeySpec::NumKeys { at: 2, extra: 1 },
-        b"BLMPOP" | b"BZMPOP" => KeySpec::NumKeys { at: 2, extra: 0 },
-        b"XREAD" | b"XREADGROUP" => KeySpec::Streams,
-        b"OBJECT" | b"MEMORY" | b"XINFO" => {
-            if sub.eq_ignore_ascii_case(b"HELP") || sub.eq_ignore_ascii_case(b"STATS") {
-                KeySpec::None
-            } else {
-                SECOND
-            }
-        }
-        b"XGROUP" => {
-            if sub.eq_ignore_ascii_case(b"HELP") {
-                KeySpec::None
-            } else {
-                SECOND
-            }
-        }
-        _ => FIRST,
-    }
-}
-
-/// The key spec of `cmd`.
+/// The key spec of `cmd`, from the command table.
 pub(crate) fn key_spec(cmd: &Cmd) -> KeySpec {
-    let mut args = cmd.args();
-    let name = args.next().unwrap_or(&[]);
-    let sub = args.next().unwrap_or(&[]);
-    spec_of(name, sub)
+    spec::keys(cmd)
 }
 
 fn parse_usize(b: &[u8]) -> Option<usize> {

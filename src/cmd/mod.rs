@@ -90,6 +90,11 @@ pub struct Cmd {
     /// three, nothing to drop.)
     #[allow(clippy::box_collection)]
     large: Option<Box<Vec<(usize, Bytes)>>>,
+    /// The name's row in the command table ([`spec::TABLE`]) + 1, or 0 when the table
+    /// does not know it (or there is no name yet), with `spec::EFFECTS` set for a row with
+    /// a session effect, a refusal or subcommand rows: looked up once, when the name is added
+    /// (by [`cmd`] or by the first [`Cmd::add_arg`]).
+    spec: u16,
 }
 
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
@@ -101,8 +106,10 @@ pub fn cmd(name: &str) -> Cmd {
         idempotent: None,
         read_from: None,
         large: None,
+        spec: 0,
     };
     c.push_arg(name.as_bytes());
+    c.spec = spec::row_of_name(name.as_bytes());
     c
 }
 
@@ -121,8 +128,22 @@ impl Cmd {
 
     /// Append an argument in place.
     pub fn add_arg<A: ToArgs>(&mut self, arg: A) -> &mut Cmd {
+        let unnamed = self.argc == 0;
         arg.write_args_owned(&mut ArgWriter { cmd: self });
+        if unnamed {
+            self.named();
+        }
         self
+    }
+
+    /// The name was just added (`Cmd::new().arg(name)`): find its row in the command table.
+    #[cold]
+    fn named(&mut self) {
+        self.spec = if self.argc == 0 {
+            0
+        } else {
+            spec::row_of_name(self.name())
+        };
     }
 
     /// Mark this command as one that may block on the server for `blocking`.
@@ -166,6 +187,20 @@ impl Cmd {
     /// How long the server may hold the reply.
     pub fn blocking_mode(&self) -> Blocking {
         self.blocking
+    }
+
+    /// The row of this command's name in the command table ([`spec::TABLE`]), if the
+    /// table knows it (found once, when the name was added).
+    #[inline(always)]
+    pub(crate) fn spec_index(&self) -> Option<usize> {
+        usize::from(self.spec & !spec::EFFECTS).checked_sub(1)
+    }
+
+    /// False when the command table says this command has no session effect, no refusal
+    /// and no subcommand rows (or does not know it): checked before every send.
+    #[inline(always)]
+    pub(crate) fn has_effects(&self) -> bool {
+        self.spec & spec::EFFECTS != 0
     }
 
     /// The first argument (the command name), or empty for an empty command.
@@ -289,7 +324,7 @@ impl Cmd {
 
     /// True for commands whose arguments hold secrets (AUTH, HELLO ... AUTH, ACL SETUSER with
     /// a password rule, CONFIG SET requirepass, MIGRATE ... AUTH, SENTINEL SET auth-pass, ...;
-    /// the command table in `cmd/spec.rs` lists them): those arguments are never logged, and
+    /// the command table in `cmd/spec` lists them): those arguments are never logged, and
     /// the server's error replies to such a command are scrubbed of them.
     pub fn is_sensitive(&self) -> bool {
         !secrets::secret_positions(self).is_empty()
@@ -536,7 +571,7 @@ mod tests {
         }
     }
 
-    // One test per row of the command table (cmd/spec.rs) that carries secrets.
+    // One test per row of the command table (cmd/spec) that carries secrets.
 
     #[test]
     fn redacts_auth() {

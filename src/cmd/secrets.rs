@@ -13,7 +13,7 @@ pub(crate) const REDACTED: &str = "<redacted>";
 
 /// The positions (0 = the command name) of `cmd`'s secret arguments, in order.
 pub(crate) fn secret_positions(cmd: &Cmd) -> Vec<usize> {
-    let Some(rule) = spec::lookup(cmd).and_then(|s| s.secrets) else {
+    let Some(rule) = spec::secrets(cmd) else {
         return Vec::new();
     };
     let args: Vec<&[u8]> = cmd.args().collect();

@@ -2,10 +2,11 @@
 //! never hands a connection to the next user in MULTI, WATCH, subscribed, in another
 //! database, with tracking on, or otherwise altered.
 
+use crate::cmd::spec::{self, Session};
 use crate::cmd::Cmd;
 
 /// Session state changed by commands sent on a connection, as far as the client can tell
-/// from the command names.
+/// from the command names (the command table's `session` effects, `cmd/spec`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionState {
@@ -31,41 +32,34 @@ impl SessionState {
     }
 
     /// Account for `cmd` being sent.
+    #[inline]
     pub(crate) fn observe(&mut self, cmd: &Cmd, configured_db: u32) {
-        let name = cmd.name();
-        let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        if let Some(effect) = spec::session(cmd) {
+            self.apply(effect, cmd, configured_db);
+        }
+    }
+
+    /// Account for `cmd`, whose session effect is `effect`, being sent.
+    #[inline(never)]
+    fn apply(&mut self, effect: Session, cmd: &Cmd, configured_db: u32) {
         let arg = |i: usize| cmd.args().nth(i).unwrap_or(&[]);
-        if is("MULTI") {
-            self.in_multi = true;
-        } else if is("EXEC") || is("DISCARD") {
-            self.in_multi = false;
-            self.watching = false;
-        } else if is("WATCH") {
-            self.watching = true;
-        } else if is("UNWATCH") {
-            self.watching = false;
-        } else if is("SELECT") {
-            let db = std::str::from_utf8(arg(1))
-                .ok()
-                .and_then(|s| s.parse::<u32>().ok());
-            self.db_changed = db != Some(configured_db);
-        } else if is("SUBSCRIBE") || is("PSUBSCRIBE") || is("SSUBSCRIBE") {
-            self.subscribed = true;
-        } else if is("CLIENT") {
-            let sub = arg(1);
-            if sub.eq_ignore_ascii_case(b"TRACKING") {
-                self.tracking = !arg(2).eq_ignore_ascii_case(b"OFF");
-            } else if sub.eq_ignore_ascii_case(b"REPLY") || sub.eq_ignore_ascii_case(b"SETNAME") {
-                self.other = true;
+        match effect {
+            Session::Multi => self.in_multi = true,
+            Session::EndTransaction => {
+                self.in_multi = false;
+                self.watching = false;
             }
-        } else if is("HELLO")
-            || is("AUTH")
-            || is("RESET")
-            || is("READONLY")
-            || is("READWRITE")
-            || is("MONITOR")
-        {
-            self.other = true;
+            Session::Watch => self.watching = true,
+            Session::Unwatch => self.watching = false,
+            Session::Select => {
+                let db = std::str::from_utf8(arg(1))
+                    .ok()
+                    .and_then(|s| s.parse::<u32>().ok());
+                self.db_changed = db != Some(configured_db);
+            }
+            Session::Subscribe => self.subscribed = true,
+            Session::Tracking => self.tracking = !arg(2).eq_ignore_ascii_case(b"OFF"),
+            Session::Other => self.other = true,
         }
     }
 }
