@@ -259,8 +259,8 @@ impl Decoder {
         self.make_writable(min_space);
         let end = self.end;
         // Inside a large bulk string the reply's size is known: the buffer grows toward it
-        // (at once up to 1 MiB past what arrived, then doubling, so at most twice what
-        // arrived plus 1 MiB is reserved) and never past it, so that a 500 MB value ends in
+        // (at once up to 512 KiB past what arrived, then doubling, so at most twice what
+        // arrived plus 512 KiB is reserved) and never past it, so that a 500 MB value ends in
         // a buffer of 500 MB, not 512 MiB or 1 GiB.
         let known = self.pos.saturating_add(self.scan.need());
         // Unique after `make_writable`, so this never clones.
@@ -452,8 +452,9 @@ pub(crate) enum Next<'a> {
 
 /// How far past the bytes received a large bulk string's announced length is trusted when
 /// the read buffer grows toward it: a reply up to this size is read into one allocation
-/// of its size (no copies while growing).
-const KNOWN_SIZE_HEADROOM: usize = 1024 * 1024;
+/// of its size (no copies while growing). Kept under 1 MiB: a hostile length followed by
+/// nothing must not cost a megabyte (tests/faults.rs, `fault_hostile_lengths_...`).
+const KNOWN_SIZE_HEADROOM: usize = 512 * 1024;
 
 /// Largest buffer a drained decoder keeps for the next reply.
 pub const RETAINED_CAPACITY: usize = 32 * 1024;
@@ -495,7 +496,7 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
 mod tests {
     use super::*;
 
-    /// A large bulk string's announced size is allocated at once up to 1 MiB past what
+    /// A large bulk string's announced size is allocated at once up to 512 KiB past what
     /// arrived (no regrowth copies), and a hostile length reserves no more than twice what
     /// arrived plus that headroom.
     #[test]
