@@ -171,7 +171,7 @@ fn health_and_info_on_each_server() {
 fn server_down_and_wrong_password_are_clear_errors() {
     let kind = kinds()[0];
     // Down: a port nobody listens on.
-    let port = valkit::testkit::free_port();
+    let port = valkit::testkit::dead_port();
     let url = format!("redis://127.0.0.1:{port}");
     for args in [
         &["health"][..],
@@ -713,7 +713,7 @@ fn pattern_subcommands_on_a_cluster() {
 fn cluster_errors_are_clear() {
     let kind = kinds()[0];
     // No server at the seed: exit 1, a clear message, quickly.
-    let dead = format!("redis://127.0.0.1:{}", valkit::testkit::free_port());
+    let dead = format!("redis://127.0.0.1:{}", valkit::testkit::dead_port());
     let t = std::time::Instant::now();
     let err = fails(Some(&dead), &["--cluster", "queue", "ls"], 1);
     assert!(

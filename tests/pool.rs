@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{combos, key, kinds, shared};
-use valkit::testkit::{free_port, Server, ServerOptions};
+use valkit::testkit::{dead_port, Server, ServerOptions};
 use valkit::{
     cmd, pipe, ConnectionConfig, ErrorKind, Execute, Pool, PoolOptions, PoolStats,
     PooledConnection, Protocol, Secret, Value,
@@ -295,7 +295,7 @@ fn wrong_password_fails_fast() {
 
 #[test]
 fn dead_server_fails_fast_with_the_connect_error() {
-    let cfg = ConnectionConfig::new("127.0.0.1", free_port());
+    let cfg = ConnectionConfig::new("127.0.0.1", dead_port());
     let opts = PoolOptions::new().checkout_timeout(Duration::from_secs(5));
     // Building does not touch the network...
     let pool = Pool::new(cfg.clone(), opts.clone()).unwrap();

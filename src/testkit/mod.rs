@@ -90,6 +90,31 @@ pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
+/// A loopback port nothing listens on: a [`free_port`] whose connect was just refused
+/// (another test's server may have taken a released port meanwhile; such ports are
+/// skipped). For "server down" tests. The window between this check and the caller's own
+/// connect is microseconds, not the whole test.
+///
+/// # Panics
+///
+/// When no such port is found in 50 tries.
+pub fn dead_port() -> u16 {
+    for _ in 0..50 {
+        let port = free_port();
+        let refused = matches!(
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                std::time::Duration::from_millis(200),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+        );
+        if refused {
+            return port;
+        }
+    }
+    panic!("no loopback port refused connections in 50 tries")
+}
+
 /// `n` distinct free ports, all held until every one is chosen.
 pub(crate) fn free_ports(n: usize) -> Vec<u16> {
     let mut held = Vec::with_capacity(n);
