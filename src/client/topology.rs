@@ -616,7 +616,8 @@ impl Client {
         // Several slots: group by the primary that owns each (keyless commands join the
         // first group).
         let map = self.cluster().nodes.map();
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        // Addresses borrowed from the map snapshot: no allocation per command.
+        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
         let mut keyless = Vec::new();
         for (i, s) in slots.iter().enumerate() {
             let SlotOf::Slot(s) = *s else {
@@ -624,7 +625,7 @@ impl Client {
                 continue;
             };
             let addr = match map.shard(s) {
-                Some(sh) => sh.primary.clone(),
+                Some(sh) => sh.primary.as_str(),
                 None => return Err(no_owner(s)),
             };
             match groups.iter_mut().find(|(a, _)| *a == addr) {
@@ -719,11 +720,7 @@ impl Client {
     /// replies, with redirects inside followed, or an error the retry policy must not
     /// repeat), [`First::Again`] when the full per-group path must run (redirected as a
     /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
-    fn send_groups_together(
-        &self,
-        groups: &[(String, Vec<usize>)],
-        subs: &[Pipeline],
-    ) -> Vec<First> {
+    fn send_groups_together(&self, groups: &[(&str, Vec<usize>)], subs: &[Pipeline]) -> Vec<First> {
         let topo = self.cluster();
         let policy = &self.shared.retry;
         let settle = |e: Error, sub: &Pipeline| -> First {
