@@ -41,27 +41,6 @@ fn builder(t: Target, name: &str) -> CacheBuilder<Conn> {
     Cache::builder(conn(t)).namespace(&ns)
 }
 
-/// What a child process is told to connect to: a server's URL, or `cluster:` and seed URLs.
-fn child_url(t: Target) -> String {
-    match t {
-        Target::Single(kind) => shared(kind).url(),
-        Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
-    }
-}
-
-/// The executor for a [`child_url`].
-fn child_conn(url: &str) -> Conn {
-    match url.strip_prefix("cluster:") {
-        Some(seeds) => Arc::new(
-            valkit::Client::builder()
-                .cluster(seeds.split(','))
-                .build()
-                .unwrap(),
-        ),
-        None => Arc::new(Connection::open_url(url).unwrap()),
-    }
-}
-
 fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
 }
@@ -183,7 +162,7 @@ const CHILD_NS: &str = "VALKIT_CACHE_TEST_CHILD_NS";
 /// (a counter in the server), then 8 threads ask for one cold key; the loader counts its
 /// runs in the server.
 fn cross_process_role(url: &str, ns: &str) {
-    let conn = child_conn(url);
+    let conn = support::child_conn(url);
     let cache = Cache::builder(conn.clone())
         .namespace(ns)
         .cross_process(CrossProcess {
@@ -231,7 +210,7 @@ fn cross_process_child() {
 #[test]
 fn cross_process_singleflight_loads_once() {
     for t in targets() {
-        let url = child_url(t);
+        let url = t.child_url();
         let ns = key(&format!("xproc-{}", t.label()));
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "cross_process_child", "--test-threads=1"])

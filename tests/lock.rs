@@ -321,10 +321,9 @@ const INCREMENTS: usize = 1000;
 /// GET-then-SET on a plain counter under the lock. `url` is a server's URL, or `cluster:`
 /// and seed URLs separated by commas (a cluster client).
 fn mutex_role(url: &str, name: &str, native: NativeCommands) -> Vec<u64> {
-    let pool: Exec = match url.strip_prefix("cluster:") {
-        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
-        None => Arc::new(Pool::from_url(url, PoolOptions::new().max_size(THREADS + 2)).unwrap()),
-    };
+    let pool: Exec = support::child_exec(url, |url| {
+        Arc::new(Pool::from_url(url, PoolOptions::new().max_size(THREADS + 2)).unwrap())
+    });
     let l = Locks::builder(pool.clone())
         .native_commands(native)
         .max_poll(Duration::from_millis(50))
@@ -390,10 +389,7 @@ fn lock_mutex_child() {
 #[test]
 fn mutual_exclusion_across_two_processes() {
     for t in targets() {
-        let url = match t {
-            Target::Single(kind) => shared(kind).url(),
-            Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
-        };
+        let url = t.child_url();
         let name = key(&format!("mutex-{}", t.label()));
         let mut child = std::process::Command::new(std::env::current_exe().unwrap());
         child

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{key, kinds, shared, targets, thread_names, Exec, Target};
 use valkit::queue::{Job, Nacked, Priority, Queue, QueueErrorKind, QueueOptions, WorkerPool};
-use valkit::{cmd, Client, Connection, Execute, FromValue, Pool, PoolOptions};
+use valkit::{cmd, Client, Execute, FromValue, Pool, PoolOptions};
 
 /// A connection on a single server, a cluster client on the cluster.
 type Conn = Exec;
@@ -29,22 +29,6 @@ fn conn(t: Target) -> Conn {
 fn queue(t: Target, name: &str, opts: QueueOptions) -> Queue<Conn> {
     let name = key(&format!("q-{name}-{}", t.label()));
     Queue::with_options(conn(t), &name, opts).unwrap()
-}
-
-/// What a child process is told to connect to: a server's URL, or `cluster:` and seed URLs.
-fn child_url(t: Target) -> String {
-    match t {
-        Target::Single(kind) => shared(kind).url(),
-        Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
-    }
-}
-
-/// The executor for a [`child_url`].
-fn child_conn(url: &str) -> Conn {
-    match url.strip_prefix("cluster:") {
-        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
-        None => Arc::new(Connection::open_url(url).unwrap()),
-    }
 }
 
 fn fast() -> QueueOptions {
@@ -487,7 +471,7 @@ fn queue_child_role() {
     let (Ok(url), Ok(name)) = (std::env::var(CHILD_URL), std::env::var(CHILD_QUEUE)) else {
         return;
     };
-    let c = child_conn(&url);
+    let c = support::child_conn(&url);
     let q = Queue::with_options(
         c.clone(),
         &name,
@@ -536,7 +520,7 @@ fn killed_consumer_jobs_reappear_after_the_lease() {
         let started = format!("{{{name}}}:started");
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "queue_child_role", "--test-threads=1"])
-            .env(CHILD_URL, child_url(t))
+            .env(CHILD_URL, t.child_url())
             .env(CHILD_QUEUE, &name)
             .stdout(std::process::Stdio::null())
             .spawn()

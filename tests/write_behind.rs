@@ -25,29 +25,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
-use support::{key, kinds, shared, targets, thread_names, Exec, Target};
+use support::{key, kinds, targets, thread_names, Exec, Target};
 use valkit::testkit::ServerOptions;
 use valkit::write_behind::{Backpressure, OriginError, Write, WriteBehind, WriteBehindErrorKind};
-use valkit::{Client, Connection};
 
 /// A connection on a single server, a cluster client on the cluster.
 type Conn = Exec;
-
-/// `url` is a server's URL, or `cluster:` and seed URLs separated by commas.
-fn conn_url(url: &str) -> Conn {
-    match url.strip_prefix("cluster:") {
-        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
-        None => Arc::new(Connection::open_url(url).unwrap()),
-    }
-}
-
-/// What [`conn_url`] takes for `t`.
-fn url(t: Target) -> String {
-    match t {
-        Target::Single(kind) => shared(kind).url(),
-        Target::Cluster => format!("cluster:{}", support::cluster().urls()[..2].join(",")),
-    }
-}
 
 fn conn(t: Target) -> Conn {
     t.conn()
@@ -391,7 +374,7 @@ fn write_behind_child_role() {
     };
     let n: usize = n.parse().unwrap();
     let wb = crash_builder(
-        conn_url(&url),
+        support::child_conn(&url),
         &name,
         Path::new(&file),
         Duration::from_millis(5),
@@ -570,7 +553,7 @@ fn crash_run(
             }
         }
     }
-    let c = conn_url(&url_of());
+    let c = support::child_conn(&url_of());
     let probe = WriteBehind::builder(c.clone(), &name)
         .origin(|_: &[Write]| -> Result<(), OriginError> { Ok(()) })
         .workers(0)
@@ -585,9 +568,15 @@ fn crash_run(
     // The quiescent point after the crash (and restart), before anyone drains: every
     // accepted write is applied (origin file), pending (a partition or an in-flight batch,
     // read raw from the server) or dead-lettered, and the pending counter is exact.
-    let at_crash = snapshot(&conn_url(&url_of()), &name, &file, seed, &accepted);
+    let at_crash = snapshot(
+        &support::child_conn(&url_of()),
+        &name,
+        &file,
+        seed,
+        &accepted,
+    );
     // A new process's worth of workers drains what is left.
-    let c = conn_url(&url_of());
+    let c = support::child_conn(&url_of());
     let wb = crash_builder(c.clone(), &name, &file, Duration::ZERO);
     wb.flush(Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
@@ -701,7 +690,7 @@ fn crash_child_killed_mid_batch_nothing_lost() {
     let writes = env_num("VALKIT_WB_CRASH_WRITES", 10_000) as usize;
     let seed0 = env_num("VALKIT_WB_SEED", 0x5eed);
     for t in targets() {
-        let url = url(t);
+        let url = t.child_url();
         let started = Instant::now();
         let figures: Vec<(u64, CrashFigures)> = (0..runs)
             .map(|r| {

@@ -58,6 +58,15 @@ impl Target {
         }
     }
 
+    /// What a child process is told to connect to: the server's URL, or `cluster:` and
+    /// seed URLs separated by commas (see [`child_exec`]).
+    pub fn child_url(self) -> String {
+        match self {
+            Target::Single(kind) => shared(kind).url(),
+            Target::Cluster => format!("cluster:{}", cluster().urls()[..2].join(",")),
+        }
+    }
+
     /// A client: on one server, or on the cluster.
     pub fn client(self) -> Client {
         match self {
@@ -68,6 +77,20 @@ impl Target {
             Target::Cluster => cluster_client(),
         }
     }
+}
+
+/// The executor for a [`Target::child_url`]: a cluster client for `cluster:` seeds,
+/// otherwise what `single` makes of the server URL.
+pub fn child_exec(url: &str, single: impl FnOnce(&str) -> Exec) -> Exec {
+    match url.strip_prefix("cluster:") {
+        Some(seeds) => Arc::new(Client::builder().cluster(seeds.split(',')).build().unwrap()),
+        None => single(url),
+    }
+}
+
+/// [`child_exec`] with a plain connection to a single server.
+pub fn child_conn(url: &str) -> Exec {
+    child_exec(url, |u| Arc::new(Connection::open_url(u).unwrap()))
 }
 
 /// Every target: the single servers of [`kinds`], then the shared cluster.
