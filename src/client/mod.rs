@@ -4,6 +4,7 @@
 
 mod breaker;
 mod builder;
+mod cluster_pipeline;
 #[cfg(test)]
 mod command_table_golden;
 mod health;
