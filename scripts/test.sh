@@ -111,6 +111,13 @@ cargo test --all-features --no-run --quiet
 step "cargo test --all-features (run)"
 timeout --foreground "${VALKIT_TEST_TIMEOUT:-720}" cargo test --all-features
 
+step "cluster suites again, on a Redis 7.0 cluster"
+# The same cluster tests and pattern suites, the shared cluster made of redis-server
+# (VALKIT_CLUSTER_KIND); single-server-only tests run once more on Valkey alone.
+VALKIT_CLUSTER_KIND=redis VALKIT_ONLY=cluster timeout --foreground 300 \
+    cargo test --all-features --test cluster --test cache --test lock --test limit \
+    --test queue --test write_behind
+
 step "fuzz smoke (seed replay + 5 s per target)"
 scripts/fuzz-smoke.sh 5
 

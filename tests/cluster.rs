@@ -13,17 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::key;
-use valkit::testkit::{shared_cluster, Cluster, ClusterOptions, ServerKind};
+use valkit::testkit::{Cluster, ClusterOptions};
 use valkit::{
     cmd, key_slot, pipe, Backoff, Client, Commands, Connection, ErrorKind, Execute, ReplicaReads,
     RetryPolicy, ScanOptions, Script, ServerErrorKind, Value,
 };
 
 fn cluster() -> &'static Cluster {
-    match shared_cluster(ServerKind::Valkey) {
-        Ok(c) => c,
-        Err(e) => panic!("cannot start the shared cluster: {e}"),
-    }
+    support::cluster()
 }
 
 fn client() -> Client {
@@ -58,6 +55,15 @@ fn calls(port: u16, name: &str) -> u64 {
 fn testkit_cluster_is_ready_with_three_primaries_and_three_replicas() {
     let c = cluster();
     assert_eq!(c.nodes().len(), 6);
+    // The cluster is made of the server VALKIT_CLUSTER_KIND asks for (Valkey by default).
+    let info: String = node_conn(c.nodes()[0].port())
+        .query(&cmd("INFO").arg("server"))
+        .unwrap();
+    assert_eq!(
+        info.contains("valkey_version:"),
+        support::cluster_kind() == valkit::testkit::ServerKind::Valkey,
+        "{info}"
+    );
     assert_eq!(c.primary_ports().unwrap().len(), 3);
     assert_eq!(c.replica_ports().unwrap().len(), 3);
     for n in c.nodes() {
@@ -588,7 +594,7 @@ fn live_slot_migration_under_load_from_four_threads_loses_nothing() {
 
 #[test]
 fn failover_and_a_killed_primary_give_bounded_typed_errors_then_recover() {
-    let mut c = ClusterOptions::new(ServerKind::Valkey)
+    let mut c = ClusterOptions::new(support::cluster_kind())
         .node_timeout(Duration::from_millis(1000))
         .start()
         .unwrap();
@@ -780,7 +786,7 @@ fn a_split_pipeline_runs_again_the_share_of_a_node_that_timed_out() {
 /// link is back, the hinted reads return to the replica.
 #[test]
 fn reader_when_in_sync_skips_a_replica_whose_link_is_down() {
-    let c = ClusterOptions::new(ServerKind::Valkey)
+    let c = ClusterOptions::new(support::cluster_kind())
         .primaries(1)
         .replicas(1)
         .start()

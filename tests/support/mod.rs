@@ -28,11 +28,11 @@ impl Target {
         }
     }
 
-    /// The server kind behind it (the shared cluster is Valkey).
+    /// The server kind behind it (the shared cluster's: [`cluster_kind`]).
     pub fn kind(self) -> ServerKind {
         match self {
             Target::Single(kind) => kind,
-            Target::Cluster => ServerKind::Valkey,
+            Target::Cluster => cluster_kind(),
         }
     }
 
@@ -106,9 +106,20 @@ pub fn targets() -> Vec<Target> {
     v
 }
 
-/// The Valkey cluster shared by the tests of this binary.
+/// The server the clusters of these tests are made of: Valkey, or Redis with
+/// `VALKIT_CLUSTER_KIND=redis` (`scripts/test.sh` runs the cluster suites once more that
+/// way, so the cluster client is tested on both servers).
+pub fn cluster_kind() -> ServerKind {
+    match std::env::var("VALKIT_CLUSTER_KIND").ok().as_deref() {
+        None | Some("") | Some("valkey") => ServerKind::Valkey,
+        Some("redis") => ServerKind::Redis,
+        Some(other) => panic!("VALKIT_CLUSTER_KIND={other}: use valkey or redis"),
+    }
+}
+
+/// The cluster shared by the tests of this binary ([`cluster_kind`]).
 pub fn cluster() -> &'static Cluster {
-    match testkit::shared_cluster(ServerKind::Valkey) {
+    match testkit::shared_cluster(cluster_kind()) {
         Ok(c) => c,
         Err(e) => panic!("cannot start the shared cluster: {e}"),
     }
@@ -124,10 +135,11 @@ pub fn cluster_client() -> Client {
 
 /// The server kinds every test runs against: both Valkey and Redis. A missing binary is a
 /// test failure with instructions, never a silent skip. `VALKIT_ONLY=valkey|redis`
-/// narrows the run for local debugging.
+/// narrows the run for local debugging; `VALKIT_ONLY=cluster` (the cluster pass of
+/// `scripts/test.sh`) keeps the tests that only run on single servers to Valkey.
 pub fn kinds() -> Vec<ServerKind> {
     match std::env::var("VALKIT_ONLY").ok().as_deref() {
-        Some("valkey") => vec![ServerKind::Valkey],
+        Some("valkey" | "cluster") => vec![ServerKind::Valkey],
         Some("redis") => vec![ServerKind::Redis],
         _ => vec![ServerKind::Valkey, ServerKind::Redis],
     }
