@@ -10,13 +10,15 @@
 //! elsewhere on the machine lands on all of them alike. Pool sizes: `VALKIT_POOL_SIZES`
 //! (default `16`), the same size for valkit and r2d2.
 //!
-//! * `pool`: valkit `pool.get()` + `GET` + return: the normal path (a connection returned
-//!   within `skip_check_within`, 2 ms, is handed out as is; older ones get a socket peek;
-//!   no round trip on checkout);
-//! * `pool+peek`: the same with `skip_check_within = 0`: a socket peek (three system
-//!   calls) on every checkout, the behaviour before issue 11;
+//! * `pool`: valkit `pool.get()` + `GET` + return with the default options: a socket peek
+//!   (three system calls) on every checkout, so a dead connection is never handed out;
+//! * `pool+skip`: the same with `skip_check_within(250 ms)`: a connection returned less
+//!   than 250 ms ago is handed out unchecked (what r2d2 without its check does always);
 //! * `pool+ping`: the same with `idle_check_after = 0`, i.e. a `PING` before every
 //!   checkout, what r2d2 pays with its default `test_on_check_out`;
+//! * `client`: a `valkit::Client` with a pool of that size and default options (retry,
+//!   breaker, metrics; an idempotent call with retries left skips the check on a
+//!   connection returned within 250 ms: `skip_check_when_resendable`): what users call;
 //! * `r2d2 default`: `r2d2::Pool<redis::Client>` with r2d2's defaults
 //!   (`test_on_check_out = true`: `PING` on every checkout) but `max_size`;
 //! * `r2d2 no-check`: the same with `test_on_check_out(false)` (only redis-rs's
@@ -173,10 +175,10 @@ fn main() -> valkit::Result<()> {
             make: valkit_pool(valkit(PoolOptions::new())?, &get),
         });
         variants.push(Variant {
-            name: "pool+peek",
+            name: "pool+skip",
             size,
             make: valkit_pool(
-                valkit(PoolOptions::new().skip_check_within(Duration::ZERO))?,
+                valkit(PoolOptions::new().skip_check_within(Duration::from_millis(250)))?,
                 &get,
             ),
         });
@@ -187,6 +189,23 @@ fn main() -> valkit::Result<()> {
                 valkit(PoolOptions::new().idle_check_after(Duration::ZERO))?,
                 &get,
             ),
+        });
+        variants.push(Variant {
+            name: "client",
+            size,
+            make: {
+                let client = valkit::Client::builder()
+                    .config(config.clone())
+                    .pool(PoolOptions::new().max_size(size.unwrap_or(16) as usize))
+                    .build()?;
+                let get = get.clone();
+                Box::new(move || {
+                    let (client, get) = (client.clone(), get.clone());
+                    Box::new(move || {
+                        std::hint::black_box(client.exec(&get).expect("client GET"));
+                    })
+                })
+            },
         });
         variants.push(Variant {
             name: "r2d2 default",
@@ -255,7 +274,7 @@ fn main() -> valkit::Result<()> {
         for (i, v) in variants.iter().enumerate() {
             let size = v.size.map_or("-".to_owned(), |s| s.to_string());
             let (over_nocheck, over_default) = match v.size {
-                Some(size) if v.name.starts_with("pool") => (
+                Some(size) if v.name.starts_with("pool") || v.name == "client" => (
                     format!("{:.2}", ratio(i, find("r2d2 no-check", Some(size)))),
                     format!("{:.2}", ratio(i, find("r2d2 default", Some(size)))),
                 ),
@@ -284,10 +303,13 @@ fn main() -> valkit::Result<()> {
                 find("r2d2 no-check", Some(size)),
                 find("r2d2 default", Some(size)),
             );
+            let c = find("client", Some(size));
             println!(
-                "ratio threads={threads} size={size}: valkit/r2d2-no-check {:.3} (goal >= 1.0), valkit/r2d2-default {:.3} (goal >= 1.8)",
+                "ratio threads={threads} size={size}: pool/r2d2-no-check {:.3} (goal >= 1.0), pool/r2d2-default {:.3} (goal >= 1.8); client/r2d2-no-check {:.3}, client/r2d2-default {:.3}",
                 ratio(p, nc),
-                ratio(p, d)
+                ratio(p, d),
+                ratio(c, nc),
+                ratio(c, d)
             );
         }
     }
