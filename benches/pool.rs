@@ -168,6 +168,7 @@ fn main() -> valkit::Result<()> {
                 .build(client.clone())
                 .expect("r2d2 pool")
         };
+        let max = size as usize;
         let size = Some(size);
         variants.push(Variant {
             name: "pool",
@@ -196,7 +197,7 @@ fn main() -> valkit::Result<()> {
             make: {
                 let client = valkit::Client::builder()
                     .config(config.clone())
-                    .pool(PoolOptions::new().max_size(size.unwrap_or(16) as usize))
+                    .pool(PoolOptions::new().max_size(max))
                     .build()?;
                 let get = get.clone();
                 Box::new(move || {
