@@ -70,12 +70,12 @@ pub(crate) struct ClusterTopology {
 /// The node one attempt goes to.
 pub(crate) struct Hop<'t> {
     nodes: &'t Nodes,
-    addr: String,
+    pub(super) addr: String,
     breaker: Arc<Breaker>,
     /// Over a `READONLY` connection (a replica read).
-    replica: bool,
+    pub(super) replica: bool,
     /// `ASKING` first.
-    asking: bool,
+    pub(super) asking: bool,
 }
 
 impl Node for Hop<'_> {

@@ -13,6 +13,8 @@
 
 mod cluster;
 mod standalone;
+#[cfg(test)]
+mod tests;
 mod writer_reader;
 
 use std::time::Instant;
