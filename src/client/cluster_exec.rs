@@ -64,7 +64,8 @@ impl Client {
             .expect("cluster topology present")
     }
 
-    /// Count and observe one cluster call, as `Client::run` does for a single endpoint.
+    /// Count and observe one cluster call that did not go through [`Client::run`] (a split
+    /// pipeline, a fan-out, a command refused before sending), as `run` would.
     pub(super) fn observe_cluster(
         &self,
         name: CommandName<'_>,
@@ -98,20 +99,12 @@ impl Client {
         }
     }
 
+    /// Log, count and observe a retry of `name` (what [`Client::run`] does for its calls).
     pub(super) fn retry_hook<'a>(
         &'a self,
         name: CommandName<'a>,
     ) -> impl FnMut(&Error, Duration) + 'a {
-        let observers = &self.shared.observers;
-        let metrics = &self.shared.metrics;
-        move |e: &Error, delay: Duration| {
-            let label = name.label();
-            log::debug!("cluster: retrying {label} in {delay:?} after: {e}");
-            metrics.count_retry();
-            for o in observers {
-                o.on_retry(&label, e, delay);
-            }
-        }
+        move |e: &Error, delay: Duration| self.on_retry(name, e, delay)
     }
 
     /// Run one command on the cluster with `f` doing the attempt on a connection.

@@ -238,7 +238,7 @@ impl Client {
 
     /// Log, count and observe a retry.
     #[cold]
-    fn on_retry(&self, name: CommandName<'_>, e: &Error, delay: Duration) {
+    pub(super) fn on_retry(&self, name: CommandName<'_>, e: &Error, delay: Duration) {
         let label = name.label();
         log::debug!("retrying {label} in {delay:?} after: {e}");
         self.shared.metrics.count_retry();
