@@ -16,15 +16,22 @@ use crate::cmd::{cmd, Execute};
 use crate::conn::Connection;
 use crate::error::{Error, ErrorKind, Result, ServerErrorKind};
 
-/// How a call's attempts ended.
-pub(crate) struct Outcome<T> {
-    pub(crate) result: Result<T>,
+/// How a call's attempts went, besides the result (filled in by [`attempt_loop`]).
+pub(crate) struct Tally {
     /// Attempts made (redirects not counted; 0 when the breaker refused the call).
     pub(crate) attempts: u32,
     /// The endpoint label of the last node tried (the writer when none was).
     pub(crate) endpoint: Endpoint,
     /// When the last connection went back to its pool.
     pub(crate) returned: Option<Instant>,
+}
+
+impl Tally {
+    pub(crate) const NEW: Tally = Tally {
+        attempts: 0,
+        endpoint: Endpoint::Writer,
+        returned: None,
+    };
 }
 
 /// Whether `e` counts as a failure for the breaker of the node that returned it: a
@@ -38,7 +45,10 @@ fn breaker_failure<P: Topology>(e: &Error) -> bool {
 /// first checkout's clock reading); `retry` is asked only after a failure, or before the
 /// first checkout when the pool could skip its check (classifying a command costs
 /// instructions every call would pay); `on_retry` is told of every retry with its delay.
+/// (The tally is an out-parameter: the result is returned in place, not moved through a
+/// struct.)
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn attempt_loop<'t, P: Topology, T>(
     topo: &'t P,
     call: &Call,
@@ -47,18 +57,21 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
     retry: impl Fn() -> Retry,
     mut on_retry: impl FnMut(&Error, Duration),
     mut attempt: impl FnMut(&Connection) -> Result<T>,
-) -> Outcome<T> {
+    tally: &mut Tally,
+) -> Result<T> {
     let mut attempts = 0;
     let mut redirects = 0;
     let mut delay = Duration::ZERO;
     let mut returned = None;
     let mut unchecked = false;
+    // The node of the last attempt (`None`: none could be chosen).
+    let mut last: Option<P::Node<'t>> = None;
     // The permit of a topology whose calls never change node (`PERMIT_PER_CALL`).
     let mut call_permit: Option<Permit> = None;
     // The previous attempt: its node (`None`: none could be chosen), its error, and
     // whether it is followed as a redirect.
     let mut previous: Option<(Option<P::Node<'t>>, Error, bool)> = None;
-    let (result, last) = loop {
+    let result = 'call: loop {
         let epoch = topo.epoch();
         let chosen = topo.choose(
             call,
@@ -81,13 +94,16 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
                     previous = Some((None, e, false));
                     continue;
                 }
-                break (Err(e), None);
+                break Err(e);
             }
         };
         if P::PERMIT_PER_CALL && call_permit.is_none() {
             match node.breaker().acquire() {
                 Ok(p) => call_permit = Some(p),
-                Err(e) => break (Err(e), Some(node)),
+                Err(e) => {
+                    last = Some(node);
+                    break Err(e);
+                }
             }
         }
         if attempts == 0 && redirects == 0 {
@@ -99,44 +115,47 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
                 policy.attempts > 1 && node.trusts_resendable() && retry() == Retry::Idempotent;
         }
         attempts += 1;
-        let r = match if P::PERMIT_PER_CALL {
-            Ok(None)
-        } else {
-            node.breaker().acquire().map(Some)
-        } {
-            Err(e) => Err(e),
-            Ok(permit) => {
-                // The first attempt's checkout starts at `t0` (one clock read less).
-                let start = if attempts == 1 && redirects == 0 {
-                    t0
-                } else {
-                    Instant::now()
-                };
-                let r = node.checkout(start, unchecked).and_then(|conn| {
-                    if node.asking() {
-                        conn.exec(&cmd("ASKING"))?;
-                    }
-                    let r = attempt(&conn);
-                    if let Err(e) = &r {
-                        if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
-                            // The node became a replica (failover): this connection
-                            // points at the wrong server; never reuse it.
-                            conn.close("READONLY: the endpoint is a replica now");
-                        }
-                    }
-                    returned = Some(conn.release());
-                    r
-                });
-                if let Some(permit) = permit {
-                    let failed = r.as_ref().err().is_some_and(breaker_failure::<P>);
-                    node.breaker().record(permit, failed);
+        let e = 'failed: {
+            let permit = if P::PERMIT_PER_CALL {
+                None
+            } else {
+                match node.breaker().acquire() {
+                    Ok(p) => Some(p),
+                    Err(e) => break 'failed e,
                 }
+            };
+            // The first attempt's checkout starts at `t0` (one clock read less).
+            let start = if attempts == 1 && redirects == 0 {
+                t0
+            } else {
+                Instant::now()
+            };
+            let r = node.checkout(start, unchecked).and_then(|conn| {
+                if node.asking() {
+                    conn.exec(&cmd("ASKING"))?;
+                }
+                let r = attempt(&conn);
+                if let Err(e) = &r {
+                    if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
+                        // The node became a replica (failover): this connection points
+                        // at the wrong server; never reuse it.
+                        conn.close("READONLY: the endpoint is a replica now");
+                    }
+                }
+                returned = Some(conn.release());
                 r
+            });
+            if let Some(permit) = permit {
+                let failed = r.as_ref().err().is_some_and(breaker_failure::<P>);
+                node.breaker().record(permit, failed);
             }
-        };
-        let e = match r {
-            Ok(v) => break (Ok(v), Some(node)),
-            Err(e) => e,
+            match r {
+                Ok(v) => {
+                    last = Some(node);
+                    break 'call Ok(v);
+                }
+                Err(e) => e,
+            }
         };
         if P::FOLLOWS_REDIRECTS && redirects < MAX_REDIRECTS && e.redirect().is_some() {
             // Go where the error says, at once: not a failed attempt.
@@ -158,18 +177,17 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
             previous = Some((Some(node), e, false));
             continue;
         }
-        break (Err(e), Some(node));
+        last = Some(node);
+        break Err(e);
     };
     if let (Some(permit), Some(node)) = (call_permit, &last) {
         let failed = result.as_ref().err().is_some_and(breaker_failure::<P>);
         node.breaker().record(permit, failed);
     }
-    Outcome {
-        result,
-        attempts,
-        endpoint: last.as_ref().map_or(Endpoint::Writer, Node::endpoint),
-        returned,
-    }
+    tally.attempts = attempts;
+    tally.endpoint = last.as_ref().map_or(Endpoint::Writer, Node::endpoint);
+    tally.returned = returned;
+    result
 }
 
 /// The retry rule for one failure (attempts aside).
@@ -201,7 +219,8 @@ impl Client {
         let observed = !self.shared.observers.is_empty();
         let started = observed.then(SystemTime::now);
         let t0 = Instant::now();
-        let out = attempt_loop(
+        let mut tally = Tally::NEW;
+        let result = attempt_loop(
             topo,
             call,
             t0,
@@ -209,31 +228,32 @@ impl Client {
             retry,
             |e, delay| self.on_retry(name, e, delay),
             attempt,
+            &mut tally,
         );
-        let duration = match out.returned {
+        let duration = match tally.returned {
             Some(end) => end.saturating_duration_since(t0),
             None => t0.elapsed(),
         };
-        let error = out.result.as_ref().err();
+        let error = result.as_ref().err();
         self.shared
             .metrics
-            .record(name, out.endpoint, error, duration);
+            .record(name, tally.endpoint, error, duration);
         if let Some(started) = started {
             let label = name.label();
             let event = CommandEvent {
                 command: &label,
-                endpoint: out.endpoint.name(),
+                endpoint: tally.endpoint.name(),
                 commands,
                 started,
                 duration,
-                attempts: out.attempts.max(1),
+                attempts: tally.attempts.max(1),
                 error,
             };
             for o in &self.shared.observers {
                 o.on_command(&event);
             }
         }
-        out.result
+        result
     }
 
     /// Log, count and observe a retry.

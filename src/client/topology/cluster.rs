@@ -25,7 +25,7 @@ use super::{Call, Node, Previous, Reads, Topology};
 use crate::client::breaker::{Breaker, BreakerOptions};
 use crate::client::reader_sync::ReaderSync;
 use crate::client::retry::RetryPolicy;
-use crate::client::run::attempt_loop;
+use crate::client::run::{attempt_loop, Tally};
 use crate::client::{Endpoint, Retry, Target};
 use crate::cluster::{Nodes, Refresher};
 use crate::cmd::keys::SlotOf;
@@ -329,7 +329,17 @@ impl ClusterTopology {
         f: impl FnMut(&Connection) -> Result<T>,
     ) -> (Result<T>, u32, bool) {
         let call = Call { slot, reads: read };
-        let out = attempt_loop(self, &call, Instant::now(), policy, || retry, on_retry, f);
-        (out.result, out.attempts, out.endpoint == Endpoint::Reader)
+        let mut tally = Tally::NEW;
+        let r = attempt_loop(
+            self,
+            &call,
+            Instant::now(),
+            policy,
+            || retry,
+            on_retry,
+            f,
+            &mut tally,
+        );
+        (r, tally.attempts, tally.endpoint == Endpoint::Reader)
     }
 }
