@@ -158,7 +158,8 @@ impl Client {
         self.target(Endpoint::Reader).is_some()
     }
 
-    /// Run an optimistic transaction on the writer: see [`Connection::transaction`].
+    /// Run an optimistic transaction on the writer: see
+    /// [`Connection::transaction`](crate::Connection::transaction).
     /// Not retried (the closure may have side effects); the breaker and metrics apply.
     pub fn transaction<T, K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome<T>>
     where
