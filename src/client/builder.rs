@@ -5,9 +5,11 @@ use std::sync::Arc;
 use super::breaker::{Breaker, BreakerOptions};
 use super::metrics::Metrics;
 use super::observer::Observer;
+use super::reader_sync::ReaderSync;
 use super::retry::RetryPolicy;
-use super::topology::{ClusterTopology, ReplicaReads};
+use super::topology::{ClusterTopology, ReplicaReads, Shape, Standalone, WriterReader};
 use super::{Client, Endpoint, Shared, Target};
+use crate::cluster::Nodes as ClusterNodes;
 use crate::config::ConnectionConfig;
 use crate::error::{Error, Result};
 use crate::pool::{Pool, PoolOptions};
@@ -201,17 +203,6 @@ impl ClientBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let cluster = if self.cluster.is_empty() {
-            None
-        } else {
-            Some(ClusterTopology::connect(
-                &self.cluster,
-                self.pool.clone(),
-                self.breaker.clone(),
-                self.replica_reads,
-                self.cluster_refresh,
-            )?)
-        };
         let Some(writer) = self.writer.or_else(|| self.cluster.first().cloned()) else {
             return Err(Error::config(
                 "no endpoint: call url(), config() or from_env() on the builder",
@@ -224,20 +215,38 @@ impl ClientBuilder {
                 breaker: Breaker::new(endpoint.name(), self.breaker.clone()),
             })
         };
-        let writer = target(Endpoint::Writer, writer)?;
-        let reader = match self.reader.clone() {
-            Some(r) => Some(target(Endpoint::Reader, r)?),
-            None => None,
+        let shape = if !self.cluster.is_empty() {
+            // (The cluster is discovered before the writer's pool is built.)
+            let nodes = ClusterNodes::connect(&self.cluster, self.pool.clone())?;
+            let writer = target(Endpoint::Writer, writer)?;
+            let reader = match self.reader.clone() {
+                Some(r) => Some(target(Endpoint::Reader, r)?),
+                None => None,
+            };
+            Shape::Cluster(ClusterTopology::new(
+                nodes,
+                self.breaker.clone(),
+                self.replica_reads,
+                self.cluster_refresh,
+                (writer, reader),
+            )?)
+        } else {
+            let writer = target(Endpoint::Writer, writer)?;
+            match self.reader.clone() {
+                Some(r) => Shape::WriterReader(WriterReader {
+                    writer,
+                    reader: target(Endpoint::Reader, r)?,
+                    sync: ReaderSync::new(),
+                }),
+                None => Shape::Standalone(Standalone { writer }),
+            }
         };
         Ok(Client {
             shared: Arc::new(Shared {
-                writer,
-                reader,
-                reader_sync: super::reader_sync::ReaderSync::new(),
+                shape,
                 retry: self.retry,
                 metrics: Arc::new(Metrics::default()),
                 observers: self.observers,
-                cluster,
             }),
         })
     }

@@ -75,7 +75,7 @@ impl Client {
 
     /// A readiness answer: the writer answers PING and its breaker is not open.
     pub fn ready(&self) -> bool {
-        let w = &self.shared.writer;
+        let w = self.shared.shape.writer();
         w.breaker.state() != BreakerState::Open
             && w.pool.get().and_then(|c| c.exec(&cmd("PING"))).is_ok()
     }

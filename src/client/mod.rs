@@ -4,6 +4,7 @@
 
 mod breaker;
 mod builder;
+mod cluster_exec;
 mod cluster_pipeline;
 #[cfg(test)]
 mod command_table_golden;
@@ -13,15 +14,15 @@ mod observer;
 mod reader_sync;
 mod retry;
 mod routing;
+mod run;
 mod shard_pubsub;
 mod topology;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
-use crate::cmd::{Cmd, Execute, Pipeline, ReadFrom};
-use crate::conn::{Connection, Transaction, TxOutcome};
-use crate::error::{Error, ErrorKind, Result, ServerErrorKind};
+use crate::cmd::{Cmd, Execute, Pipeline};
+use crate::conn::{Transaction, TxOutcome};
+use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{Pool, PoolStats};
 use crate::resp::Value;
 
@@ -34,6 +35,7 @@ pub use observer::{CommandEvent, Observer};
 pub use retry::{Backoff, RetryPolicy};
 use routing::CommandName;
 pub use topology::ReplicaReads;
+use topology::{Call, Reads, Shape};
 
 /// Which endpoint a command goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,22 +78,18 @@ pub struct Client {
 }
 
 struct Shared {
-    writer: Target,
-    reader: Option<Target>,
-    /// Whether the reader is in sync, for [`ReadFrom::ReaderWhenInSync`].
-    reader_sync: reader_sync::ReaderSync,
+    /// Where each attempt of a command goes: standalone, writer/reader or cluster
+    /// (`client/topology/`).
+    shape: Shape,
     retry: RetryPolicy,
     /// Counted directly by [`Client::run`] (not through the observer list).
     metrics: Arc<Metrics>,
     /// The caller's observers.
     observers: Vec<Arc<dyn Observer>>,
-    /// A cluster client's topology (`client/topology.rs`): when set, every command is
-    /// routed by it and `writer` is only the first seed node's pool.
-    cluster: Option<topology::ClusterTopology>,
 }
 
 /// One endpoint: its pool and its breaker.
-struct Target {
+pub(crate) struct Target {
     endpoint: Endpoint,
     pool: Pool,
     breaker: Breaker,
@@ -157,10 +155,11 @@ impl Client {
 
     /// True when a reader endpoint is configured.
     pub fn has_reader(&self) -> bool {
-        self.shared.reader.is_some()
+        self.target(Endpoint::Reader).is_some()
     }
 
-    /// Run an optimistic transaction on the writer: see [`Connection::transaction`].
+    /// Run an optimistic transaction on the writer: see
+    /// [`Connection::transaction`](crate::Connection::transaction).
     /// Not retried (the closure may have side effects); the breaker and metrics apply.
     pub fn transaction<T, K, F>(&self, keys: &[K], build: F) -> Result<TxOutcome<T>>
     where
@@ -169,28 +168,33 @@ impl Client {
         F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
     {
         let mut build = Some(build);
-        if self.shared.cluster.is_some() {
-            let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
-            return self.cluster_transaction(&keys, |conn| match build.take() {
-                Some(f) => conn.transaction(&keys, f),
-                None => Err(Error::new(
-                    ErrorKind::Aborted,
-                    "transaction closure already used",
-                )),
-            });
+        match &self.shared.shape {
+            Shape::Cluster(_) => {
+                let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+                self.cluster_transaction(&keys, |conn| transaction_once(conn, &keys, &mut build))
+            }
+            Shape::Standalone(t) => {
+                self.transaction_on(t, |conn| transaction_once(conn, keys, &mut build))
+            }
+            Shape::WriterReader(t) => {
+                self.transaction_on(t, |conn| transaction_once(conn, keys, &mut build))
+            }
         }
+    }
+
+    /// A transaction on the writer of a single-server topology: never retried.
+    fn transaction_on<P: topology::Topology, T>(
+        &self,
+        topo: &P,
+        attempt: impl FnMut(&crate::conn::Connection) -> Result<T>,
+    ) -> Result<T> {
         self.run(
             CommandName::MULTI,
-            &self.shared.writer,
+            topo,
+            &Call::PRIMARY,
             1,
             || Retry::Never,
-            |conn| match build.take() {
-                Some(f) => conn.transaction(keys, f),
-                None => Err(Error::new(
-                    ErrorKind::Aborted,
-                    "transaction closure already used",
-                )),
-            },
+            attempt,
         )
     }
 
@@ -207,135 +211,85 @@ impl Client {
     }
 
     fn targets(&self) -> impl Iterator<Item = &Target> {
-        std::iter::once(&self.shared.writer).chain(self.shared.reader.as_ref())
+        self.shared.shape.targets()
     }
 
     fn target(&self, endpoint: Endpoint) -> Option<&Target> {
-        match endpoint {
-            Endpoint::Writer => Some(&self.shared.writer),
-            Endpoint::Reader => self.shared.reader.as_ref(),
-        }
+        self.shared.shape.target(endpoint)
     }
 
-    /// The endpoint for a call: the reader for read-only calls the hint lets go there
-    /// (none: [`ReadFrom::Reader`]), the writer for everything else.
-    fn route(&self, read_only: bool, hint: Option<ReadFrom>) -> &Target {
-        match (&self.shared.reader, read_only, hint) {
-            (Some(r), true, None | Some(ReadFrom::Reader)) => r,
-            (Some(r), true, Some(ReadFrom::ReaderWhenInSync))
-                if self.shared.reader_sync.in_sync(&r.pool) =>
-            {
-                r
-            }
-            _ => &self.shared.writer,
-        }
+    /// A command on a single-server topology (standalone or writer/reader).
+    #[inline]
+    fn exec_on<P: topology::Topology>(&self, topo: &P, cmd: &Cmd) -> Result<Value> {
+        let name = CommandName::of(cmd);
+        let call = Call {
+            slot: None,
+            reads: Reads::of(name.is_read_only(), cmd.read_from_hint()),
+        };
+        let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
+        self.run(name, topo, &call, 1, retry, |conn| conn.exec(cmd))
     }
 
-    /// The one path every command takes: breaker, checkout, attempt, retry, record, observe.
-    ///
-    /// For a command the client knows by name, with no observer installed, it allocates
-    /// nothing and takes no lock of its own (the pool's aside), and reads the clock twice.
-    fn run<T>(
+    /// `exec_frame` on a single-server topology.
+    #[inline]
+    fn exec_frame_on<P: topology::Topology>(
         &self,
-        name: CommandName<'_>,
-        target: &Target,
-        commands: usize,
-        // What the retry loop may do: asked only after a failure (classifying a command
-        // costs instructions every call would pay).
-        retry: impl Fn() -> Retry,
-        mut attempt_fn: impl FnMut(&Connection) -> Result<T>,
+        topo: &P,
+        cmd: &Cmd,
+        read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let name = CommandName::of(cmd);
+        let call = Call {
+            slot: None,
+            reads: Reads::of(name.is_read_only(), cmd.read_from_hint()),
+        };
+        let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
+        self.run(name, topo, &call, 1, retry, |conn| {
+            conn.exec_frame(cmd, &mut *read)
+        })
+    }
+
+    /// A pipeline on a single-server topology, with `attempt` reading the replies.
+    fn pipeline_on<P: topology::Topology, T>(
+        &self,
+        topo: &P,
+        pipeline: &Pipeline,
+        attempt: impl FnMut(&crate::conn::Connection) -> Result<T>,
     ) -> Result<T> {
-        let observed = !self.shared.observers.is_empty();
-        let started = observed.then(SystemTime::now);
-        let t0 = Instant::now();
-        let mut attempts = 0;
-        // When the last connection went back to the pool (its clock reading ends the call).
-        let mut returned = None;
-        let result = match target.breaker.acquire() {
-            Err(e) => Err(e),
-            Ok(permit) => {
-                let policy = &self.shared.retry;
-                let mut delay = std::time::Duration::ZERO;
-                // A call that will be resent whatever happens (idempotent, retries left)
-                // may take a recently returned connection unchecked on its first attempt:
-                // if the server closed it meanwhile, the resend below goes out on a checked
-                // connection (PoolOptions::skip_check_when_resendable).
-                let mut unchecked = policy.attempts > 1
-                    && target.pool.trusts_resendable()
-                    && retry() == Retry::Idempotent;
-                let result = loop {
-                    attempts += 1;
-                    // The first attempt's checkout starts at `t0` (one clock read less).
-                    let start = if attempts == 1 { t0 } else { Instant::now() };
-                    let r = target.pool.get_since(start, unchecked).and_then(|conn| {
-                        let r = attempt_fn(&conn);
-                        if let Err(e) = &r {
-                            if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
-                                // The endpoint became a replica (failover): this connection
-                                // points at the wrong server; never reuse it.
-                                conn.close("READONLY: the endpoint is a replica now");
-                            }
-                        }
-                        returned = Some(conn.release());
-                        r
-                    });
-                    match r {
-                        Ok(v) => break Ok(v),
-                        Err(e)
-                            if attempts < policy.attempts
-                                && match retry() {
-                                    Retry::Never => false,
-                                    r => policy.may_retry(&e, r == Retry::Idempotent),
-                                } =>
-                        {
-                            // Resends look at the socket: a dead connection costs one
-                            // attempt at most. (The backoff stays: resending at once changes
-                            // how an outage is seen, see tests/availability.rs.)
-                            unchecked = false;
-                            delay = policy.backoff.delay(attempts, delay, rand::random::<f64>());
-                            let label = name.label();
-                            log::debug!("retrying {label} in {delay:?} after: {e}");
-                            self.shared.metrics.count_retry();
-                            for o in &self.shared.observers {
-                                o.on_retry(&label, &e, delay);
-                            }
-                            std::thread::sleep(delay);
-                        }
-                        Err(e) => break Err(e),
-                    }
-                };
-                let failed = result
-                    .as_ref()
-                    .err()
-                    .is_some_and(retry::is_availability_failure);
-                target.breaker.record(permit, failed);
-                result
-            }
+        let call = Call {
+            slot: None,
+            reads: Reads::of(
+                routing::pipeline_is_read_only(pipeline),
+                routing::pipeline_read_from(pipeline),
+            ),
         };
-        let duration = match returned {
-            Some(end) => end.saturating_duration_since(t0),
-            None => t0.elapsed(),
+        let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
+        let name = if pipeline.is_atomic() {
+            CommandName::MULTI
+        } else {
+            CommandName::PIPELINE
         };
-        let error = result.as_ref().err();
-        self.shared
-            .metrics
-            .record(name, target.endpoint, error, duration);
-        if let Some(started) = started {
-            let label = name.label();
-            let event = CommandEvent {
-                command: &label,
-                endpoint: target.endpoint.name(),
-                commands,
-                started,
-                duration,
-                attempts: attempts.max(1),
-                error,
-            };
-            for o in &self.shared.observers {
-                o.on_command(&event);
-            }
-        }
-        result
+        self.run(name, topo, &call, pipeline.len(), retry, attempt)
+    }
+}
+
+/// Run the transaction closure, which may be used once.
+fn transaction_once<T, K, F>(
+    conn: &crate::conn::Connection,
+    keys: &[K],
+    build: &mut Option<F>,
+) -> Result<TxOutcome<T>>
+where
+    T: crate::cmd::FromValue,
+    K: AsRef<[u8]>,
+    F: FnOnce(&Transaction<'_>) -> Result<Pipeline>,
+{
+    match build.take() {
+        Some(f) => conn.transaction(keys, f),
+        None => Err(Error::new(
+            ErrorKind::Aborted,
+            "transaction closure already used",
+        )),
     }
 }
 
@@ -362,32 +316,20 @@ impl Retry {
 
 impl Execute for Client {
     fn exec(&self, cmd: &Cmd) -> Result<Value> {
-        if self.shared.cluster.is_some() {
-            return self.cluster_exec(cmd);
+        match &self.shared.shape {
+            Shape::Standalone(t) => self.exec_on(t, cmd),
+            Shape::WriterReader(t) => self.exec_on(t, cmd),
+            Shape::Cluster(_) => self.cluster_exec(cmd),
         }
-        let name = CommandName::of(cmd);
-        let target = self.route(name.is_read_only(), cmd.read_from_hint());
-        let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
-        self.run(name, target, 1, retry, |conn| conn.exec(cmd))
     }
 
     fn exec_pipeline(&self, pipeline: &Pipeline) -> Result<Vec<Value>> {
-        if self.shared.cluster.is_some() {
-            return self.cluster_pipeline(pipeline);
+        let attempt = |conn: &crate::conn::Connection| conn.exec_pipeline(pipeline);
+        match &self.shared.shape {
+            Shape::Standalone(t) => self.pipeline_on(t, pipeline, attempt),
+            Shape::WriterReader(t) => self.pipeline_on(t, pipeline, attempt),
+            Shape::Cluster(_) => self.cluster_pipeline(pipeline),
         }
-        let target = self.route(
-            routing::pipeline_is_read_only(pipeline),
-            routing::pipeline_read_from(pipeline),
-        );
-        let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
-        let name = if pipeline.is_atomic() {
-            CommandName::MULTI
-        } else {
-            CommandName::PIPELINE
-        };
-        self.run(name, target, pipeline.len(), retry, |conn| {
-            conn.exec_pipeline(pipeline)
-        })
     }
 
     fn exec_frame(
@@ -395,15 +337,11 @@ impl Execute for Client {
         cmd: &Cmd,
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
-        if self.shared.cluster.is_some() {
-            return self.cluster_exec_frame(cmd, read);
+        match &self.shared.shape {
+            Shape::Standalone(t) => self.exec_frame_on(t, cmd, read),
+            Shape::WriterReader(t) => self.exec_frame_on(t, cmd, read),
+            Shape::Cluster(_) => self.cluster_exec_frame(cmd, read),
         }
-        let name = CommandName::of(cmd);
-        let target = self.route(name.is_read_only(), cmd.read_from_hint());
-        let retry = || Retry::from_idempotent(name.is_idempotent(cmd));
-        self.run(name, target, 1, retry, |conn| {
-            conn.exec_frame(cmd, &mut *read)
-        })
     }
 
     fn exec_pipeline_replies(
@@ -413,24 +351,18 @@ impl Execute for Client {
     ) -> Option<Result<()>> {
         // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
         // own path.
-        if pipeline.is_atomic() || self.shared.cluster.is_some() {
+        if pipeline.is_atomic() {
             return None;
         }
-        let target = self.route(
-            routing::pipeline_is_read_only(pipeline),
-            routing::pipeline_read_from(pipeline),
-        );
-        let retry = || Retry::from_idempotent(routing::pipeline_is_idempotent(pipeline));
-        Some(self.run(
-            CommandName::PIPELINE,
-            target,
-            pipeline.len(),
-            retry,
-            |conn| {
-                conn.exec_pipeline_replies(pipeline, &mut *build)
-                    .unwrap_or_else(|| Err(Error::conversion("not read in place")))
-            },
-        ))
+        let attempt = |conn: &crate::conn::Connection| {
+            conn.exec_pipeline_replies(pipeline, &mut *build)
+                .unwrap_or_else(|| Err(Error::conversion("not read in place")))
+        };
+        match &self.shared.shape {
+            Shape::Standalone(t) => Some(self.pipeline_on(t, pipeline, attempt)),
+            Shape::WriterReader(t) => Some(self.pipeline_on(t, pipeline, attempt)),
+            Shape::Cluster(_) => None,
+        }
     }
 }
 
@@ -459,11 +391,8 @@ impl Target {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("writer", &self.shared.writer.pool.stats())
-            .field(
-                "reader",
-                &self.shared.reader.as_ref().map(|r| r.pool.stats()),
-            )
+            .field("writer", &self.shared.shape.writer().pool.stats())
+            .field("reader", &self.pool_stats(Endpoint::Reader))
             .field("retry", &self.shared.retry)
             .finish()
     }

@@ -10,8 +10,8 @@ impl ShardRouter for Client {
     /// A cluster client: the primary of `slot` in its slot map, with the first seed's
     /// settings (password, TLS, timeouts). A single-server client: its writer.
     fn node_for_slot(&self, slot: u16) -> Result<(String, ConnectionConfig)> {
-        let Some(cluster) = &self.shared.cluster else {
-            let config = self.shared.writer.pool.config().clone();
+        let Some(cluster) = self.shared.shape.cluster() else {
+            let config = self.shared.shape.writer().pool.config().clone();
             return Ok((config.addr.to_string(), config));
         };
         let map = cluster.nodes.map();
@@ -28,7 +28,7 @@ impl ShardRouter for Client {
 
     /// Re-read the cluster's slot map (nothing on a single-server client).
     fn refresh(&self) -> Result<()> {
-        match &self.shared.cluster {
+        match self.shared.shape.cluster() {
             Some(cluster) => cluster.nodes.refresh_now(),
             None => Ok(()),
         }

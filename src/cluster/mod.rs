@@ -1,8 +1,8 @@
 //! Valkey Cluster topology: which node owns which slot, a pool per node, and the refresh
 //! of that knowledge (periodic, and on demand with one refresh at a time).
 //!
-//! This layer knows nodes and slots; the client layer (`client/topology.rs`) decides, for
-//! every attempt of a command, which node it goes to and follows redirects.
+//! This layer knows nodes and slots; the client layer (`client/topology/cluster.rs`)
+//! decides, for every attempt of a command, which node it goes to and follows redirects.
 
 mod discovery;
 
@@ -128,6 +128,22 @@ impl Nodes {
         };
         nodes.refresh_now()?;
         Ok(nodes)
+    }
+
+    /// Nodes with a fixed slot map and nothing connected (unit tests of the node choice).
+    #[cfg(test)]
+    pub(crate) fn fixed(map: SlotMap) -> Nodes {
+        Nodes {
+            base: ConnectionConfig::new("127.0.0.1", 1),
+            pool_options: PoolOptions::default(),
+            seeds: Vec::new(),
+            map: RwLock::new(Arc::new(map)),
+            generation: AtomicU64::new(1),
+            refresh: Mutex::new(None),
+            pools: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
+            refreshes: AtomicU64::new(0),
+            round_robin: AtomicUsize::new(0),
+        }
     }
 
     /// The current slot map.
