@@ -161,6 +161,10 @@ pub(crate) struct Shared<E> {
     pub(crate) stopping: AtomicBool,
     /// Flushes in progress: while > 0, workers take partial batches at once.
     pub(crate) flushing: AtomicUsize,
+    /// Batches whose settling (the `done` script, then this handle's counters) a worker
+    /// has started and not finished: `flush` waits for 0 so that `metrics()` after it
+    /// counts what it flushed.
+    pub(crate) settling: AtomicUsize,
     pub(crate) wake: Vec<Sender<()>>,
     /// Group commit: puts go to the committer thread (None: each put runs its own script).
     pub(crate) commit: Option<Sender<commit::PutRequest>>,
@@ -234,6 +238,7 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
             counters: Counters::default(),
             stopping: AtomicBool::new(false),
             flushing: AtomicUsize::new(0),
+            settling: AtomicUsize::new(0),
             wake: wakes,
             commit: commit_tx,
         });
@@ -355,7 +360,8 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
     }
 
     /// Wait until every write accepted before this call (by any process) was applied to
-    /// the origin or dead-lettered. Workers take partial batches at once meanwhile.
+    /// the origin or dead-lettered. Workers take partial batches at once meanwhile. When
+    /// it returns, [`WriteBehind::metrics`] counts every batch this handle's workers settled.
     ///
     /// # Errors
     /// [`WriteBehindErrorKind::Timeout`] when that did not happen within `timeout`.
@@ -371,7 +377,11 @@ impl<E: Execute + Send + Sync + 'static> WriteBehind<E> {
         let mut pause = Duration::from_millis(1);
         loop {
             let st = self.stats_until(started, timeout)?;
-            if st.low_seq.map_or(true, |low| low > target) {
+            // Settled on the server, and counted here: a worker of this handle that sent
+            // the `done` of one of those batches has updated its counters.
+            if st.low_seq.map_or(true, |low| low > target)
+                && sh.settling.load(Ordering::SeqCst) == 0
+            {
                 sh.counters.flushed(started.elapsed());
                 return Ok(());
             }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,6 +230,10 @@ impl<E: Execute> Worker<E> {
                 }
             }
         }
+        // Counted as settling from before the `done` is sent until the counters below
+        // are updated (flush waits for it; the guard also covers an unwinding thread).
+        sh.settling.fetch_add(1, Ordering::SeqCst);
+        let _settling = Settling(&sh.settling);
         let lease = &sh.keys.parts[part][2];
         let inv = scripts()
             .done
@@ -337,5 +341,14 @@ fn describe(e: &OriginError) -> String {
         format!("permanent: {e}")
     } else {
         e.to_string()
+    }
+}
+
+/// Ends a worker's "settling" count when the settling is over.
+struct Settling<'a>(&'a AtomicUsize);
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
