@@ -362,7 +362,11 @@ fn valkit_cluster_pipe_gets(port: u16, n: usize, typed: bool) {
     use valkit::Execute;
     let keys = cluster_keys(env_usize("BENCH_DEPTH", DEPTH));
     let client = valkit::Client::builder()
-        .cluster([format!("redis://127.0.0.1:{port}")].iter().map(String::as_str))
+        .cluster(
+            [format!("redis://127.0.0.1:{port}")]
+                .iter()
+                .map(String::as_str),
+        )
         .build()
         .expect("cluster client");
     for _ in 0..n {

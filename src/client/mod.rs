@@ -411,10 +411,12 @@ impl Execute for Client {
         pipeline: &Pipeline,
         build: &mut crate::cmd::BuildReplies<'_>,
     ) -> Option<Result<()>> {
-        // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
-        // own path.
-        if pipeline.is_atomic() || self.shared.cluster.is_some() {
+        // Transactions keep their own path; a cluster splits the batch by node.
+        if pipeline.is_atomic() {
             return None;
+        }
+        if self.shared.cluster.is_some() {
+            return self.cluster_pipeline_replies(pipeline, build);
         }
         let target = self.route(
             routing::pipeline_is_read_only(pipeline),
