@@ -425,6 +425,7 @@ impl Client {
         }
         let mut run = InPlace {
             client: self,
+            cmds: p.commands(),
             groups,
             shares,
             group_of,
@@ -562,6 +563,8 @@ enum Fail {
 /// The state of a split pipeline read in place ([`Client::split_in_place`]).
 struct InPlace<'c, 'p, 'a> {
     client: &'c Client,
+    /// The pipeline's commands.
+    cmds: &'p [Cmd],
     groups: &'p [Group<'p>],
     shares: Vec<Share<'p>>,
     /// Each command's group.
@@ -599,11 +602,11 @@ impl InPlace<'_, '_, '_> {
                         v => crate::resp::with_value_frame(&v, read).map_err(Fail::Read),
                     };
                 }
-                Source::Again(_) => {
-                    let Source::Again(e) = std::mem::replace(&mut self.sources[g], Source::Failed)
-                    else {
-                        unreachable!()
-                    };
+                Source::Again(e) => {
+                    let e = std::mem::replace(
+                        e,
+                        Error::new(ErrorKind::Aborted, "a pipeline share was not run"),
+                    );
                     // The commands of the share not answered yet, from this one on.
                     let k = share.indexes().partition_point(|&j| j < i);
                     let slot = self.groups[g].slot;
@@ -648,7 +651,7 @@ impl InPlace<'_, '_, '_> {
                     }
                     // MOVED/ASK: this command alone, where the redirect points (its reply
                     // read in place there).
-                    let c = share.command(share.indexes().partition_point(|&j| j < i));
+                    let c = &self.cmds[i];
                     let mut called = false;
                     let r = self.client.cluster_command(c, |conn| {
                         conn.exec_frame(c, &mut |f| {
