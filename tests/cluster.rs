@@ -1002,6 +1002,28 @@ fn typed_split_pipelines_read_in_place_agree_with_the_value_path() {
             "{at}: {e}"
         );
     }
+    // Two server errors of different kinds, on different nodes: the first in order wins,
+    // with or without a conversion error before them.
+    let not_an_integer = |k: &str| cmd("INCRBY").arg(k).arg("x");
+    for at in 1..keys.len() {
+        for conversion_first in [false, true] {
+            let mut q = pipe();
+            if conversion_first {
+                q = q.lrange(&l, 0, -1);
+            }
+            let q = q
+                .get(&keys[0])
+                .cmd(wrongtype(&keys[at]))
+                .cmd(not_an_integer(&keys[(at + 1) % keys.len()]))
+                .cmd(not_an_integer(&keys[(at + 2) % keys.len()]));
+            let e = split_both_ways::<Vec<i64>>(&client, &q, &keys).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::Server(ServerErrorKind::WrongType),
+                "{at} {conversion_first}: {e}"
+            );
+        }
+    }
     // Only a conversion error.
     let e = split_both_ways::<Vec<i64>>(
         &client,
