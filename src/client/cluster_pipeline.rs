@@ -90,7 +90,8 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
             Some(sh) => sh.primary.as_str(),
             None => return Err(no_owner(s)),
         };
-        match groups.iter_mut().find(|g| g.addr == addr) {
+        // One `String` per shard in the snapshot: the same shard is the same pointer.
+        match groups.iter_mut().find(|g| std::ptr::eq(g.addr, addr)) {
             Some(g) => g.idx.push(i),
             None => groups.push(Group {
                 addr,
