@@ -25,6 +25,7 @@
 //!                                                 # primary, through a cluster `Client`, raw `Value`s
 //! bench_get valkit PORT N cluster_pipe_get_typed  # the same into `Vec<Option<Vec<u8>>>` (`query`)
 //! bench_get redis PORT N cluster_pipe_get         # the same with the redis crate's `cluster_pipe()`
+//! bench_get valkit PORT N cluster_get    # N unpipelined GETs through a cluster `Client` (compare client_get)
 //! ```
 //! `BENCH_DEPTH` (default 64) sets the depth of the `pipe_*` ops; `BENCH_SIZE` (default 16)
 //! the value size of `get_size` (written once, before the loop).
@@ -86,6 +87,7 @@ fn main() {
                 ("valkit", "cluster_pipe_get") => valkit_cluster_pipe_gets(port, n, false),
                 ("valkit", "cluster_pipe_get_typed") => valkit_cluster_pipe_gets(port, n, true),
                 ("redis", "cluster_pipe_get") => redis_cluster_pipe_gets(port, n),
+                ("valkit", "cluster_get") => valkit_cluster_gets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
                     std::process::exit(2);
@@ -398,5 +400,24 @@ fn redis_cluster_pipe_gets(port: u16, n: usize) {
         }
         let v: Vec<Option<Vec<u8>>> = p.query(&mut con).expect("pipeline");
         assert!(v.iter().all(|v| v.as_ref().map(Vec::len) == Some(16)));
+    }
+}
+
+/// Unpipelined GETs through a cluster `Client` (routing: the key's slot, the slot map, the
+/// node's pool), to set against `client_get` (the same on a single-node `Client`).
+fn valkit_cluster_gets(port: u16, n: usize) {
+    use valkit::Execute;
+    let key = &cluster_keys(1)[0];
+    let client = valkit::Client::builder()
+        .cluster(
+            [format!("redis://127.0.0.1:{port}")]
+                .iter()
+                .map(String::as_str),
+        )
+        .build()
+        .expect("cluster client");
+    for _ in 0..n {
+        let v = client.exec(&valkit::cmd("GET").arg(key)).expect("GET");
+        assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
     }
 }
