@@ -1240,3 +1240,97 @@ fn a_split_pipeline_failing_mid_share_fails_whole_and_leaves_connections_in_step
         assert_eq!(got, want, "{through_values}: in step afterwards");
     }
 }
+
+/// A split pipeline whose shares all run again if they fail (idempotent, retries left)
+/// takes recently returned connections without the socket check, as the single-node
+/// client does (`PoolOptions::skip_check_when_resendable`): when a node closed them, the
+/// share fails on its connection and runs again (one retry counted) and the caller gets
+/// every reply, read in place or through values. A share that must not run twice (INCR)
+/// is checked first, so it goes out on a live connection and is applied once.
+#[test]
+fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
+    let c = cluster();
+    let name = key("split-unchecked").replace(':', "-");
+    let seeds: Vec<String> = c
+        .urls()
+        .iter()
+        .take(2)
+        .map(|u| format!("{u}?client_name={name}"))
+        .collect();
+    let client = Client::builder()
+        .cluster(seeds.iter().map(String::as_str))
+        // No maintenance thread (it would notice the closed connections first), and a
+        // window no slow machine outlasts between two pipelines.
+        .pool(
+            valkit::PoolOptions::new()
+                .max_idle_time(None)
+                .max_lifetime(None)
+                .skip_check_when_resendable(Duration::from_secs(30)),
+        )
+        .build()
+        .unwrap();
+    let p = key("split-unchecked");
+    let keys = spread_keys(&client, &p, 12);
+    for (i, k) in keys.iter().enumerate() {
+        client.set(k, i as i64).unwrap();
+    }
+    let node = port_of(&client.cluster_node_for(keys[0].as_bytes()).unwrap());
+    // Close this client's connections on `node` (and only those).
+    let kill_ours = || {
+        let admin = node_conn(node);
+        let list: String = admin.query(&cmd("CLIENT").arg("LIST")).unwrap();
+        let mut killed = 0;
+        for line in list.lines() {
+            if !line.split(' ').any(|f| f == format!("name={name}")) {
+                continue;
+            }
+            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+            let n: i64 = admin
+                .query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id))
+                .unwrap();
+            killed += n;
+        }
+        assert!(killed >= 1, "the client's pooled connection on {node}");
+        // Let the FIN reach the client's sockets.
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let gets = || {
+        let mut q = pipe();
+        for k in &keys {
+            q = q.get(k);
+        }
+        q
+    };
+    let want: Vec<i64> = (0..keys.len() as i64).collect();
+    for through_values in [false, true] {
+        let warm: Vec<i64> = gets().query(&client).unwrap();
+        assert_eq!(warm, want);
+        kill_ours();
+        let before = client.metrics().retries_total();
+        let got: Vec<i64> = if through_values {
+            gets().query(&ValuesOnly(&client)).unwrap()
+        } else {
+            gets().query(&client).unwrap()
+        };
+        assert_eq!(got, want, "{through_values}");
+        assert_eq!(
+            client.metrics().retries_total(),
+            before + 1,
+            "{through_values}: the share went out unchecked on the closed connection, then again"
+        );
+    }
+    // Not idempotent: checked, applied once, no retry.
+    let warm: Vec<i64> = gets().query(&client).unwrap();
+    assert_eq!(warm, want);
+    kill_ours();
+    let before = client.metrics().retries_total();
+    let mut incrs = pipe();
+    for k in &keys {
+        incrs = incrs.incr(k);
+    }
+    let got: Vec<i64> = incrs
+        .query(&client)
+        .unwrap_or_else(|e| panic!("a checked share: {e}"));
+    assert_eq!(got, (1..=keys.len() as i64).collect::<Vec<_>>());
+    assert_eq!(client.metrics().retries_total(), before, "no retry");
+}

@@ -295,14 +295,28 @@ impl Client {
 
     /// One connection per group from its primary's pool, breaker permitting: those
     /// checked out, and per group the error of one that could not be.
-    fn check_out(&self, groups: &[Group<'_>]) -> (Vec<Held>, Vec<Option<Error>>) {
+    ///
+    /// A share that runs again if its first attempt fails (idempotent, retries left) takes
+    /// a recently returned connection without the socket check, as the single-node
+    /// `Client` does (`PoolOptions::skip_check_when_resendable`): if the server closed it,
+    /// the share fails on it and runs again through the per-group path, on checked
+    /// connections. Other shares are checked.
+    fn check_out(&self, p: &Pipeline, groups: &[Group<'_>]) -> (Vec<Held>, Vec<Option<Error>>) {
         let topo = self.cluster();
+        let retries = self.shared.retry.attempts > 1;
+        let start = Instant::now();
         let mut failed: Vec<Option<Error>> = (0..groups.len()).map(|_| None).collect();
         let mut held = Vec::with_capacity(groups.len());
         for (g, group) in groups.iter().enumerate() {
             let breaker = topo.breaker(group.addr);
             let checkout = breaker.acquire().and_then(|permit| {
-                match topo.nodes.pool(group.addr, false).and_then(|p| p.get()) {
+                let conn = topo.nodes.pool(group.addr, false).and_then(|pool| {
+                    let unchecked = retries
+                        && pool.trusts_resendable()
+                        && share_is_idempotent(p.share(&group.idx));
+                    pool.get_since(start, unchecked)
+                });
+                match conn {
                     Ok(conn) => Ok((permit, conn)),
                     Err(e) => {
                         breaker.record(permit, is_availability_failure(&e));
@@ -331,7 +345,7 @@ impl Client {
     /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
     fn send_groups_together(&self, p: &Pipeline, groups: &[Group<'_>]) -> Vec<First> {
         let shares: Vec<Share<'_>> = groups.iter().map(|g| p.share(&g.idx)).collect();
-        let (held, failed) = self.check_out(groups);
+        let (held, failed) = self.check_out(p, groups);
         let mut out: Vec<Option<First>> = failed
             .into_iter()
             .zip(&shares)
@@ -376,7 +390,7 @@ impl Client {
         groups: &[Group<'_>],
         build: &mut BuildReplies<'_>,
     ) -> Result<()> {
-        let (held, failed) = self.check_out(groups);
+        let (held, failed) = self.check_out(p, groups);
         let (r, share_failed) = self.read_in_place(p, groups, &held, failed, build);
         for h in held {
             h.breaker.record(h.permit, share_failed[h.g]);
