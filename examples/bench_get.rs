@@ -20,6 +20,12 @@
 //! bench_get redis PORT N pipe_get         # the same with the redis crate
 //! bench_get valkit PORT N get_size        # N GETs of a BENCH_SIZE-byte value (typed)
 //! bench_get redis PORT N get_size         # the same with the redis crate
+//! bench_get cluster                 # a throwaway 3-primary cluster: print a seed port, run until stdin closes
+//! bench_get valkit PORT N cluster_pipe_get        # N pipelines of BENCH_DEPTH GETs over every
+//!                                                 # primary, through a cluster `Client`, raw `Value`s
+//! bench_get valkit PORT N cluster_pipe_get_typed  # the same into `Vec<Option<Vec<u8>>>` (`query`)
+//! bench_get redis PORT N cluster_pipe_get         # the same with the redis crate's `cluster_pipe()`
+//! bench_get valkit PORT N cluster_get    # N unpipelined GETs through a cluster `Client` (compare client_get)
 //! ```
 //! `BENCH_DEPTH` (default 64) sets the depth of the `pipe_*` ops; `BENCH_SIZE` (default 16)
 //! the value size of `get_size` (written once, before the loop).
@@ -38,6 +44,22 @@ fn main() {
             valkit::Execute::exec(&c, &valkit::cmd("SET").arg("bench:k16").arg([b'x'; 16]))
                 .expect("set");
             println!("{}", server.port());
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+        }
+        Some("cluster") => {
+            let cluster = valkit::testkit::Cluster::start(valkit::testkit::ServerKind::Valkey)
+                .expect("start cluster");
+            let client = valkit::Client::builder()
+                .cluster(cluster.urls().iter().map(String::as_str))
+                .build()
+                .expect("cluster client");
+            let mut load = valkit::pipe();
+            for k in cluster_keys(env_usize("BENCH_DEPTH", DEPTH)) {
+                load.add(valkit::cmd("SET").arg(k).arg([b'x'; 16]));
+            }
+            valkit::Execute::exec_pipeline(&client, &load).expect("load");
+            println!("{}", cluster.nodes()[0].port());
             let mut sink = Vec::new();
             let _ = std::io::stdin().read_to_end(&mut sink);
         }
@@ -62,6 +84,10 @@ fn main() {
                 ("redis", "pipe_get") => redis_pipe_gets(port, n),
                 ("valkit", "get_size") => valkit_sized_gets(port, n),
                 ("redis", "get_size") => redis_sized_gets(port, n),
+                ("valkit", "cluster_pipe_get") => valkit_cluster_pipe_gets(port, n, false),
+                ("valkit", "cluster_pipe_get_typed") => valkit_cluster_pipe_gets(port, n, true),
+                ("redis", "cluster_pipe_get") => redis_cluster_pipe_gets(port, n),
+                ("valkit", "cluster_get") => valkit_cluster_gets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
                     std::process::exit(2);
@@ -323,5 +349,75 @@ fn redis_sized_gets(port: u16, n: usize) {
     for _ in 0..n {
         let v: Option<Vec<u8>> = conn.get(&key).expect("GET");
         assert_eq!(v.map(|v| v.len()), Some(size));
+    }
+}
+
+/// BENCH_DEPTH keys spread over every slot range (distinct keys, about a third per
+/// primary of a 3-primary cluster), 16-byte values set by `bench_get cluster`.
+fn cluster_keys(depth: usize) -> Vec<String> {
+    (0..depth).map(|i| format!("bench:c:{i}")).collect()
+}
+
+/// A pipeline of BENCH_DEPTH GETs split over the cluster's primaries by a cluster `Client`:
+/// raw replies (`exec_pipeline`), or typed (`query` into `Vec<Option<Vec<u8>>>`).
+fn valkit_cluster_pipe_gets(port: u16, n: usize, typed: bool) {
+    use valkit::Execute;
+    let keys = cluster_keys(env_usize("BENCH_DEPTH", DEPTH));
+    let client = valkit::Client::builder()
+        .cluster(
+            [format!("redis://127.0.0.1:{port}")]
+                .iter()
+                .map(String::as_str),
+        )
+        .build()
+        .expect("cluster client");
+    for _ in 0..n {
+        let mut p = valkit::pipe();
+        for k in &keys {
+            p = p.get(k);
+        }
+        if typed {
+            let v: Vec<Option<Vec<u8>>> = p.query(&client).expect("pipeline");
+            assert!(v.iter().all(|v| v.as_ref().map(Vec::len) == Some(16)));
+        } else {
+            let v = client.exec_pipeline(&p).expect("pipeline");
+            assert!(v.iter().all(|v| v.as_bytes().map(<[u8]>::len) == Some(16)));
+        }
+    }
+}
+
+/// The same with the redis crate's sync `ClusterConnection` and `cluster_pipe()`.
+fn redis_cluster_pipe_gets(port: u16, n: usize) {
+    let keys = cluster_keys(env_usize("BENCH_DEPTH", DEPTH));
+    let mut con = redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{port}/")])
+        .expect("cluster client")
+        .get_connection()
+        .expect("cluster connect");
+    for _ in 0..n {
+        let mut p = redis::cluster::cluster_pipe();
+        for k in &keys {
+            p.cmd("GET").arg(k);
+        }
+        let v: Vec<Option<Vec<u8>>> = p.query(&mut con).expect("pipeline");
+        assert!(v.iter().all(|v| v.as_ref().map(Vec::len) == Some(16)));
+    }
+}
+
+/// Unpipelined GETs through a cluster `Client` (routing: the key's slot, the slot map, the
+/// node's pool), to set against `client_get` (the same on a single-node `Client`).
+fn valkit_cluster_gets(port: u16, n: usize) {
+    use valkit::Execute;
+    let key = &cluster_keys(1)[0];
+    let client = valkit::Client::builder()
+        .cluster(
+            [format!("redis://127.0.0.1:{port}")]
+                .iter()
+                .map(String::as_str),
+        )
+        .build()
+        .expect("cluster client");
+    for _ in 0..n {
+        let v = client.exec(&valkit::cmd("GET").arg(key)).expect("GET");
+        assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
     }
 }

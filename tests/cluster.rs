@@ -880,3 +880,463 @@ fn reader_when_in_sync_skips_a_replica_whose_link_is_down() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A client whose typed pipelines go through values (`Execute::exec_pipeline_replies` not
+/// overridden): the oracle the in-place path is checked against.
+struct ValuesOnly<'a>(&'a Client);
+
+impl Execute for ValuesOnly<'_> {
+    fn exec(&self, c: &valkit::Cmd) -> valkit::Result<Value> {
+        self.0.exec(c)
+    }
+    fn exec_pipeline(&self, p: &valkit::Pipeline) -> valkit::Result<Vec<Value>> {
+        self.0.exec_pipeline(p)
+    }
+}
+
+/// Keys `{prefix}{i}` for `i` in `0..n`, checked to span every primary.
+fn spread_keys(client: &Client, prefix: &str, n: usize) -> Vec<String> {
+    let keys: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    let nodes: HashSet<String> = keys
+        .iter()
+        .filter_map(|k| client.cluster_node_for(k.as_bytes()))
+        .collect();
+    assert_eq!(nodes.len(), 3, "the keys span every primary: {nodes:?}");
+    keys
+}
+
+/// `query` on a pipeline split over the nodes, read in place and through values, agree:
+/// both `Ok` and equal, or both `Err` of the same kind; and every pooled connection still
+/// pairs replies with requests afterwards (a split pipeline of ECHO and GET comes back in
+/// order).
+fn split_both_ways<T: valkit::FromValue + PartialEq + std::fmt::Debug>(
+    client: &Client,
+    p: &valkit::Pipeline,
+    check: &[String],
+) -> valkit::Result<T> {
+    let framed = p.query::<T, _>(client);
+    let valued = p.query::<T, _>(&ValuesOnly(client));
+    match (&framed, &valued) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{p:?}"),
+        (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{p:?}: {a} / {b}"),
+        _ => panic!("{p:?}: in place {framed:?}, values {valued:?}"),
+    }
+    let mut step = pipe();
+    for (i, k) in check.iter().enumerate() {
+        step = step.cmd(cmd("ECHO").arg(i)).cmd(cmd("STRLEN").arg(k));
+    }
+    let echoed: Vec<i64> = step.query(client).unwrap();
+    for (i, pair) in echoed.chunks(2).enumerate() {
+        assert_eq!(pair[0], i as i64, "still in step: {echoed:?}");
+    }
+    framed
+}
+
+/// Issue 15: typed pipelines on a cluster client read each reply in place, from its node's
+/// connection, into its slot of the result, with the single-node path's rules (issue 11):
+/// replies in the caller's order, the first server error (in order, whichever node it
+/// comes from) winning over a conversion error, ignored replies' errors counted, every
+/// reply read (the connections stay in step), commands run once.
+#[test]
+fn typed_split_pipelines_read_in_place_agree_with_the_value_path() {
+    let client = client();
+    let p = key("typed-split");
+    let keys = spread_keys(&client, &p, 12);
+    for (i, k) in keys.iter().enumerate() {
+        client.set(k, i as i64).unwrap();
+    }
+    let (l, big) = (format!("{p}:l"), format!("{p}:big"));
+    client.rpush(&l, ["x"]).unwrap();
+    let large = vec![b'z'; 200 * 1024];
+    client.set(&big, &large[..]).unwrap();
+    let missing = format!("{p}:none");
+
+    // Every key, a missing one and a large value, in order.
+    let mut all = pipe();
+    for k in &keys {
+        all = all.get(k);
+    }
+    let all = all.get(&missing).get(&big);
+    let v: Vec<Option<Vec<u8>>> = split_both_ways(&client, &all, &keys).unwrap();
+    let mut want: Vec<Option<Vec<u8>>> = (0..keys.len())
+        .map(|i| Some(i.to_string().into_bytes()))
+        .collect();
+    want.extend([None, Some(large.clone())]);
+    assert_eq!(v, want);
+    // Tuples and keyless commands riding along.
+    let t: (i64, Option<String>, Vec<String>, String, i64) = split_both_ways(
+        &client,
+        &pipe()
+            .get(&keys[1])
+            .get(&missing)
+            .lrange(&l, 0, -1)
+            .cmd(cmd("ECHO").arg("e"))
+            .get(&keys[2]),
+        &keys,
+    )
+    .unwrap();
+    assert_eq!(t, (1, None, vec!["x".to_string()], "e".to_string(), 2));
+    // Flat replies pair up two at a time.
+    let pairs: Vec<(String, i64)> = split_both_ways(
+        &client,
+        &pipe()
+            .get(&keys[0])
+            .get(&keys[1])
+            .get(&keys[2])
+            .get(&keys[3]),
+        &keys,
+    )
+    .unwrap();
+    assert_eq!(pairs, vec![("0".into(), 1), ("2".into(), 3)]);
+    // A conversion error first, then a server error (the first in order) on another node:
+    // the server error wins; a later one does not replace it.
+    let wrongtype = |k: &str| cmd("LPUSH").arg(k).arg("x");
+    for at in 1..keys.len() {
+        let e = split_both_ways::<Vec<i64>>(
+            &client,
+            &pipe()
+                .lrange(&l, 0, -1)
+                .get(&keys[0])
+                .cmd(wrongtype(&keys[at]))
+                .cmd(cmd("INCRBY").arg(&l).arg(1)),
+            &keys,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::WrongType),
+            "{at}: {e}"
+        );
+    }
+    // Two server errors of different kinds, on different nodes: the first in order wins,
+    // with or without a conversion error before them.
+    let not_an_integer = |k: &str| cmd("INCRBY").arg(k).arg("x");
+    for at in 1..keys.len() {
+        for conversion_first in [false, true] {
+            let mut q = pipe();
+            if conversion_first {
+                q = q.lrange(&l, 0, -1);
+            }
+            let q = q
+                .get(&keys[0])
+                .cmd(wrongtype(&keys[at]))
+                .cmd(not_an_integer(&keys[(at + 1) % keys.len()]))
+                .cmd(not_an_integer(&keys[(at + 2) % keys.len()]));
+            let e = split_both_ways::<Vec<i64>>(&client, &q, &keys).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::Server(ServerErrorKind::WrongType),
+                "{at} {conversion_first}: {e}"
+            );
+        }
+    }
+    // Only a conversion error.
+    let e = split_both_ways::<Vec<i64>>(
+        &client,
+        &pipe().get(&keys[0]).lrange(&l, 0, -1).get(&keys[5]),
+        &keys,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conversion);
+    // An ignored reply's error, at the end, on another node than the kept reply.
+    let other = keys
+        .iter()
+        .find(|k| {
+            client.cluster_node_for(k.as_bytes()) != client.cluster_node_for(keys[0].as_bytes())
+        })
+        .unwrap();
+    let e = split_both_ways::<(i64,)>(
+        &client,
+        &pipe().get(&keys[0]).cmd(wrongtype(other)).ignore(),
+        &keys,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::WrongType));
+    // Commands run once (INCR is not idempotent), ignored replies left out.
+    let (a, b): (i64, i64) = pipe()
+        .incr(&keys[3])
+        .ignore()
+        .incr(&keys[4])
+        .incr(&keys[5])
+        .ignore()
+        .get(&keys[3])
+        .query(&client)
+        .unwrap();
+    assert_eq!((a, b), (5, 4));
+    assert_eq!(client.query::<i64>(&cmd("GET").arg(&keys[5])).unwrap(), 6);
+    // Wrong tuple size: every reply still read.
+    let e = split_both_ways::<(i64, i64)>(
+        &client,
+        &pipe().get(&keys[0]).get(&keys[1]).get(&keys[2]),
+        &keys,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conversion);
+    // A long one, in order, keyless commands between.
+    let mut long = pipe();
+    for i in 0..3000 {
+        long = long.get(&keys[i % keys.len()]).cmd(cmd("ECHO").arg(i));
+    }
+    let got: Vec<i64> = split_both_ways(&client, &long, &keys).unwrap();
+    let want_long: Vec<i64> = (0..3000)
+        .flat_map(|i| {
+            let k = i % keys.len();
+            // keys[3..6] were incremented once above.
+            let v = if (3..6).contains(&k) {
+                k as i64 + 1
+            } else {
+                k as i64
+            };
+            [v, i as i64]
+        })
+        .collect();
+    assert_eq!(got, want_long);
+}
+
+/// A split pipeline whose map is stale for one slot (moved to another node under the
+/// client's feet): the commands of that slot get MOVED inside their node's share; each is
+/// followed on its own, its reply read in place from the new owner, in the caller's order,
+/// and a non-idempotent command runs once. Then the same with the slot half-way through a
+/// migration (ASK for the keys already moved).
+#[test]
+fn a_split_pipeline_follows_moved_and_ask_per_command_when_read_in_place() {
+    let c = cluster();
+    let client = client();
+    let p = key("split-moved");
+    let keys = spread_keys(&client, &p, 12);
+    for (i, k) in keys.iter().enumerate() {
+        client.set(k, i as i64).unwrap();
+    }
+    let tag = key("split-moved-tag");
+    let slot = key_slot(tag.as_bytes());
+    let (a, b) = (format!("{{{tag}}}:a"), format!("{{{tag}}}:b"));
+    client.set(&a, 10).unwrap();
+    client.set(&b, 20).unwrap();
+    let from = port_of(&client.cluster_node_for(tag.as_bytes()).unwrap());
+
+    // ASK: the slot migrating, `a` already on the importing node, `b` not yet.
+    let primaries = c.primary_ports().unwrap();
+    let to = primaries.iter().copied().find(|&p| p != from).unwrap();
+    let id = |port: u16| -> String { node_conn(port).query(&cmd("CLUSTER").arg("MYID")).unwrap() };
+    let setslot = |port: u16, state: &str, node: &str| {
+        let _: Value = node_conn(port)
+            .exec(&cmd("CLUSTER").arg("SETSLOT").arg(slot).arg(state).arg(node))
+            .unwrap();
+    };
+    setslot(to, "IMPORTING", &id(from));
+    setslot(from, "MIGRATING", &id(to));
+    let _: Value = node_conn(from)
+        .exec(
+            &cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to)
+                .arg(&a)
+                .arg(0)
+                .arg(5000),
+        )
+        .unwrap();
+    let mixed = |first: &str, second: &str| {
+        let mut q = pipe();
+        for k in &keys[..6] {
+            q = q.get(k);
+        }
+        q = q.incr(first).get(second);
+        for k in &keys[6..] {
+            q = q.get(k);
+        }
+        q
+    };
+    let before = calls(to, "asking");
+    let got: Vec<i64> = mixed(&a, &b)
+        .query(&client)
+        .unwrap_or_else(|e| panic!("ASK inside a split pipeline: {e}"));
+    let mut want: Vec<i64> = (0..6).collect();
+    want.extend([11, 20]);
+    want.extend(6..12);
+    assert_eq!(got, want);
+    assert!(
+        calls(to, "asking") > before,
+        "the ASK redirect was followed"
+    );
+
+    // MOVED: the migration finished, the client's map still says `from`.
+    let _: Value = node_conn(from)
+        .exec(
+            &cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(to)
+                .arg(&b)
+                .arg(0)
+                .arg(5000),
+        )
+        .unwrap();
+    let to_id = id(to);
+    let others = primaries.iter().copied().filter(|&p| p != from && p != to);
+    for port in [to, from].into_iter().chain(others) {
+        setslot(port, "NODE", &to_id);
+    }
+    assert_eq!(
+        port_of(&client.cluster_node_for(tag.as_bytes()).unwrap()),
+        from,
+        "the client's map is still stale (the redirect path is what this test covers)"
+    );
+    let got: Vec<i64> = mixed(&b, &a)
+        .query(&client)
+        .unwrap_or_else(|e| panic!("MOVED inside a split pipeline: {e}"));
+    let mut want: Vec<i64> = (0..6).collect();
+    want.extend([21, 11]);
+    want.extend(6..12);
+    assert_eq!(got, want);
+    let on_new: Option<i64> = node_conn(to).query(&cmd("GET").arg(&b)).unwrap();
+    assert_eq!(on_new, Some(21), "applied once, on the new owner");
+    // The value path agrees (and the connections are in step after both).
+    let got: Vec<i64> = mixed(&b, &a).query(&ValuesOnly(&client)).unwrap();
+    want[6] = 22;
+    assert_eq!(got, want);
+}
+
+/// A split pipeline read in place whose share fails mid-way on one node (a command there
+/// outlives the read timeout; it is not idempotent, so nothing runs again): the typed query
+/// fails with the timeout, as the value path does, and every other node's connection is
+/// read to its end, so the client's next pipelines pair replies correctly.
+#[test]
+fn a_split_pipeline_failing_mid_share_fails_whole_and_leaves_connections_in_step() {
+    let c = cluster();
+    let seeds: Vec<String> = c
+        .urls()
+        .iter()
+        .take(2)
+        .map(|u| format!("{u}?read_timeout=150ms"))
+        .collect();
+    let client = Client::builder()
+        .cluster(seeds.iter().map(String::as_str))
+        .build()
+        .unwrap();
+    let p = key("split-midway");
+    let keys = spread_keys(&client, &p, 12);
+    for (i, k) in keys.iter().enumerate() {
+        client.set(k, i as i64).unwrap();
+    }
+    for through_values in [false, true] {
+        // Keyless commands join the first node's share: DEBUG SLEEP sits in the middle of it.
+        let mut q = pipe();
+        for k in &keys {
+            q = q.get(k);
+        }
+        q = q.cmd(cmd("DEBUG").arg("SLEEP").arg("0.3"));
+        for k in &keys {
+            q = q.get(k);
+        }
+        let r = if through_values {
+            q.query::<Vec<i64>, _>(&ValuesOnly(&client))
+        } else {
+            q.query::<Vec<i64>, _>(&client)
+        };
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{through_values}: {e}");
+        std::thread::sleep(Duration::from_millis(300));
+        let mut q = pipe();
+        for (i, k) in keys.iter().enumerate() {
+            q = q.get(k).cmd(cmd("ECHO").arg(i + 100));
+        }
+        let got: Vec<i64> = q.query(&client).unwrap();
+        let want: Vec<i64> = (0..keys.len())
+            .flat_map(|i| [i as i64, i as i64 + 100])
+            .collect();
+        assert_eq!(got, want, "{through_values}: in step afterwards");
+    }
+}
+
+/// A split pipeline whose shares all run again if they fail (idempotent, retries left)
+/// takes recently returned connections without the socket check, as the single-node
+/// client does (`PoolOptions::skip_check_when_resendable`): when a node closed them, the
+/// share fails on its connection and runs again (one retry counted) and the caller gets
+/// every reply, read in place or through values. A share that must not run twice (INCR)
+/// is checked first, so it goes out on a live connection and is applied once.
+#[test]
+fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
+    let c = cluster();
+    let name = key("split-unchecked").replace(':', "-");
+    let seeds: Vec<String> = c
+        .urls()
+        .iter()
+        .take(2)
+        .map(|u| format!("{u}?client_name={name}"))
+        .collect();
+    let client = Client::builder()
+        .cluster(seeds.iter().map(String::as_str))
+        // No maintenance thread (it would notice the closed connections first), and a
+        // window no slow machine outlasts between two pipelines.
+        .pool(
+            valkit::PoolOptions::new()
+                .max_idle_time(None)
+                .max_lifetime(None)
+                .skip_check_when_resendable(Duration::from_secs(30)),
+        )
+        .build()
+        .unwrap();
+    let p = key("split-unchecked");
+    let keys = spread_keys(&client, &p, 12);
+    for (i, k) in keys.iter().enumerate() {
+        client.set(k, i as i64).unwrap();
+    }
+    let node = port_of(&client.cluster_node_for(keys[0].as_bytes()).unwrap());
+    // Close this client's connections on `node` (and only those).
+    let kill_ours = || {
+        let admin = node_conn(node);
+        let list: String = admin.query(&cmd("CLIENT").arg("LIST")).unwrap();
+        let mut killed = 0;
+        for line in list.lines() {
+            if !line.split(' ').any(|f| f == format!("name={name}")) {
+                continue;
+            }
+            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+            let n: i64 = admin
+                .query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id))
+                .unwrap();
+            killed += n;
+        }
+        assert!(killed >= 1, "the client's pooled connection on {node}");
+        // Let the FIN reach the client's sockets.
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let gets = || {
+        let mut q = pipe();
+        for k in &keys {
+            q = q.get(k);
+        }
+        q
+    };
+    let want: Vec<i64> = (0..keys.len() as i64).collect();
+    for through_values in [false, true] {
+        let warm: Vec<i64> = gets().query(&client).unwrap();
+        assert_eq!(warm, want);
+        kill_ours();
+        let before = client.metrics().retries_total();
+        let got: Vec<i64> = if through_values {
+            gets().query(&ValuesOnly(&client)).unwrap()
+        } else {
+            gets().query(&client).unwrap()
+        };
+        assert_eq!(got, want, "{through_values}");
+        assert_eq!(
+            client.metrics().retries_total(),
+            before + 1,
+            "{through_values}: the share went out unchecked on the closed connection, then again"
+        );
+    }
+    // Not idempotent: checked, applied once, no retry.
+    let warm: Vec<i64> = gets().query(&client).unwrap();
+    assert_eq!(warm, want);
+    kill_ours();
+    let before = client.metrics().retries_total();
+    let mut incrs = pipe();
+    for k in &keys {
+        incrs = incrs.incr(k);
+    }
+    let got: Vec<i64> = incrs
+        .query(&client)
+        .unwrap_or_else(|e| panic!("a checked share: {e}"));
+    assert_eq!(got, (1..=keys.len() as i64).collect::<Vec<_>>());
+    assert_eq!(client.metrics().retries_total(), before, "no retry");
+}

@@ -2,18 +2,45 @@
 //! node's share sent before any is read, replies put back in the caller's order; MOVED/ASK
 //! replies inside are followed per command, failed shares run again through the cluster
 //! topology's retry path.
+//!
+//! A share is sent and read straight from the caller's [`Pipeline`] (a [`Share`]: the
+//! commands' indexes, nothing copied). `Pipeline::query` reads each reply where it lies,
+//! into its place in the result, whichever node it comes from (see
+//! [`Client::cluster_pipeline_replies`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::retry::is_availability_failure;
+use super::breaker::{Breaker, Permit};
+use super::retry::{is_availability_failure, RetryPolicy};
 use super::routing::{self, CommandName};
 use super::topology::{cross_slot, no_owner, one_node_scan, slot_or_cross, Reads};
 use super::{Client, Retry};
+use crate::cluster::SlotMap;
 use crate::cmd::keys::{slot_of, SlotOf};
-use crate::cmd::{Execute, Pipeline};
-use crate::conn::Connection;
+use crate::cmd::{BuildReplies, Cmd, Execute, Pipeline, Share};
+use crate::conn::{Connection, SentShares};
 use crate::error::{Error, ErrorKind, Result, ServerErrorKind};
-use crate::resp::Value;
+use crate::pool::PooledConnection;
+use crate::resp::{Frame, Value};
+
+/// Where a pipeline runs on a cluster.
+enum Plan<'m> {
+    /// On one node: one slot (the slot), no key (`None`), or a transaction.
+    One(Option<u16>),
+    /// Split by node, in the order the nodes first appear in the pipeline.
+    Split(Vec<Group<'m>>),
+}
+
+/// One node's share of a split pipeline.
+struct Group<'m> {
+    /// The primary that owns the share's slots (borrowed from the slot map snapshot).
+    addr: &'m str,
+    /// The indexes (ascending) of the share's commands in the pipeline.
+    idx: Vec<usize>,
+    /// A slot of the share (to route it again); `None` if it has only keyless commands.
+    slot: Option<u16>,
+}
 
 /// How the first attempt of one node's share of a split pipeline ended.
 enum First {
@@ -23,141 +50,103 @@ enum First {
     Again(Error),
 }
 
+/// A connection checked out for one group's first attempt.
+struct Held {
+    /// The group's index.
+    g: usize,
+    breaker: Arc<Breaker>,
+    permit: Permit,
+    conn: PooledConnection,
+}
+
+/// Plan `p` against the slot map `map`: one node, or a split by the primary that owns
+/// each command's slot (keyless commands join the first group).
+fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
+    let mut slot = SlotOf::Any;
+    let mut slots = Vec::with_capacity(p.len());
+    for c in p.commands() {
+        let s = slot_of(c);
+        if let SlotOf::Cross(a, b) = s {
+            return Err(cross_slot(a, b));
+        }
+        if s == SlotOf::Any {
+            one_node_scan(c, None)?;
+        }
+        slots.push(s);
+        slot = slot.merge(s);
+    }
+    if p.is_atomic() || !matches!(slot, SlotOf::Cross(..)) {
+        return Ok(Plan::One(slot_or_cross(slot)?));
+    }
+    // Addresses borrowed from the map snapshot: no allocation per command.
+    let mut groups: Vec<Group<'m>> = Vec::new();
+    let mut keyless = Vec::new();
+    for (i, s) in slots.iter().enumerate() {
+        let SlotOf::Slot(s) = *s else {
+            keyless.push(i);
+            continue;
+        };
+        let addr = match map.shard(s) {
+            Some(sh) => sh.primary.as_str(),
+            None => return Err(no_owner(s)),
+        };
+        // One `String` per shard in the snapshot: the same shard is the same pointer.
+        match groups.iter_mut().find(|g| std::ptr::eq(g.addr, addr)) {
+            Some(g) => g.idx.push(i),
+            None => groups.push(Group {
+                addr,
+                idx: vec![i],
+                slot: Some(s),
+            }),
+        }
+    }
+    if let Some(first) = groups.first_mut() {
+        if !keyless.is_empty() {
+            first.idx.extend(keyless);
+            first.idx.sort_unstable();
+        }
+    }
+    Ok(Plan::Split(groups))
+}
+
+/// True when running the share twice is the same as running it once.
+fn share_is_idempotent(share: Share<'_>) -> bool {
+    share.commands().all(routing::is_idempotent)
+}
+
 impl Client {
     /// A pipeline on a cluster: split by node, sent to each node (in parallel when there
     /// are several), replies put back in the caller's order; a MOVED/ASK reply inside is
     /// followed for that command alone. An atomic pipeline (MULTI/EXEC) must stay in one
     /// slot.
     pub(super) fn cluster_pipeline(&self, p: &Pipeline) -> Result<Vec<Value>> {
-        let mut slot = SlotOf::Any;
-        let mut slots = Vec::with_capacity(p.len());
-        for c in p.commands() {
-            let s = slot_of(c);
-            if let SlotOf::Cross(a, b) = s {
-                return Err(cross_slot(a, b));
-            }
-            if s == SlotOf::Any {
-                one_node_scan(c, None)?;
-            }
-            slots.push(s);
-            slot = slot.merge(s);
-        }
-        let name = if p.is_atomic() {
-            CommandName::MULTI
-        } else {
-            CommandName::PIPELINE
-        };
-        if p.is_atomic() || !matches!(slot, SlotOf::Cross(..)) {
-            // One slot (or none): one node, one round trip.
-            let slot = slot_or_cross(slot)?;
-            let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
-            let t0 = Instant::now();
-            let read = Reads::of(
-                routing::pipeline_is_read_only(p),
-                routing::pipeline_read_from(p),
-            );
-            let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(p));
-            let (r, attempts, replica) = self.cluster().run(
-                slot,
-                read,
-                retry,
-                &self.shared.retry,
-                &mut self.retry_hook(name),
-                |conn| conn.exec_pipeline(p),
-            );
-            let r = r.and_then(|replies| self.follow_redirects(p, replies));
-            self.observe_cluster(
-                name,
-                replica,
-                p.len(),
-                (started, t0),
-                attempts,
-                r.as_ref().err(),
-            );
-            return r;
-        }
-        // Several slots: group by the primary that owns each (keyless commands join the
-        // first group).
         let map = self.cluster().nodes.map();
-        // Addresses borrowed from the map snapshot: no allocation per command.
-        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-        let mut keyless = Vec::new();
-        for (i, s) in slots.iter().enumerate() {
-            let SlotOf::Slot(s) = *s else {
-                keyless.push(i);
-                continue;
-            };
-            let addr = match map.shard(s) {
-                Some(sh) => sh.primary.as_str(),
-                None => return Err(no_owner(s)),
-            };
-            match groups.iter_mut().find(|(a, _)| *a == addr) {
-                Some((_, idx)) => idx.push(i),
-                None => groups.push((addr, vec![i])),
-            }
-        }
-        if let Some(first) = groups.first_mut() {
-            first.1.extend(keyless);
-            first.1.sort_unstable();
-        }
-        let subs: Vec<Pipeline> = groups
-            .iter()
-            .map(|(_, idx)| {
-                let mut sub = Pipeline::new();
-                for &i in idx {
-                    sub.add(p.commands()[i].clone());
-                }
-                sub
-            })
-            .collect();
+        let groups = match plan(p, &map)? {
+            Plan::One(slot) => return self.one_node_pipeline(p, slot),
+            Plan::Split(groups) => groups,
+        };
         let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
         let t0 = Instant::now();
         // First attempt: every group sent before any is read (the nodes work at the same
         // time, no thread per node). A group that could not be checked out, or whose
         // attempt failed in a way the retry policy may repeat (or was redirected as a
         // whole), goes through the full per-group path below: redirects, retries, breaker.
-        let firsts = self.send_groups_together(&groups, &subs);
-        // The per-group path has the attempts the first one left, after one backoff pause.
-        let mut rest = self.shared.retry.clone();
-        rest.attempts = rest.attempts.saturating_sub(1).max(1);
+        let firsts = self.send_groups_together(p, &groups);
+        let rest = self.rest_policy();
         let mut paused = false;
         let mut results = Vec::with_capacity(groups.len());
-        for (g, ((_, idx), first)) in groups.iter().zip(firsts).enumerate() {
-            let e = match first {
-                First::Done(r) => {
-                    results.push(r);
-                    continue;
-                }
-                First::Again(e) => e,
-            };
-            let sub = &subs[g];
-            if !paused && e.redirect().is_none() {
-                paused = true;
-                let delay = rest.backoff.delay(1, Duration::ZERO, rand::random());
-                self.retry_hook(CommandName::PIPELINE)(&e, delay);
-                std::thread::sleep(delay);
-            }
-            let gslot = idx.iter().find_map(|&i| match slots[i] {
-                SlotOf::Slot(s) => Some(s),
-                _ => None,
+        for (g, first) in groups.iter().zip(firsts) {
+            results.push(match first {
+                First::Done(r) => r,
+                First::Again(e) => self.share_again(p.share(&g.idx), g.slot, e, &rest, &mut paused),
             });
-            let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(sub));
-            let (r, _, _) = self.cluster().run(
-                gslot,
-                Reads::Primary,
-                retry,
-                &rest,
-                &mut self.retry_hook(CommandName::PIPELINE),
-                |conn| conn.exec_pipeline(sub),
-            );
-            results.push(r.and_then(|replies| self.follow_redirects(sub, replies)));
         }
         let mut replies: Vec<Option<Value>> = vec![None; p.len()];
         let mut failure = None;
-        for ((_, idx), r) in groups.iter().zip(results) {
+        for (g, r) in groups.iter().zip(results) {
             match r {
                 Ok(vals) => {
-                    for (&i, v) in idx.iter().zip(vals) {
+                    for (&i, v) in g.idx.iter().zip(vals) {
                         replies[i] = Some(v);
                     }
                 }
@@ -173,35 +162,161 @@ impl Client {
                 .map(|v| v.unwrap_or(Value::Nil))
                 .collect()),
         };
+        let name = CommandName::PIPELINE;
         self.observe_cluster(name, false, p.len(), (started, t0), 1, r.as_ref().err());
         r
     }
 
-    /// The first attempt of a pipeline split over several nodes: one connection per group
-    /// from its primary's pool, every group sent, then every group read
-    /// ([`Connection::exec_pipelines`]). Per group: [`First::Done`] when settled (its
-    /// replies, with redirects inside followed, or an error the retry policy must not
-    /// repeat), [`First::Again`] when the full per-group path must run (redirected as a
-    /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
-    fn send_groups_together(&self, groups: &[(&str, Vec<usize>)], subs: &[Pipeline]) -> Vec<First> {
-        let topo = self.cluster();
-        let policy = &self.shared.retry;
-        let settle = |e: Error, sub: &Pipeline| -> First {
-            let again = e.redirect().is_some()
-                || (policy.attempts > 1
-                    && policy.may_retry(&e, routing::pipeline_is_idempotent(sub)));
-            if again {
-                First::Again(e)
-            } else {
-                First::Done(Err(e))
-            }
+    /// A (non-atomic) pipeline on a cluster with its replies read in place by `build`
+    /// (see `Execute::exec_pipeline_replies`): for a pipeline split over several nodes,
+    /// each reply is read from its node's connection, in the caller's order, into its
+    /// place in the result; nothing is copied into a [`Value`] on the way unless a share
+    /// had to run again (its replies are then values, read as frames). `None` for a
+    /// pipeline on one node (one slot, no key): `Pipeline::query` converts what
+    /// [`Client::cluster_pipeline`] returns.
+    ///
+    /// The same outcome as the value path: every share sent before any is read; a MOVED or
+    /// ASK reply followed for its command alone (that reply read in place from the node it
+    /// points to); a share that could not be sent, or whose connection failed, run again
+    /// through the per-group path when the retry policy allows (a failure mid-share runs
+    /// again only the commands not answered yet); a failed share wins over reply errors,
+    /// the first server error reply (in order) over a conversion error; every reply is
+    /// read, so every connection stays in step.
+    pub(super) fn cluster_pipeline_replies(
+        &self,
+        p: &Pipeline,
+        build: &mut BuildReplies<'_>,
+    ) -> Option<Result<()>> {
+        debug_assert!(!p.is_atomic());
+        let map = self.cluster().nodes.map();
+        let groups = match plan(p, &map) {
+            Err(e) => return Some(Err(e)),
+            Ok(Plan::One(_)) => return None,
+            Ok(Plan::Split(groups)) => groups,
         };
-        let mut out: Vec<Option<First>> = (0..groups.len()).map(|_| None).collect();
+        let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
+        let t0 = Instant::now();
+        let r = self.split_in_place(p, &groups, build);
+        let name = CommandName::PIPELINE;
+        self.observe_cluster(name, false, p.len(), (started, t0), 1, r.as_ref().err());
+        Some(r)
+    }
+
+    /// A pipeline on one node (one slot, no key, or a transaction): one round trip through
+    /// the topology's retry path.
+    fn one_node_pipeline(&self, p: &Pipeline, slot: Option<u16>) -> Result<Vec<Value>> {
+        let name = if p.is_atomic() {
+            CommandName::MULTI
+        } else {
+            CommandName::PIPELINE
+        };
+        let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
+        let t0 = Instant::now();
+        let read = Reads::of(
+            routing::pipeline_is_read_only(p),
+            routing::pipeline_read_from(p),
+        );
+        let retry = Retry::from_idempotent(routing::pipeline_is_idempotent(p));
+        let (r, attempts, replica) = self.cluster().run(
+            slot,
+            read,
+            retry,
+            &self.shared.retry,
+            &mut self.retry_hook(name),
+            |conn| conn.exec_pipeline(p),
+        );
+        let r = r.and_then(|replies| {
+            if p.is_atomic() {
+                return Ok(replies);
+            }
+            self.follow_redirects(|k| &p.commands()[k], replies)
+        });
+        self.observe_cluster(
+            name,
+            replica,
+            p.len(),
+            (started, t0),
+            attempts,
+            r.as_ref().err(),
+        );
+        r
+    }
+
+    /// The retry policy of a share's run after the first attempt: the attempts the first
+    /// one left.
+    fn rest_policy(&self) -> RetryPolicy {
+        let mut rest = self.shared.retry.clone();
+        rest.attempts = rest.attempts.saturating_sub(1).max(1);
+        rest
+    }
+
+    /// Run `share` again through the per-group path (redirects, retries, breaker) after
+    /// its first attempt failed with `e`: after one backoff pause for the whole pipeline
+    /// (`paused`; none for a redirect), with `rest`'s attempts. Its replies, with
+    /// redirects inside followed.
+    fn share_again(
+        &self,
+        share: Share<'_>,
+        slot: Option<u16>,
+        e: Error,
+        rest: &RetryPolicy,
+        paused: &mut bool,
+    ) -> Result<Vec<Value>> {
+        if !*paused && e.redirect().is_none() {
+            *paused = true;
+            let delay = rest.backoff.delay(1, Duration::ZERO, rand::random());
+            self.retry_hook(CommandName::PIPELINE)(&e, delay);
+            std::thread::sleep(delay);
+        }
+        let retry = Retry::from_idempotent(share_is_idempotent(share));
+        let (r, _, _) = self.cluster().run(
+            slot,
+            Reads::Primary,
+            retry,
+            rest,
+            &mut self.retry_hook(CommandName::PIPELINE),
+            |conn| conn.exec_share(share),
+        );
+        r.and_then(|replies| self.follow_redirects(|k| share.command(k), replies))
+    }
+
+    /// How a first attempt's failure `e` is settled: run the share again (a redirect, or a
+    /// failure the retry policy may repeat), or give up.
+    fn settle(&self, e: Error, share: Share<'_>) -> First {
+        let policy = &self.shared.retry;
+        let again = e.redirect().is_some()
+            || (policy.attempts > 1 && policy.may_retry(&e, share_is_idempotent(share)));
+        if again {
+            First::Again(e)
+        } else {
+            First::Done(Err(e))
+        }
+    }
+
+    /// One connection per group from its primary's pool, breaker permitting: those
+    /// checked out, and per group the error of one that could not be.
+    ///
+    /// A share that runs again if its first attempt fails (idempotent, retries left) takes
+    /// a recently returned connection without the socket check, as the single-node
+    /// `Client` does (`PoolOptions::skip_check_when_resendable`): if the server closed it,
+    /// the share fails on it and runs again through the per-group path, on checked
+    /// connections. Other shares are checked.
+    fn check_out(&self, p: &Pipeline, groups: &[Group<'_>]) -> (Vec<Held>, Vec<Option<Error>>) {
+        let topo = self.cluster();
+        let retries = self.shared.retry.attempts > 1;
+        let start = Instant::now();
+        let mut failed: Vec<Option<Error>> = (0..groups.len()).map(|_| None).collect();
         let mut held = Vec::with_capacity(groups.len());
-        for (g, (addr, _)) in groups.iter().enumerate() {
-            let breaker = topo.breaker(addr);
+        for (g, group) in groups.iter().enumerate() {
+            let breaker = topo.breaker(group.addr);
             let checkout = breaker.acquire().and_then(|permit| {
-                match topo.nodes.pool(addr, false).and_then(|p| p.get()) {
+                let conn = topo.nodes.pool(group.addr, false).and_then(|pool| {
+                    let unchecked = retries
+                        && pool.trusts_resendable()
+                        && share_is_idempotent(p.share(&group.idx));
+                    pool.get_since(start, unchecked)
+                });
+                match conn {
                     Ok(conn) => Ok((permit, conn)),
                     Err(e) => {
                         breaker.record(permit, is_availability_failure(&e));
@@ -210,29 +325,49 @@ impl Client {
                 }
             });
             match checkout {
-                Ok((permit, conn)) => held.push((g, breaker, permit, conn)),
-                Err(e) => out[g] = Some(settle(e, &subs[g])),
+                Ok((permit, conn)) => held.push(Held {
+                    g,
+                    breaker,
+                    permit,
+                    conn,
+                }),
+                Err(e) => failed[g] = Some(e),
             }
         }
-        let jobs: Vec<(&Connection, &Pipeline)> = held
-            .iter()
-            .map(|(g, _, _, conn)| (&**conn, &subs[*g]))
+        (held, failed)
+    }
+
+    /// The first attempt of a pipeline split over several nodes: one connection per group
+    /// from its primary's pool, every group sent, then every group read
+    /// ([`Connection::exec_shares`]). Per group: [`First::Done`] when settled (its
+    /// replies, with redirects inside followed, or an error the retry policy must not
+    /// repeat), [`First::Again`] when the full per-group path must run (redirected as a
+    /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
+    fn send_groups_together(&self, p: &Pipeline, groups: &[Group<'_>]) -> Vec<First> {
+        let shares: Vec<Share<'_>> = groups.iter().map(|g| p.share(&g.idx)).collect();
+        let (held, failed) = self.check_out(p, groups);
+        let mut out: Vec<Option<First>> = failed
+            .into_iter()
+            .zip(&shares)
+            .map(|(e, &share)| e.map(|e| self.settle(e, share)))
             .collect();
-        let replies = Connection::exec_pipelines(&jobs);
+        let jobs: Vec<(&Connection, Share<'_>)> =
+            held.iter().map(|h| (&*h.conn, shares[h.g])).collect();
+        let replies = Connection::exec_shares(&jobs);
         drop(jobs);
-        for ((g, breaker, permit, conn), r) in held.into_iter().zip(replies) {
+        for (h, r) in held.into_iter().zip(replies) {
             let failed = r
                 .as_ref()
                 .err()
                 .is_some_and(|e| is_availability_failure(e) && e.redirect().is_none());
-            breaker.record(permit, failed);
-            out[g] = Some(match r {
-                Ok(v) => First::Done(self.follow_redirects(&subs[g], v)),
+            h.breaker.record(h.permit, failed);
+            out[h.g] = Some(match r {
+                Ok(v) => First::Done(self.follow_redirects(|k| shares[h.g].command(k), v)),
                 Err(e) => {
                     if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
-                        conn.close("READONLY: the node is a replica now");
+                        h.conn.close("READONLY: the node is a replica now");
                     }
-                    settle(e, &subs[g])
+                    self.settle(e, shares[h.g])
                 }
             });
         }
@@ -248,16 +383,147 @@ impl Client {
             .collect()
     }
 
-    /// Replace MOVED/ASK error replies of a (non-atomic) pipeline with the result of the
-    /// command run again on its own (which follows the redirect).
-    fn follow_redirects(&self, p: &Pipeline, mut replies: Vec<Value>) -> Result<Vec<Value>> {
-        if p.is_atomic() {
-            return Ok(replies);
+    /// [`Client::cluster_pipeline_replies`] for a pipeline split into `groups`.
+    fn split_in_place(
+        &self,
+        p: &Pipeline,
+        groups: &[Group<'_>],
+        build: &mut BuildReplies<'_>,
+    ) -> Result<()> {
+        let (held, failed) = self.check_out(p, groups);
+        let (r, share_failed) = self.read_in_place(p, groups, &held, failed, build);
+        for h in held {
+            h.breaker.record(h.permit, share_failed[h.g]);
         }
-        for (i, v) in replies.iter_mut().enumerate() {
+        r
+    }
+
+    /// [`Client::split_in_place`] with a connection checked out per group (`held`; `failed`:
+    /// why not, per group): the result, and per group whether its connection failed.
+    fn read_in_place(
+        &self,
+        p: &Pipeline,
+        groups: &[Group<'_>],
+        held: &[Held],
+        failed: Vec<Option<Error>>,
+        build: &mut BuildReplies<'_>,
+    ) -> (Result<()>, Vec<bool>) {
+        let shares: Vec<Share<'_>> = groups.iter().map(|g| p.share(&g.idx)).collect();
+        let jobs: Vec<(&Connection, Share<'_>)> =
+            held.iter().map(|h| (&*h.conn, shares[h.g])).collect();
+        let (sent, sent_results) = SentShares::send(&jobs);
+        let mut failures: Vec<Option<Error>> = (0..groups.len()).map(|_| None).collect();
+        let mut sources: Vec<Source> = failed
+            .into_iter()
+            .zip(&shares)
+            .zip(&mut failures)
+            .map(|((e, &share), failure)| match e {
+                Some(e) => Source::first(self.settle(e, share), failure),
+                None => Source::Failed,
+            })
+            .collect();
+        let mut share_failed = vec![false; groups.len()];
+        for (k, (h, r)) in held.iter().zip(sent_results).enumerate() {
+            sources[h.g] = match r {
+                Ok(()) => Source::Live(k),
+                Err(e) => {
+                    share_failed[h.g] = is_availability_failure(&e);
+                    Source::first(self.settle(e, shares[h.g]), &mut failures[h.g])
+                }
+            };
+        }
+        let mut group_of = vec![0; p.len()];
+        for (g, group) in groups.iter().enumerate() {
+            for &i in &group.idx {
+                group_of[i] = g;
+            }
+        }
+        let mut run = InPlace {
+            client: self,
+            cmds: p.commands(),
+            groups,
+            shares,
+            group_of,
+            sent,
+            sources,
+            failures,
+            share_failed,
+            rest: self.rest_policy(),
+            paused: false,
+        };
+        let cmds = p.commands();
+        let ignored = p.ignored();
+        let mut at = 0;
+        let mut skipped = 0;
+        // Set when the error `next` returns is a server error reply (not a conversion one).
+        let mut server_error = false;
+        let built = {
+            let mut next = |read: &mut dyn FnMut(Frame<'_>) -> Result<()>| -> Result<()> {
+                loop {
+                    if at >= cmds.len() {
+                        return Err(Error::conversion("more replies read than commands sent"));
+                    }
+                    let skip = ignored.get(skipped) == Some(&at);
+                    let i = at;
+                    at += 1;
+                    let r = if skip {
+                        skipped += 1;
+                        run.reply(i, &mut |_| Ok(()))
+                    } else {
+                        run.reply(i, read)
+                    };
+                    match r {
+                        Ok(()) if skip => continue,
+                        Ok(()) => return Ok(()),
+                        Err(Fail::Read(e)) => return Err(e),
+                        Err(Fail::Reply(e)) => {
+                            server_error = true;
+                            return Err(e);
+                        }
+                        Err(Fail::Share) => {
+                            return Err(Error::new(ErrorKind::Aborted, "a pipeline share failed"))
+                        }
+                    }
+                }
+            };
+            build(&mut next)
+        };
+        // What `build` left unread (replies after a failure, ignored ones at the end).
+        let mut later = None;
+        while at < cmds.len() {
+            if let Err(Fail::Reply(e)) = run.reply(at, &mut |_| Ok(())) {
+                later.get_or_insert(e);
+            }
+            at += 1;
+        }
+        let InPlace {
+            sent,
+            failures,
+            share_failed,
+            ..
+        } = run;
+        drop(sent);
+        let r = match (failures.into_iter().flatten().next(), built) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) if server_error => Err(e),
+            // Any server error reply wins over a conversion error.
+            (None, Err(e)) => Err(later.unwrap_or(e)),
+            (None, Ok(())) => later.map_or(Ok(()), Err),
+        };
+        (r, share_failed)
+    }
+
+    /// Replace MOVED/ASK error replies of a share with the result of the command run again
+    /// on its own (which follows the redirect).
+    fn follow_redirects<'c>(
+        &self,
+        command: impl Fn(usize) -> &'c Cmd,
+        mut replies: Vec<Value>,
+    ) -> Result<Vec<Value>> {
+        for (k, v) in replies.iter_mut().enumerate() {
             let redirected = matches!(v, Value::Error(e) if e.redirect().is_some());
             if redirected {
-                let c = &p.commands()[i];
+                let c = command(k);
                 *v = match self.cluster_command(c, |conn| conn.exec(c)) {
                     Ok(v) => v,
                     Err(e) => match e.server_error() {
@@ -268,5 +534,157 @@ impl Client {
             }
         }
         Ok(replies)
+    }
+}
+
+/// Where the replies of one group of a split pipeline read in place come from.
+enum Source {
+    /// Its connection (the index among the shares sent), read in place.
+    Live(usize),
+    /// To run again (from the next reply on) through the per-group path, after this error.
+    Again(Error),
+    /// The replies of a run through the per-group path, as values.
+    Values(std::vec::IntoIter<Value>),
+    /// The group failed (its error is kept in `InPlace::failures`, or it has not been
+    /// settled yet).
+    Failed,
+}
+
+impl Source {
+    /// Where the rest of a group's replies come from after its first attempt ended as
+    /// `first` (an error that settles it goes to `failure`).
+    fn first(first: First, failure: &mut Option<Error>) -> Source {
+        match first {
+            First::Again(e) => Source::Again(e),
+            First::Done(Ok(v)) => Source::Values(v.into_iter()),
+            First::Done(Err(e)) => {
+                failure.get_or_insert(e);
+                Source::Failed
+            }
+        }
+    }
+}
+
+/// Why a reply of a split pipeline read in place was not read.
+enum Fail {
+    /// A server error reply (for this command alone).
+    Reply(Error),
+    /// The reader's own error (a conversion error).
+    Read(Error),
+    /// The command's share failed as a whole (`InPlace::failures` holds why).
+    Share,
+}
+
+/// The state of a split pipeline read in place ([`Client::split_in_place`]).
+struct InPlace<'c, 'p, 'a> {
+    client: &'c Client,
+    /// The pipeline's commands.
+    cmds: &'p [Cmd],
+    groups: &'p [Group<'p>],
+    shares: Vec<Share<'p>>,
+    /// Each command's group.
+    group_of: Vec<usize>,
+    sent: SentShares<'a>,
+    sources: Vec<Source>,
+    /// Per group, why it failed as a whole.
+    failures: Vec<Option<Error>>,
+    /// Per group, whether its first attempt failed the node (for its breaker).
+    share_failed: Vec<bool>,
+    rest: RetryPolicy,
+    paused: bool,
+}
+
+impl InPlace<'_, '_, '_> {
+    /// Read reply `i` (the next of its group: replies are asked for in order) into `read`.
+    fn reply(
+        &mut self,
+        i: usize,
+        read: &mut dyn FnMut(Frame<'_>) -> Result<()>,
+    ) -> std::result::Result<(), Fail> {
+        let g = self.group_of[i];
+        let share = self.shares[g];
+        loop {
+            match &mut self.sources[g] {
+                Source::Failed => {
+                    self.failures[g].get_or_insert_with(|| {
+                        Error::new(ErrorKind::Aborted, "a pipeline share was not run")
+                    });
+                    return Err(Fail::Share);
+                }
+                Source::Values(replies) => {
+                    return match replies.next().unwrap_or(Value::Nil) {
+                        Value::Error(e) => Err(Fail::Reply(e.into())),
+                        v => crate::resp::with_value_frame(&v, read).map_err(Fail::Read),
+                    };
+                }
+                Source::Again(e) => {
+                    let e = std::mem::replace(
+                        e,
+                        Error::new(ErrorKind::Aborted, "a pipeline share was not run"),
+                    );
+                    // The commands of the share not answered yet, from this one on.
+                    let k = share.indexes().partition_point(|&j| j < i);
+                    let slot = self.groups[g].slot;
+                    let rest = &self.rest;
+                    self.sources[g] = match self.client.share_again(
+                        share.from(k),
+                        slot,
+                        e,
+                        rest,
+                        &mut self.paused,
+                    ) {
+                        Ok(v) => Source::Values(v.into_iter()),
+                        Err(e) => {
+                            self.failures[g] = Some(e);
+                            Source::Failed
+                        }
+                    };
+                }
+                Source::Live(s) => {
+                    let s = *s;
+                    let mut called = false;
+                    let r = self.sent.read_next(s, &mut |f| {
+                        called = true;
+                        read(f)
+                    });
+                    let e = match r {
+                        Ok(()) => return Ok(()),
+                        Err(e) if called => return Err(Fail::Read(e)),
+                        Err(e) => e,
+                    };
+                    if self.sent.is_broken(s) {
+                        // The connection failed: the rest of the share is settled as a
+                        // failed first attempt.
+                        self.share_failed[g] =
+                            is_availability_failure(&e) && e.redirect().is_none();
+                        let first = self.client.settle(e, share);
+                        self.sources[g] = Source::first(first, &mut self.failures[g]);
+                        continue;
+                    }
+                    if e.redirect().is_none() {
+                        return Err(Fail::Reply(e));
+                    }
+                    // MOVED/ASK: this command alone, where the redirect points (its reply
+                    // read in place there).
+                    let c = &self.cmds[i];
+                    let mut called = false;
+                    let r = self.client.cluster_command(c, |conn| {
+                        conn.exec_frame(c, &mut |f| {
+                            called = true;
+                            read(f)
+                        })
+                    });
+                    return match r {
+                        Ok(()) => Ok(()),
+                        Err(e) if called => Err(Fail::Read(e)),
+                        Err(e) if e.server_error().is_some() => Err(Fail::Reply(e)),
+                        Err(e) => {
+                            self.failures[g].get_or_insert(e);
+                            Err(Fail::Share)
+                        }
+                    };
+                }
+            }
+        }
     }
 }

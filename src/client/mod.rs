@@ -349,8 +349,7 @@ impl Execute for Client {
         pipeline: &Pipeline,
         build: &mut crate::cmd::BuildReplies<'_>,
     ) -> Option<Result<()>> {
-        // A cluster splits the batch by node (`exec_pipeline`); transactions keep their
-        // own path.
+        // Transactions keep their own path; a cluster splits the batch by node.
         if pipeline.is_atomic() {
             return None;
         }
@@ -361,7 +360,7 @@ impl Execute for Client {
         match &self.shared.shape {
             Shape::Standalone(t) => Some(self.pipeline_on(t, pipeline, attempt)),
             Shape::WriterReader(t) => Some(self.pipeline_on(t, pipeline, attempt)),
-            Shape::Cluster(_) => None,
+            Shape::Cluster(_) => self.cluster_pipeline_replies(pipeline, build),
         }
     }
 }

@@ -24,6 +24,7 @@ pub(crate) use blocking::Reissue;
 pub(crate) use execute::BuildReplies;
 pub use execute::Execute;
 pub use from_value::FromValue;
+pub(crate) use pipeline::Share;
 pub use pipeline::{pipe, Pipeline};
 pub use read_from::ReadFrom;
 pub use slot::{hash_tag, key_slot, SLOTS};

@@ -120,16 +120,7 @@ impl Pipeline {
 
     /// The longest a command of this pipeline may block on the server.
     pub fn blocking_mode(&self) -> Blocking {
-        let mut longest = Blocking::No;
-        for c in &self.cmds {
-            longest = match (longest, c.blocking_mode()) {
-                (Blocking::Forever, _) | (_, Blocking::Forever) => Blocking::Forever,
-                (Blocking::No, b) => b,
-                (Blocking::For(a), Blocking::For(b)) => Blocking::For(a.max(b)),
-                (a, Blocking::No) => a,
-            };
-        }
-        longest
+        longest_block(self.cmds.iter())
     }
 
     /// Append the whole pipeline's encoding (with MULTI/EXEC when atomic) to `out`.
@@ -158,14 +149,7 @@ impl Pipeline {
         if self.atomic {
             crate::resp::encode_command(out, [&b"MULTI"[..]]);
         }
-        for c in &self.cmds {
-            if let Err(e) = c.check_sendable(max_bulk_len) {
-                out.clear();
-                parts.clear();
-                return Err(e);
-            }
-            c.encode_parts(out, parts);
-        }
+        encode_commands(self.cmds.iter(), out, parts, max_bulk_len)?;
         if self.atomic {
             crate::resp::encode_command(out, [&b"EXEC"[..]]);
         }
@@ -205,6 +189,16 @@ impl Pipeline {
         self.convert(ex.exec_pipeline(self)?)
     }
 
+    /// The commands at `idx` (ascending), as a [`Share`] of this pipeline.
+    pub(crate) fn share<'p>(&'p self, idx: &'p [usize]) -> Share<'p> {
+        debug_assert!(idx.windows(2).all(|w| w[0] < w[1]));
+        debug_assert!(idx.last().map_or(true, |&i| i < self.cmds.len()));
+        Share {
+            cmds: &self.cmds,
+            idx,
+        }
+    }
+
     /// Indexes (ascending) of the commands whose replies `query` leaves out.
     pub(crate) fn ignored(&self) -> &[usize] {
         &self.ignored
@@ -225,4 +219,97 @@ impl Pipeline {
         }
         T::from_value(Value::Array(kept))
     }
+}
+
+/// Some commands of a non-atomic [`Pipeline`], picked by index (ascending): one node's share
+/// of a pipeline a cluster client splits. It is encoded, sent and read straight from the
+/// caller's pipeline: no command is copied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Share<'p> {
+    cmds: &'p [Cmd],
+    idx: &'p [usize],
+}
+
+impl<'p> Share<'p> {
+    /// Number of commands in the share.
+    pub(crate) fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// True when the share has no command.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.idx.is_empty()
+    }
+
+    /// The share's `k`-th command.
+    pub(crate) fn command(&self, k: usize) -> &'p Cmd {
+        &self.cmds[self.idx[k]]
+    }
+
+    /// The share's commands, in order.
+    pub(crate) fn commands(&self) -> impl Iterator<Item = &'p Cmd> + Clone + 'p {
+        let cmds = self.cmds;
+        self.idx.iter().map(move |&i| &cmds[i])
+    }
+
+    /// Positions of the share's commands in the whole pipeline.
+    pub(crate) fn indexes(&self) -> &'p [usize] {
+        self.idx
+    }
+
+    /// The share's commands from the `k`-th on.
+    pub(crate) fn from(&self, k: usize) -> Share<'p> {
+        Share {
+            cmds: self.cmds,
+            idx: &self.idx[k..],
+        }
+    }
+
+    /// As [`Pipeline::blocking_mode`], over the share.
+    pub(crate) fn blocking_mode(&self) -> Blocking {
+        longest_block(self.commands())
+    }
+
+    /// As [`Pipeline::encode_checked`] (never atomic), over the share.
+    pub(crate) fn encode_checked(
+        &self,
+        out: &mut Vec<u8>,
+        parts: &mut Vec<(usize, crate::resp::Bytes)>,
+        max_bulk_len: usize,
+    ) -> Result<()> {
+        encode_commands(self.commands(), out, parts, max_bulk_len)
+    }
+}
+
+/// The longest any of `cmds` may block on the server.
+fn longest_block<'c>(cmds: impl Iterator<Item = &'c Cmd>) -> Blocking {
+    let mut longest = Blocking::No;
+    for c in cmds {
+        longest = match (longest, c.blocking_mode()) {
+            (Blocking::Forever, _) | (_, Blocking::Forever) => Blocking::Forever,
+            (Blocking::No, b) => b,
+            (Blocking::For(a), Blocking::For(b)) => Blocking::For(a.max(b)),
+            (a, Blocking::No) => a,
+        };
+    }
+    longest
+}
+
+/// Encode `cmds` into `out` (large arguments into `parts`), each checked first: a refused
+/// command leaves `out` and `parts` empty.
+fn encode_commands<'c>(
+    cmds: impl Iterator<Item = &'c Cmd>,
+    out: &mut Vec<u8>,
+    parts: &mut Vec<(usize, crate::resp::Bytes)>,
+    max_bulk_len: usize,
+) -> Result<()> {
+    for c in cmds {
+        if let Err(e) = c.check_sendable(max_bulk_len) {
+            out.clear();
+            parts.clear();
+            return Err(e);
+        }
+        c.encode_parts(out, parts);
+    }
+    Ok(())
 }

@@ -16,6 +16,7 @@
 
 mod handshake;
 mod session;
+mod shares;
 mod stream;
 mod tls;
 mod transaction;
@@ -27,12 +28,13 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::cmd::secrets::{scrub_error, scrub_reply};
-use crate::cmd::{Blocking, BuildReplies, Cmd, Execute, Pipeline, Reissue};
+use crate::cmd::{Blocking, BuildReplies, Cmd, Execute, Pipeline, Reissue, Share};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
 
 pub use session::SessionState;
+pub(crate) use shares::SentShares;
 pub use stream::PeerState;
 use stream::Stream;
 pub use transaction::{Transaction, TxOutcome};
@@ -393,24 +395,27 @@ impl Connection {
 }
 
 impl Connection {
-    /// Several non-atomic pipelines, each on its own connection (a cluster's nodes): every
-    /// pipeline is sent before any reply is read, so the servers work at the same time
-    /// without a thread per connection. One result per pipeline, in order; a pipeline that
-    /// could not be sent is not read, and one that was sent is always read to its end (or
-    /// its connection is broken), so no connection is left with replies pending.
-    pub(crate) fn exec_pipelines(jobs: &[(&Connection, &Pipeline)]) -> Vec<Result<Vec<Value>>> {
-        let mut guards: Vec<_> = jobs.iter().map(|(c, _)| c.inner.lock()).collect();
-        let sent: Vec<Result<()>> = guards
-            .iter_mut()
-            .zip(jobs)
-            .map(|(inner, (_, p))| inner.send_pipeline(p))
-            .collect();
-        guards
-            .iter_mut()
-            .zip(jobs)
-            .zip(sent)
-            .map(|((inner, (_, p)), sent)| sent.and_then(|()| inner.recv_pipeline(p)))
+    /// Shares of one pipeline, each on its own connection (a cluster's nodes): every share
+    /// is sent before any reply is read (see [`SentShares`]). One result per share, in
+    /// order; a share that could not be sent is not read, and one that was sent is always
+    /// read to its end (or its connection is broken), so no connection is left with
+    /// replies pending.
+    pub(crate) fn exec_shares(jobs: &[(&Connection, Share<'_>)]) -> Vec<Result<Vec<Value>>> {
+        let (mut sent, results) = SentShares::send(jobs);
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(g, r)| r.and_then(|()| sent.read_rest(g)))
             .collect()
+    }
+
+    /// One share of a pipeline on this connection (see [`Connection::exec_shares`]).
+    pub(crate) fn exec_share(&self, share: Share<'_>) -> Result<Vec<Value>> {
+        let (mut sent, mut results) = SentShares::send(&[(self, share)]);
+        results
+            .pop()
+            .unwrap_or(Ok(()))
+            .and_then(|()| sent.read_rest(0))
     }
 }
 
@@ -600,21 +605,20 @@ impl Inner {
         Ok(replies)
     }
 
-    /// Send a non-atomic pipeline and stop there: its replies must be read by
-    /// [`Inner::recv_pipeline`] before anything else is sent on this connection.
-    fn send_pipeline(&mut self, p: &Pipeline) -> Result<()> {
-        debug_assert!(!p.is_atomic());
+    /// Send a share of a pipeline (see [`SentShares`]) and stop there, with each reply's
+    /// time bound set for its replies; [`SentShares`] reads them and puts the bound back.
+    fn send_share(&mut self, share: Share<'_>) -> Result<()> {
         self.check_usable()?;
-        if p.is_empty() {
+        if share.is_empty() {
             return Ok(());
         }
-        self.prepare_pipeline(p)?;
+        self.wbuf.clear();
+        self.wparts.clear();
+        let max_bulk_len = self.decoder.limits().max_bulk_len;
+        share.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
+        self.note_sent(share.commands())?;
+        self.reply_timeout = self.blocking_timeout(share.blocking_mode());
         self.flush_wbuf()
-    }
-
-    /// The replies of a pipeline [`Inner::send_pipeline`] sent.
-    fn recv_pipeline(&mut self, p: &Pipeline) -> Result<Vec<Value>> {
-        self.with_blocking(p.blocking_mode(), |inner| inner.read_plain(p))
     }
 
     /// A non-atomic pipeline whose replies are read in place, one at a time, by `build`
@@ -708,17 +712,24 @@ impl Inner {
         self.wparts.clear();
         let max_bulk_len = self.decoder.limits().max_bulk_len;
         p.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
-        for c in p.commands() {
-            self.check_refusal(c)?;
-        }
-        for c in p.commands() {
-            self.session.observe(c, self.db);
-        }
+        self.note_sent(p.commands().iter())?;
         if p.is_atomic() {
             // The pipeline's own MULTI ... EXEC: EXEC ends the transaction and any WATCH,
             // whatever its outcome (and a failure on the way breaks the connection).
             self.session.in_multi = false;
             self.session.watching = false;
+        }
+        Ok(())
+    }
+
+    /// Refuse `cmds` (encoded, not sent) if one may not be sent (see
+    /// [`Inner::check_refusal`]); otherwise note their session effects.
+    fn note_sent<'c>(&mut self, cmds: impl Iterator<Item = &'c Cmd> + Clone) -> Result<()> {
+        for c in cmds.clone() {
+            self.check_refusal(c)?;
+        }
+        for c in cmds {
+            self.session.observe(c, self.db);
         }
         Ok(())
     }
@@ -859,13 +870,19 @@ impl Inner {
         blocking: Blocking,
         f: impl FnOnce(&mut Inner) -> Result<T>,
     ) -> Result<T> {
-        let wanted = match (blocking, self.read_timeout) {
+        let wanted = self.blocking_timeout(blocking);
+        self.with_read_timeout(wanted, f)
+    }
+
+    /// How long each reply may take when a command blocks the server as `blocking` says:
+    /// the read timeout, plus the command's own wait (`None`: no bound).
+    fn blocking_timeout(&self, blocking: Blocking) -> Option<Duration> {
+        match (blocking, self.read_timeout) {
             (Blocking::No, b) => b,
             (Blocking::Forever, _) => None,
             (Blocking::For(d), Some(b)) => Some(b.saturating_add(d)),
             (Blocking::For(_), None) => None,
-        };
-        self.with_read_timeout(wanted, f)
+        }
     }
 
     /// Run `f` with each reply bounded by `wanted` instead of the read timeout.
