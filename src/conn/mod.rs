@@ -30,7 +30,7 @@ use crate::cmd::secrets::{scrub_error, scrub_reply};
 use crate::cmd::{Blocking, BuildReplies, Cmd, Execute, Pipeline, Reissue};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
+use crate::resp::{Bytes, Decoder, Frame, FrameKind, Keep, LargeBulk, Next, Value};
 
 pub use session::SessionState;
 pub use stream::PeerState;
@@ -47,6 +47,11 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 /// A typed reply that is one bulk string this long or longer takes the decoder's buffer
 /// instead of being copied out of it (see `Decoder::next_reply_or_owned`).
 const OWNED_REPLY: usize = crate::cmd::LARGE_ARG;
+/// A reply that is one bulk string this long or longer, not all received by the first
+/// reads, is read straight into a buffer of its own (see `Decoder::take_large_bulk`).
+const DIRECT_BULK: usize = READ_CHUNK;
+/// Most bytes one read of such a body takes before the deadline is looked at again.
+const DRAIN_MAX: usize = 1024 * 1024;
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -76,6 +81,8 @@ pub(crate) struct Inner {
     /// Large arguments of the commands in `wbuf`, written from where they are (no copy):
     /// each with the offset in `wbuf` where its bytes belong.
     wparts: Vec<(usize, Bytes)>,
+    /// When to let go of a grown `wbuf`.
+    wkeep: Keep,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
     pushes: VecDeque<Value>,
@@ -112,6 +119,7 @@ impl Connection {
             decoder: Decoder::with_limits(config.limits),
             wbuf: Vec::with_capacity(1024),
             wparts: Vec::new(),
+            wkeep: Keep::default(),
             broken: None,
             pushes: VecDeque::new(),
             dropped_pushes: 0,
@@ -539,10 +547,12 @@ impl Inner {
             return self.exec_sliced(cmd, plan, total);
         }
         self.encode(cmd);
-        let mut reply = self.with_blocking(cmd.blocking_mode(), |inner| {
+        let reply = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
-        })?;
+        });
+        self.decoder.end_call();
+        let mut reply = reply?;
         scrub_reply(cmd, &mut reply);
         reply.into_result()
     }
@@ -569,7 +579,7 @@ impl Inner {
         };
         // Done with the reply: let the decoder drop a big drained buffer now rather than at
         // the next command (an idle pooled connection keeps nothing it does not need).
-        self.decoder.compact();
+        self.decoder.end_call();
         result
     }
 
@@ -579,14 +589,16 @@ impl Inner {
             return Ok(Vec::new());
         }
         self.prepare_pipeline(p)?;
-        self.with_blocking(p.blocking_mode(), |inner| {
+        let replies = self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
                 inner.read_atomic(p.commands())
             } else {
                 inner.read_plain(p)
             }
-        })
+        });
+        self.decoder.end_call();
+        replies
     }
 
     /// The replies of the non-atomic pipeline `p`, sent: one per command, scrubbed.
@@ -635,7 +647,7 @@ impl Inner {
             }
             inner.read_replies(p, build)
         });
-        self.decoder.compact();
+        self.decoder.end_call();
         result
     }
 
@@ -976,14 +988,21 @@ impl Inner {
             .stream
             .write_all(&self.wbuf)
             .and_then(|_| self.stream.flush());
-        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
-            // Do not keep a big buffer alive after one big command.
-            self.wbuf = Vec::with_capacity(1024);
-        }
+        self.settle_wbuf();
         r.map_err(|e| {
             let e = Error::io(ErrorKind::Io, "write", e);
             self.poison(e)
         })
+    }
+
+    /// After a write: keep the write buffer for the next command unless it grew past what
+    /// recent commands need (see `Keep`: at most 256 KiB is kept).
+    #[inline]
+    fn settle_wbuf(&mut self) {
+        self.wkeep.used(self.wbuf.len());
+        if self.wkeep.release(self.wbuf.capacity()) {
+            self.wbuf = Vec::with_capacity(1024);
+        }
     }
 
     /// `flush_wbuf` with large arguments: each written from where it is.
@@ -993,9 +1012,7 @@ impl Inner {
             .and_then(|_| self.stream.flush());
         // Let go of the large arguments at once (the caller may hold the last handle).
         self.wparts.clear();
-        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
-            self.wbuf = Vec::with_capacity(1024);
-        }
+        self.settle_wbuf();
         r.map_err(|e| {
             let e = Error::io(ErrorKind::Io, "write", e);
             self.poison(e)
@@ -1009,7 +1026,12 @@ impl Inner {
             match self.decoder.next_value() {
                 Ok(Some(v)) if v.is_push() => self.stash_push(v),
                 Ok(Some(v)) => return Ok(v),
-                Ok(None) => self.fill()?,
+                Ok(None) => {
+                    if let Some(body) = self.decoder.take_large_bulk(DIRECT_BULK) {
+                        return self.read_large_bulk(body).map(Value::Bulk);
+                    }
+                    self.fill()?
+                }
                 Err(e) => return Err(self.poison(e)),
             }
         }
@@ -1040,7 +1062,13 @@ impl Inner {
                         _ => return read(f),
                     }
                 }
-                Ok(None) => self.fill()?,
+                Ok(None) => {
+                    if let Some(body) = self.decoder.take_large_bulk(DIRECT_BULK) {
+                        let bytes = self.read_large_bulk(body)?;
+                        return crate::resp::with_owned_bulk(bytes, read);
+                    }
+                    self.fill()?
+                }
                 Err(e) => return Err(self.poison(e)),
             }
         }
@@ -1102,27 +1130,7 @@ impl Inner {
     /// longer than the reply's deadline.
     fn fill(&mut self) -> Result<()> {
         loop {
-            // (A timeout too long for the clock to represent is no timeout.)
-            let left = match self.reply_timeout {
-                None => None,
-                Some(t) => {
-                    let now = Instant::now();
-                    match self.deadline {
-                        // The reply's first read: all of the timeout is left.
-                        None => now.checked_add(t).map(|deadline| {
-                            self.deadline = Some(deadline);
-                            t
-                        }),
-                        Some(deadline) => {
-                            let left = deadline.saturating_duration_since(now);
-                            if left.is_zero() {
-                                return Err(self.timed_out(None));
-                            }
-                            Some(left)
-                        }
-                    }
-                }
-            };
+            let left = self.time_left()?;
             self.arm_socket(left)?;
             let stream = &mut self.stream;
             match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
@@ -1149,6 +1157,73 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+impl Inner {
+    /// What is left until the reply's deadline (`None`: no bound), fixing the deadline at
+    /// the reply's first read; a timeout error (the connection broken) once it has passed.
+    fn time_left(&mut self) -> Result<Option<Duration>> {
+        // (A timeout too long for the clock to represent is no timeout.)
+        Ok(match self.reply_timeout {
+            None => None,
+            Some(t) => {
+                let now = Instant::now();
+                match self.deadline {
+                    // The reply's first read: all of the timeout is left.
+                    None => now.checked_add(t).map(|deadline| {
+                        self.deadline = Some(deadline);
+                        t
+                    }),
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(now);
+                        if left.is_zero() {
+                            return Err(self.timed_out(None));
+                        }
+                        Some(left)
+                    }
+                }
+            }
+        })
+    }
+
+    /// Read the rest of a large bulk string reply straight into its own buffer (see
+    /// `Decoder::take_large_bulk`), within the reply's deadline. Any failure breaks the
+    /// connection: the decoder no longer knows where the stream is.
+    #[cold]
+    fn read_large_bulk(&mut self, mut body: LargeBulk) -> Result<Bytes> {
+        while body.missing() != 0 {
+            let left = self.time_left()?;
+            self.arm_socket(left)?;
+            let (buf, room) = body.room();
+            match self.stream.read_append(buf, room.min(DRAIN_MAX)) {
+                Ok(0) => {
+                    let e = Error::new(
+                        ErrorKind::Io,
+                        "connection closed by the server in the middle of a reply",
+                    );
+                    return Err(self.poison(e));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    // The socket timeout may end a little before the deadline: look again.
+                    if left.is_none() {
+                        return Err(self.timed_out(Some(e)));
+                    }
+                }
+                Err(e) => {
+                    let e = Error::io(ErrorKind::Io, "read", e);
+                    return Err(self.poison(e));
+                }
+            }
+        }
+        body.finish().map_err(|e| self.poison(e))
     }
 }
 
