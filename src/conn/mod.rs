@@ -900,6 +900,7 @@ impl Inner {
 
     /// Make the socket's read timeout what is left until the deadline (within
     /// [`DEADLINE_SLACK`], so that the usual reply costs no system call).
+    #[inline]
     fn arm_socket(&mut self, left: Option<Duration>) -> Result<()> {
         let close_enough = match (self.socket_read_timeout, left) {
             (None, None) => true,
@@ -999,6 +1000,13 @@ impl Inner {
     /// recent commands need (see `Keep`: at most 256 KiB is kept).
     #[inline]
     fn settle_wbuf(&mut self) {
+        if self.wbuf.capacity() > crate::resp::SMALL_CAPACITY {
+            self.settle_big_wbuf();
+        }
+    }
+
+    #[cold]
+    fn settle_big_wbuf(&mut self) {
         self.wkeep.used(self.wbuf.len());
         if self.wkeep.release(self.wbuf.capacity()) {
             self.wbuf = Vec::with_capacity(1024);
@@ -1020,6 +1028,7 @@ impl Inner {
     }
 
     /// Read the next reply, setting push frames aside.
+    #[inline]
     pub(crate) fn read_reply(&mut self) -> Result<Value> {
         self.start_reply();
         loop {
@@ -1163,6 +1172,7 @@ impl Inner {
 impl Inner {
     /// What is left until the reply's deadline (`None`: no bound), fixing the deadline at
     /// the reply's first read; a timeout error (the connection broken) once it has passed.
+    #[inline]
     fn time_left(&mut self) -> Result<Option<Duration>> {
         // (A timeout too long for the clock to represent is no timeout.)
         Ok(match self.reply_timeout {

@@ -451,6 +451,14 @@ impl Decoder {
     #[inline]
     pub(crate) fn end_call(&mut self) {
         self.compact();
+        if self.buf.capacity() > SMALL_CAPACITY {
+            self.settle();
+        }
+    }
+
+    /// See [`Decoder::end_call`]: a grown buffer.
+    #[cold]
+    fn settle(&mut self) {
         if self.pos == self.end && self.keep.release(self.buf.capacity()) {
             self.buf = Arc::default();
             self.pos = 0;
@@ -475,17 +483,22 @@ impl Decoder {
     /// The new buffer is reserved at most [`KNOWN_SIZE_HEADROOM`] past what arrived (and
     /// grows later only as data arrives, see [`LargeBulk::room`]), so a hostile length costs
     /// what the read buffer would have.
+    #[inline]
     pub(crate) fn take_large_bulk(&mut self, min_len: usize) -> Option<LargeBulk> {
-        if self.failed.is_some() {
-            return None;
-        }
         let body = self.scan.top_bulk()?;
         let len = body.end.checked_sub(body.start)?;
-        if len < min_len {
+        if len < min_len || self.failed.is_some() {
             return None;
         }
+        self.take_bulk_body(body.start, len)
+    }
+
+    /// See [`Decoder::take_large_bulk`]: the body starts `start` bytes into the reply and is
+    /// `len` bytes long.
+    #[cold]
+    fn take_bulk_body(&mut self, start: usize, len: usize) -> Option<LargeBulk> {
         let total = len.checked_add(2)?;
-        let from = self.pos.checked_add(body.start)?;
+        let from = self.pos.checked_add(start)?;
         let arrived = self.buf.get(from..self.end)?;
         if arrived.len() >= total {
             return None;
