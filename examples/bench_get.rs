@@ -20,6 +20,7 @@
 //! bench_get redis PORT N pipe_get         # the same with the redis crate
 //! bench_get valkit PORT N get_size        # N GETs of a BENCH_SIZE-byte value (typed)
 //! bench_get redis PORT N get_size         # the same with the redis crate
+//! bench_get valkit PORT N mget_size       # N MGETs of BENCH_DEPTH values of BENCH_SIZE bytes (typed)
 //! ```
 //! `BENCH_DEPTH` (default 64) sets the depth of the `pipe_*` ops; `BENCH_SIZE` (default 16)
 //! the value size of `get_size` (written once, before the loop).
@@ -62,6 +63,7 @@ fn main() {
                 ("redis", "pipe_get") => redis_pipe_gets(port, n),
                 ("valkit", "get_size") => valkit_sized_gets(port, n),
                 ("redis", "get_size") => redis_sized_gets(port, n),
+                ("valkit", "mget_size") => valkit_sized_mgets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
                     std::process::exit(2);
@@ -310,6 +312,27 @@ fn valkit_sized_gets(port: u16, n: usize) {
     for _ in 0..n {
         let v: Option<Vec<u8>> = conn.get(&key).expect("GET");
         assert_eq!(v.map(|v| v.len()), Some(size));
+    }
+}
+
+/// One reply of BENCH_DEPTH bulk strings (an array: read through the decoder's buffer,
+/// which grows to the reply's size; whether it is kept between calls shows here).
+fn valkit_sized_mgets(port: u16, n: usize) {
+    use valkit::{Commands, Execute};
+    let size = env_usize("BENCH_SIZE", 16);
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    let mut mget = valkit::cmd("MGET");
+    for i in 0..depth {
+        let key = format!("bench:mget:{size}:{i}");
+        conn.exec(&valkit::cmd("SET").arg(&key).arg(vec![b'v'; size]))
+            .expect("SET");
+        mget = mget.arg(key);
+    }
+    for _ in 0..n {
+        let v: Vec<Option<Vec<u8>>> = conn.query(&mget).expect("MGET");
+        assert_eq!(v.len(), depth);
     }
 }
 

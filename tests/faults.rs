@@ -761,7 +761,10 @@ fn fault_large_bulk_in_pieces_timeout_close_and_bad_terminator_mid_body() {
     let got = conn.exec(&cmd("GET").arg("k")).unwrap();
     assert!(got == Value::Bulk(body.clone().into()));
     let got: Option<Vec<u8>> = conn.query(&cmd("GET").arg("k")).unwrap();
-    assert!(got.as_deref() == Some(&body[..]), "after a push: value intact");
+    assert!(
+        got.as_deref() == Some(&body[..]),
+        "after a push: value intact"
+    );
     let pushes = conn.take_pushes();
     assert_eq!(pushes.len(), 1, "the push was set aside");
     let (one, big, x): (i64, Vec<u8>, String) = conn.query(&cmd("X")).unwrap();
@@ -777,9 +780,17 @@ fn fault_large_bulk_in_pieces_timeout_close_and_bad_terminator_mid_body() {
     let mut bad = wire[..wire.len() - 2].to_vec();
     bad.extend_from_slice(b"XY");
     let cases: [(Vec<Step>, ErrorKind, &str); 3] = [
-        (vec![Step::Reply(half.clone()), Step::Hang], ErrorKind::Timeout, "silence"),
+        (
+            vec![Step::Reply(half.clone()), Step::Hang],
+            ErrorKind::Timeout,
+            "silence",
+        ),
         (vec![Step::Reply(half), Step::Close], ErrorKind::Io, "close"),
-        (vec![Step::Reply(bad), Step::Hang], ErrorKind::Protocol, "terminator"),
+        (
+            vec![Step::Reply(bad), Step::Hang],
+            ErrorKind::Protocol,
+            "terminator",
+        ),
     ];
     for (steps, want, what) in cases {
         let fake = FakeServer::start([vec![Step::Read], steps].concat()).unwrap();

@@ -141,7 +141,11 @@ fn large_bulks_alone_in_pipelines_and_in_arrays_over_both_protocols() {
             conn.set(&small, "s").unwrap();
             for (k, v) in keys.iter().zip(&values) {
                 let (got, peak) = peak_during(|| conn.get::<_, Option<Vec<u8>>>(k).unwrap());
-                assert!(got.as_ref() == Some(v), "{kind:?} {protocol:?}: GET {}", v.len());
+                assert!(
+                    got.as_ref() == Some(v),
+                    "{kind:?} {protocol:?}: GET {}",
+                    v.len()
+                );
                 if v.len() == 1 << 20 {
                     assert!(
                         peak < v.len() + v.len() / 4 + 64 * 1024,
@@ -160,9 +164,15 @@ fn large_bulks_alone_in_pipelines_and_in_arrays_over_both_protocols() {
             let raw = conn.exec_pipeline(&p).unwrap();
             assert_eq!(typed.len(), 2 * keys.len());
             for (i, v) in values.iter().enumerate() {
-                assert!(typed[2 * i].as_ref() == Some(v), "{kind:?}: typed pipeline {i}");
+                assert!(
+                    typed[2 * i].as_ref() == Some(v),
+                    "{kind:?}: typed pipeline {i}"
+                );
                 assert_eq!(typed[2 * i + 1].as_deref(), Some(&b"s"[..]));
-                assert!(raw[2 * i] == Value::Bulk(v.clone().into()), "raw pipeline {i}");
+                assert!(
+                    raw[2 * i] == Value::Bulk(v.clone().into()),
+                    "raw pipeline {i}"
+                );
             }
             // Inside an array.
             let mut mget = cmd("MGET");
@@ -174,7 +184,10 @@ fn large_bulks_alone_in_pipelines_and_in_arrays_over_both_protocols() {
             for (g, v) in got.iter().zip(&values) {
                 assert!(g.as_ref() == Some(v), "{kind:?}: MGET");
             }
-            assert_eq!(conn.exec(&cmd("PING")).unwrap(), Value::Simple("PONG".into()));
+            assert_eq!(
+                conn.exec(&cmd("PING")).unwrap(),
+                Value::Simple("PONG".into())
+            );
             for k in keys.iter().chain([&small]) {
                 conn.del(k).unwrap();
             }

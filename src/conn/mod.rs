@@ -47,8 +47,8 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 /// A typed reply that is one bulk string this long or longer takes the decoder's buffer
 /// instead of being copied out of it (see `Decoder::next_reply_or_owned`).
 const OWNED_REPLY: usize = crate::cmd::LARGE_ARG;
-/// A reply that is one bulk string this long or longer, not all received by the first
-/// reads, is read straight into a buffer of its own (see `Decoder::take_large_bulk`).
+/// A reply that is one bulk string with this many bytes or more still to come after the
+/// first reads is read straight into a buffer of its own (see `Decoder::take_large_bulk`).
 const DIRECT_BULK: usize = READ_CHUNK;
 /// Most bytes one read of such a body takes before the deadline is looked at again.
 const DRAIN_MAX: usize = 1024 * 1024;
@@ -900,7 +900,7 @@ impl Inner {
 
     /// Make the socket's read timeout what is left until the deadline (within
     /// [`DEADLINE_SLACK`], so that the usual reply costs no system call).
-    #[inline]
+    #[inline(always)]
     fn arm_socket(&mut self, left: Option<Duration>) -> Result<()> {
         let close_enough = match (self.socket_read_timeout, left) {
             (None, None) => true,
@@ -1036,10 +1036,9 @@ impl Inner {
                 Ok(Some(v)) if v.is_push() => self.stash_push(v),
                 Ok(Some(v)) => return Ok(v),
                 Ok(None) => {
-                    if let Some(body) = self.decoder.take_large_bulk(DIRECT_BULK) {
-                        return self.read_large_bulk(body).map(Value::Bulk);
+                    if let Some(bytes) = self.fill()? {
+                        return Ok(Value::Bulk(bytes));
                     }
-                    self.fill()?
                 }
                 Err(e) => return Err(self.poison(e)),
             }
@@ -1072,11 +1071,9 @@ impl Inner {
                     }
                 }
                 Ok(None) => {
-                    if let Some(body) = self.decoder.take_large_bulk(DIRECT_BULK) {
-                        let bytes = self.read_large_bulk(body)?;
+                    if let Some(bytes) = self.fill()? {
                         return crate::resp::with_owned_bulk(bytes, read);
                     }
-                    self.fill()?
                 }
                 Err(e) => return Err(self.poison(e)),
             }
@@ -1136,8 +1133,12 @@ impl Inner {
     }
 
     /// Read more bytes from the socket straight into the decoder's buffer, waiting no
-    /// longer than the reply's deadline.
-    fn fill(&mut self) -> Result<()> {
+    /// longer than the reply's deadline. `Some`: the reply is one large bulk string, read
+    /// whole into a buffer of its own instead (see `Decoder::take_large_bulk`).
+    fn fill(&mut self) -> Result<Option<Bytes>> {
+        if let Some(body) = self.decoder.take_large_bulk(DIRECT_BULK) {
+            return self.read_large_bulk(body).map(Some);
+        }
         loop {
             let left = self.time_left()?;
             self.arm_socket(left)?;
@@ -1147,7 +1148,7 @@ impl Inner {
                     let e = Error::new(ErrorKind::Io, "connection closed by the server");
                     return Err(self.poison(e));
                 }
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(None),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
