@@ -547,12 +547,12 @@ impl Inner {
             return self.exec_sliced(cmd, plan, total);
         }
         self.encode(cmd);
-        let reply = self.with_blocking(cmd.blocking_mode(), |inner| {
+        let mut reply = self.with_blocking(cmd.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             inner.read_reply()
-        });
+        })?;
+        // (After a failure the connection is broken: its buffers go with it.)
         self.decoder.end_call();
-        let mut reply = reply?;
         scrub_reply(cmd, &mut reply);
         reply.into_result()
     }

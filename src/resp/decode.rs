@@ -177,6 +177,7 @@ impl Decoder {
         buf.truncate(end);
         buf.extend_from_slice(data);
         self.end = buf.len();
+        self.keep.used(self.end);
     }
 
     /// Append received bytes held in a [`Bytes`]: when the decoder holds no unparsed bytes it
@@ -289,6 +290,7 @@ impl Decoder {
         let room_len = room.len();
         let n = read(room)?.min(room_len);
         self.end = self.end.saturating_add(n);
+        self.keep.used(self.end);
         Ok(n)
     }
 
@@ -435,7 +437,6 @@ impl Decoder {
     #[inline]
     pub(crate) fn compact(&mut self) {
         if self.pos >= self.end && self.pos != 0 {
-            self.keep.used(self.end);
             self.pos = 0;
             self.end = 0;
             if self.buf.capacity() > RETAINED_CAPACITY {
@@ -448,7 +449,7 @@ impl Decoder {
     /// The connection is done with a command (or pipeline): [`Decoder::compact`], then let go
     /// of a grown buffer that recent calls no longer needed (see [`Keep`]). A buffer that
     /// still holds unparsed bytes is kept.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn end_call(&mut self) {
         self.compact();
         if self.buf.capacity() > SMALL_CAPACITY {
@@ -484,20 +485,24 @@ impl Decoder {
     /// The new buffer is reserved at most [`KNOWN_SIZE_HEADROOM`] past what arrived (and
     /// grows later only as data arrives, see [`LargeBulk::room`]), so a hostile length costs
     /// what the read buffer would have.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take_large_bulk(&mut self, min_len: usize) -> Option<LargeBulk> {
-        let body = self.scan.top_bulk()?;
-        let len = body.end.checked_sub(body.start)?;
-        if len < min_len || self.failed.is_some() {
+        // One comparison on the usual path: `need` is 0 unless the scan stopped in a body,
+        // and never less than the body's length.
+        if self.scan.need() < min_len {
             return None;
         }
-        self.take_bulk_body(body.start, len, min_len)
+        self.take_bulk_body(min_len)
     }
 
-    /// See [`Decoder::take_large_bulk`]: the body starts `start` bytes into the reply and is
-    /// `len` bytes long; at least `min_len` bytes of it must still be missing.
+    /// See [`Decoder::take_large_bulk`]: at least `min_len` bytes must still be missing.
     #[cold]
-    fn take_bulk_body(&mut self, start: usize, len: usize, min_len: usize) -> Option<LargeBulk> {
+    fn take_bulk_body(&mut self, min_len: usize) -> Option<LargeBulk> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let body = self.scan.top_bulk()?;
+        let (start, len) = (body.start, body.end.checked_sub(body.start)?);
         let total = len.checked_add(2)?;
         let from = self.pos.checked_add(start)?;
         let arrived = self.buf.get(from..self.end)?;
