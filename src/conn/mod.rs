@@ -1168,9 +1168,7 @@ impl Inner {
             }
         }
     }
-}
 
-impl Inner {
     /// What is left until the reply's deadline (`None`: no bound), fixing the deadline at
     /// the reply's first read; a timeout error (the connection broken) once it has passed.
     #[inline]
