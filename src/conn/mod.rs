@@ -1036,9 +1036,12 @@ impl Inner {
                 Ok(Some(v)) if v.is_push() => self.stash_push(v),
                 Ok(Some(v)) => return Ok(v),
                 Ok(None) => {
-                    if let Some(bytes) = self.fill()? {
-                        return Ok(Value::Bulk(bytes));
+                    if self.decoder.may_take_large_bulk(DIRECT_BULK) {
+                        if let Some(bytes) = self.read_large_reply()? {
+                            return Ok(Value::Bulk(bytes));
+                        }
                     }
+                    self.fill()?
                 }
                 Err(e) => return Err(self.poison(e)),
             }
@@ -1071,9 +1074,12 @@ impl Inner {
                     }
                 }
                 Ok(None) => {
-                    if let Some(bytes) = self.fill()? {
-                        return crate::resp::with_owned_bulk(bytes, read);
+                    if self.decoder.may_take_large_bulk(DIRECT_BULK) {
+                        if let Some(bytes) = self.read_large_reply()? {
+                            return crate::resp::with_owned_bulk(bytes, read);
+                        }
                     }
+                    self.fill()?
                 }
                 Err(e) => return Err(self.poison(e)),
             }
@@ -1133,12 +1139,8 @@ impl Inner {
     }
 
     /// Read more bytes from the socket straight into the decoder's buffer, waiting no
-    /// longer than the reply's deadline. `Some`: the reply is one large bulk string, read
-    /// whole into a buffer of its own instead (see `Decoder::take_large_bulk`).
-    fn fill(&mut self) -> Result<Option<Bytes>> {
-        if let Some(body) = self.decoder.take_large_bulk(DIRECT_BULK) {
-            return self.read_large_bulk(body).map(Some);
-        }
+    /// longer than the reply's deadline.
+    fn fill(&mut self) -> Result<()> {
         loop {
             let left = self.time_left()?;
             self.arm_socket(left)?;
@@ -1148,7 +1150,7 @@ impl Inner {
                     let e = Error::new(ErrorKind::Io, "connection closed by the server");
                     return Err(self.poison(e));
                 }
-                Ok(_) => return Ok(None),
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -1196,10 +1198,21 @@ impl Inner {
         })
     }
 
+    /// When the reply is one bulk string with [`DIRECT_BULK`] bytes or more still to come:
+    /// read it whole, straight into a buffer of its own (see `Decoder::take_large_bulk`);
+    /// `None` (nothing read) otherwise.
+    #[cold]
+    #[inline(never)]
+    fn read_large_reply(&mut self) -> Result<Option<Bytes>> {
+        match self.decoder.take_large_bulk(DIRECT_BULK) {
+            Some(body) => self.read_large_bulk(body).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Read the rest of a large bulk string reply straight into its own buffer (see
     /// `Decoder::take_large_bulk`), within the reply's deadline. Any failure breaks the
     /// connection: the decoder no longer knows where the stream is.
-    #[cold]
     fn read_large_bulk(&mut self, mut body: LargeBulk) -> Result<Bytes> {
         while body.missing() != 0 {
             let left = self.time_left()?;

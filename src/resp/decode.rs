@@ -485,6 +485,13 @@ impl Decoder {
     /// The new buffer is reserved at most [`KNOWN_SIZE_HEADROOM`] past what arrived (and
     /// grows later only as data arrives, see [`LargeBulk::room`]), so a hostile length costs
     /// what the read buffer would have.
+    /// Whether [`Decoder::take_large_bulk`] may have something to take (one comparison;
+    /// false means it certainly has not).
+    #[inline(always)]
+    pub(crate) fn may_take_large_bulk(&self, min_len: usize) -> bool {
+        self.scan.need() >= min_len
+    }
+
     #[inline(always)]
     pub(crate) fn take_large_bulk(&mut self, min_len: usize) -> Option<LargeBulk> {
         // One comparison on the usual path: `need` is 0 unless the scan stopped in a body,
