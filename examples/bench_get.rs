@@ -26,6 +26,7 @@
 //! bench_get valkit PORT N cluster_pipe_get_typed  # the same into `Vec<Option<Vec<u8>>>` (`query`)
 //! bench_get redis PORT N cluster_pipe_get         # the same with the redis crate's `cluster_pipe()`
 //! bench_get valkit PORT N cluster_get    # N unpipelined GETs through a cluster `Client` (compare client_get)
+//! bench_get valkit PORT N mget_size       # N MGETs of BENCH_DEPTH values of BENCH_SIZE bytes (typed)
 //! ```
 //! `BENCH_DEPTH` (default 64) sets the depth of the `pipe_*` ops; `BENCH_SIZE` (default 16)
 //! the value size of `get_size` (written once, before the loop).
@@ -88,6 +89,7 @@ fn main() {
                 ("valkit", "cluster_pipe_get_typed") => valkit_cluster_pipe_gets(port, n, true),
                 ("redis", "cluster_pipe_get") => redis_cluster_pipe_gets(port, n),
                 ("valkit", "cluster_get") => valkit_cluster_gets(port, n),
+                ("valkit", "mget_size") => valkit_sized_mgets(port, n),
                 (_, op) => {
                     eprintln!("unknown op {op}: get | pipe_set");
                     std::process::exit(2);
@@ -336,6 +338,27 @@ fn valkit_sized_gets(port: u16, n: usize) {
     for _ in 0..n {
         let v: Option<Vec<u8>> = conn.get(&key).expect("GET");
         assert_eq!(v.map(|v| v.len()), Some(size));
+    }
+}
+
+/// One reply of BENCH_DEPTH bulk strings (an array: read through the decoder's buffer,
+/// which grows to the reply's size; whether it is kept between calls shows here).
+fn valkit_sized_mgets(port: u16, n: usize) {
+    use valkit::{Commands, Execute};
+    let size = env_usize("BENCH_SIZE", 16);
+    let depth = env_usize("BENCH_DEPTH", DEPTH);
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    let mut mget = valkit::cmd("MGET");
+    for i in 0..depth {
+        let key = format!("bench:mget:{size}:{i}");
+        conn.exec(&valkit::cmd("SET").arg(&key).arg(vec![b'v'; size]))
+            .expect("SET");
+        mget = mget.arg(key);
+    }
+    for _ in 0..n {
+        let v: Vec<Option<Vec<u8>>> = conn.query(&mget).expect("MGET");
+        assert_eq!(v.len(), depth);
     }
 }
 

@@ -323,6 +323,19 @@ fn unix_socket_connection() {
         conn.exec(&cmd("PING")).unwrap(),
         Value::Simple("PONG".into())
     );
+    // A large value: the rest of its body read straight into its own buffer (zero-filled
+    // chunks over a Unix socket).
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 247) as u8).collect();
+    conn.exec(&cmd("SET").arg("unix:big").arg(big.as_slice()))
+        .unwrap();
+    let got: Option<Vec<u8>> = valkit::Commands::query(&conn, &cmd("GET").arg("unix:big")).unwrap();
+    assert!(got.as_deref() == Some(&big[..]), "typed");
+    let got = conn.exec(&cmd("GET").arg("unix:big")).unwrap();
+    assert!(got == Value::Bulk(big.clone().into()));
+    assert_eq!(
+        conn.exec(&cmd("PING")).unwrap(),
+        Value::Simple("PONG".into())
+    );
 }
 
 #[test]

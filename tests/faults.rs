@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use valkit::resp::Limits;
 use valkit::testkit::{Direction, FakeServer, FaultProxy, ServerKind, Step};
 use valkit::{
-    cmd, pipe, Connection, ConnectionConfig, ErrorKind, Execute, Pool, PoolOptions, Protocol, Value,
+    cmd, pipe, Commands, Connection, ConnectionConfig, ErrorKind, Execute, Pool, PoolOptions,
+    Protocol, Value,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -613,7 +614,11 @@ fn fault_hostile_lengths_keep_memory_flat() {
     let mut strict = Limits::default();
     strict.max_aggregate_len = 1_000_000;
 
-    let cases: [(&[u8], Limits, Option<ErrorKind>); 4] = [
+    // A hostile length followed by 100 KiB of body: read straight into the value's own
+    // buffer (tests/large_values.rs), which grows only with what arrives.
+    let mut with_body = b"$4294967296\r\n".to_vec();
+    with_body.extend_from_slice(&[b'x'; 100 * 1024]);
+    let cases: [(&[u8], Limits, Option<ErrorKind>); 5] = [
         // 4 GiB bulk string: over the 512 MiB default limit.
         (
             b"$4294967296\r\n",
@@ -622,6 +627,7 @@ fn fault_hostile_lengths_keep_memory_flat() {
         ),
         // Limit raised: the client waits for the data that never comes.
         (b"$4294967296\r\n", raised, Some(ErrorKind::Timeout)),
+        (&with_body, raised, Some(ErrorKind::Timeout)),
         // 10 million elements: within the default limit (2^24), so a bounded wait.
         (
             b"*10000000\r\n",
@@ -699,6 +705,153 @@ fn fault_garbage_bytes_are_a_protocol_error() {
         );
     }
     // (A valid reply followed by garbage on the same connection: tests/conn.rs.)
+    sc.assert_no_leaks();
+}
+
+/// A large bulk string reply (read straight into its own buffer, past the first reads):
+/// arriving in many small pieces it comes out whole, and the connection stays in step; a
+/// timeout, a close or a wrong terminator in the middle of its body break the connection.
+#[test]
+fn fault_large_bulk_in_pieces_timeout_close_and_bad_terminator_mid_body() {
+    let sc = scenario();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut wire = format!("${}\r\n", body.len()).into_bytes();
+    wire.extend_from_slice(&body);
+    wire.extend_from_slice(b"\r\n");
+    let fake = FakeServer::start(vec![
+        Step::Read,
+        Step::ReplySliced {
+            bytes: wire.clone(),
+            piece: 3000,
+            delay: Duration::from_micros(200),
+        },
+        Step::Read,
+        // A large bulk and a small reply in one write: the next reply stays in the stream.
+        Step::Reply([&wire[..], b":7\r\n"].concat()),
+        Step::Read,
+        Step::Reply(wire[..wire.len() - 2].to_vec()),
+        Step::Reply(b"\r".to_vec()),
+        Step::Sleep(Duration::from_millis(20)),
+        Step::Reply(b"\n".to_vec()),
+        Step::Read,
+        // A push first (set aside), then the large bulk, then an array holding one.
+        Step::Reply([&b">2\r\n$7\r\nmessage\r\n$3\r\nabc\r\n"[..], &wire[..]].concat()),
+        Step::Read,
+        Step::ReplySliced {
+            bytes: [&b"*3\r\n:1\r\n"[..], &wire[..], b"+x\r\n"].concat(),
+            piece: 7000,
+            delay: Duration::from_micros(100),
+        },
+        Step::Read,
+        Step::Reply(b"+OK\r\n".to_vec()),
+    ])
+    .unwrap();
+    let mut cfg = fake.config();
+    cfg.read_timeout = Some(Duration::from_secs(5));
+    let conn = Connection::open(&cfg).unwrap();
+    let got: Option<Vec<u8>> = conn.query(&cmd("GET").arg("k")).unwrap();
+    assert!(got.as_deref() == Some(&body[..]), "sliced: value intact");
+    let replies = conn
+        .exec_pipeline(&pipe().cmd(cmd("GET").arg("k")).cmd(cmd("INCR").arg("n")))
+        .unwrap();
+    assert_eq!(replies.len(), 2);
+    assert!(replies[0] == Value::Bulk(body.clone().into()));
+    assert_eq!(replies[1], Value::Int(7));
+    // The CRLF split off and late.
+    let got = conn.exec(&cmd("GET").arg("k")).unwrap();
+    assert!(got == Value::Bulk(body.clone().into()));
+    let got: Option<Vec<u8>> = conn.query(&cmd("GET").arg("k")).unwrap();
+    assert!(
+        got.as_deref() == Some(&body[..]),
+        "after a push: value intact"
+    );
+    let pushes = conn.take_pushes();
+    assert_eq!(pushes.len(), 1, "the push was set aside");
+    let (one, big, x): (i64, Vec<u8>, String) = conn.query(&cmd("X")).unwrap();
+    assert_eq!((one, x.as_str()), (1, "x"));
+    assert!(big == body, "inside an array: value intact");
+    assert_eq!(conn.exec(&cmd("PING")).unwrap(), Value::Simple("OK".into()));
+    assert!(!conn.is_broken());
+    drop(conn);
+    drop(fake);
+
+    // Mid-body: silence past the read timeout, a close, a wrong terminator.
+    let half = wire[..150_000].to_vec();
+    let mut bad = wire[..wire.len() - 2].to_vec();
+    bad.extend_from_slice(b"XY");
+    let cases: [(Vec<Step>, ErrorKind, &str); 3] = [
+        (
+            vec![Step::Reply(half.clone()), Step::Hang],
+            ErrorKind::Timeout,
+            "silence",
+        ),
+        (vec![Step::Reply(half), Step::Close], ErrorKind::Io, "close"),
+        (
+            vec![Step::Reply(bad), Step::Hang],
+            ErrorKind::Protocol,
+            "terminator",
+        ),
+    ];
+    for (steps, want, what) in cases {
+        let fake = FakeServer::start([vec![Step::Read], steps].concat()).unwrap();
+        let mut cfg = fake.config();
+        cfg.read_timeout = Some(Duration::from_millis(300));
+        let conn = Connection::open(&cfg).unwrap();
+        let started = Instant::now();
+        let err = conn
+            .query::<Option<Vec<u8>>>(&cmd("GET").arg("k"))
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(err.kind(), want, "{what}: {err}");
+        if want == ErrorKind::Timeout {
+            assert!(
+                took >= Duration::from_millis(290) && took < Duration::from_millis(900),
+                "{what}: {took:?}"
+            );
+        } else {
+            assert!(took < Duration::from_millis(250), "{what}: {took:?}");
+        }
+        assert!(conn.is_broken(), "{what}: the connection is broken");
+        assert_eq!(
+            conn.exec(&cmd("PING")).unwrap_err().kind(),
+            ErrorKind::Broken,
+            "{what}"
+        );
+    }
+    sc.assert_no_leaks();
+}
+
+/// A server trickling a large body keeps every read within the read timeout, but the reply
+/// as a whole must still fail at its deadline (the direct body read looks at it too).
+#[test]
+fn fault_trickled_large_bulk_fails_at_the_read_timeout() {
+    let sc = scenario();
+    let mut wire = b"$200000\r\n".to_vec();
+    wire.extend_from_slice(&[b'z'; 200_002]);
+    let fake = FakeServer::start(vec![
+        Step::Read,
+        Step::ReplySliced {
+            bytes: wire,
+            piece: 20_000,
+            delay: Duration::from_millis(100),
+        },
+        Step::Hang,
+    ])
+    .unwrap();
+    let mut cfg = fake.config();
+    cfg.read_timeout = Some(Duration::from_millis(350));
+    let conn = Connection::open(&cfg).unwrap();
+    let started = Instant::now();
+    let err = conn.exec(&cmd("GET").arg("k")).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        took >= Duration::from_millis(340) && took < Duration::from_millis(800),
+        "{took:?}"
+    );
+    assert!(conn.is_broken());
+    drop(conn);
+    drop(fake);
     sc.assert_no_leaks();
 }
 

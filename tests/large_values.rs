@@ -115,3 +115,83 @@ fn a_100_mb_value_is_held_once_when_sent_and_when_received() {
         assert!(!conn.is_broken());
     }
 }
+
+/// Large bulk strings read straight into their own buffers (past the first reads), over
+/// RESP2 and RESP3: alone, in pipelines (typed and raw, between small replies) and inside
+/// an array (MGET, which takes the ordinary path); every value intact and the connection
+/// in step. Receiving a 1 MiB value as a `Vec<u8>` holds it once.
+#[test]
+fn large_bulks_alone_in_pipelines_and_in_arrays_over_both_protocols() {
+    use valkit::{pipe, Protocol, Value};
+    let sizes = [16 * 1024 - 9, 16 * 1024, 64 * 1024 + 1, 300_000, 1 << 20];
+    for kind in kinds() {
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            let mut cfg = shared(kind).config();
+            cfg.protocol = protocol;
+            let conn = Connection::open(&cfg).unwrap();
+            let keys: Vec<String> = sizes.iter().map(|n| key(&format!("big{n}"))).collect();
+            let values: Vec<Vec<u8>> = sizes
+                .iter()
+                .map(|&n| (0..n).map(|i| (i % 253) as u8).collect())
+                .collect();
+            for (k, v) in keys.iter().zip(&values) {
+                conn.set(k, v.as_slice()).unwrap();
+            }
+            let small = key("small");
+            conn.set(&small, "s").unwrap();
+            for (k, v) in keys.iter().zip(&values) {
+                let (got, peak) = peak_during(|| conn.get::<_, Option<Vec<u8>>>(k).unwrap());
+                assert!(
+                    got.as_ref() == Some(v),
+                    "{kind:?} {protocol:?}: GET {}",
+                    v.len()
+                );
+                if v.len() == 1 << 20 {
+                    assert!(
+                        peak < v.len() + v.len() / 4 + 64 * 1024,
+                        "{kind:?} {protocol:?}: 1 MiB GET held {peak} bytes at the peak"
+                    );
+                }
+                let got = conn.exec(&cmd("GET").arg(k)).unwrap();
+                assert!(got == Value::Bulk(v.clone().into()), "{kind:?}: exec GET");
+            }
+            // A pipeline: large, small, large ... typed and raw.
+            let mut p = pipe();
+            for k in &keys {
+                p = p.get(k).get(&small);
+            }
+            let typed: Vec<Option<Vec<u8>>> = p.query(&conn).unwrap();
+            let raw = conn.exec_pipeline(&p).unwrap();
+            assert_eq!(typed.len(), 2 * keys.len());
+            for (i, v) in values.iter().enumerate() {
+                assert!(
+                    typed[2 * i].as_ref() == Some(v),
+                    "{kind:?}: typed pipeline {i}"
+                );
+                assert_eq!(typed[2 * i + 1].as_deref(), Some(&b"s"[..]));
+                assert!(
+                    raw[2 * i] == Value::Bulk(v.clone().into()),
+                    "raw pipeline {i}"
+                );
+            }
+            // Inside an array.
+            let mut mget = cmd("MGET");
+            for k in &keys {
+                mget = mget.arg(k);
+            }
+            let got: Vec<Option<Vec<u8>>> = conn.query(&mget).unwrap();
+            assert_eq!(got.len(), values.len());
+            for (g, v) in got.iter().zip(&values) {
+                assert!(g.as_ref() == Some(v), "{kind:?}: MGET");
+            }
+            assert_eq!(
+                conn.exec(&cmd("PING")).unwrap(),
+                Value::Simple("PONG".into())
+            );
+            for k in keys.iter().chain([&small]) {
+                conn.del(k).unwrap();
+            }
+            assert!(!conn.is_broken());
+        }
+    }
+}

@@ -118,6 +118,26 @@ fn measure_one_kind() {
             typical / 1024,
             worst / 1024
         );
+        // Deep pipelines through every connection: each keeps its grown write and read
+        // buffers for the next batch (at most 256 KiB each; let go after 16 small calls).
+        let small = key("small");
+        pool.exec(&cmd("SET").arg(&small).arg("v")).unwrap();
+        let held: Vec<_> = (0..50).map(|_| pool.get().unwrap()).collect();
+        for c in &held {
+            let mut p = valkit::pipe();
+            for _ in 0..4096 {
+                p = p.cmd(cmd("GET").arg(&small));
+            }
+            assert_eq!(c.exec_pipeline(&p).unwrap().len(), 4096);
+        }
+        drop(held);
+        let deep = rss_bytes().saturating_sub(rss0);
+        eprintln!(
+            "{kind:?}: idle pool of 50: +{} KiB RSS after a pipeline of 4096 GETs on each",
+            deep / 1024
+        );
+        assert!(deep < 50 * 512 * 1024 + 5 * MIB, "{} KiB", deep / 1024);
+
         assert_eq!(pool.stats().open, 50);
         assert!(typical < 5 * MIB, "{} KiB", typical / 1024);
         // Replies are read straight into the decoder, which releases buffers over 32 KiB

@@ -27,6 +27,24 @@ fn verified_connection_works_for_both_servers_and_protocols() {
             Value::Simple("PONG".into()),
             "{kind:?} {proto:?}"
         );
+        // A large value over TLS: the rest of its body read straight into its own buffer
+        // (zero-filled chunks here, no uninitialised reads through TLS).
+        let conn = Connection::open(&cfg).unwrap();
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+        conn.exec(&cmd("SET").arg("tls:big").arg(big.as_slice()))
+            .unwrap();
+        let got: Option<Vec<u8>> =
+            valkit::Commands::query(&conn, &cmd("GET").arg("tls:big")).unwrap();
+        assert!(
+            got.as_deref() == Some(&big[..]),
+            "{kind:?} {proto:?}: typed"
+        );
+        let got = conn.exec(&cmd("GET").arg("tls:big")).unwrap();
+        assert!(got == Value::Bulk(big.clone().into()), "{kind:?} {proto:?}");
+        assert_eq!(
+            conn.exec(&cmd("PING")).unwrap(),
+            Value::Simple("PONG".into())
+        );
     }
 }
 

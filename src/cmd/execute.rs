@@ -24,8 +24,10 @@ pub trait Execute {
     /// buffer: validated and indexed, but not copied into a [`Value`] (see
     /// [`Frame`]). This is how typed results are made
     /// ([`Commands::query`](crate::Commands::query) and every typed helper): the reply's
-    /// bytes are copied once, into the result (not at all for a reply that is one bulk
-    /// string of 64 KiB or more: the connection hands its read buffer over). A server error reply is returned as `Err`
+    /// bytes are copied once, into the result (not at all for a reply that is one large
+    /// bulk string: the connection reads the part of it still to come, when that is 16 KiB
+    /// or more, straight into the result's buffer, or hands over its read buffer holding a
+    /// whole one of 64 KiB or more). A server error reply is returned as `Err`
     /// and `read` is not called; `read` is called at most once per successful run (a
     /// client's retry runs the command again only when it failed).
     ///

@@ -31,7 +31,7 @@ use crate::cmd::secrets::{scrub_error, scrub_reply};
 use crate::cmd::{Blocking, BuildReplies, Cmd, Execute, Pipeline, Reissue, Share};
 use crate::config::{ConnectionConfig, Protocol};
 use crate::error::{Error, ErrorKind, Result};
-use crate::resp::{Bytes, Decoder, Frame, FrameKind, Next, Value};
+use crate::resp::{Bytes, Decoder, Frame, FrameKind, Keep, LargeBulk, Next, Value};
 
 pub use session::SessionState;
 pub(crate) use shares::SentShares;
@@ -49,6 +49,11 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 /// A typed reply that is one bulk string this long or longer takes the decoder's buffer
 /// instead of being copied out of it (see `Decoder::next_reply_or_owned`).
 const OWNED_REPLY: usize = crate::cmd::LARGE_ARG;
+/// A reply that is one bulk string with this many bytes or more still to come after the
+/// first reads is read straight into a buffer of its own (see `Decoder::take_large_bulk`).
+const DIRECT_BULK: usize = READ_CHUNK;
+/// Most bytes one read of such a body takes before the deadline is looked at again.
+const DRAIN_MAX: usize = 1024 * 1024;
 
 /// A blocking connection to one Valkey/Redis server.
 ///
@@ -78,6 +83,8 @@ pub(crate) struct Inner {
     /// Large arguments of the commands in `wbuf`, written from where they are (no copy):
     /// each with the offset in `wbuf` where its bytes belong.
     wparts: Vec<(usize, Bytes)>,
+    /// When to let go of a grown `wbuf`.
+    wkeep: Keep,
     /// Why the connection is unusable, once it is.
     broken: Option<String>,
     pushes: VecDeque<Value>,
@@ -114,6 +121,7 @@ impl Connection {
             decoder: Decoder::with_limits(config.limits),
             wbuf: Vec::with_capacity(1024),
             wparts: Vec::new(),
+            wkeep: Keep::default(),
             broken: None,
             pushes: VecDeque::new(),
             dropped_pushes: 0,
@@ -548,6 +556,8 @@ impl Inner {
             inner.flush_wbuf()?;
             inner.read_reply()
         })?;
+        // (After a failure the connection is broken: its buffers go with it.)
+        self.decoder.end_call();
         scrub_reply(cmd, &mut reply);
         reply.into_result()
     }
@@ -574,7 +584,7 @@ impl Inner {
         };
         // Done with the reply: let the decoder drop a big drained buffer now rather than at
         // the next command (an idle pooled connection keeps nothing it does not need).
-        self.decoder.compact();
+        self.decoder.end_call();
         result
     }
 
@@ -584,14 +594,16 @@ impl Inner {
             return Ok(Vec::new());
         }
         self.prepare_pipeline(p)?;
-        self.with_blocking(p.blocking_mode(), |inner| {
+        let replies = self.with_blocking(p.blocking_mode(), |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
                 inner.read_atomic(p.commands())
             } else {
                 inner.read_plain(p)
             }
-        })
+        });
+        self.decoder.end_call();
+        replies
     }
 
     /// The replies of the non-atomic pipeline `p`, sent: one per command, scrubbed.
@@ -639,7 +651,7 @@ impl Inner {
             }
             inner.read_replies(p, build)
         });
-        self.decoder.compact();
+        self.decoder.end_call();
         result
     }
 
@@ -905,6 +917,7 @@ impl Inner {
 
     /// Make the socket's read timeout what is left until the deadline (within
     /// [`DEADLINE_SLACK`], so that the usual reply costs no system call).
+    #[inline(always)]
     fn arm_socket(&mut self, left: Option<Duration>) -> Result<()> {
         let close_enough = match (self.socket_read_timeout, left) {
             (None, None) => true,
@@ -993,14 +1006,28 @@ impl Inner {
             .stream
             .write_all(&self.wbuf)
             .and_then(|_| self.stream.flush());
-        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
-            // Do not keep a big buffer alive after one big command.
-            self.wbuf = Vec::with_capacity(1024);
-        }
+        self.settle_wbuf();
         r.map_err(|e| {
             let e = Error::io(ErrorKind::Io, "write", e);
             self.poison(e)
         })
+    }
+
+    /// After a write: keep the write buffer for the next command unless it grew past what
+    /// recent commands need (see `Keep`: at most 256 KiB is kept).
+    #[inline]
+    fn settle_wbuf(&mut self) {
+        if self.wbuf.capacity() > crate::resp::SMALL_CAPACITY {
+            self.settle_big_wbuf();
+        }
+    }
+
+    #[cold]
+    fn settle_big_wbuf(&mut self) {
+        self.wkeep.used(self.wbuf.len());
+        if self.wkeep.release(self.wbuf.capacity()) {
+            self.wbuf = Vec::with_capacity(1024);
+        }
     }
 
     /// `flush_wbuf` with large arguments: each written from where it is.
@@ -1010,9 +1037,7 @@ impl Inner {
             .and_then(|_| self.stream.flush());
         // Let go of the large arguments at once (the caller may hold the last handle).
         self.wparts.clear();
-        if self.wbuf.capacity() > crate::resp::RETAINED_CAPACITY {
-            self.wbuf = Vec::with_capacity(1024);
-        }
+        self.settle_wbuf();
         r.map_err(|e| {
             let e = Error::io(ErrorKind::Io, "write", e);
             self.poison(e)
@@ -1020,13 +1045,21 @@ impl Inner {
     }
 
     /// Read the next reply, setting push frames aside.
+    #[inline]
     pub(crate) fn read_reply(&mut self) -> Result<Value> {
         self.start_reply();
         loop {
             match self.decoder.next_value() {
                 Ok(Some(v)) if v.is_push() => self.stash_push(v),
                 Ok(Some(v)) => return Ok(v),
-                Ok(None) => self.fill()?,
+                Ok(None) => {
+                    if self.decoder.may_take_large_bulk(DIRECT_BULK) {
+                        if let Some(bytes) = self.read_large_reply()? {
+                            return Ok(Value::Bulk(bytes));
+                        }
+                    }
+                    self.fill()?
+                }
                 Err(e) => return Err(self.poison(e)),
             }
         }
@@ -1057,7 +1090,14 @@ impl Inner {
                         _ => return read(f),
                     }
                 }
-                Ok(None) => self.fill()?,
+                Ok(None) => {
+                    if self.decoder.may_take_large_bulk(DIRECT_BULK) {
+                        if let Some(bytes) = self.read_large_reply()? {
+                            return crate::resp::with_owned_bulk(bytes, read);
+                        }
+                    }
+                    self.fill()?
+                }
                 Err(e) => return Err(self.poison(e)),
             }
         }
@@ -1119,27 +1159,7 @@ impl Inner {
     /// longer than the reply's deadline.
     fn fill(&mut self) -> Result<()> {
         loop {
-            // (A timeout too long for the clock to represent is no timeout.)
-            let left = match self.reply_timeout {
-                None => None,
-                Some(t) => {
-                    let now = Instant::now();
-                    match self.deadline {
-                        // The reply's first read: all of the timeout is left.
-                        None => now.checked_add(t).map(|deadline| {
-                            self.deadline = Some(deadline);
-                            t
-                        }),
-                        Some(deadline) => {
-                            let left = deadline.saturating_duration_since(now);
-                            if left.is_zero() {
-                                return Err(self.timed_out(None));
-                            }
-                            Some(left)
-                        }
-                    }
-                }
-            };
+            let left = self.time_left()?;
             self.arm_socket(left)?;
             let stream = &mut self.stream;
             match self.decoder.read_with(READ_CHUNK, |room| stream.read(room)) {
@@ -1166,6 +1186,83 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// What is left until the reply's deadline (`None`: no bound), fixing the deadline at
+    /// the reply's first read; a timeout error (the connection broken) once it has passed.
+    #[inline]
+    fn time_left(&mut self) -> Result<Option<Duration>> {
+        // (A timeout too long for the clock to represent is no timeout.)
+        Ok(match self.reply_timeout {
+            None => None,
+            Some(t) => {
+                let now = Instant::now();
+                match self.deadline {
+                    // The reply's first read: all of the timeout is left.
+                    None => now.checked_add(t).map(|deadline| {
+                        self.deadline = Some(deadline);
+                        t
+                    }),
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(now);
+                        if left.is_zero() {
+                            return Err(self.timed_out(None));
+                        }
+                        Some(left)
+                    }
+                }
+            }
+        })
+    }
+
+    /// When the reply is one bulk string with [`DIRECT_BULK`] bytes or more still to come:
+    /// read it whole, straight into a buffer of its own (see `Decoder::take_large_bulk`);
+    /// `None` (nothing read) otherwise.
+    #[cold]
+    #[inline(never)]
+    fn read_large_reply(&mut self) -> Result<Option<Bytes>> {
+        match self.decoder.take_large_bulk(DIRECT_BULK) {
+            Some(body) => self.read_large_bulk(body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Read the rest of a large bulk string reply straight into its own buffer (see
+    /// `Decoder::take_large_bulk`), within the reply's deadline. Any failure breaks the
+    /// connection: the decoder no longer knows where the stream is.
+    fn read_large_bulk(&mut self, mut body: LargeBulk) -> Result<Bytes> {
+        while body.missing() != 0 {
+            let left = self.time_left()?;
+            self.arm_socket(left)?;
+            let (buf, room) = body.room();
+            match self.stream.read_append(buf, room.min(DRAIN_MAX)) {
+                Ok(0) => {
+                    let e = Error::new(
+                        ErrorKind::Io,
+                        "connection closed by the server in the middle of a reply",
+                    );
+                    return Err(self.poison(e));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    // The socket timeout may end a little before the deadline: look again.
+                    if left.is_none() {
+                        return Err(self.timed_out(Some(e)));
+                    }
+                }
+                Err(e) => {
+                    let e = Error::io(ErrorKind::Io, "read", e);
+                    return Err(self.poison(e));
+                }
+            }
+        }
+        body.finish().map_err(|e| self.poison(e))
     }
 }
 

@@ -196,6 +196,57 @@ fn connect_tcp(host: &str, port: u16, deadline: Instant) -> Result<TcpStream> {
     Err(Error::new(kind, format!("connect to {addr}: {e}")).with_source(e))
 }
 
+impl Stream {
+    /// Append at most `max` bytes (`max` no more than `buf`'s spare capacity) to `buf`,
+    /// waiting as a `read` does (up to the socket's read timeout) for the first one and
+    /// taking only what has already arrived after it. `Ok(0)` (with `max` > 0): the peer
+    /// closed the stream.
+    ///
+    /// Over TCP the bytes land in `buf`'s spare capacity without being zero-filled first
+    /// (std's `read_to_end` reads a `TcpStream` into uninitialised memory; nothing unsafe
+    /// here): wait with a one-byte `peek`, then drain without blocking. Over a Unix socket
+    /// or TLS the room is zero-filled and read into, as `Read::read` needs.
+    pub(crate) fn read_append(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let max = max.min(buf.capacity().saturating_sub(buf.len()));
+        if max == 0 {
+            return Ok(0);
+        }
+        match self {
+            Stream::Tcp(s) => {
+                if s.peek(&mut [0u8; 1])? == 0 {
+                    return Ok(0);
+                }
+                s.set_nonblocking(true)?;
+                let before = buf.len();
+                let r = Read::take(&*s, max as u64).read_to_end(buf);
+                let restored = s.set_nonblocking(false);
+                let got = buf.len().saturating_sub(before);
+                match r {
+                    Ok(_) => {}
+                    // Drained: everything that had arrived is in `buf`.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The error comes again on the next read, if it matters.
+                    Err(_) if got != 0 => {}
+                    Err(e) => return Err(e),
+                }
+                restored?;
+                Ok(got)
+            }
+            _ => {
+                let before = buf.len();
+                buf.resize(before.saturating_add(max.min(READ_APPEND_CHUNK)), 0);
+                let r = self.read(buf.get_mut(before..).unwrap_or_default());
+                let got = *r.as_ref().unwrap_or(&0);
+                buf.truncate(before.saturating_add(got));
+                r
+            }
+        }
+    }
+}
+
+/// Most bytes [`Stream::read_append`] zero-fills and reads at once when it must (Unix, TLS).
+const READ_APPEND_CHUNK: usize = 64 * 1024;
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -130,6 +130,8 @@ pub struct Decoder {
     /// error, so that later calls are classified alike).
     failed: Option<String>,
     failed_limit: Option<crate::error::Limit>,
+    /// When to let go of a grown buffer (see [`Keep`]).
+    keep: Keep,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -160,6 +162,7 @@ impl Decoder {
             scan: Scan::default(),
             failed: None,
             failed_limit: None,
+            keep: Keep::default(),
         }
     }
 
@@ -174,6 +177,7 @@ impl Decoder {
         buf.truncate(end);
         buf.extend_from_slice(data);
         self.end = buf.len();
+        self.keep.used(self.end);
     }
 
     /// Append received bytes held in a [`Bytes`]: when the decoder holds no unparsed bytes it
@@ -286,6 +290,7 @@ impl Decoder {
         let room_len = room.len();
         let n = read(room)?.min(room_len);
         self.end = self.end.saturating_add(n);
+        self.keep.used(self.end);
         Ok(n)
     }
 
@@ -440,6 +445,188 @@ impl Decoder {
             self.scan.trim();
         }
     }
+
+    /// The connection is done with a command (or pipeline): [`Decoder::compact`], then let go
+    /// of a grown buffer that recent calls no longer needed (see [`Keep`]). A buffer that
+    /// still holds unparsed bytes is kept.
+    #[inline(always)]
+    pub(crate) fn end_call(&mut self) {
+        self.compact();
+        if self.buf.capacity() > SMALL_CAPACITY {
+            self.settle();
+        }
+    }
+
+    /// See [`Decoder::end_call`]: a grown buffer.
+    #[cold]
+    fn settle(&mut self) {
+        if self.pos == self.end && self.keep.release(self.buf.capacity()) {
+            self.buf = Arc::default();
+            self.pos = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Capacity of the read buffer (tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// When the reply being received is one bulk string (`$`, at the top level) with at
+    /// least `min_len` bytes of it (body and CRLF) still to arrive: take it out of the
+    /// decoder, as a
+    /// [`LargeBulk`] holding the part of the body received so far, so that the rest can be
+    /// read from the socket straight into the value's own buffer (no zero-filled read
+    /// buffer, no copy out of it). The decoder is left empty, at the reply's end: the caller
+    /// must read exactly [`LargeBulk::missing`] more bytes into the `LargeBulk`, or give the
+    /// byte stream up (a connection is broken on any failure in between).
+    ///
+    /// The new buffer is reserved at most [`KNOWN_SIZE_HEADROOM`] past what arrived (and
+    /// grows later only as data arrives, see [`LargeBulk::room`]), so a hostile length costs
+    /// what the read buffer would have.
+    /// Whether [`Decoder::take_large_bulk`] may have something to take (one comparison;
+    /// false means it certainly has not).
+    #[inline(always)]
+    pub(crate) fn may_take_large_bulk(&self, min_len: usize) -> bool {
+        self.scan.need() >= min_len
+    }
+
+    #[inline(always)]
+    pub(crate) fn take_large_bulk(&mut self, min_len: usize) -> Option<LargeBulk> {
+        // One comparison on the usual path: `need` is 0 unless the scan stopped in a body,
+        // and never less than the body's length.
+        if self.scan.need() < min_len {
+            return None;
+        }
+        self.take_bulk_body(min_len)
+    }
+
+    /// See [`Decoder::take_large_bulk`]: at least `min_len` bytes must still be missing.
+    #[cold]
+    fn take_bulk_body(&mut self, min_len: usize) -> Option<LargeBulk> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let body = self.scan.top_bulk()?;
+        let (start, len) = (body.start, body.end.checked_sub(body.start)?);
+        let total = len.checked_add(2)?;
+        let from = self.pos.checked_add(start)?;
+        let arrived = self.buf.get(from..self.end)?;
+        // Nearly all here (a 16 KiB value after one 16 KiB read): the ordinary path is
+        // cheaper than a buffer and a read of its own for the last few bytes.
+        if total.saturating_sub(arrived.len()) < min_len {
+            return None;
+        }
+        let cap = total.min(arrived.len().saturating_add(KNOWN_SIZE_HEADROOM));
+        let mut buf = Vec::with_capacity(cap);
+        buf.extend_from_slice(arrived);
+        // Header and received body consumed; the scanner forgets the reply.
+        self.pos = self.end;
+        self.scan.reset();
+        self.compact();
+        Some(LargeBulk { buf, len })
+    }
+}
+
+/// A bulk string reply being read straight into its own buffer (see
+/// [`Decoder::take_large_bulk`]): the body, then its CRLF.
+#[derive(Debug)]
+pub(crate) struct LargeBulk {
+    /// The body and CRLF bytes received so far.
+    buf: Vec<u8>,
+    /// The body's length (`buf` ends at `len + 2` bytes).
+    len: usize,
+}
+
+impl LargeBulk {
+    /// Bytes still to read (body and CRLF).
+    #[inline]
+    pub(crate) fn missing(&self) -> usize {
+        self.len.saturating_add(2).saturating_sub(self.buf.len())
+    }
+
+    /// The buffer to append to and how many bytes may be appended to it now (at least one
+    /// while [`LargeBulk::missing`] is not zero, never past the reply's end, never past the
+    /// buffer's capacity, so appending never reallocates). When the buffer is full it grows
+    /// toward the announced size: to twice its capacity or [`KNOWN_SIZE_HEADROOM`] past what
+    /// arrived, whichever is more, never past the reply. So a length followed by nothing
+    /// reserves at most twice what arrived plus the headroom.
+    pub(crate) fn room(&mut self) -> (&mut Vec<u8>, usize) {
+        let missing = self.missing();
+        let spare = self.buf.capacity().saturating_sub(self.buf.len());
+        if spare == 0 && missing != 0 {
+            let target = self
+                .buf
+                .capacity()
+                .saturating_mul(2)
+                .max(self.buf.len().saturating_add(KNOWN_SIZE_HEADROOM));
+            let grow = target.saturating_sub(self.buf.len()).min(missing);
+            self.buf.reserve_exact(grow);
+        }
+        let spare = self.buf.capacity().saturating_sub(self.buf.len());
+        (&mut self.buf, spare.min(missing))
+    }
+
+    /// The body, once [`LargeBulk::missing`] is zero: its CRLF is checked and cut off. A
+    /// wrong terminator is a protocol error (the stream is out of step: close it).
+    pub(crate) fn finish(mut self) -> Result<Bytes> {
+        if self.missing() != 0 || self.buf.get(self.len..) != Some(&b"\r\n"[..]) {
+            return Err(Error::protocol(format!(
+                "bulk string of length {} not followed by CRLF",
+                self.len
+            )));
+        }
+        self.buf.truncate(self.len);
+        Ok(Bytes::from(self.buf))
+    }
+}
+
+/// When a connection lets go of a grown buffer (the decoder's read buffer, the write
+/// buffer). A buffer of up to [`SMALL_CAPACITY`] is always kept; one over
+/// [`RETAINED_CAPACITY`] is released as soon as it is drained; one in between is kept
+/// while calls keep needing more than [`SMALL_CAPACITY`], and released after
+/// [`SMALL_CALLS_BEFORE_RELEASE`] calls in a row that did not. So repeated large replies or
+/// deep pipelines reuse one buffer instead of growing (and zero-filling) a new one each
+/// time, and an idle connection holds at most [`RETAINED_CAPACITY`] per buffer.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Keep {
+    /// Most bytes a buffer held at once during the current call.
+    peak: usize,
+    /// Calls in a row whose peak was at most [`SMALL_CAPACITY`] while the buffer was bigger.
+    small: u32,
+}
+
+impl Keep {
+    /// The buffer held `n` bytes at once.
+    #[inline]
+    pub(crate) fn used(&mut self, n: usize) {
+        self.peak = self.peak.max(n);
+    }
+
+    /// At the end of a call: whether a buffer of `capacity` bytes should be let go.
+    #[inline]
+    pub(crate) fn release(&mut self, capacity: usize) -> bool {
+        let peak = std::mem::take(&mut self.peak);
+        if capacity <= SMALL_CAPACITY {
+            self.small = 0;
+            return false;
+        }
+        if capacity > RETAINED_CAPACITY {
+            self.small = 0;
+            return true;
+        }
+        if peak > SMALL_CAPACITY {
+            self.small = 0;
+            return false;
+        }
+        self.small = self.small.saturating_add(1);
+        if self.small >= SMALL_CALLS_BEFORE_RELEASE {
+            self.small = 0;
+            return true;
+        }
+        false
+    }
 }
 
 /// What [`Decoder::next_reply_or_owned`] produced.
@@ -454,10 +641,18 @@ pub(crate) enum Next<'a> {
 /// the read buffer grows toward it: a reply up to this size is read into one allocation
 /// of its size (no copies while growing). Kept under 1 MiB: a hostile length followed by
 /// nothing must not cost a megabyte (tests/faults.rs, `fault_hostile_lengths_...`).
-const KNOWN_SIZE_HEADROOM: usize = 512 * 1024;
+pub(crate) const KNOWN_SIZE_HEADROOM: usize = 512 * 1024;
 
-/// Largest buffer a drained decoder keeps for the next reply.
-pub const RETAINED_CAPACITY: usize = 32 * 1024;
+/// Largest buffer a drained decoder (or a connection's write buffer) keeps for the next
+/// reply (command). See `Keep` for when a smaller grown one is let go.
+pub const RETAINED_CAPACITY: usize = 256 * 1024;
+
+/// A buffer this small is always kept (see `Keep`).
+pub(crate) const SMALL_CAPACITY: usize = 32 * 1024;
+
+/// Calls in a row that needed no more than [`SMALL_CAPACITY`] after which a grown buffer
+/// is let go (see `Keep`).
+pub(crate) const SMALL_CALLS_BEFORE_RELEASE: u32 = 16;
 
 impl Default for Decoder {
     fn default() -> Self {
@@ -493,6 +688,14 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
 }
 
 #[cfg(test)]
+// Test code: a panic is how it fails (the codec's own no-panic lints are for the codec).
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::field_reassign_with_default
+)]
 mod tests {
     use super::*;
 
@@ -519,6 +722,205 @@ mod tests {
             cap <= 2 * 64 + KNOWN_SIZE_HEADROOM + 32 * 1024,
             "a hostile length reserves at most the headroom: {cap}"
         );
+    }
+
+    /// Feed `wire` and scan: the reply must be incomplete.
+    fn pending(wire: &[u8]) -> Decoder {
+        let mut d = Decoder::new();
+        d.feed(wire);
+        assert!(matches!(d.next_reply(), Ok(None)));
+        d
+    }
+
+    #[test]
+    fn a_large_top_level_bulk_is_handed_out_with_what_arrived() {
+        let mut wire = b"$40000\r\n".to_vec();
+        wire.extend_from_slice(&[7u8; 1000]);
+        // Too small for the direct read, or complete: nothing taken.
+        assert!(pending(&wire).take_large_bulk(40_001).is_none());
+        // Fewer bytes missing than asked for: the ordinary path.
+        let mut nearly = b"$40000\r\n".to_vec();
+        nearly.extend_from_slice(&[7u8; 39_000]);
+        assert!(pending(&nearly).take_large_bulk(16 * 1024).is_none());
+        assert!(pending(&nearly).take_large_bulk(1002).is_some());
+        let mut d = pending(&wire);
+        let mut body = d.take_large_bulk(16 * 1024).expect("taken");
+        assert_eq!(body.missing(), 40_002 - 1000);
+        assert!(!d.is_mid_frame(), "header and received body consumed");
+        assert_eq!(d.buffered(), 0);
+        // The rest, in pieces no larger than the room offered, then the CRLF.
+        let mut rest = vec![7u8; 39_000];
+        rest.extend_from_slice(b"\r\n");
+        let mut at = 0;
+        while body.missing() != 0 {
+            let (buf, room) = body.room();
+            assert!(room >= 1 && room <= buf.capacity() - buf.len());
+            let n = room.min(5000).min(rest.len() - at);
+            let cap = buf.capacity();
+            buf.extend_from_slice(&rest[at..at + n]);
+            assert_eq!(
+                buf.capacity(),
+                cap,
+                "appending within the room never reallocates"
+            );
+            at += n;
+        }
+        let bytes = body.finish().unwrap();
+        assert_eq!(bytes.len(), 40_000);
+        assert!(bytes.iter().all(|&b| b == 7));
+        let ptr = bytes.as_ptr();
+        let v = bytes.into_vec();
+        assert_eq!(v.as_ptr(), ptr, "the body buffer is the value: no copy");
+        // The decoder goes on with the next reply.
+        d.feed(b":5\r\n");
+        assert_eq!(d.next_value().unwrap(), Some(Value::Int(5)));
+    }
+
+    #[test]
+    fn only_a_bulk_string_that_is_the_whole_reply_is_taken() {
+        let big = |prefix: &[u8]| {
+            let mut w = prefix.to_vec();
+            w.extend_from_slice(b"$100000\r\n");
+            w.extend_from_slice(&[1u8; 100]);
+            w
+        };
+        // Inside an array, a push, after an attribute; a bulk error; a verbatim string.
+        for prefix in [
+            &b"*2\r\n"[..],
+            b">2\r\n$7\r\nmessage\r\n",
+            b"|1\r\n+a\r\n:1\r\n",
+        ] {
+            assert!(pending(&big(prefix)).take_large_bulk(1).is_none());
+        }
+        let mut w = b"!100000\r\n".to_vec();
+        w.extend_from_slice(&[1u8; 100]);
+        assert!(pending(&w).take_large_bulk(1).is_none());
+        let mut w = b"=100000\r\ntxt:".to_vec();
+        w.extend_from_slice(&[1u8; 100]);
+        assert!(pending(&w).take_large_bulk(1).is_none());
+        // A header not complete yet.
+        assert!(pending(b"$1000").take_large_bulk(1).is_none());
+        // Over the limit: a limit error, never a taken body.
+        let mut lim = Limits::default();
+        lim.max_bulk_len = 1000;
+        let mut d = Decoder::with_limits(lim);
+        d.feed(b"$100000\r\nabc");
+        assert!(d.next_reply().is_err());
+        assert!(d.take_large_bulk(1).is_none());
+    }
+
+    /// Append `n` bytes of `b` to `body`, within the room it offers each time.
+    fn append(body: &mut LargeBulk, mut n: usize, b: u8) {
+        while n != 0 {
+            let (buf, room) = body.room();
+            let k = room.min(n);
+            assert!(k != 0, "room while bytes are missing");
+            buf.extend(std::iter::repeat(b).take(k));
+            n -= k;
+        }
+    }
+
+    #[test]
+    fn a_taken_body_checks_its_crlf() {
+        let mut d = pending(b"$20000\r\nab");
+        let mut body = d.take_large_bulk(1).unwrap();
+        append(&mut body, 19_998, b'x');
+        append(&mut body, 1, b'\n');
+        append(&mut body, 1, b'\r');
+        assert_eq!(
+            body.finish().unwrap_err().kind(),
+            crate::error::ErrorKind::Protocol
+        );
+    }
+
+    #[test]
+    fn a_hostile_length_reserves_the_headroom_and_grows_only_with_data() {
+        let mut lim = Limits::default();
+        lim.max_bulk_len = usize::MAX;
+        let mut d = Decoder::with_limits(lim);
+        d.feed(b"$4294967296\r\n");
+        assert!(matches!(d.next_reply(), Ok(None)));
+        let mut body = d.take_large_bulk(1).unwrap();
+        let (buf, room) = body.room();
+        assert_eq!(
+            buf.capacity(),
+            KNOWN_SIZE_HEADROOM,
+            "nothing arrived: the headroom"
+        );
+        assert_eq!(room, KNOWN_SIZE_HEADROOM);
+        // 1 MiB arrives: the buffer at most doubles past it, plus the headroom.
+        let arrived = 1024 * 1024;
+        append(&mut body, arrived, 0);
+        let (buf, _) = body.room();
+        assert!(
+            buf.capacity() <= 2 * (arrived + KNOWN_SIZE_HEADROOM),
+            "{}",
+            buf.capacity()
+        );
+        // A body of its exact size ends in a buffer of that size.
+        let mut d = pending(b"$1048576\r\n");
+        let mut body = d.take_large_bulk(1).unwrap();
+        append(&mut body, 1024 * 1024, 3);
+        append(&mut body, 1, b'\r');
+        append(&mut body, 1, b'\n');
+        let v = body.finish().unwrap().into_vec();
+        assert_eq!(v.len(), 1024 * 1024);
+        assert_eq!(v.capacity(), 1024 * 1024 + 2);
+    }
+
+    #[test]
+    fn grown_buffers_are_kept_for_big_calls_and_let_go_after_small_ones() {
+        let array = |n: usize| {
+            let mut w = format!("*{n}\r\n").into_bytes();
+            for _ in 0..n {
+                w.extend_from_slice(b"$16\r\nxxxxxxxxxxxxxxxx\r\n");
+            }
+            w
+        };
+        let call = |d: &mut Decoder, wire: &[u8]| {
+            for piece in wire.chunks(16 * 1024) {
+                d.read_with(16 * 1024, |room| {
+                    room[..piece.len()].copy_from_slice(piece);
+                    Ok::<_, std::io::Error>(piece.len())
+                })
+                .unwrap();
+            }
+            assert!(d.next_reply().unwrap().is_some());
+            d.end_call();
+        };
+        let mut d = Decoder::new();
+        call(&mut d, &array(4000)); // about 94 KiB
+        let grown = d.capacity();
+        assert!(grown > SMALL_CAPACITY, "{grown}");
+        for _ in 0..5 {
+            call(&mut d, &array(4000));
+            assert_eq!(d.capacity(), grown, "kept: no regrowth");
+        }
+        // Small calls: kept for a while, then let go.
+        for _ in 1..SMALL_CALLS_BEFORE_RELEASE {
+            call(&mut d, b":1\r\n");
+            assert_eq!(d.capacity(), grown);
+        }
+        call(&mut d, b":1\r\n");
+        assert!(d.capacity() <= SMALL_CAPACITY, "{}", d.capacity());
+        // Past the cap: let go at once.
+        call(&mut d, &array(12_000)); // about 280 KiB
+        assert!(d.capacity() <= SMALL_CAPACITY, "{}", d.capacity());
+    }
+
+    #[test]
+    fn keep_is_bounded() {
+        let mut k = Keep::default();
+        k.used(100);
+        assert!(!k.release(SMALL_CAPACITY));
+        k.used(RETAINED_CAPACITY);
+        assert!(k.release(RETAINED_CAPACITY + 1), "over the cap");
+        k.used(RETAINED_CAPACITY);
+        assert!(!k.release(RETAINED_CAPACITY), "at the cap, needed");
+        for _ in 1..SMALL_CALLS_BEFORE_RELEASE {
+            assert!(!k.release(RETAINED_CAPACITY));
+        }
+        assert!(k.release(RETAINED_CAPACITY));
     }
 
     #[test]

@@ -245,7 +245,22 @@ impl<'a> Frame<'a> {
     }
 
     /// `Err` with the server error for an error reply, else this frame.
+    #[inline]
     pub fn into_result(self) -> Result<Frame<'a>> {
+        // One look at the node first: most replies are not errors (this runs once per
+        // typed reply, a pipeline's included).
+        if !matches!(
+            self.tape.get(self.idx),
+            Some(Node::Error(_) | Node::BulkError(_))
+        ) {
+            return Ok(self);
+        }
+        self.into_error()
+    }
+
+    /// See [`Frame::into_result`]: an error reply.
+    #[cold]
+    fn into_error(self) -> Result<Frame<'a>> {
         match self.server_error() {
             Some(e) => Err(e.into()),
             None => Ok(self),

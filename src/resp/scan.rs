@@ -195,6 +195,10 @@ pub(crate) struct Scan {
     /// body (a lower bound for the reply's length), else 0. The decoder grows its buffer
     /// toward it, never past it.
     need: usize,
+    /// When the last scan stopped inside the body of a bulk string that *is* the reply (a
+    /// `$` item at the top level, not inside an aggregate or after an attribute): its body's
+    /// range in the reply (the decoder may then hand the body to a direct read).
+    top_bulk: Option<Span>,
 }
 
 impl Default for Scan {
@@ -208,6 +212,7 @@ impl Default for Scan {
             single: false,
             leaf: [Node::Nil],
             need: 0,
+            top_bulk: None,
         }
     }
 }
@@ -228,6 +233,7 @@ impl Scan {
         self.done = false;
         self.single = false;
         self.need = 0;
+        self.top_bulk = None;
     }
 
     /// Between replies: release a tape grown by a huge reply (more than
@@ -242,6 +248,12 @@ impl Scan {
     #[inline]
     pub(crate) fn need(&self) -> usize {
         self.need
+    }
+
+    /// See `top_bulk`: the body of the top-level bulk string the last scan stopped in.
+    #[inline]
+    pub(crate) fn top_bulk(&self) -> Option<Span> {
+        self.top_bulk
     }
 
     /// Nodes the tape has room for.
@@ -267,6 +279,7 @@ impl Scan {
     #[inline]
     pub(crate) fn scan(&mut self, buf: &[u8], lim: &Limits) -> Result<Option<usize>> {
         self.need = 0;
+        self.top_bulk = None;
         if self.done {
             self.tape.clear();
             self.done = false;
@@ -364,7 +377,11 @@ impl Scan {
                                 Item::Leaf(used)
                             }
                             None => {
-                                self.need = span(base, head, n).end.saturating_add(2);
+                                let s = span(base, head, n);
+                                self.need = s.end.saturating_add(2);
+                                if self.open.is_empty() {
+                                    self.top_bulk = Some(s);
+                                }
                                 Item::Incomplete
                             }
                         });
@@ -517,7 +534,11 @@ impl Scan {
             )));
         }
         let Some(used) = body(rest, head, n, t)? else {
-            self.need = span(self.at, head, n).end.saturating_add(2);
+            let s = span(self.at, head, n);
+            self.need = s.end.saturating_add(2);
+            if t == b'$' && self.open.is_empty() {
+                self.top_bulk = Some(s);
+            }
             return Ok(Item::Incomplete);
         };
         let s = span(self.at, head, n);
