@@ -25,10 +25,11 @@ pub(crate) fn for_each_key<'a>(cmd: &'a Cmd, mut f: impl FnMut(&'a [u8])) {
     match key_spec(cmd) {
         KeySpec::None => {}
         KeySpec::Fixed { first, last } => {
+            // Stops at the last key: arguments after it are not even parsed.
             cmd.args()
-                .enumerate()
-                .filter(|(i, _)| *i >= first && *i <= last)
-                .for_each(|(_, a)| f(a));
+                .skip(first)
+                .take(last.saturating_add(1).saturating_sub(first))
+                .for_each(f);
         }
         KeySpec::Range {
             first,
@@ -107,7 +108,10 @@ impl SlotOf {
 /// character before or inside it), so that a scan of one `{tag}`'s keys goes to the node
 /// of that slot.
 fn scan_tag(cmd: &Cmd) -> Option<&[u8]> {
-    if !cmd.name().eq_ignore_ascii_case(b"SCAN") {
+    // The row found when the name was added says it (no name to parse); an unknown name is
+    // not SCAN.
+    const SCAN: usize = spec::index_of("SCAN");
+    if cmd.spec_index() != Some(SCAN) {
         return None;
     }
     let mut args = cmd.args().skip(2);
