@@ -4,9 +4,9 @@
 //! This layer knows nodes and slots; the client layer (`client/topology/cluster.rs`)
 //! decides, for every attempt of a command, which node it goes to and follows redirects.
 
+mod addr_map;
 mod discovery;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use crate::config::{Addr, ConnectionConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::{Pool, PoolOptions};
 
+pub(crate) use addr_map::AddrMap;
 pub(crate) use discovery::parse_shards;
 
 /// One shard: a primary and its replicas, as `host:port`.
@@ -79,7 +80,7 @@ pub(crate) struct Nodes {
     generation: AtomicU64,
     refresh: Mutex<Option<Instant>>,
     /// Pools by address: `[0]` plain connections, `[1]` `READONLY` ones (replica reads).
-    pools: [RwLock<HashMap<String, Pool>>; 2],
+    pools: [RwLock<AddrMap<Pool>>; 2],
     refreshes: AtomicU64,
     round_robin: AtomicUsize,
 }
@@ -122,7 +123,7 @@ impl Nodes {
             map: RwLock::new(Arc::new(SlotMap::new(Vec::new(), &[]))),
             generation: AtomicU64::new(0),
             refresh: Mutex::new(None),
-            pools: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
+            pools: [RwLock::new(AddrMap::default()), RwLock::new(AddrMap::default())],
             refreshes: AtomicU64::new(0),
             round_robin: AtomicUsize::new(0),
         };
@@ -140,7 +141,7 @@ impl Nodes {
             map: RwLock::new(Arc::new(map)),
             generation: AtomicU64::new(1),
             refresh: Mutex::new(None),
-            pools: [RwLock::new(HashMap::new()), RwLock::new(HashMap::new())],
+            pools: [RwLock::new(AddrMap::default()), RwLock::new(AddrMap::default())],
             refreshes: AtomicU64::new(0),
             round_robin: AtomicUsize::new(0),
         }

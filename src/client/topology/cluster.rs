@@ -15,7 +15,6 @@
 //!   error.
 //! - Each node has its own circuit breaker, asked on every attempt.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +26,7 @@ use crate::client::reader_sync::ReaderSync;
 use crate::client::retry::RetryPolicy;
 use crate::client::run::{attempt_loop, Tally};
 use crate::client::{Endpoint, Retry, Target};
-use crate::cluster::{Nodes, Refresher};
+use crate::cluster::{AddrMap, Nodes, Refresher};
 use crate::cmd::keys::SlotOf;
 use crate::cmd::Cmd;
 use crate::conn::Connection;
@@ -54,11 +53,11 @@ pub enum ReplicaReads {
 pub(crate) struct ClusterTopology {
     pub(crate) nodes: Arc<Nodes>,
     _refresher: Refresher,
-    breakers: RwLock<HashMap<String, Arc<Breaker>>>,
+    breakers: RwLock<AddrMap<Arc<Breaker>>>,
     breaker_options: BreakerOptions,
     replica_reads: ReplicaReads,
     /// Per replica address: whether its replication link is up (for `ReplicaInSync`).
-    replica_sync: RwLock<HashMap<String, Arc<ReaderSync>>>,
+    replica_sync: RwLock<AddrMap<Arc<ReaderSync>>>,
     /// The writer endpoint as configured (the first seed, or `url()`): its own pool and
     /// breaker, which `Client::pool_stats`, `health` and `connection` report; commands
     /// never use it.
@@ -221,10 +220,10 @@ impl ClusterTopology {
         Ok(ClusterTopology {
             nodes,
             _refresher: refresher,
-            breakers: RwLock::new(HashMap::new()),
+            breakers: RwLock::new(AddrMap::default()),
             breaker_options,
             replica_reads,
-            replica_sync: RwLock::new(HashMap::new()),
+            replica_sync: RwLock::new(AddrMap::default()),
             seed,
             reader,
         })
