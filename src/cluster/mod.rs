@@ -123,7 +123,10 @@ impl Nodes {
             map: RwLock::new(Arc::new(SlotMap::new(Vec::new(), &[]))),
             generation: AtomicU64::new(0),
             refresh: Mutex::new(None),
-            pools: [RwLock::new(AddrMap::default()), RwLock::new(AddrMap::default())],
+            pools: [
+                RwLock::new(AddrMap::default()),
+                RwLock::new(AddrMap::default()),
+            ],
             refreshes: AtomicU64::new(0),
             round_robin: AtomicUsize::new(0),
         };
@@ -141,7 +144,10 @@ impl Nodes {
             map: RwLock::new(Arc::new(map)),
             generation: AtomicU64::new(1),
             refresh: Mutex::new(None),
-            pools: [RwLock::new(AddrMap::default()), RwLock::new(AddrMap::default())],
+            pools: [
+                RwLock::new(AddrMap::default()),
+                RwLock::new(AddrMap::default()),
+            ],
             refreshes: AtomicU64::new(0),
             round_robin: AtomicUsize::new(0),
         }
