@@ -5,6 +5,7 @@
 
 mod args;
 mod blocking;
+mod buf;
 mod execute;
 mod from_value;
 pub(crate) mod keys;
@@ -59,9 +60,9 @@ pub enum Blocking {
 /// One command and its arguments, built with [`cmd`] and [`Cmd::arg`].
 ///
 /// Arguments are stored back to back in one buffer, already in their wire form (each a RESP
-/// bulk string, `$<len>\r\n<bytes>\r\n`), so building a command costs one allocation
-/// whatever its length (more only if it outgrows its first 64 bytes) and sending it is the
-/// array header plus one copy.
+/// bulk string, `$<len>\r\n<bytes>\r\n`), so building a command costs no allocation
+/// while they fit in 56 bytes (kept inside the `Cmd`: a `GET` of a key up to 40 bytes),
+/// one buffer after that, and sending it is the array header plus one copy.
 ///
 /// Arguments of [`LARGE_ARG`] bytes or more are the exception: they are kept aside as
 /// [`Bytes`] and written to the socket from there, so a large value is never copied into a
@@ -77,8 +78,9 @@ pub enum Blocking {
 /// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Cmd {
-    /// The arguments, each encoded as a RESP bulk string, back to back.
-    data: Vec<u8>,
+    /// The arguments, each encoded as a RESP bulk string, back to back (inline while
+    /// short: building a short command allocates nothing).
+    data: buf::CmdBuf,
     /// Number of arguments in `data`.
     argc: usize,
     blocking: Blocking,
@@ -101,7 +103,7 @@ pub struct Cmd {
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
 pub fn cmd(name: &str) -> Cmd {
     let mut c = Cmd {
-        data: Vec::with_capacity(64),
+        data: buf::CmdBuf::default(),
         argc: 0,
         blocking: Blocking::No,
         idempotent: None,
@@ -214,21 +216,22 @@ impl Cmd {
         // is kept aside: the general reader finds it).
         let mut len = 0usize;
         let mut i = 1;
-        while let Some(&d) = self.data.get(i).filter(|d| d.is_ascii_digit()) {
+        let data = self.data.as_slice();
+        while let Some(&d) = data.get(i).filter(|d| d.is_ascii_digit()) {
             len = len * 10 + usize::from(d - b'0');
             i += 1;
         }
         if len >= LARGE_ARG {
             return self.args().next().unwrap_or(&[]);
         }
-        self.data.get(i + 2..i + 2 + len).unwrap_or(&[])
+        data.get(i + 2..i + 2 + len).unwrap_or(&[])
     }
 
     /// All arguments, the name first.
     #[inline]
     pub fn args(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         Args {
-            rest: &self.data,
+            rest: self.data.as_slice(),
             left: self.argc,
             large: &self.large,
             taken: 0,
@@ -253,11 +256,11 @@ impl Cmd {
         header(out, b'*', self.argc);
         let mut from = 0;
         for (at, bytes) in self.large_args() {
-            out.extend_from_slice(&self.data[from..*at]);
+            out.extend_from_slice(&self.data.as_slice()[from..*at]);
             out.extend_from_slice(bytes);
             from = *at;
         }
-        out.extend_from_slice(&self.data[from..]);
+        out.extend_from_slice(&self.data.as_slice()[from..]);
     }
 
     /// As [`Cmd::encode`], except that large arguments are not copied: their bytes are
@@ -268,7 +271,7 @@ impl Cmd {
         out.reserve(self.data.len() + 24);
         header(out, b'*', self.argc);
         let base = out.len();
-        out.extend_from_slice(&self.data);
+        out.extend_from_slice(self.data.as_slice());
         if self.large.is_some() {
             self.large_parts(base, parts);
         }
@@ -401,13 +404,33 @@ impl Cmd {
     }
 }
 
+/// Where a RESP header can be written: a socket's write buffer, or a command's own.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for buf::CmdBuf {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Append `prefix`, `n` in decimal and CRLF (a RESP array or bulk string header), with
 /// straight-line code for the usual one- and two-digit counts and lengths.
-fn header(out: &mut Vec<u8>, prefix: u8, n: usize) {
+#[inline(always)]
+fn header(out: &mut impl Sink, prefix: u8, n: usize) {
     if n < 10 {
-        out.extend_from_slice(&[prefix, b'0' + n as u8, b'\r', b'\n']);
+        out.put(&[prefix, b'0' + n as u8, b'\r', b'\n']);
     } else if n < 100 {
-        out.extend_from_slice(&[
+        out.put(&[
             prefix,
             b'0' + (n / 10) as u8,
             b'0' + (n % 10) as u8,
@@ -415,8 +438,27 @@ fn header(out: &mut Vec<u8>, prefix: u8, n: usize) {
             b'\n',
         ]);
     } else {
-        crate::resp::write_header(out, prefix, n as u64);
+        long_header(out, prefix, n);
     }
+}
+
+/// [`header`] for three digits or more.
+fn long_header(out: &mut impl Sink, prefix: u8, mut n: usize) {
+    // The prefix, up to 20 digits, CRLF, written from the end.
+    let mut buf = [0u8; 23];
+    let mut at = buf.len() - 2;
+    buf[at..].copy_from_slice(b"\r\n");
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    at -= 1;
+    buf[at] = prefix;
+    out.put(&buf[at..]);
 }
 
 /// The arguments of a [`Cmd`], read back from their encoded form.

@@ -26,7 +26,7 @@ where
     }
 }
 
-pub(crate) fn write_header(out: &mut Vec<u8>, prefix: u8, n: u64) {
+fn write_header(out: &mut Vec<u8>, prefix: u8, n: u64) {
     out.push(prefix);
     write_u64(out, n);
     out.extend_from_slice(b"\r\n");

@@ -45,7 +45,6 @@ pub(crate) use bytes::Bytes;
 pub(crate) use decode::decode;
 pub(crate) use decode::Decoder;
 pub(crate) use decode::{Keep, LargeBulk, Next, SMALL_CAPACITY};
-pub(crate) use encode::write_header;
 pub(crate) use encode::{encode_command, encode_value};
 pub(crate) use frame::{with_owned_bulk, with_value_frame, Reply};
 pub(crate) use value::Value;
