@@ -1155,6 +1155,22 @@ impl Inner {
         self.pushes.push_back(v);
     }
 
+    /// A failed socket read while a reply is awaited: `Ok` to read again (interrupted, or
+    /// the socket timeout ended before the reply's deadline, `left` being the time that
+    /// was left), otherwise the error, the connection broken (a timeout at the deadline, an
+    /// I/O error).
+    fn read_failed(&mut self, e: std::io::Error, left: Option<Duration>) -> Result<()> {
+        match e.kind() {
+            std::io::ErrorKind::Interrupted => Ok(()),
+            // The socket timeout may end a little before the deadline: look again.
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => match left {
+                Some(_) => Ok(()),
+                None => Err(self.timed_out(Some(e))),
+            },
+            _ => Err(self.poison(Error::io(ErrorKind::Io, "read", e))),
+        }
+    }
+
     /// Read more bytes from the socket straight into the decoder's buffer, waiting no
     /// longer than the reply's deadline.
     fn fill(&mut self) -> Result<()> {
@@ -1168,22 +1184,7 @@ impl Inner {
                     return Err(self.poison(e));
                 }
                 Ok(_) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // The socket timeout may end a little before the deadline: look again.
-                    if left.is_none() {
-                        return Err(self.timed_out(Some(e)));
-                    }
-                }
-                Err(e) => {
-                    let e = Error::io(ErrorKind::Io, "read", e);
-                    return Err(self.poison(e));
-                }
+                Err(e) => self.read_failed(e, left)?,
             }
         }
     }
@@ -1244,22 +1245,7 @@ impl Inner {
                     return Err(self.poison(e));
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // The socket timeout may end a little before the deadline: look again.
-                    if left.is_none() {
-                        return Err(self.timed_out(Some(e)));
-                    }
-                }
-                Err(e) => {
-                    let e = Error::io(ErrorKind::Io, "read", e);
-                    return Err(self.poison(e));
-                }
+                Err(e) => self.read_failed(e, left)?,
             }
         }
         body.finish().map_err(|e| self.poison(e))
