@@ -377,6 +377,18 @@ fn redis_sized_gets(port: u16, n: usize) {
 
 /// BENCH_DEPTH keys spread over every slot range (distinct keys, about a third per
 /// primary of a 3-primary cluster), 16-byte values set by `bench_get cluster`.
+/// A cluster `Client` seeded with the node at `port`.
+fn cluster_client(port: u16) -> valkit::Client {
+    valkit::Client::builder()
+        .cluster(
+            [format!("redis://127.0.0.1:{port}")]
+                .iter()
+                .map(String::as_str),
+        )
+        .build()
+        .expect("cluster client")
+}
+
 fn cluster_keys(depth: usize) -> Vec<String> {
     (0..depth).map(|i| format!("bench:c:{i}")).collect()
 }
@@ -386,14 +398,7 @@ fn cluster_keys(depth: usize) -> Vec<String> {
 fn valkit_cluster_pipe_gets(port: u16, n: usize, typed: bool) {
     use valkit::Execute;
     let keys = cluster_keys(env_usize("BENCH_DEPTH", DEPTH));
-    let client = valkit::Client::builder()
-        .cluster(
-            [format!("redis://127.0.0.1:{port}")]
-                .iter()
-                .map(String::as_str),
-        )
-        .build()
-        .expect("cluster client");
+    let client = cluster_client(port);
     for _ in 0..n {
         let mut p = valkit::pipe();
         for k in &keys {
@@ -431,14 +436,7 @@ fn redis_cluster_pipe_gets(port: u16, n: usize) {
 fn valkit_cluster_gets(port: u16, n: usize) {
     use valkit::Execute;
     let key = &cluster_keys(1)[0];
-    let client = valkit::Client::builder()
-        .cluster(
-            [format!("redis://127.0.0.1:{port}")]
-                .iter()
-                .map(String::as_str),
-        )
-        .build()
-        .expect("cluster client");
+    let client = cluster_client(port);
     for _ in 0..n {
         let v = client.exec(&valkit::cmd("GET").arg(key)).expect("GET");
         assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));

@@ -116,20 +116,7 @@ impl Nodes {
             return Err(Error::config("a cluster needs at least one seed node"));
         };
         let seeds = seeds.iter().map(addr_of).collect::<Result<Vec<_>>>()?;
-        let nodes = Nodes {
-            base,
-            pool_options,
-            seeds,
-            map: RwLock::new(Arc::new(SlotMap::new(Vec::new(), &[]))),
-            generation: AtomicU64::new(0),
-            refresh: Mutex::new(None),
-            pools: [
-                RwLock::new(AddrMap::default()),
-                RwLock::new(AddrMap::default()),
-            ],
-            refreshes: AtomicU64::new(0),
-            round_robin: AtomicUsize::new(0),
-        };
+        let nodes = Nodes::unconnected(base, pool_options, seeds, SlotMap::new(Vec::new(), &[]));
         nodes.refresh_now()?;
         Ok(nodes)
     }
@@ -137,12 +124,29 @@ impl Nodes {
     /// Nodes with a fixed slot map and nothing connected (unit tests of the node choice).
     #[cfg(test)]
     pub(crate) fn fixed(map: SlotMap) -> Nodes {
+        let nodes = Nodes::unconnected(
+            ConnectionConfig::new("127.0.0.1", 1),
+            PoolOptions::default(),
+            Vec::new(),
+            map,
+        );
+        nodes.generation.store(1, Ordering::SeqCst);
+        nodes
+    }
+
+    /// Nodes with `map` as their slot map (generation 0), no pool opened yet.
+    fn unconnected(
+        base: ConnectionConfig,
+        pool_options: PoolOptions,
+        seeds: Vec<String>,
+        map: SlotMap,
+    ) -> Nodes {
         Nodes {
-            base: ConnectionConfig::new("127.0.0.1", 1),
-            pool_options: PoolOptions::default(),
-            seeds: Vec::new(),
+            base,
+            pool_options,
+            seeds,
             map: RwLock::new(Arc::new(map)),
-            generation: AtomicU64::new(1),
+            generation: AtomicU64::new(0),
             refresh: Mutex::new(None),
             pools: [
                 RwLock::new(AddrMap::default()),
