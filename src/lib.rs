@@ -67,9 +67,9 @@ pub mod write_behind;
 pub mod testkit;
 
 pub use client::{
-    error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, CommandEvent,
-    Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, ReplicaReads, RetryPolicy,
-    LATENCY_BUCKETS,
+    error_label, Backoff, BreakerOptions, BreakerState, Client, ClientBuilder, ClusterScan,
+    CommandEvent, Endpoint, EndpointHealth, Health, Metrics, MetricsSource, Observer, ReplicaReads,
+    RetryPolicy, LATENCY_BUCKETS,
 };
 pub use cmd::{
     cmd, hash_tag, key_slot, pipe, ArgWriter, Blocking, Cmd, Execute, FromValue, Pipeline,

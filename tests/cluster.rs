@@ -1340,3 +1340,109 @@ fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
     assert_eq!(got, (1..=keys.len() as i64).collect::<Vec<_>>());
     assert_eq!(client.metrics().retries_total(), before, "no retry");
 }
+
+#[test]
+fn scan_cluster_iter_walks_every_primary_batch_by_batch_with_the_options() {
+    let client = client();
+    let p = key("scan-iter");
+    let mut on_node = HashSet::new();
+    for i in 0..90 {
+        let k = format!("{p}s{i}");
+        on_node.insert(client.cluster_node_for(k.as_bytes()).unwrap());
+        client.set(&k, i).unwrap();
+    }
+    for i in 0..30 {
+        client.hset(format!("{p}h{i}"), ("f", i)).unwrap();
+    }
+    assert_eq!(on_node.len(), 3, "the keys cover every primary");
+    // Small batches: many SCAN round trips per node, one batch held at a time.
+    let mut scan =
+        client.scan_cluster_iter::<String>(ScanOptions::new().pattern(format!("{p}*")).count(7));
+    let first = scan.next().unwrap().unwrap();
+    assert!(first.starts_with(&p), "{first}");
+    let mut all: HashSet<String> = scan.collect::<valkit::Result<_>>().unwrap();
+    all.insert(first);
+    assert_eq!(all.len(), 120);
+    // The TYPE filter reaches every node.
+    let hashes: HashSet<String> = client
+        .scan_cluster_iter(ScanOptions::new().pattern(format!("{p}*")).type_("hash"))
+        .collect::<valkit::Result<_>>()
+        .unwrap();
+    assert_eq!(hashes.len(), 30);
+    assert!(hashes.iter().all(|k| k.starts_with(&format!("{p}h"))));
+    // Nothing matches: the walk ends on every node and yields nothing.
+    assert_eq!(
+        client
+            .scan_cluster_iter::<Vec<u8>>(ScanOptions::new().pattern(format!("{p}none*")))
+            .count(),
+        0
+    );
+}
+
+/// Counts the retries the client reports.
+struct RetryCount(Arc<AtomicU64>);
+
+impl valkit::Observer for RetryCount {
+    fn on_command(&self, _: &valkit::CommandEvent<'_>) {}
+
+    fn on_retry(&self, _: &str, _: &valkit::Error, _: Duration) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Regression: `exec_on_node` (and the fan-out and cluster scan under it) ran its own
+/// retry loop: it retried a `MOVED` on the same node after a backoff, never asked the
+/// node's circuit breaker, and reported no retries.
+#[test]
+fn exec_on_node_answers_a_redirect_at_once_and_asks_the_node_breaker() {
+    let retries = Arc::new(AtomicU64::new(0));
+    let client = Client::builder()
+        .cluster(cluster().urls().iter().map(String::as_str).take(2))
+        .retry(RetryPolicy::new(
+            4,
+            Backoff::Constant(Duration::from_millis(300)),
+        ))
+        .breaker(valkit::BreakerOptions::default().failure_threshold(2))
+        .observer(RetryCount(Arc::clone(&retries)))
+        .build()
+        .unwrap();
+    let k = key("on-node");
+    let owner = client.cluster_node_for(k.as_bytes()).unwrap();
+    let other = client
+        .cluster_primaries()
+        .into_iter()
+        .find(|a| *a != owner)
+        .unwrap();
+    let t = Instant::now();
+    let e = client
+        .exec_on_node(&other, &cmd("GET").arg(&k))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server(ServerErrorKind::Moved), "{e}");
+    assert_eq!(
+        retries.load(Ordering::SeqCst),
+        0,
+        "a redirect is not retried"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // A node that refuses connections: its breaker opens after two failed attempts, and
+    // the call after that is refused without a connect. The failed attempts are retries
+    // the observer sees.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let e = client.exec_on_node(&dead, &cmd("PING")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{e}");
+    assert_eq!(
+        retries.load(Ordering::SeqCst),
+        2,
+        "two connect failures were retried"
+    );
+    let e = client.exec_on_node(&dead, &cmd("PING")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CircuitOpen, "{e}");
+}

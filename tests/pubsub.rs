@@ -719,3 +719,64 @@ fn shard_subscriber_follows_a_killed_primary_to_its_promoted_replica() {
         sub.nodes()
     );
 }
+
+/// A router whose `refresh` waits at a gate (up to 10 s) after saying it was entered.
+struct GatedRouter {
+    client: Client,
+    entered: crossbeam_channel::Sender<()>,
+    gate: crossbeam_channel::Receiver<()>,
+}
+
+impl ShardRouter for GatedRouter {
+    fn node_for_slot(&self, slot: u16) -> valkit::Result<(String, ConnectionConfig)> {
+        self.client.node_for_slot(slot)
+    }
+
+    fn refresh(&self) -> valkit::Result<()> {
+        let _ = self.entered.try_send(());
+        let _ = self.gate.recv_timeout(Duration::from_secs(10));
+        Ok(())
+    }
+}
+
+/// Regression: the supervisor re-read the slot map while holding the subscriber's state
+/// lock, so a slow refresh (connect timeouts to a lost node) held up every caller.
+#[test]
+fn a_slow_slot_map_refresh_does_not_hold_up_callers() {
+    let mut server = valkit::testkit::Server::start(ServerKind::Valkey).unwrap();
+    let client = Client::open(&server.url()).unwrap();
+    let (entered_tx, entered) = crossbeam_channel::bounded(1);
+    let (open_gate, gate) = crossbeam_channel::unbounded();
+    let sub = ShardSubscriber::new(GatedRouter {
+        client,
+        entered: entered_tx,
+        gate,
+    })
+    .unwrap();
+    sub.ssubscribe(&[key("gated")]).unwrap();
+    // The node is lost: the supervisor refreshes the map, and the refresh hangs.
+    server.kill();
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the supervisor refreshes the map after losing its node");
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let caller = {
+        let sub = &sub;
+        thread::scope(|s| {
+            s.spawn(move || {
+                let nodes = sub.nodes();
+                let _ = done_tx.send(nodes.len());
+            });
+            let r = done.recv_timeout(Duration::from_secs(2));
+            // Let the refresh finish whatever happened, so the scope can end.
+            let _ = open_gate.send(());
+            r
+        })
+    };
+    assert!(
+        caller.is_ok(),
+        "a caller waited for the supervisor's slot-map refresh"
+    );
+    drop(open_gate);
+    drop(sub);
+}

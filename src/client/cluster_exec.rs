@@ -9,13 +9,15 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use super::retry::is_availability_failure;
 use super::routing::CommandName;
 use super::topology::{one_node_scan, slot_or_cross, Call, ClusterTopology, Reads};
 use super::{Client, CommandEvent, Endpoint, Retry};
 use crate::cmd::keys::{slot_of, SlotOf};
-use crate::cmd::{cmd, Cmd, Execute};
+use crate::cmd::{Cmd, Execute};
+use crate::commands::ScanOptions;
 use crate::conn::Connection;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::resp::Value;
 
 /// What a keyless command does on a cluster.
@@ -151,7 +153,7 @@ impl Client {
         self.cluster_command(c, |conn| conn.exec_frame(c, &mut *read))
     }
 
-    fn primaries(&self) -> Vec<String> {
+    pub(super) fn primaries(&self) -> Vec<String> {
         self.cluster()
             .nodes
             .map()
@@ -161,19 +163,37 @@ impl Client {
             .collect()
     }
 
-    /// Run a command on one node by address (a primary), with the retry policy.
-    fn on_node(&self, addr: &str, c: &Cmd) -> Result<Value> {
+    /// Run a command on one node by address (a primary): the node's circuit breaker is asked
+    /// on every attempt; errors that mean nothing was applied (and socket failures, for an
+    /// idempotent command) are retried per the retry policy, counted and observed as
+    /// retries. A redirect is the answer: the call is pinned to `addr`, so resending it
+    /// there after a backoff could only be redirected again.
+    pub(super) fn on_node(&self, addr: &str, c: &Cmd) -> Result<Value> {
         let topo = self.cluster();
         let pool = topo.nodes.pool(addr, false)?;
+        let breaker = topo.breaker(addr);
+        let name = CommandName::of(c);
         let policy = &self.shared.retry;
         let mut attempts = 0;
         let mut delay = Duration::ZERO;
         loop {
             attempts += 1;
-            match pool.get().and_then(|conn| conn.exec(c)) {
+            let permit = breaker.acquire()?;
+            let r = pool.get().and_then(|conn| conn.exec(c));
+            let failed = r
+                .as_ref()
+                .err()
+                .is_some_and(|e| is_availability_failure(e) && e.redirect().is_none());
+            breaker.record(permit, failed);
+            match r {
                 Ok(v) => return Ok(v),
-                Err(e) if attempts < policy.attempts && e.is_retryable() => {
+                Err(e)
+                    if attempts < policy.attempts
+                        && e.redirect().is_none()
+                        && policy.may_retry(&e, name.is_idempotent(c)) =>
+                {
                     delay = policy.backoff.delay(attempts, delay, rand::random());
+                    self.on_retry(name, &e, delay);
                     std::thread::sleep(delay);
                 }
                 Err(e) => return Err(e),
@@ -213,44 +233,14 @@ impl Client {
     }
 
     /// Every key matching `pattern` (a `SCAN MATCH` glob) on every primary of the
-    /// cluster, or of the one server when the client is not a cluster client. Scans in
-    /// batches of `COUNT 1000`; keys added or removed during the scan may or may not be
-    /// seen (SCAN's own guarantee), keys present throughout are seen at least once.
+    /// cluster, or of the one server when the client is not a cluster client, collected
+    /// into one `Vec` (scanned in batches of `COUNT 1000`). Keys added or removed during
+    /// the scan may or may not be seen (SCAN's own guarantee), keys present throughout are
+    /// seen at least once. The whole result is held in memory: for a keyspace of unknown
+    /// size use [`Client::scan_cluster_iter`], which holds one batch at a time.
     pub fn scan_cluster(&self, pattern: &str) -> Result<Vec<Vec<u8>>> {
-        let scan = |run: &dyn Fn(&Cmd) -> Result<Value>| -> Result<Vec<Vec<u8>>> {
-            let mut out = Vec::new();
-            let mut cursor = b"0".to_vec();
-            loop {
-                let v = run(&cmd("SCAN")
-                    .arg(&cursor[..])
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(1000))?;
-                let Value::Array(parts) = v else {
-                    return Err(Error::new(ErrorKind::Protocol, "SCAN: not an array"));
-                };
-                let mut parts = parts.into_iter();
-                cursor = parts
-                    .next()
-                    .and_then(|c| c.as_bytes().map(<[u8]>::to_vec))
-                    .ok_or_else(|| Error::new(ErrorKind::Protocol, "SCAN: no cursor"))?;
-                if let Some(Value::Array(keys) | Value::Set(keys)) = parts.next() {
-                    out.extend(keys.iter().filter_map(|k| k.as_bytes().map(<[u8]>::to_vec)));
-                }
-                if cursor == b"0" {
-                    return Ok(out);
-                }
-            }
-        };
-        if self.shared.shape.cluster().is_none() {
-            return scan(&|c| self.exec(c));
-        }
-        let mut out = Vec::new();
-        for addr in self.primaries() {
-            out.extend(scan(&|c| self.on_node(&addr, c))?);
-        }
-        Ok(out)
+        self.scan_cluster_iter(ScanOptions::new().pattern(pattern).count(1000))
+            .collect()
     }
 
     /// The `host:port` of every primary of the cluster, as the client knows the slot map

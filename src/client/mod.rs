@@ -6,6 +6,7 @@ mod breaker;
 mod builder;
 mod cluster_exec;
 mod cluster_pipeline;
+mod cluster_scan;
 #[cfg(test)]
 mod command_table_golden;
 mod health;
@@ -29,6 +30,7 @@ use crate::resp::Value;
 use breaker::Breaker;
 pub use breaker::{BreakerOptions, BreakerState};
 pub use builder::ClientBuilder;
+pub use cluster_scan::ClusterScan;
 pub use health::{EndpointHealth, Health};
 pub use metrics::{error_label, Metrics, MetricsSource, LATENCY_BUCKETS};
 pub use observer::{CommandEvent, Observer};

@@ -41,6 +41,7 @@ use crate::error::{Error, Result};
 pub use info::Info;
 pub use keys::{CopyOptions, ExpireTime, KeyType, Ttl};
 pub use lists::ListEnd;
+pub(crate) use scan::ScanWalk;
 pub use scan::{ScanIter, ScanOptions};
 pub use streams::{StreamEntry, StreamTrim, TrimStrategy, XReadGroupOptions};
 pub use strings::{Condition, Expiry, GetExExpiry, SetOptions};

@@ -60,6 +60,21 @@ impl ScanOptions {
 /// more than once. After an error the iterator yields that error once and then ends.
 pub struct ScanIter<'a, E: ?Sized, T> {
     ex: &'a E,
+    walk: ScanWalk<T>,
+}
+
+impl<'a, E: Execute + ?Sized, T: FromValue> ScanIter<'a, E, T> {
+    pub(crate) fn new(ex: &'a E, base: Cmd, opts: ScanOptions) -> ScanIter<'a, E, T> {
+        ScanIter {
+            ex,
+            walk: ScanWalk::new(base, opts),
+        }
+    }
+}
+
+/// One cursor walk of a `SCAN`-family command, apart from what runs its commands: a
+/// [`ScanIter`] walks one executor; the cluster-wide scan walks each primary in turn.
+pub(crate) struct ScanWalk<T> {
     /// The command up to the cursor: `SCAN`, or `HSCAN key`, ...
     base: Cmd,
     opts: ScanOptions,
@@ -68,10 +83,10 @@ pub struct ScanIter<'a, E: ?Sized, T> {
     done: bool,
 }
 
-impl<'a, E: Execute + ?Sized, T: FromValue> ScanIter<'a, E, T> {
-    pub(crate) fn new(ex: &'a E, base: Cmd, opts: ScanOptions) -> ScanIter<'a, E, T> {
-        ScanIter {
-            ex,
+impl<T: FromValue> ScanWalk<T> {
+    /// A walk from cursor `0`.
+    pub(crate) fn new(base: Cmd, opts: ScanOptions) -> ScanWalk<T> {
+        ScanWalk {
             base,
             opts,
             cursor: b"0".to_vec(),
@@ -80,8 +95,26 @@ impl<'a, E: Execute + ?Sized, T: FromValue> ScanIter<'a, E, T> {
         }
     }
 
+    /// The next item, fetching the next batch through `ex` when none is buffered; `None`
+    /// once the server returned cursor `0` and the batch is drained, or after an error
+    /// (returned once).
+    pub(crate) fn next<E: Execute + ?Sized>(&mut self, ex: &E) -> Option<Result<T>> {
+        loop {
+            if let Some(k) = self.buffered.pop_front() {
+                return Some(Ok(k));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.fetch(ex) {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+
     /// Fetch the next batch into the buffer.
-    fn fetch(&mut self) -> Result<()> {
+    fn fetch<E: Execute + ?Sized>(&mut self, ex: &E) -> Result<()> {
         let mut c = self.base.clone().arg(&self.cursor);
         if let Some(p) = &self.opts.pattern {
             c = c.arg("MATCH").arg(p);
@@ -93,7 +126,7 @@ impl<'a, E: Execute + ?Sized, T: FromValue> ScanIter<'a, E, T> {
             c = c.arg("TYPE").arg(t);
         }
         // `[cursor, [items...]]`; pair items (HSCAN, ZSCAN) come flat in both protocols.
-        let (cursor, items): (Vec<u8>, Vec<T>) = super::run(self.ex, &c)?;
+        let (cursor, items): (Vec<u8>, Vec<T>) = super::run(ex, &c)?;
         check_cursor(&cursor)?;
         if cursor == b"0" {
             self.done = true;
@@ -101,6 +134,18 @@ impl<'a, E: Execute + ?Sized, T: FromValue> ScanIter<'a, E, T> {
         self.cursor = cursor;
         self.buffered.extend(items);
         Ok(())
+    }
+}
+
+impl<T> std::fmt::Debug for ScanWalk<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanWalk")
+            .field("command", &self.base)
+            .field("opts", &self.opts)
+            .field("cursor", &String::from_utf8_lossy(&self.cursor))
+            .field("buffered", &self.buffered.len())
+            .field("done", &self.done)
+            .finish()
     }
 }
 
@@ -119,18 +164,7 @@ impl<E: Execute + ?Sized, T: FromValue> Iterator for ScanIter<'_, E, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        loop {
-            if let Some(k) = self.buffered.pop_front() {
-                return Some(Ok(k));
-            }
-            if self.done {
-                return None;
-            }
-            if let Err(e) = self.fetch() {
-                self.done = true;
-                return Some(Err(e));
-            }
-        }
+        self.walk.next(self.ex)
     }
 }
 
@@ -138,12 +172,6 @@ impl<E: Execute + ?Sized, T: FromValue> FusedIterator for ScanIter<'_, E, T> {}
 
 impl<E: ?Sized, T> std::fmt::Debug for ScanIter<'_, E, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScanIter")
-            .field("command", &self.base)
-            .field("opts", &self.opts)
-            .field("cursor", &String::from_utf8_lossy(&self.cursor))
-            .field("buffered", &self.buffered.len())
-            .field("done", &self.done)
-            .finish()
+        std::fmt::Debug::fmt(&self.walk, f)
     }
 }

@@ -44,6 +44,7 @@ impl Message {
 /// What [`Subscriber::recv`](super::Subscriber::recv) hands out: messages, and the events
 /// a caller needs to see to know what it may have missed.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// A published message.
     Message(Message),

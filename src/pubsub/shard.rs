@@ -154,29 +154,34 @@ impl Group {
         down_since: &mut BTreeMap<String, Instant>,
         last_refresh: &mut Option<Instant>,
     ) {
-        let mut state = self.state.lock();
         let now = Instant::now();
-        for l in lost {
-            if state.channels.contains_key(&l.channel) {
-                state.homeless.entry(l.channel).or_insert(l.at);
+        {
+            let mut state = self.state.lock();
+            for l in lost {
+                if state.channels.contains_key(&l.channel) {
+                    state.homeless.entry(l.channel).or_insert(l.at);
+                }
             }
-        }
-        down_since.retain(|addr, _| state.nodes.get(addr).is_some_and(|m| !m.is_connected()));
-        for (addr, m) in &state.nodes {
-            if !m.is_connected() {
-                down_since.entry(addr.clone()).or_insert(now);
+            down_since.retain(|addr, _| state.nodes.get(addr).is_some_and(|m| !m.is_connected()));
+            for (addr, m) in &state.nodes {
+                if !m.is_connected() {
+                    down_since.entry(addr.clone()).or_insert(now);
+                }
             }
-        }
-        if state.homeless.is_empty() && down_since.is_empty() {
-            return;
+            if state.homeless.is_empty() && down_since.is_empty() {
+                return;
+            }
         }
         if last_refresh.is_some_and(|at| at.elapsed() < REFRESH_EVERY) {
             return;
         }
         *last_refresh = Some(now);
+        // The slot map is re-read without the lock: its round trips (a connect timeout per
+        // unreachable node, at worst) do not hold up callers subscribing meanwhile.
         if let Err(e) = self.router.refresh() {
             log::debug!("shard subscriber: refreshing the slot map failed: {e}");
         }
+        let mut state = self.state.lock();
         let channels: Vec<(Vec<u8>, String)> = state
             .channels
             .iter()
