@@ -163,6 +163,7 @@ impl FromValue for Vec<u8> {
         }
     }
 
+    #[inline]
     fn from_frame(f: Frame<'_>) -> Result<Self> {
         let f = plain_frame(f)?;
         match frame_text(&f) {
@@ -330,6 +331,7 @@ impl<T: FromValue> FromValue for Option<T> {
         }
     }
 
+    #[inline]
     fn from_frame(f: Frame<'_>) -> Result<Self> {
         let f = plain_frame(f)?;
         if f.is_nil() {

@@ -116,7 +116,30 @@ pub fn cmd(name: &str) -> Cmd {
     c
 }
 
+/// `cmd(name)` for a name of the command table (upper case), built by the compiler: the
+/// name encoded and its table row found at compile time (the typed commands use it).
+macro_rules! known_cmd {
+    ($name:literal) => {{
+        const KNOWN: $crate::cmd::Cmd = $crate::cmd::Cmd::known($name);
+        KNOWN
+    }};
+}
+pub(crate) use known_cmd;
+
 impl Cmd {
+    /// What [`cmd`]`(name)` builds, for a name the command table holds (see `known_cmd!`).
+    pub(crate) const fn known(name: &'static str) -> Cmd {
+        Cmd {
+            data: buf::CmdBuf::bulk(name.as_bytes()),
+            argc: 1,
+            blocking: Blocking::No,
+            idempotent: None,
+            read_from: None,
+            large: None,
+            spec: spec::row_of_known(name),
+        }
+    }
+
     /// An empty command; add the name with [`Cmd::arg`].
     pub fn new() -> Cmd {
         Cmd::default()
@@ -351,6 +374,16 @@ impl Cmd {
 
     #[inline]
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
+        if self.data.push_short_bulk(bytes) {
+            self.argc += 1;
+            return;
+        }
+        self.push_arg_slow(bytes);
+    }
+
+    /// [`Cmd::push_arg`] for an argument of 100 bytes or more, or one that does not fit
+    /// inline.
+    fn push_arg_slow(&mut self, bytes: &[u8]) {
         if bytes.len() >= LARGE_ARG {
             self.push_large_copy(bytes);
             return;
