@@ -300,6 +300,26 @@ impl Cmd {
         }
     }
 
+    /// [`Cmd::encode_parts`] for a command that needs no look before it is sent: named,
+    /// under 10 arguments, none of them large or over `max_bulk_len`, no session effect,
+    /// refusal or subcommand row (see [`Cmd::has_effects`]). False (nothing written) for
+    /// any other command.
+    #[inline(always)]
+    pub(crate) fn encode_plain(&self, out: &mut Vec<u8>, max_bulk_len: usize) -> bool {
+        let data = self.data.as_slice();
+        if self.argc == 0
+            || self.argc >= 10
+            || self.large.is_some()
+            || self.has_effects()
+            || data.len() > max_bulk_len
+        {
+            return false;
+        }
+        out.extend_from_slice(&[b'*', b'0' + self.argc as u8, b'\r', b'\n']);
+        out.extend_from_slice(data);
+        true
+    }
+
     #[cold]
     fn large_parts(&self, base: usize, parts: &mut Vec<(usize, Bytes)>) {
         for (at, bytes) in self.large_args() {

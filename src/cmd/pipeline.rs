@@ -319,6 +319,9 @@ fn encode_commands(
         effects: false,
     };
     let mut one = |c: &Cmd| -> bool {
+        if c.blocking_mode() == Blocking::No && c.encode_plain(out, max_bulk_len) {
+            return true;
+        }
         if c.check_sendable(max_bulk_len).is_err() || (c.has_effects() && c.refusal().is_some()) {
             return false;
         }

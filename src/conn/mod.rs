@@ -682,7 +682,7 @@ impl Inner {
                         skipped += 1;
                         self.read_frame(&mut |_| Ok(()))
                     } else {
-                        self.read_frame(&mut |f| {
+                        self.read_frame_with(|f| {
                             called = true;
                             read(f)
                         })
@@ -1072,6 +1072,15 @@ impl Inner {
     /// Read the next reply (setting pushes aside) and hand it to `read`; an error reply is
     /// returned as `Err` without calling `read`.
     fn read_frame(&mut self, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        self.read_frame_with(read)
+    }
+
+    /// [`Inner::read_frame`], generic over `read` (a typed pipeline's reader of each reply
+    /// is called directly).
+    fn read_frame_with<F>(&mut self, mut read: F) -> Result<()>
+    where
+        F: FnMut(Frame<'_>) -> Result<()>,
+    {
         self.start_reply();
         loop {
             match self.decoder.next_reply_or_owned(OWNED_REPLY) {
