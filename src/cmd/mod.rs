@@ -100,8 +100,24 @@ pub struct Cmd {
     spec: u16,
 }
 
+/// `cmd(name)` for a name of the command table (upper case), built by the compiler: the
+/// name encoded and its table row found at compile time (the typed commands use it).
+macro_rules! known_cmd {
+    ($name:literal) => {{
+        const KNOWN: $crate::cmd::Cmd = $crate::cmd::Cmd::known($name);
+        KNOWN
+    }};
+}
+pub(crate) use known_cmd;
+
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
 pub fn cmd(name: &str) -> Cmd {
+    // The two most used names, as the typed commands build them (no table lookup).
+    match name.as_bytes() {
+        b"GET" => return known_cmd!("GET"),
+        b"SET" => return known_cmd!("SET"),
+        _ => {}
+    }
     let mut c = Cmd {
         data: buf::CmdBuf::default(),
         argc: 0,
@@ -115,16 +131,6 @@ pub fn cmd(name: &str) -> Cmd {
     c.spec = spec::row_of_name(name.as_bytes());
     c
 }
-
-/// `cmd(name)` for a name of the command table (upper case), built by the compiler: the
-/// name encoded and its table row found at compile time (the typed commands use it).
-macro_rules! known_cmd {
-    ($name:literal) => {{
-        const KNOWN: $crate::cmd::Cmd = $crate::cmd::Cmd::known($name);
-        KNOWN
-    }};
-}
-pub(crate) use known_cmd;
 
 impl Cmd {
     /// What [`cmd`]`(name)` builds, for a name the command table holds (see `known_cmd!`).

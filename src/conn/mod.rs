@@ -979,7 +979,10 @@ impl Inner {
         if !self.wparts.is_empty() {
             self.wparts.clear();
         }
-        cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
+        // (Checked already: no length limit to look at again.)
+        if !cmd.encode_plain(&mut self.wbuf, usize::MAX) {
+            cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
+        }
     }
 
     fn check_usable(&self) -> Result<()> {
