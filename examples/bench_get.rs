@@ -12,6 +12,9 @@
 //! bench_get valkit PORT N pipe_set_typed  # pipe_set built with `pipe().set(..)`
 //! bench_get valkit PORT N pool_get        # N GETs through a `Pool` (checkout + GET + return)
 //! bench_get valkit PORT N client_get      # N GETs through a `Client` (breaker, pool, metrics)
+//! bench_get valkit PORT N set             # N SETs of 16 B on a `Connection` (raw `Value` reply)
+//! bench_get valkit PORT N client_set      # the same through a `Client`
+//! bench_get redis PORT N set              # the same with the redis crate's sync client
 //! bench_get valkit PORT N pool_get_peek   # pool_get with the socket checked on every checkout
 //! bench_get valkit PORT N pool_helper_get # typed GET (`Commands::get`) through a `Pool`
 //! bench_get valkit PORT N client_helper_get # typed GET through a `Client`
@@ -76,6 +79,9 @@ fn main() {
                 ("valkit", "pipe_set_typed") => valkit_typed_pipe_sets(port, n),
                 ("valkit", "pool_get") => valkit_pool_gets(port, n),
                 ("valkit", "client_get") => valkit_client_gets(port, n),
+                ("valkit", "set") => valkit_sets(port, n),
+                ("valkit", "client_set") => valkit_client_sets(port, n),
+                ("redis", "set") => redis_sets(port, n),
                 ("redis", "pipe_set") => redis_pipe_sets(port, n),
                 ("valkit", "pool_get_peek") => valkit_pool_gets_peek(port, n),
                 ("valkit", "pool_helper_get") => valkit_pool_helper_gets(port, n),
@@ -144,6 +150,50 @@ fn valkit_client_gets(port: u16, n: usize) {
             .exec(&valkit::cmd("GET").arg("bench:k16"))
             .expect("GET");
         assert_eq!(v.as_bytes().map(<[u8]>::len), Some(16));
+    }
+}
+
+/// SET of a 16-byte value built as the round-trip bench builds it (`cmd("SET")`, the
+/// value by reference), raw `Value` reply, on a `Connection`.
+fn valkit_sets(port: u16, n: usize) {
+    use valkit::Execute;
+    let conn = valkit::Connection::open(&valkit::ConnectionConfig::new("127.0.0.1", port))
+        .expect("valkit connect");
+    let value = [b'x'; 16];
+    for _ in 0..n {
+        let v = conn
+            .exec(&valkit::cmd("SET").arg("bench:s16").arg(&value[..]))
+            .expect("SET");
+        assert!(v.as_bytes().is_some());
+    }
+}
+
+/// The same SET through a `Client` with default settings.
+fn valkit_client_sets(port: u16, n: usize) {
+    use valkit::Execute;
+    let client = valkit::Client::builder()
+        .config(valkit::ConnectionConfig::new("127.0.0.1", port))
+        .build()
+        .expect("client");
+    let value = [b'x'; 16];
+    for _ in 0..n {
+        let v = client
+            .exec(&valkit::cmd("SET").arg("bench:s16").arg(&value[..]))
+            .expect("SET");
+        assert!(v.as_bytes().is_some());
+    }
+}
+
+/// The same SET with the redis crate (as benches/roundtrip.rs sends it).
+fn redis_sets(port: u16, n: usize) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut conn = client.get_connection().expect("redis connect");
+    let value = [b'x'; 16];
+    for _ in 0..n {
+        let mut k = redis::Cmd::new();
+        k.arg(&b"SET"[..]).arg(&b"bench:s16"[..]).arg(&value[..]);
+        let v: redis::Value = k.query(&mut conn).expect("SET");
+        assert!(matches!(v, redis::Value::Okay));
     }
 }
 

@@ -67,10 +67,14 @@ impl<'a> CommandName<'a> {
         }
         match self.access() {
             Some(Access::ReadOnly | Access::IdempotentWrite) => true,
-            Some(Access::IdempotentUnless { from, words }) => !cmd
-                .args()
-                .skip(from)
-                .any(|a| words.iter().any(|w| a.eq_ignore_ascii_case(w.as_bytes()))),
+            // (A command with no argument from `from` on is not looked at: `SET k v`.)
+            Some(Access::IdempotentUnless { from, words }) => {
+                cmd.len() <= from
+                    || !cmd
+                        .args()
+                        .skip(from)
+                        .any(|a| words.iter().any(|w| a.eq_ignore_ascii_case(w.as_bytes())))
+            }
             Some(Access::Write) | None => false,
         }
     }

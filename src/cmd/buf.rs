@@ -71,6 +71,69 @@ impl CmdBuf {
         }
     }
 
+    /// One RESP bulk string of `name` (under 100 bytes), built by the compiler when `name`
+    /// is a constant.
+    pub(crate) const fn bulk(name: &[u8]) -> CmdBuf {
+        let n = name.len();
+        assert!(n < 100 && n + 7 <= INLINE, "a short constant argument");
+        let mut bytes = [0; INLINE];
+        bytes[0] = b'$';
+        let mut at = 1;
+        if n >= 10 {
+            bytes[at] = b'0' + (n / 10) as u8;
+            at += 1;
+        }
+        bytes[at] = b'0' + (n % 10) as u8;
+        bytes[at + 1] = b'\r';
+        bytes[at + 2] = b'\n';
+        at += 3;
+        let mut i = 0;
+        while i < n {
+            bytes[at + i] = name[i];
+            i += 1;
+        }
+        bytes[at + n] = b'\r';
+        bytes[at + n + 1] = b'\n';
+        CmdBuf::Inline {
+            len: (at + n + 2) as u8,
+            bytes,
+        }
+    }
+
+    /// Append `more` as a RESP bulk string (`$<len>\r\n<more>\r\n`) in one step when it
+    /// is under 100 bytes and fits inline; false (nothing written) otherwise.
+    #[inline(always)]
+    pub(crate) fn push_short_bulk(&mut self, more: &[u8]) -> bool {
+        let CmdBuf::Inline { len, bytes } = self else {
+            return false;
+        };
+        let n = more.len();
+        if n >= 100 {
+            return false;
+        }
+        let head = if n < 10 { 4 } else { 5 };
+        let at = usize::from(*len);
+        let Some(dst) = bytes.get_mut(at..at + head + n + 2) else {
+            return false;
+        };
+        let (h, rest) = dst.split_at_mut(head);
+        let (body, crlf) = rest.split_at_mut(n);
+        h[0] = b'$';
+        if n < 10 {
+            h[1] = b'0' + n as u8;
+        } else {
+            h[1] = b'0' + (n / 10) as u8;
+            h[2] = b'0' + (n % 10) as u8;
+        }
+        h[head - 2] = b'\r';
+        h[head - 1] = b'\n';
+        body.copy_from_slice(more);
+        crlf.copy_from_slice(b"\r\n");
+        // at + head + n + 2 <= INLINE < 256
+        *len = (at + head + n + 2) as u8;
+        true
+    }
+
     /// Make room for `additional` more bytes (moving to the heap when they would not fit
     /// inline).
     #[inline]
@@ -122,5 +185,29 @@ mod tests {
         assert!(matches!(r, CmdBuf::Heap(_)));
         assert_eq!(r.as_slice(), b"abc");
         assert!(r.clone() == r);
+    }
+
+    #[test]
+    fn short_bulks_encode_as_the_general_path_does() {
+        assert_eq!(CmdBuf::bulk(b"GET").as_slice(), b"$3\r\nGET\r\n");
+        assert_eq!(
+            CmdBuf::bulk(b"ZREMRANGEBYSCORE").as_slice(),
+            b"$16\r\nZREMRANGEBYSCORE\r\n"
+        );
+        let mut fast = CmdBuf::default();
+        let mut want = Vec::new();
+        for n in [0usize, 1, 9, 10, 11, 20, 99, 3, 100, 5] {
+            let arg = vec![b'a' + (n % 26) as u8; n];
+            if !fast.push_short_bulk(&arg) {
+                assert!(n >= 100 || fast.len() + n + 6 > INLINE || matches!(fast, CmdBuf::Heap(_)));
+                fast.extend_from_slice(format!("${n}\r\n").as_bytes());
+                fast.extend_from_slice(&arg);
+                fast.extend_from_slice(b"\r\n");
+            }
+            want.extend_from_slice(format!("${n}\r\n").as_bytes());
+            want.extend_from_slice(&arg);
+            want.extend_from_slice(b"\r\n");
+            assert_eq!(fast.as_slice(), &want[..]);
+        }
     }
 }

@@ -163,7 +163,12 @@ impl FromValue for Vec<u8> {
         }
     }
 
+    #[inline]
     fn from_frame(f: Frame<'_>) -> Result<Self> {
+        // The usual reply first: a string is neither an attribute nor an error.
+        if let Some(b) = f.text_bytes() {
+            return Ok(b.to_vec());
+        }
         let f = plain_frame(f)?;
         match frame_text(&f) {
             Some(b) => Ok(b.to_vec()),
@@ -330,8 +335,15 @@ impl<T: FromValue> FromValue for Option<T> {
         }
     }
 
+    #[inline]
     fn from_frame(f: Frame<'_>) -> Result<Self> {
-        let f = plain_frame(f)?;
+        // Neither an attribute nor an error (the usual reply): `plain_frame` would return
+        // it as it is.
+        let f = match f.kind() {
+            FrameKind::Nil => return Ok(None),
+            FrameKind::Attribute | FrameKind::Error => plain_frame(f)?,
+            _ => f,
+        };
         if f.is_nil() {
             return Ok(None);
         }

@@ -100,8 +100,24 @@ pub struct Cmd {
     spec: u16,
 }
 
+/// `cmd(name)` for a name of the command table (upper case), built by the compiler: the
+/// name encoded and its table row found at compile time (the typed commands use it).
+macro_rules! known_cmd {
+    ($name:literal) => {{
+        const KNOWN: $crate::cmd::Cmd = $crate::cmd::Cmd::known($name);
+        KNOWN
+    }};
+}
+pub(crate) use known_cmd;
+
 /// Start a command: `cmd("GET").arg("key")`. The name is sent as given.
 pub fn cmd(name: &str) -> Cmd {
+    // The two most used names, as the typed commands build them (no table lookup).
+    match name.as_bytes() {
+        b"GET" => return known_cmd!("GET"),
+        b"SET" => return known_cmd!("SET"),
+        _ => {}
+    }
     let mut c = Cmd {
         data: buf::CmdBuf::default(),
         argc: 0,
@@ -117,6 +133,19 @@ pub fn cmd(name: &str) -> Cmd {
 }
 
 impl Cmd {
+    /// What [`cmd`]`(name)` builds, for a name the command table holds (see `known_cmd!`).
+    pub(crate) const fn known(name: &'static str) -> Cmd {
+        Cmd {
+            data: buf::CmdBuf::bulk(name.as_bytes()),
+            argc: 1,
+            blocking: Blocking::No,
+            idempotent: None,
+            read_from: None,
+            large: None,
+            spec: spec::row_of_known(name),
+        }
+    }
+
     /// An empty command; add the name with [`Cmd::arg`].
     pub fn new() -> Cmd {
         Cmd::default()
@@ -277,6 +306,26 @@ impl Cmd {
         }
     }
 
+    /// [`Cmd::encode_parts`] for a command that needs no look before it is sent: named,
+    /// under 10 arguments, none of them large or over `max_bulk_len`, no session effect,
+    /// refusal or subcommand row (see [`Cmd::has_effects`]). False (nothing written) for
+    /// any other command.
+    #[inline(always)]
+    pub(crate) fn encode_plain(&self, out: &mut Vec<u8>, max_bulk_len: usize) -> bool {
+        let data = self.data.as_slice();
+        if self.argc == 0
+            || self.argc >= 10
+            || self.large.is_some()
+            || self.has_effects()
+            || data.len() > max_bulk_len
+        {
+            return false;
+        }
+        out.extend_from_slice(&[b'*', b'0' + self.argc as u8, b'\r', b'\n']);
+        out.extend_from_slice(data);
+        true
+    }
+
     #[cold]
     fn large_parts(&self, base: usize, parts: &mut Vec<(usize, Bytes)>) {
         for (at, bytes) in self.large_args() {
@@ -351,6 +400,16 @@ impl Cmd {
 
     #[inline]
     pub(crate) fn push_arg(&mut self, bytes: &[u8]) {
+        if self.data.push_short_bulk(bytes) {
+            self.argc += 1;
+            return;
+        }
+        self.push_arg_slow(bytes);
+    }
+
+    /// [`Cmd::push_arg`] for an argument of 100 bytes or more, or one that does not fit
+    /// inline.
+    fn push_arg_slow(&mut self, bytes: &[u8]) {
         if bytes.len() >= LARGE_ARG {
             self.push_large_copy(bytes);
             return;

@@ -138,22 +138,22 @@ impl Pipeline {
 
     /// As [`Pipeline::encode`], with large arguments recorded in `parts` instead of copied
     /// (see `Cmd::encode_parts`), and every command checked on the way (see
-    /// `Cmd::check_sendable`): a refused command refuses the whole pipeline, and `out` and
-    /// `parts` are then left empty (nothing is written).
+    /// `Cmd::check_sendable`, then `Cmd::refusal`): a refused command refuses the whole
+    /// pipeline, and `out` and `parts` are then left empty (nothing is written).
     pub(crate) fn encode_checked(
         &self,
         out: &mut Vec<u8>,
         parts: &mut Vec<(usize, crate::resp::Bytes)>,
         max_bulk_len: usize,
-    ) -> Result<()> {
+    ) -> Result<Encoded> {
         if self.atomic {
             crate::resp::encode_command(out, [&b"MULTI"[..]]);
         }
-        encode_commands(self.cmds.iter(), out, parts, max_bulk_len)?;
+        let encoded = encode_commands(&self.cmds, None, out, parts, max_bulk_len)?;
         if self.atomic {
             crate::resp::encode_command(out, [&b"EXEC"[..]]);
         }
-        Ok(())
+        Ok(encoded)
     }
 
     /// Run it and return one result per command: a server error for one command is that
@@ -265,51 +265,94 @@ impl<'p> Share<'p> {
         }
     }
 
-    /// As [`Pipeline::blocking_mode`], over the share.
-    pub(crate) fn blocking_mode(&self) -> Blocking {
-        longest_block(self.commands())
-    }
-
     /// As [`Pipeline::encode_checked`] (never atomic), over the share.
     pub(crate) fn encode_checked(
         &self,
         out: &mut Vec<u8>,
         parts: &mut Vec<(usize, crate::resp::Bytes)>,
         max_bulk_len: usize,
-    ) -> Result<()> {
-        encode_commands(self.commands(), out, parts, max_bulk_len)
+    ) -> Result<Encoded> {
+        encode_commands(self.cmds, Some(self.idx), out, parts, max_bulk_len)
     }
 }
 
 /// The longest any of `cmds` may block on the server.
 fn longest_block<'c>(cmds: impl Iterator<Item = &'c Cmd>) -> Blocking {
-    let mut longest = Blocking::No;
-    for c in cmds {
-        longest = match (longest, c.blocking_mode()) {
-            (Blocking::Forever, _) | (_, Blocking::Forever) => Blocking::Forever,
-            (Blocking::No, b) => b,
-            (Blocking::For(a), Blocking::For(b)) => Blocking::For(a.max(b)),
-            (a, Blocking::No) => a,
-        };
-    }
-    longest
+    cmds.fold(Blocking::No, |longest, c| {
+        longer(longest, c.blocking_mode())
+    })
 }
 
-/// Encode `cmds` into `out` (large arguments into `parts`), each checked first: a refused
-/// command leaves `out` and `parts` empty.
-fn encode_commands<'c>(
-    cmds: impl Iterator<Item = &'c Cmd>,
+/// The longer of two blocking modes.
+#[inline(always)]
+fn longer(a: Blocking, b: Blocking) -> Blocking {
+    match (a, b) {
+        (Blocking::Forever, _) | (_, Blocking::Forever) => Blocking::Forever,
+        (Blocking::No, b) => b,
+        (Blocking::For(a), Blocking::For(b)) => Blocking::For(a.max(b)),
+        (a, Blocking::No) => a,
+    }
+}
+
+/// What encoding a batch found on the way (one pass over its commands).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Encoded {
+    /// The longest a command of the batch may block on the server.
+    pub(crate) blocking: Blocking,
+    /// Some command has a session effect, a refusal or subcommand rows (see
+    /// `Cmd::has_effects`): the connection looks at them before sending.
+    pub(crate) effects: bool,
+}
+
+/// Encode `cmds` (those at `idx`, or all) into `out` (large arguments into `parts`), each
+/// checked on the way; a refused command (too long an argument, then one the connection
+/// may not send: see `Cmd::refusal`) leaves `out` and `parts` empty.
+fn encode_commands(
+    cmds: &[Cmd],
+    idx: Option<&[usize]>,
     out: &mut Vec<u8>,
     parts: &mut Vec<(usize, crate::resp::Bytes)>,
     max_bulk_len: usize,
-) -> Result<()> {
-    for c in cmds {
-        if let Err(e) = c.check_sendable(max_bulk_len) {
-            out.clear();
-            parts.clear();
-            return Err(e);
+) -> Result<Encoded> {
+    let mut encoded = Encoded {
+        blocking: Blocking::No,
+        effects: false,
+    };
+    let mut one = |c: &Cmd| -> bool {
+        if c.blocking_mode() == Blocking::No && c.encode_plain(out, max_bulk_len) {
+            return true;
         }
+        if c.check_sendable(max_bulk_len).is_err() || (c.has_effects() && c.refusal().is_some()) {
+            return false;
+        }
+        encoded.effects |= c.has_effects();
+        encoded.blocking = longer(encoded.blocking, c.blocking_mode());
         c.encode_parts(out, parts);
+        true
+    };
+    let all_sendable = match idx {
+        None => cmds.iter().all(&mut one),
+        Some(idx) => idx.iter().all(|&i| one(&cmds[i])),
+    };
+    if all_sendable {
+        return Ok(encoded);
     }
-    Ok(())
+    out.clear();
+    parts.clear();
+    Err(refused(cmds, idx, max_bulk_len))
+}
+
+/// Why a batch is refused (some command is): the first too long an argument, else the
+/// first command the connection may not send.
+#[cold]
+fn refused(cmds: &[Cmd], idx: Option<&[usize]>, max_bulk_len: usize) -> Error {
+    let picked = |k: usize| match idx {
+        None => cmds.get(k),
+        Some(idx) => idx.get(k).map(|&i| &cmds[i]),
+    };
+    let batch = || (0..).map_while(picked);
+    batch()
+        .find_map(|c| c.check_sendable(max_bulk_len).err())
+        .or_else(|| batch().find_map(Cmd::refusal))
+        .unwrap_or_else(|| Error::conversion("a command was refused, then was not"))
 }

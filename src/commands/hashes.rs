@@ -20,51 +20,51 @@ macro_rules! hash_commands {
     /// assert_eq!(user["name"], "Ada");
     /// # Ok(()) }
     /// ```
-    fn hset<K: ToArgs, P: ToArgs>(key: K, pairs: P) -> u64 { cmd("HSET").arg(key).arg(pairs) }
+    fn hset<K: ToArgs, P: ToArgs>(key: K, pairs: P) -> u64 { known_cmd!("HSET").arg(key).arg(pairs) }
 
     /// `HSETNX key field value`: true when the field was new and is now set, false when it
     /// existed (and was left alone).
     fn hsetnx<K: ToArgs, F: ToArgs, V: ToArgs>(key: K, field: F, value: V) -> bool {
-        cmd("HSETNX").arg(key).arg(field).arg(value)
+        known_cmd!("HSETNX").arg(key).arg(field).arg(value)
     }
 
     /// `HGET key field`: the value, `None` when the field (or the key) does not exist.
-    fn hget<K: ToArgs, F: ToArgs>(key: K, field: F) -> RV { cmd("HGET").arg(key).arg(field) }
+    fn hget<K: ToArgs, F: ToArgs>(key: K, field: F) -> RV { known_cmd!("HGET").arg(key).arg(field) }
 
     /// `HMGET key field...`: one entry per field, `None` for missing ones: e.g.
     /// `Vec<Option<String>>`, or a tuple `(Option<String>, Option<i64>)`.
-    fn hmget<K: ToArgs, F: ToArgs>(key: K, fields: F) -> RV { cmd("HMGET").arg(key).arg(fields) }
+    fn hmget<K: ToArgs, F: ToArgs>(key: K, fields: F) -> RV { known_cmd!("HMGET").arg(key).arg(fields) }
 
     /// `HGETALL key`: all fields and values (empty for a missing key), e.g. as
     /// `HashMap<String, String>`, `BTreeMap<String, i64>` or `Vec<(String, String)>`, from
     /// RESP2's flat array or RESP3's map alike.
-    fn hgetall<K: ToArgs>(key: K) -> RV { cmd("HGETALL").arg(key) }
+    fn hgetall<K: ToArgs>(key: K) -> RV { known_cmd!("HGETALL").arg(key) }
 
     /// `HDEL key field...`: how many fields were removed.
-    fn hdel<K: ToArgs, F: ToArgs>(key: K, fields: F) -> u64 { cmd("HDEL").arg(key).arg(fields) }
+    fn hdel<K: ToArgs, F: ToArgs>(key: K, fields: F) -> u64 { known_cmd!("HDEL").arg(key).arg(fields) }
 
     /// `HEXISTS key field`.
     fn hexists<K: ToArgs, F: ToArgs>(key: K, field: F) -> bool {
-        cmd("HEXISTS").arg(key).arg(field)
+        known_cmd!("HEXISTS").arg(key).arg(field)
     }
 
     /// `HINCRBY key field delta`: the field's value afterwards.
     fn hincr_by<K: ToArgs, F: ToArgs>(key: K, field: F, delta: i64) -> i64 {
-        cmd("HINCRBY").arg(key).arg(field).arg(delta)
+        known_cmd!("HINCRBY").arg(key).arg(field).arg(delta)
     }
 
     /// `HINCRBYFLOAT key field delta`: the field's value afterwards.
     fn hincr_by_float<K: ToArgs, F: ToArgs>(key: K, field: F, delta: f64) -> f64 {
-        cmd("HINCRBYFLOAT").arg(key).arg(field).arg(delta)
+        known_cmd!("HINCRBYFLOAT").arg(key).arg(field).arg(delta)
     }
 
     /// `HLEN key`: the number of fields.
-    fn hlen<K: ToArgs>(key: K) -> u64 { cmd("HLEN").arg(key) }
+    fn hlen<K: ToArgs>(key: K) -> u64 { known_cmd!("HLEN").arg(key) }
 
     /// `HKEYS key`: all field names, e.g. as `Vec<String>`.
-    fn hkeys<K: ToArgs>(key: K) -> RV { cmd("HKEYS").arg(key) }
+    fn hkeys<K: ToArgs>(key: K) -> RV { known_cmd!("HKEYS").arg(key) }
 
     /// `HVALS key`: all values, e.g. as `Vec<String>`.
-    fn hvals<K: ToArgs>(key: K) -> RV { cmd("HVALS").arg(key) }
+    fn hvals<K: ToArgs>(key: K) -> RV { known_cmd!("HVALS").arg(key) }
     }};
 }

@@ -205,29 +205,29 @@ impl std::fmt::Display for KeyType {
 macro_rules! key_commands {
     ($out:ident) => { $out! {
     /// `DEL key...`: how many of the keys existed and were removed.
-    fn del<K: ToArgs>(keys: K) -> u64 { cmd("DEL").arg(keys) }
+    fn del<K: ToArgs>(keys: K) -> u64 { known_cmd!("DEL").arg(keys) }
 
     /// `UNLINK key...`: like [`del`](Commands::del), but the memory is reclaimed in the
     /// background.
-    fn unlink<K: ToArgs>(keys: K) -> u64 { cmd("UNLINK").arg(keys) }
+    fn unlink<K: ToArgs>(keys: K) -> u64 { known_cmd!("UNLINK").arg(keys) }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice).
-    fn exists<K: ToArgs>(keys: K) -> u64 { cmd("EXISTS").arg(keys) }
+    fn exists<K: ToArgs>(keys: K) -> u64 { known_cmd!("EXISTS").arg(keys) }
 
     /// `EXPIRE key seconds`: true when the expiry was set (false for a missing key).
     /// When `ttl` is not a whole number of seconds, `PEXPIRE key milliseconds` is sent
     /// instead, so a sub-second `ttl` never becomes `EXPIRE 0` (which deletes the key).
     fn expire<K: ToArgs>(key: K, ttl: Duration) -> bool {
         if ttl.subsec_nanos() == 0 {
-            cmd("EXPIRE").arg(key).arg(ttl.as_secs())
+            known_cmd!("EXPIRE").arg(key).arg(ttl.as_secs())
         } else {
-            cmd("PEXPIRE").arg(key).arg(millis(ttl))
+            known_cmd!("PEXPIRE").arg(key).arg(millis(ttl))
         }
     }
 
     /// `PEXPIRE key milliseconds`: true when the expiry was set.
     fn pexpire<K: ToArgs>(key: K, ttl: Duration) -> bool {
-        cmd("PEXPIRE").arg(key).arg(millis(ttl))
+        known_cmd!("PEXPIRE").arg(key).arg(millis(ttl))
     }
 
     /// `TTL key`: the remaining time to live, in whole seconds.
@@ -242,45 +242,45 @@ macro_rules! key_commands {
     /// assert_eq!(conn.ttl("missing")?, Ttl::Missing);
     /// # Ok(()) }
     /// ```
-    fn ttl<K: ToArgs>(key: K) -> Ttl = |n: i64| Ttl::from_reply(n, false); { cmd("TTL").arg(key) }
+    fn ttl<K: ToArgs>(key: K) -> Ttl = |n: i64| Ttl::from_reply(n, false); { known_cmd!("TTL").arg(key) }
 
     /// `PTTL key`: the remaining time to live, in milliseconds.
-    fn pttl<K: ToArgs>(key: K) -> Ttl = |n: i64| Ttl::from_reply(n, true); { cmd("PTTL").arg(key) }
+    fn pttl<K: ToArgs>(key: K) -> Ttl = |n: i64| Ttl::from_reply(n, true); { known_cmd!("PTTL").arg(key) }
 
     /// `PERSIST key`: true when an expiry was removed.
-    fn persist<K: ToArgs>(key: K) -> bool { cmd("PERSIST").arg(key) }
+    fn persist<K: ToArgs>(key: K) -> bool { known_cmd!("PERSIST").arg(key) }
 
     /// `TYPE key`: the type of the value ([`KeyType::None`] for a missing key).
-    fn key_type<K: ToArgs>(key: K) -> KeyType { cmd("TYPE").arg(key) }
+    fn key_type<K: ToArgs>(key: K) -> KeyType { known_cmd!("TYPE").arg(key) }
 
     /// `EXPIREAT key unix-seconds`: expire at `at` (whole seconds); true when the expiry
     /// was set. An instant in the past deletes the key.
     fn expire_at<K: ToArgs>(key: K, at: SystemTime) -> bool {
-        cmd("EXPIREAT").arg(key).arg(unix_time(at, false))
+        known_cmd!("EXPIREAT").arg(key).arg(unix_time(at, false))
     }
 
     /// `PEXPIREAT key unix-milliseconds`: expire at `at` (whole milliseconds).
     fn pexpire_at<K: ToArgs>(key: K, at: SystemTime) -> bool {
-        cmd("PEXPIREAT").arg(key).arg(unix_time(at, true))
+        known_cmd!("PEXPIREAT").arg(key).arg(unix_time(at, true))
     }
 
     /// `EXPIRETIME key` (Redis 7.0+): when the key expires, in whole seconds.
     fn expire_time<K: ToArgs>(key: K) -> ExpireTime = |n: i64| ExpireTime::from_reply(n, false);
-    { cmd("EXPIRETIME").arg(key) }
+    { known_cmd!("EXPIRETIME").arg(key) }
 
     /// `PEXPIRETIME key` (Redis 7.0+): when the key expires, in milliseconds.
     fn pexpire_time<K: ToArgs>(key: K) -> ExpireTime = |n: i64| ExpireTime::from_reply(n, true);
-    { cmd("PEXPIRETIME").arg(key) }
+    { known_cmd!("PEXPIRETIME").arg(key) }
 
     /// `COPY source destination [DB db] [REPLACE]` (Redis 6.2+): true when the value was
     /// copied (false when the destination exists and `REPLACE` was not given).
     fn copy<S: ToArgs, D: ToArgs>(source: S, destination: D, opts: CopyOptions) -> bool {
-        cmd("COPY").arg(source).arg(destination).arg(opts)
+        known_cmd!("COPY").arg(source).arg(destination).arg(opts)
     }
 
     /// `RENAME key newkey`: an error when `key` does not exist.
     fn rename<K: ToArgs, N: ToArgs>(key: K, new_key: N) -> () {
-        cmd("RENAME").arg(key).arg(new_key)
+        known_cmd!("RENAME").arg(key).arg(new_key)
     }
     }};
 }

@@ -68,51 +68,51 @@ macro_rules! list_commands {
     ($out:ident) => { $out! {
     /// `LPUSH key value...`: the list's length afterwards. Several values are pushed one
     /// after the other, so the last one ends up first.
-    fn lpush<K: ToArgs, V: ToArgs>(key: K, values: V) -> u64 { cmd("LPUSH").arg(key).arg(values) }
+    fn lpush<K: ToArgs, V: ToArgs>(key: K, values: V) -> u64 { known_cmd!("LPUSH").arg(key).arg(values) }
 
     /// `RPUSH key value...`: the list's length afterwards.
-    fn rpush<K: ToArgs, V: ToArgs>(key: K, values: V) -> u64 { cmd("RPUSH").arg(key).arg(values) }
+    fn rpush<K: ToArgs, V: ToArgs>(key: K, values: V) -> u64 { known_cmd!("RPUSH").arg(key).arg(values) }
 
     /// `LPOP key`: the first element, or `None` for an empty list.
-    fn lpop<K: ToArgs>(key: K) -> RV { cmd("LPOP").arg(key) }
+    fn lpop<K: ToArgs>(key: K) -> RV { known_cmd!("LPOP").arg(key) }
 
     /// `RPOP key`: the last element, or `None` for an empty list.
-    fn rpop<K: ToArgs>(key: K) -> RV { cmd("RPOP").arg(key) }
+    fn rpop<K: ToArgs>(key: K) -> RV { known_cmd!("RPOP").arg(key) }
 
     /// `LRANGE key start stop`: elements at `start..=stop` (negative indexes count from the
     /// end; `0, -1` is the whole list), e.g. as `Vec<String>`.
     fn lrange<K: ToArgs>(key: K, start: i64, stop: i64) -> RV {
-        cmd("LRANGE").arg(key).arg(start).arg(stop)
+        known_cmd!("LRANGE").arg(key).arg(start).arg(stop)
     }
 
     /// `LINDEX key index`: the element at `index` (negative counts from the end), `None`
     /// when out of range.
-    fn lindex<K: ToArgs>(key: K, index: i64) -> RV { cmd("LINDEX").arg(key).arg(index) }
+    fn lindex<K: ToArgs>(key: K, index: i64) -> RV { known_cmd!("LINDEX").arg(key).arg(index) }
 
     /// `LSET key index element`: replace the element at `index`; an error when `index` is
     /// out of range or the key does not exist.
     fn lset<K: ToArgs, V: ToArgs>(key: K, index: i64, element: V) -> () {
-        cmd("LSET").arg(key).arg(index).arg(element)
+        known_cmd!("LSET").arg(key).arg(index).arg(element)
     }
 
     /// `LTRIM key start stop`: keep only the elements at `start..=stop` (a capped list:
     /// `lpush` then `ltrim(key, 0, 99)`).
     fn ltrim<K: ToArgs>(key: K, start: i64, stop: i64) -> () {
-        cmd("LTRIM").arg(key).arg(start).arg(stop)
+        known_cmd!("LTRIM").arg(key).arg(start).arg(stop)
     }
 
     /// `LLEN key`.
-    fn llen<K: ToArgs>(key: K) -> u64 { cmd("LLEN").arg(key) }
+    fn llen<K: ToArgs>(key: K) -> u64 { known_cmd!("LLEN").arg(key) }
 
     /// `LREM key count element`: remove up to `count` occurrences (from the head when
     /// positive, from the tail when negative, all when 0); returns how many were removed.
     fn lrem<K: ToArgs, V: ToArgs>(key: K, count: i64, element: V) -> u64 {
-        cmd("LREM").arg(key).arg(count).arg(element)
+        known_cmd!("LREM").arg(key).arg(count).arg(element)
     }
 
     /// `LMOVE source destination from to`: the moved element, `None` when `source` is empty.
     fn lmove<S: ToArgs, D: ToArgs>(source: S, destination: D, from: ListEnd, to: ListEnd) -> RV {
-        cmd("LMOVE").arg(source).arg(destination).arg(from).arg(to)
+        known_cmd!("LMOVE").arg(source).arg(destination).arg(from).arg(to)
     }
 
     /// `BLMOVE source destination from to timeout`: like [`lmove`](Commands::lmove), but
@@ -126,7 +126,7 @@ macro_rules! list_commands {
         timeout: Duration
     ) -> RV {
         let t = Timeout(timeout);
-        cmd("BLMOVE").arg(source).arg(destination).arg(from).arg(to).arg(t).blocking(t.blocking())
+        known_cmd!("BLMOVE").arg(source).arg(destination).arg(from).arg(to).arg(t).blocking(t.blocking())
     }
 
     /// `BLPOP key... timeout`: the first element of the first non-empty list, as
@@ -148,13 +148,13 @@ macro_rules! list_commands {
     /// ```
     fn blpop<K: ToArgs>(keys: K, timeout: Duration) -> RV {
         let t = Timeout(timeout);
-        cmd("BLPOP").arg(keys).arg(t).blocking(t.blocking())
+        known_cmd!("BLPOP").arg(keys).arg(t).blocking(t.blocking())
     }
 
     /// `BRPOP key... timeout`: like [`blpop`](Commands::blpop), from the tail.
     fn brpop<K: ToArgs>(keys: K, timeout: Duration) -> RV {
         let t = Timeout(timeout);
-        cmd("BRPOP").arg(keys).arg(t).blocking(t.blocking())
+        known_cmd!("BRPOP").arg(keys).arg(t).blocking(t.blocking())
     }
 
     /// `BLMPOP timeout numkeys key... LEFT|RIGHT COUNT count` (Redis 7.0+): up to `count`
@@ -164,7 +164,7 @@ macro_rules! list_commands {
         let t = Timeout(timeout);
         // numkeys comes first, so write the keys aside to count them.
         let keys = Cmd::new().arg(keys);
-        let mut c = cmd("BLMPOP").arg(t).arg(keys.len());
+        let mut c = known_cmd!("BLMPOP").arg(t).arg(keys.len());
         for k in keys.args() {
             c.add_arg(k);
         }

@@ -35,7 +35,7 @@ mod tests;
 
 use std::time::{Duration, SystemTime};
 
-use crate::cmd::{cmd, Cmd, Execute, FromValue, ToArgs};
+use crate::cmd::{known_cmd, Cmd, Execute, FromValue, ToArgs};
 use crate::error::{Error, Result};
 
 pub use info::Info;
@@ -161,7 +161,7 @@ pub trait Commands: Execute {
     /// # Ok(()) }
     /// ```
     fn scan<T: FromValue>(&self, opts: ScanOptions) -> ScanIter<'_, Self, T> {
-        ScanIter::new(self, cmd("SCAN"), opts)
+        ScanIter::new(self, known_cmd!("SCAN"), opts)
     }
 
     /// `HSCAN key` as an iterator of `(field, value)` pairs, e.g. `(String, String)`.
@@ -178,17 +178,17 @@ pub trait Commands: Execute {
     /// # Ok(()) }
     /// ```
     fn hscan<K: ToArgs, T: FromValue>(&self, key: K, opts: ScanOptions) -> ScanIter<'_, Self, T> {
-        ScanIter::new(self, cmd("HSCAN").arg(key), opts)
+        ScanIter::new(self, known_cmd!("HSCAN").arg(key), opts)
     }
 
     /// `SSCAN key` as an iterator of members.
     fn sscan<K: ToArgs, T: FromValue>(&self, key: K, opts: ScanOptions) -> ScanIter<'_, Self, T> {
-        ScanIter::new(self, cmd("SSCAN").arg(key), opts)
+        ScanIter::new(self, known_cmd!("SSCAN").arg(key), opts)
     }
 
     /// `ZSCAN key` as an iterator of `(member, score)` pairs, e.g. `(String, f64)`.
     fn zscan<K: ToArgs, T: FromValue>(&self, key: K, opts: ScanOptions) -> ScanIter<'_, Self, T> {
-        ScanIter::new(self, cmd("ZSCAN").arg(key), opts)
+        ScanIter::new(self, known_cmd!("ZSCAN").arg(key), opts)
     }
 }
 

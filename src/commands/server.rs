@@ -22,10 +22,10 @@ macro_rules! server_commands {
     ($out:ident) => {
         $out! {
         /// `PING`: succeeds when the server answers.
-        fn ping<>() -> () { cmd("PING") }
+        fn ping<>() -> () { known_cmd!("PING") }
 
         /// `PING message`: the server echoes the message.
-        fn ping_message<M: ToArgs>(message: M) -> RV { cmd("PING").arg(message) }
+        fn ping_message<M: ToArgs>(message: M) -> RV { known_cmd!("PING").arg(message) }
 
         /// `INFO`: the default sections, parsed.
         ///
@@ -38,35 +38,35 @@ macro_rules! server_commands {
         /// println!("clients {:?}", info.get("clients", "connected_clients"));
         /// # Ok(()) }
         /// ```
-        fn info<>() -> Info { cmd("INFO") }
+        fn info<>() -> Info { known_cmd!("INFO") }
 
         /// `INFO section...`: the named sections (or `all`, `everything`), parsed.
-        fn info_sections<S: ToArgs>(sections: S) -> Info { cmd("INFO").arg(sections) }
+        fn info_sections<S: ToArgs>(sections: S) -> Info { known_cmd!("INFO").arg(sections) }
 
         /// `TIME`: the server's clock.
-        fn time<>() -> SystemTime = time_from_reply; { cmd("TIME") }
+        fn time<>() -> SystemTime = time_from_reply; { known_cmd!("TIME") }
 
         /// `DBSIZE`: the number of keys in the selected database.
-        fn dbsize<>() -> u64 { cmd("DBSIZE") }
+        fn dbsize<>() -> u64 { known_cmd!("DBSIZE") }
 
         /// `FLUSHDB`: delete every key of the selected database. Irreversible.
-        fn flushdb<>() -> () { cmd("FLUSHDB") }
+        fn flushdb<>() -> () { known_cmd!("FLUSHDB") }
 
         /// `PUBLISH channel message`: how many subscribers received the message (on a
         /// cluster: those connected to the node that took it).
         fn publish<C: ToArgs, M: ToArgs>(channel: C, message: M) -> u64 {
-            cmd("PUBLISH").arg(channel).arg(message)
+            known_cmd!("PUBLISH").arg(channel).arg(message)
         }
 
         /// `OBJECT ENCODING key`: how the server stores the value (`listpack`, `hashtable`,
         /// `embstr`, `int`, ...); `None` for a missing key.
         fn object_encoding<K: ToArgs>(key: K) -> Option<String> {
-            cmd("OBJECT").arg("ENCODING").arg(key)
+            known_cmd!("OBJECT").arg("ENCODING").arg(key)
         }
 
         /// `MEMORY USAGE key`: the bytes the key and its value take on the server, `None` for a
         /// missing key. Large aggregates are sampled (the server's default of 5 elements).
-        fn memory_usage<K: ToArgs>(key: K) -> Option<u64> { cmd("MEMORY").arg("USAGE").arg(key) }
+        fn memory_usage<K: ToArgs>(key: K) -> Option<u64> { known_cmd!("MEMORY").arg("USAGE").arg(key) }
         }
     };
 }

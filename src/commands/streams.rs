@@ -238,67 +238,67 @@ macro_rules! stream_commands {
     /// # let _ = id; Ok(()) }
     /// ```
     fn xadd<K: ToArgs, I: ToArgs, F: ToArgs>(key: K, id: I, fields: F) -> String {
-        cmd("XADD").arg(key).arg(id).arg(fields)
+        known_cmd!("XADD").arg(key).arg(id).arg(fields)
     }
 
     /// `XADD key MAXLEN|MINID [=|~] threshold [LIMIT n] id field value ...`: append and
     /// trim in one call; returns the new id.
     fn xadd_trim<K: ToArgs, I: ToArgs, F: ToArgs>(key: K, id: I, fields: F, trim: &StreamTrim) -> String {
-        cmd("XADD").arg(key).arg(trim).arg(id).arg(fields)
+        known_cmd!("XADD").arg(key).arg(trim).arg(id).arg(fields)
     }
 
     /// `XLEN key`: the number of entries.
-    fn xlen<K: ToArgs>(key: K) -> u64 { cmd("XLEN").arg(key) }
+    fn xlen<K: ToArgs>(key: K) -> u64 { known_cmd!("XLEN").arg(key) }
 
     /// `XRANGE key start end`: entries with ids in `start..=end` (`-` and `+` for the
     /// ends), oldest first, e.g. as `Vec<StreamEntry>`.
     fn xrange<K: ToArgs, S: ToArgs, E: ToArgs>(key: K, start: S, end: E) -> RV {
-        cmd("XRANGE").arg(key).arg(start).arg(end)
+        known_cmd!("XRANGE").arg(key).arg(start).arg(end)
     }
 
     /// `XRANGE key start end COUNT count`: at most `count` entries.
     fn xrange_count<K: ToArgs, S: ToArgs, E: ToArgs>(key: K, start: S, end: E, count: u64) -> RV {
-        cmd("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count)
+        known_cmd!("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count)
     }
 
     /// `XREVRANGE key end start`: entries with ids in `start..=end`, newest first (note
     /// the server's order of the bounds: `end` first).
     fn xrevrange<K: ToArgs, E: ToArgs, S: ToArgs>(key: K, end: E, start: S) -> RV {
-        cmd("XREVRANGE").arg(key).arg(end).arg(start)
+        known_cmd!("XREVRANGE").arg(key).arg(end).arg(start)
     }
 
     /// `XREVRANGE key end start COUNT count`: the newest `count` entries in the range.
     fn xrevrange_count<K: ToArgs, E: ToArgs, S: ToArgs>(key: K, end: E, start: S, count: u64) -> RV {
-        cmd("XREVRANGE").arg(key).arg(end).arg(start).arg("COUNT").arg(count)
+        known_cmd!("XREVRANGE").arg(key).arg(end).arg(start).arg("COUNT").arg(count)
     }
 
     /// `XDEL key id...`: how many entries were deleted.
-    fn xdel<K: ToArgs, I: ToArgs>(key: K, ids: I) -> u64 { cmd("XDEL").arg(key).arg(ids) }
+    fn xdel<K: ToArgs, I: ToArgs>(key: K, ids: I) -> u64 { known_cmd!("XDEL").arg(key).arg(ids) }
 
     /// `XTRIM key MAXLEN|MINID ...`: how many entries were evicted.
-    fn xtrim<K: ToArgs>(key: K, trim: &StreamTrim) -> u64 { cmd("XTRIM").arg(key).arg(trim) }
+    fn xtrim<K: ToArgs>(key: K, trim: &StreamTrim) -> u64 { known_cmd!("XTRIM").arg(key).arg(trim) }
 
     /// `XGROUP CREATE key group id [MKSTREAM]`: a consumer group reading from after `id`
     /// (`"$"`: only new entries; `"0"`: everything). With `mkstream`, a missing stream is
     /// created empty. An existing group is an error (`BUSYGROUP`).
     fn xgroup_create<K: ToArgs, G: ToArgs, I: ToArgs>(key: K, group: G, id: I, mkstream: bool) -> () {
-        let c = cmd("XGROUP").arg("CREATE").arg(key).arg(group).arg(id);
+        let c = known_cmd!("XGROUP").arg("CREATE").arg(key).arg(group).arg(id);
         if mkstream { c.arg("MKSTREAM") } else { c }
     }
 
     /// `XGROUP DESTROY key group`: true when the group existed.
     fn xgroup_destroy<K: ToArgs, G: ToArgs>(key: K, group: G) -> bool {
-        cmd("XGROUP").arg("DESTROY").arg(key).arg(group)
+        known_cmd!("XGROUP").arg("DESTROY").arg(key).arg(group)
     }
 
     /// `XGROUP SETID key group id`: move the group's last-delivered id.
     fn xgroup_setid<K: ToArgs, G: ToArgs, I: ToArgs>(key: K, group: G, id: I) -> () {
-        cmd("XGROUP").arg("SETID").arg(key).arg(group).arg(id)
+        known_cmd!("XGROUP").arg("SETID").arg(key).arg(group).arg(id)
     }
 
     /// `XGROUP DELCONSUMER key group consumer`: how many pending entries the consumer had.
     fn xgroup_delconsumer<K: ToArgs, G: ToArgs, C: ToArgs>(key: K, group: G, consumer: C) -> u64 {
-        cmd("XGROUP").arg("DELCONSUMER").arg(key).arg(group).arg(consumer)
+        known_cmd!("XGROUP").arg("DELCONSUMER").arg(key).arg(group).arg(consumer)
     }
 
     /// `XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...`:
@@ -313,32 +313,32 @@ macro_rules! stream_commands {
         ids: I,
         opts: &XReadGroupOptions
     ) -> RV {
-        let c = cmd("XREADGROUP").arg("GROUP").arg(group).arg(consumer).arg(opts);
+        let c = known_cmd!("XREADGROUP").arg("GROUP").arg(group).arg(consumer).arg(opts);
         streams_args(c, keys, ids).blocking(opts.blocking())
     }
 
     /// `XACK key group id...`: how many entries were acknowledged.
     fn xack<K: ToArgs, G: ToArgs, I: ToArgs>(key: K, group: G, ids: I) -> u64 {
-        cmd("XACK").arg(key).arg(group).arg(ids)
+        known_cmd!("XACK").arg(key).arg(group).arg(ids)
     }
 
     /// `XPENDING key group`: the summary, `(count, lowest id, highest id, [(consumer,
     /// count)])`, e.g. as `(u64, Option<String>, Option<String>, Option<Vec<(String, u64)>>)`.
     fn xpending<K: ToArgs, G: ToArgs>(key: K, group: G) -> RV {
-        cmd("XPENDING").arg(key).arg(group)
+        known_cmd!("XPENDING").arg(key).arg(group)
     }
 
     /// `XPENDING key group start end count`: pending entries in the id range, each
     /// `(id, consumer, idle milliseconds, deliveries)`, e.g. as
     /// `Vec<(String, String, u64, u64)>`.
     fn xpending_range<K: ToArgs, G: ToArgs, S: ToArgs, E: ToArgs>(key: K, group: G, start: S, end: E, count: u64) -> RV {
-        cmd("XPENDING").arg(key).arg(group).arg(start).arg(end).arg(count)
+        known_cmd!("XPENDING").arg(key).arg(group).arg(start).arg(end).arg(count)
     }
 
     /// `XCLAIM key group consumer min-idle-ms id...`: take over pending entries idle for
     /// at least `min_idle`; the claimed entries, e.g. as `Vec<StreamEntry>`.
     fn xclaim<K: ToArgs, G: ToArgs, C: ToArgs, I: ToArgs>(key: K, group: G, consumer: C, min_idle: Duration, ids: I) -> RV {
-        cmd("XCLAIM").arg(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(ids)
+        known_cmd!("XCLAIM").arg(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(ids)
     }
 
     /// `XAUTOCLAIM key group consumer min-idle-ms start COUNT count`: claim up to `count`
@@ -346,19 +346,19 @@ macro_rules! stream_commands {
     /// start, entries, deleted ids)`, e.g. as `(String, Vec<StreamEntry>, Vec<String>)`
     /// (Redis 7.0+ replies with the third element).
     fn xautoclaim<K: ToArgs, G: ToArgs, C: ToArgs, S: ToArgs>(key: K, group: G, consumer: C, min_idle: Duration, start: S, count: u64) -> RV {
-        cmd("XAUTOCLAIM").arg(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(start).arg("COUNT").arg(count)
+        known_cmd!("XAUTOCLAIM").arg(key).arg(group).arg(consumer).arg(millis(min_idle)).arg(start).arg("COUNT").arg(count)
     }
 
     /// `XINFO STREAM key`: the stream's description as field/value pairs, e.g. read into a
     /// `HashMap<String, Value>`.
-    fn xinfo_stream<K: ToArgs>(key: K) -> RV { cmd("XINFO").arg("STREAM").arg(key) }
+    fn xinfo_stream<K: ToArgs>(key: K) -> RV { known_cmd!("XINFO").arg("STREAM").arg(key) }
 
     /// `XINFO GROUPS key`: one description per group, e.g. `Vec<HashMap<String, Value>>`.
-    fn xinfo_groups<K: ToArgs>(key: K) -> RV { cmd("XINFO").arg("GROUPS").arg(key) }
+    fn xinfo_groups<K: ToArgs>(key: K) -> RV { known_cmd!("XINFO").arg("GROUPS").arg(key) }
 
     /// `XINFO CONSUMERS key group`: one description per consumer.
     fn xinfo_consumers<K: ToArgs, G: ToArgs>(key: K, group: G) -> RV {
-        cmd("XINFO").arg("CONSUMERS").arg(key).arg(group)
+        known_cmd!("XINFO").arg("CONSUMERS").arg(key).arg(group)
     }
     }};
 }

@@ -173,19 +173,19 @@ macro_rules! string_commands {
         /// assert_eq!((n, raw.as_deref(), missing), (Some(41), Some(&b"\r\n\0"[..]), None));
         /// # Ok(()) }
         /// ```
-        fn get<K: ToArgs>(key: K) -> RV { cmd("GET").arg(key) }
+        fn get<K: ToArgs>(key: K) -> RV { known_cmd!("GET").arg(key) }
 
         /// `GET key` as UTF-8 text: shorthand for `get::<_, Option<String>>`. A value that is
         /// not UTF-8 is a conversion error.
-        fn get_string<K: ToArgs>(key: K) -> Option<String> { cmd("GET").arg(key) }
+        fn get_string<K: ToArgs>(key: K) -> Option<String> { known_cmd!("GET").arg(key) }
 
         /// `SET key value`: store the value, dropping any expiry the key had.
-        fn set<K: ToArgs, V: ToArgs>(key: K, value: V) -> () { cmd("SET").arg(key).arg(value) }
+        fn set<K: ToArgs, V: ToArgs>(key: K, value: V) -> () { known_cmd!("SET").arg(key).arg(value) }
 
         /// `SET key value EX seconds` (or `PX milliseconds` when `ttl` is not whole seconds).
         fn set_ex<K: ToArgs, V: ToArgs>(key: K, value: V, ttl: Duration) -> () {
             let expiry = if ttl.subsec_nanos() == 0 { Expiry::Ex(ttl) } else { Expiry::Px(ttl) };
-            cmd("SET").arg(key).arg(value).arg(expiry)
+            known_cmd!("SET").arg(key).arg(value).arg(expiry)
         }
 
         /// `SET key value [NX|XX] [EX|PX|EXAT|PXAT|KEEPTTL]`: true when the value was written,
@@ -204,53 +204,53 @@ macro_rules! string_commands {
         /// ```
         fn set_options<K: ToArgs, V: ToArgs>(key: K, value: V, opts: &SetOptions) -> bool
             = |written: Option<()>| Ok(written.is_some());
-        { cmd("SET").arg(key).arg(value).arg(opts) }
+        { known_cmd!("SET").arg(key).arg(value).arg(opts) }
 
         /// `SET key value ... GET`: store the value and return the previous one (`None` when
         /// there was none). With `NX`/`XX` (Redis 7.0+), the previous value is returned whether
         /// or not the write happened.
         fn set_get<K: ToArgs, V: ToArgs>(key: K, value: V, opts: &SetOptions) -> RV {
-            cmd("SET").arg(key).arg(value).arg(opts).arg("GET")
+            known_cmd!("SET").arg(key).arg(value).arg(opts).arg("GET")
         }
 
         /// `MGET key...`: one entry per key, `None` for missing keys (and for keys holding
         /// another type): e.g. `Vec<Option<String>>`.
-        fn mget<K: ToArgs>(keys: K) -> RV { cmd("MGET").arg(keys) }
+        fn mget<K: ToArgs>(keys: K) -> RV { known_cmd!("MGET").arg(keys) }
 
         /// `MSET key value ...`: `pairs` is anything writing key/value pairs, e.g.
         /// `&[("a", "1"), ("b", "2")]` or a map.
-        fn mset<P: ToArgs>(pairs: P) -> () { cmd("MSET").arg(pairs) }
+        fn mset<P: ToArgs>(pairs: P) -> () { known_cmd!("MSET").arg(pairs) }
 
         /// `INCR key`: the value after adding 1 (a missing key counts as 0).
-        fn incr<K: ToArgs>(key: K) -> i64 { cmd("INCR").arg(key) }
+        fn incr<K: ToArgs>(key: K) -> i64 { known_cmd!("INCR").arg(key) }
 
         /// `DECR key`: the value after subtracting 1.
-        fn decr<K: ToArgs>(key: K) -> i64 { cmd("DECR").arg(key) }
+        fn decr<K: ToArgs>(key: K) -> i64 { known_cmd!("DECR").arg(key) }
 
         /// `INCRBY key delta`: the value after adding `delta`.
-        fn incr_by<K: ToArgs>(key: K, delta: i64) -> i64 { cmd("INCRBY").arg(key).arg(delta) }
+        fn incr_by<K: ToArgs>(key: K, delta: i64) -> i64 { known_cmd!("INCRBY").arg(key).arg(delta) }
 
         /// `DECRBY key delta`: the value after subtracting `delta`.
-        fn decr_by<K: ToArgs>(key: K, delta: i64) -> i64 { cmd("DECRBY").arg(key).arg(delta) }
+        fn decr_by<K: ToArgs>(key: K, delta: i64) -> i64 { known_cmd!("DECRBY").arg(key).arg(delta) }
 
         /// `INCRBYFLOAT key delta`: the value after adding `delta`.
         fn incr_by_float<K: ToArgs>(key: K, delta: f64) -> f64 {
-            cmd("INCRBYFLOAT").arg(key).arg(delta)
+            known_cmd!("INCRBYFLOAT").arg(key).arg(delta)
         }
 
         /// `GETDEL key`: the value, deleting the key.
-        fn getdel<K: ToArgs>(key: K) -> RV { cmd("GETDEL").arg(key) }
+        fn getdel<K: ToArgs>(key: K) -> RV { known_cmd!("GETDEL").arg(key) }
 
         /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value, changing the key's expiry.
-        fn getex<K: ToArgs>(key: K, expiry: GetExExpiry) -> RV { cmd("GETEX").arg(key).arg(expiry) }
+        fn getex<K: ToArgs>(key: K, expiry: GetExExpiry) -> RV { known_cmd!("GETEX").arg(key).arg(expiry) }
 
         /// `APPEND key value`: the length of the value afterwards.
         fn append<K: ToArgs, V: ToArgs>(key: K, value: V) -> u64 {
-            cmd("APPEND").arg(key).arg(value)
+            known_cmd!("APPEND").arg(key).arg(value)
         }
 
         /// `STRLEN key`: the length of the value (0 for a missing key).
-        fn strlen<K: ToArgs>(key: K) -> u64 { cmd("STRLEN").arg(key) }
+        fn strlen<K: ToArgs>(key: K) -> u64 { known_cmd!("STRLEN").arg(key) }
         }
     };
 }

@@ -217,7 +217,7 @@ pub(crate) fn zadd_cmd<K: ToArgs, M: ToArgs>(
     members: &[(M, f64)],
     opts: &ZAddOptions,
 ) -> crate::cmd::Cmd {
-    let mut c = crate::cmd::cmd("ZADD").arg(key).arg(opts);
+    let mut c = crate::cmd::known_cmd!("ZADD").arg(key).arg(opts);
     for (member, score) in members {
         c.add_arg(score).add_arg(member);
     }
@@ -267,7 +267,7 @@ macro_rules! zset_commands {
     /// `ZINCRBY key delta member`: the member's score afterwards. The member comes before
     /// the delta, as the field does in [`hincr_by`](Commands::hincr_by).
     fn zincr_by<K: ToArgs, M: ToArgs>(key: K, member: M, delta: f64) -> f64 {
-        cmd("ZINCRBY").arg(key).arg(delta).arg(member)
+        known_cmd!("ZINCRBY").arg(key).arg(delta).arg(member)
     }
 
     /// `ZRANGE key ...` (Redis 6.2+ syntax): the members of a range by rank or score, in
@@ -284,46 +284,46 @@ macro_rules! zset_commands {
     /// )?;
     /// # Ok(()) }
     /// ```
-    fn zrange<K: ToArgs>(key: K, opts: ZRangeOptions) -> RV { cmd("ZRANGE").arg(key).arg(opts) }
+    fn zrange<K: ToArgs>(key: K, opts: ZRangeOptions) -> RV { known_cmd!("ZRANGE").arg(key).arg(opts) }
 
     /// `ZRANGE key ... WITHSCORES`: like [`zrange`](Commands::zrange), with each member's
     /// score: as `Vec<(String, f64)>` (from RESP2's flat array or RESP3's pairs alike), or
     /// a map.
     fn zrange_withscores<K: ToArgs>(key: K, opts: ZRangeOptions) -> RV {
-        cmd("ZRANGE").arg(key).arg(opts).arg("WITHSCORES")
+        known_cmd!("ZRANGE").arg(key).arg(opts).arg("WITHSCORES")
     }
 
     /// `ZRANK key member`: the member's rank, lowest score first (0 is the lowest); `None`
     /// when the member (or key) does not exist.
     fn zrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<u64> {
-        cmd("ZRANK").arg(key).arg(member)
+        known_cmd!("ZRANK").arg(key).arg(member)
     }
 
     /// `ZREVRANK key member`: the member's rank, highest score first (0 is the highest);
     /// `None` when the member (or key) does not exist.
     fn zrevrank<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<u64> {
-        cmd("ZREVRANK").arg(key).arg(member)
+        known_cmd!("ZREVRANK").arg(key).arg(member)
     }
 
     /// `ZCOUNT key min max`: how many members have a score in the range.
     fn zcount<K: ToArgs>(key: K, min: ScoreBound, max: ScoreBound) -> u64 {
-        cmd("ZCOUNT").arg(key).arg(min).arg(max)
+        known_cmd!("ZCOUNT").arg(key).arg(min).arg(max)
     }
 
     /// `ZREMRANGEBYSCORE key min max`: how many members were removed.
     fn zrem_range_by_score<K: ToArgs>(key: K, min: ScoreBound, max: ScoreBound) -> u64 {
-        cmd("ZREMRANGEBYSCORE").arg(key).arg(min).arg(max)
+        known_cmd!("ZREMRANGEBYSCORE").arg(key).arg(min).arg(max)
     }
 
     /// `ZCARD key`: the number of members.
-    fn zcard<K: ToArgs>(key: K) -> u64 { cmd("ZCARD").arg(key) }
+    fn zcard<K: ToArgs>(key: K) -> u64 { known_cmd!("ZCARD").arg(key) }
 
     /// `ZSCORE key member`: the score, `None` when the member (or key) does not exist.
     fn zscore<K: ToArgs, M: ToArgs>(key: K, member: M) -> Option<f64> {
-        cmd("ZSCORE").arg(key).arg(member)
+        known_cmd!("ZSCORE").arg(key).arg(member)
     }
 
     /// `ZREM key member...`: how many members were removed.
-    fn zrem<K: ToArgs, M: ToArgs>(key: K, members: M) -> u64 { cmd("ZREM").arg(key).arg(members) }
+    fn zrem<K: ToArgs, M: ToArgs>(key: K, members: M) -> u64 { known_cmd!("ZREM").arg(key).arg(members) }
     }};
 }

@@ -593,8 +593,8 @@ impl Inner {
         if p.is_empty() && !p.is_atomic() {
             return Ok(Vec::new());
         }
-        self.prepare_pipeline(p)?;
-        let replies = self.with_blocking(p.blocking_mode(), |inner| {
+        let blocking = self.prepare_pipeline(p)?;
+        let replies = self.with_blocking(blocking, |inner| {
             inner.flush_wbuf()?;
             if p.is_atomic() {
                 inner.read_atomic(p.commands())
@@ -627,9 +627,11 @@ impl Inner {
         self.wbuf.clear();
         self.wparts.clear();
         let max_bulk_len = self.decoder.limits().max_bulk_len;
-        share.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
-        self.note_sent(share.commands())?;
-        self.reply_timeout = self.blocking_timeout(share.blocking_mode());
+        let encoded = share.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
+        if encoded.effects {
+            self.observe_sent(share.commands());
+        }
+        self.reply_timeout = self.blocking_timeout(encoded.blocking);
         self.flush_wbuf()
     }
 
@@ -642,10 +644,12 @@ impl Inner {
     ) -> Result<()> {
         debug_assert!(!p.is_atomic());
         self.check_usable()?;
-        if !p.is_empty() {
-            self.prepare_pipeline(p)?;
-        }
-        let result = self.with_blocking(p.blocking_mode(), |inner| {
+        let blocking = if p.is_empty() {
+            Blocking::No
+        } else {
+            self.prepare_pipeline(p)?
+        };
+        let result = self.with_blocking(blocking, |inner| {
             if !p.is_empty() {
                 inner.flush_wbuf()?;
             }
@@ -678,7 +682,7 @@ impl Inner {
                         skipped += 1;
                         self.read_frame(&mut |_| Ok(()))
                     } else {
-                        self.read_frame(&mut |f| {
+                        self.read_frame_with(|f| {
                             called = true;
                             read(f)
                         })
@@ -718,32 +722,32 @@ impl Inner {
         }
     }
 
-    /// Encode `p` into the write buffer and note its session effects (nothing sent yet).
-    fn prepare_pipeline(&mut self, p: &Pipeline) -> Result<()> {
+    /// Encode `p` into the write buffer and note its session effects (nothing sent yet);
+    /// the longest one of its commands may block.
+    fn prepare_pipeline(&mut self, p: &Pipeline) -> Result<Blocking> {
         self.wbuf.clear();
         self.wparts.clear();
         let max_bulk_len = self.decoder.limits().max_bulk_len;
-        p.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
-        self.note_sent(p.commands().iter())?;
+        let encoded = p.encode_checked(&mut self.wbuf, &mut self.wparts, max_bulk_len)?;
+        if encoded.effects {
+            self.observe_sent(p.commands().iter());
+        }
         if p.is_atomic() {
             // The pipeline's own MULTI ... EXEC: EXEC ends the transaction and any WATCH,
             // whatever its outcome (and a failure on the way breaks the connection).
             self.session.in_multi = false;
             self.session.watching = false;
         }
-        Ok(())
+        Ok(encoded.blocking)
     }
 
-    /// Refuse `cmds` (encoded, not sent) if one may not be sent (see
-    /// [`Inner::check_refusal`]); otherwise note their session effects.
-    fn note_sent<'c>(&mut self, cmds: impl Iterator<Item = &'c Cmd> + Clone) -> Result<()> {
-        for c in cmds.clone() {
-            self.check_refusal(c)?;
-        }
+    /// Note the session effects of `cmds` (encoded, checked, not sent yet: see
+    /// `Pipeline::encode_checked`).
+    #[cold]
+    fn observe_sent<'c>(&mut self, cmds: impl Iterator<Item = &'c Cmd>) {
         for c in cmds {
             self.session.observe(c, self.db);
         }
-        Ok(())
     }
 
     /// Read the replies of MULTI, the queued `cmds` and EXEC.
@@ -975,7 +979,10 @@ impl Inner {
         if !self.wparts.is_empty() {
             self.wparts.clear();
         }
-        cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
+        // (Checked already: no length limit to look at again.)
+        if !cmd.encode_plain(&mut self.wbuf, usize::MAX) {
+            cmd.encode_parts(&mut self.wbuf, &mut self.wparts);
+        }
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -1068,6 +1075,15 @@ impl Inner {
     /// Read the next reply (setting pushes aside) and hand it to `read`; an error reply is
     /// returned as `Err` without calling `read`.
     fn read_frame(&mut self, read: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        self.read_frame_with(read)
+    }
+
+    /// [`Inner::read_frame`], generic over `read` (a typed pipeline's reader of each reply
+    /// is called directly).
+    fn read_frame_with<F>(&mut self, mut read: F) -> Result<()>
+    where
+        F: FnMut(Frame<'_>) -> Result<()>,
+    {
         self.start_reply();
         loop {
             match self.decoder.next_reply_or_owned(OWNED_REPLY) {

@@ -19,7 +19,7 @@
 mod name;
 mod table;
 
-pub(crate) use name::{index_of, index_of_name, row_of_name, EFFECTS};
+pub(crate) use name::{index_of, index_of_name, row_of_known, row_of_name, EFFECTS};
 pub(crate) use table::TABLE;
 
 use super::Cmd;

@@ -202,6 +202,13 @@ pub(crate) fn row_of_name(name: &[u8]) -> u16 {
     index_of_name(name).map_or(0, |k| (k as u16 + 1) | ROW_EFFECTS[k])
 }
 
+/// [`row_of_name`] for a name the table holds (upper case), found by the compiler: a
+/// compile-time error when missing.
+pub(crate) const fn row_of_known(name: &str) -> u16 {
+    let k = index_of(name);
+    (k as u16 + 1) | ROW_EFFECTS[k]
+}
+
 /// [`pack`], one byte at a time (what it must equal; checked in debug builds).
 fn pack_slowly(name: &[u8]) -> Option<u128> {
     if name.is_empty() || name.len() > 16 {
@@ -237,5 +244,8 @@ mod tests {
         assert_eq!(pack(b"GET\0"), pack(b"GET"));
         assert_eq!(index_of_name(b"GET\0"), None);
         assert_eq!(index_of_name(b"get"), Some(index_of("GET")));
+        for name in ["GET", "SET", "CLIENT", "SUBSCRIBE", "SELECT", "XREADGROUP"] {
+            assert_eq!(row_of_known(name), row_of_name(name.as_bytes()), "{name}");
+        }
     }
 }
