@@ -32,8 +32,41 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
 }
 
 /// CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as the cluster specification
-/// defines it.
+/// defines it (a byte at a time through a 256-entry table).
 pub fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
+    }
+    crc
+}
+
+/// The CRC of each byte value, as [`crc16_bitwise`] computes it.
+const CRC16_TABLE: [u16; 256] = crc16_table();
+
+const fn crc16_table() -> [u16; 256] {
+    let mut table = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut crc = (b as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[b] = crc;
+        b += 1;
+    }
+    table
+}
+
+/// The bit-at-a-time definition the table is built from (kept to check it).
+#[cfg(test)]
+fn crc16_bitwise(bytes: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for &b in bytes {
         crc ^= (b as u16) << 8;
@@ -57,6 +90,18 @@ mod tests {
         assert_eq!(crc16(b"123456789"), 0x31C3);
         assert_eq!(key_slot(b"123456789"), 0x31C3);
         assert_eq!(crc16(b""), 0);
+    }
+
+    #[test]
+    fn the_table_matches_the_bitwise_definition() {
+        let mut bytes = Vec::new();
+        for i in 0..2000u32 {
+            bytes.push((i.wrapping_mul(2_654_435_761) >> 13) as u8);
+            assert_eq!(crc16(&bytes), crc16_bitwise(&bytes));
+        }
+        for b in 0..=255u8 {
+            assert_eq!(crc16(&[b]), crc16_bitwise(&[b]));
+        }
     }
 
     #[test]
