@@ -51,6 +51,12 @@ impl SlotMap {
     }
 
     /// The shard serving `slot`, if any.
+    /// The index in [`SlotMap::shards`] of the shard that owns `slot`.
+    pub(crate) fn shard_index(&self, slot: u16) -> Option<usize> {
+        let i = usize::from(*self.owner.get(usize::from(slot))?);
+        (i < self.shards.len()).then_some(i)
+    }
+
     pub(crate) fn shard(&self, slot: u16) -> Option<&Shard> {
         let i = *self.owner.get(usize::from(slot))?;
         self.shards.get(usize::from(i))
