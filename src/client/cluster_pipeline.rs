@@ -112,6 +112,9 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
     // Addresses borrowed from the map snapshot: no allocation per command. A group's `end`
     // counts its commands until the offsets are laid out.
     let mut groups: Vec<Group<'m>> = Vec::new();
+    // Each shard's group (NO_GROUP: none yet).
+    const NO_GROUP: usize = usize::MAX;
+    let mut by_shard = vec![NO_GROUP; map.shards().len()];
     let mut keyless = 0;
     for g in &mut group_of {
         if *g == KEYLESS {
@@ -120,24 +123,21 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
         }
         // (A slot: below SLOTS.)
         let s = *g as u16;
-        let addr = match map.shard(s) {
-            Some(sh) => sh.primary.as_str(),
-            None => return Err(no_owner(s)),
+        let Some(shard) = map.shard_index(s) else {
+            return Err(no_owner(s));
         };
-        // One `String` per shard in the snapshot: the same shard is the same pointer.
-        *g = match groups.iter().position(|g| std::ptr::eq(g.addr, addr)) {
-            Some(k) => k,
-            None => {
-                groups.push(Group {
-                    addr,
-                    start: 0,
-                    end: 0,
-                    slot: Some(s),
-                });
-                groups.len() - 1
-            }
-        };
-        groups[*g].end += 1;
+        let k = &mut by_shard[shard];
+        if *k == NO_GROUP {
+            *k = groups.len();
+            groups.push(Group {
+                addr: map.shards()[shard].primary.as_str(),
+                start: 0,
+                end: 0,
+                slot: Some(s),
+            });
+        }
+        *g = *k;
+        groups[*k].end += 1;
     }
     // A cross-slot pipeline has keyed commands: there is a first group.
     if keyless > 0 {

@@ -15,6 +15,20 @@ pub const SLOTS: u16 = 16384;
 /// assert_eq!(key_slot(b"{user:1}:profile"), key_slot(b"{user:1}:sessions"));
 /// ```
 pub fn key_slot(key: &[u8]) -> u16 {
+    // One pass for a key without `{` (the CRC computed while looking for it).
+    let mut crc: u16 = 0;
+    for &b in key {
+        if b == b'{' {
+            return tagged_slot(key);
+        }
+        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
+    }
+    crc % SLOTS
+}
+
+/// [`key_slot`] of a key with a `{`: of its hash tag when there is one.
+#[inline(never)]
+fn tagged_slot(key: &[u8]) -> u16 {
     crc16(hash_tag(key)) % SLOTS
 }
 
@@ -118,6 +132,24 @@ mod tests {
             key_slot(b"{user1000}.following"),
             key_slot(b"{user1000}.followers")
         );
+    }
+
+    #[test]
+    fn the_one_pass_slot_is_the_crc_of_the_hash_tag() {
+        for key in [
+            &b""[..],
+            b"plain",
+            b"{",
+            b"}",
+            b"{}",
+            b"a{b",
+            b"a{}b{c}",
+            b"{user1000}.following",
+            b"x{y}z",
+            b"foo{{bar}}zap",
+        ] {
+            assert_eq!(key_slot(key), crc16(hash_tag(key)) % SLOTS, "{key:?}");
+        }
     }
 
     #[test]

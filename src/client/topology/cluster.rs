@@ -128,9 +128,16 @@ impl Node for Hop<'_> {
     }
 
     fn checkout(&self, start: Instant, unchecked: bool) -> Result<PooledConnection> {
-        self.nodes
-            .pool(self.addr.as_str(), self.replica)?
-            .get_since(start, unchecked)
+        let pool = match &self.addr {
+            // A primary of the map: its pool from the map's cache (no address hashed).
+            HopAddr::Map {
+                map,
+                shard,
+                replica: None,
+            } => self.nodes.primary_pool(map, *shard)?,
+            _ => self.nodes.pool(self.addr.as_str(), self.replica)?,
+        };
+        pool.get_since(start, unchecked)
     }
 
     /// Every cluster checkout checks the socket: a dead connection there would cost a map
