@@ -35,6 +35,8 @@ enum Plan<'m> {
 /// A pipeline split by node: every command's index in one vector, group after group (three
 /// allocations per pipeline however many commands and groups).
 struct Split<'m> {
+    /// The slot map snapshot planned against.
+    map: &'m SlotMap,
     groups: Vec<Group<'m>>,
     /// The commands' indexes in the pipeline, group after group, ascending within a group.
     order: Vec<usize>,
@@ -51,6 +53,10 @@ struct Group<'m> {
     end: usize,
     /// A slot of the share (to route it again).
     slot: Option<u16>,
+    /// The share's shard in the slot map snapshot (its primary's pool, cached there).
+    shard: usize,
+    /// Every command of the share is idempotent.
+    idempotent: bool,
 }
 
 impl Split<'_> {
@@ -116,9 +122,11 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
     const NO_GROUP: usize = usize::MAX;
     let mut by_shard = vec![NO_GROUP; map.shards().len()];
     let mut keyless = 0;
-    for g in &mut group_of {
+    let mut keyless_idempotent = true;
+    for (g, c) in group_of.iter_mut().zip(cmds) {
         if *g == KEYLESS {
             keyless += 1;
+            keyless_idempotent &= routing::is_idempotent(c);
             continue;
         }
         // (A slot: below SLOTS.)
@@ -134,10 +142,14 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
                 start: 0,
                 end: 0,
                 slot: Some(s),
+                shard,
+                idempotent: true,
             });
         }
         *g = *k;
-        groups[*k].end += 1;
+        let group = &mut groups[*k];
+        group.end += 1;
+        group.idempotent = group.idempotent && routing::is_idempotent(c);
     }
     // A cross-slot pipeline has keyed commands: there is a first group.
     if keyless > 0 {
@@ -145,6 +157,7 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
             *g = 0;
         }
         groups[0].end += keyless;
+        groups[0].idempotent &= keyless_idempotent;
     }
     let mut at = 0;
     for g in &mut groups {
@@ -160,6 +173,7 @@ fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
         group.end += 1;
     }
     Ok(Plan::Split(Split {
+        map,
         groups,
         order,
         group_of,
@@ -361,11 +375,7 @@ impl Client {
     /// `Client` does (`PoolOptions::skip_check_when_resendable`): if the server closed it,
     /// the share fails on it and runs again through the per-group path, on checked
     /// connections. Other shares are checked.
-    fn check_out(
-        &self,
-        shares: &[Share<'_>],
-        split: &Split<'_>,
-    ) -> (Vec<Held>, Vec<Option<Error>>) {
+    fn check_out(&self, split: &Split<'_>) -> (Vec<Held>, Vec<Option<Error>>) {
         let topo = self.cluster();
         let retries = self.shared.retry.attempts > 1;
         let start = Instant::now();
@@ -375,11 +385,13 @@ impl Client {
         for (g, group) in groups.iter().enumerate() {
             let breaker = topo.breaker(group.addr);
             let checkout = breaker.acquire().and_then(|permit| {
-                let conn = topo.nodes.pool(group.addr, false).and_then(|pool| {
-                    let unchecked =
-                        retries && pool.trusts_resendable() && share_is_idempotent(shares[g]);
-                    pool.get_since(start, unchecked)
-                });
+                let conn = topo
+                    .nodes
+                    .primary_pool(split.map, group.shard)
+                    .and_then(|pool| {
+                        let unchecked = retries && pool.trusts_resendable() && group.idempotent;
+                        pool.get_since(start, unchecked)
+                    });
                 match conn {
                     Ok(conn) => Ok((permit, conn)),
                     Err(e) => {
@@ -409,7 +421,7 @@ impl Client {
     /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
     fn send_groups_together(&self, p: &Pipeline, split: &Split<'_>) -> Vec<First> {
         let shares = split.shares(p);
-        let (held, failed) = self.check_out(&shares, split);
+        let (held, failed) = self.check_out(split);
         let mut out: Vec<Option<First>> = failed
             .into_iter()
             .zip(&shares)
@@ -455,7 +467,7 @@ impl Client {
         build: &mut BuildReplies<'_>,
     ) -> Result<()> {
         let shares = split.shares(p);
-        let (held, failed) = self.check_out(&shares, split);
+        let (held, failed) = self.check_out(split);
         let (r, share_failed) = self.read_in_place(p, split, shares, &held, failed, build);
         for h in held {
             h.breaker.record(h.permit, share_failed[h.g]);

@@ -15,15 +15,28 @@ pub const SLOTS: u16 = 16384;
 /// assert_eq!(key_slot(b"{user:1}:profile"), key_slot(b"{user:1}:sessions"));
 /// ```
 pub fn key_slot(key: &[u8]) -> u16 {
-    // One pass for a key without `{` (the CRC computed while looking for it).
-    let mut crc: u16 = 0;
-    for &b in key {
-        if b == b'{' {
-            return tagged_slot(key);
-        }
-        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
+    if has_open_brace(key) {
+        return tagged_slot(key);
     }
-    crc % SLOTS
+    crc16(key) % SLOTS
+}
+
+/// Whether `key` has a `{`, looked for 8 bytes at a time.
+#[inline]
+fn has_open_brace(key: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A zero byte in `x` where the chunk has a `{` (the classic "has a zero byte" test:
+        // exact as a yes/no answer).
+        let x = u64::from_le_bytes(word) ^ (u64::from(b'{') * ONES);
+        if x.wrapping_sub(ONES) & !x & (0x80 * ONES) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&b'{')
 }
 
 /// [`key_slot`] of a key with a `{`: of its hash tag when there is one.
@@ -132,6 +145,22 @@ mod tests {
             key_slot(b"{user1000}.following"),
             key_slot(b"{user1000}.followers")
         );
+    }
+
+    #[test]
+    fn the_brace_search_finds_every_position() {
+        for len in 0..40 {
+            let plain = vec![b'z'; len];
+            assert!(!has_open_brace(&plain));
+            // Bytes next to `{` (0x7b) must not be taken for it.
+            let near: Vec<u8> = (0..len).map(|i| [0x7a, 0x7c, 0xfb, 0x00][i % 4]).collect();
+            assert!(!has_open_brace(&near));
+            for at in 0..len {
+                let mut k = plain.clone();
+                k[at] = b'{';
+                assert!(has_open_brace(&k), "len {len} at {at}");
+            }
+        }
     }
 
     #[test]
