@@ -29,18 +29,51 @@ enum Plan<'m> {
     /// On one node: one slot (the slot), no key (`None`), or a transaction.
     One(Option<u16>),
     /// Split by node, in the order the nodes first appear in the pipeline.
-    Split(Vec<Group<'m>>),
+    Split(Split<'m>),
+}
+
+/// A pipeline split by node: every command's index in one vector, group after group (three
+/// allocations per pipeline however many commands and groups).
+struct Split<'m> {
+    /// The slot map snapshot planned against.
+    map: &'m SlotMap,
+    groups: Vec<Group<'m>>,
+    /// The commands' indexes in the pipeline, group after group, ascending within a group.
+    order: Vec<usize>,
+    /// The group of each command.
+    group_of: Vec<usize>,
 }
 
 /// One node's share of a split pipeline.
 struct Group<'m> {
     /// The primary that owns the share's slots (borrowed from the slot map snapshot).
     addr: &'m str,
-    /// The indexes (ascending) of the share's commands in the pipeline.
-    idx: Vec<usize>,
-    /// A slot of the share (to route it again); `None` if it has only keyless commands.
+    /// The share's commands: `order[start..end]`.
+    start: usize,
+    end: usize,
+    /// A slot of the share (to route it again).
     slot: Option<u16>,
+    /// The share's shard in the slot map snapshot (its primary's pool, cached there).
+    shard: usize,
+    /// Every command of the share is idempotent.
+    idempotent: bool,
 }
+
+impl Split<'_> {
+    /// Group `g`'s commands, as a share of `p`.
+    fn share<'p>(&'p self, p: &'p Pipeline, g: usize) -> Share<'p> {
+        let group = &self.groups[g];
+        p.share(&self.order[group.start..group.end])
+    }
+
+    /// Every group's share of `p`, in group order.
+    fn shares<'p>(&'p self, p: &'p Pipeline) -> Vec<Share<'p>> {
+        (0..self.groups.len()).map(|g| self.share(p, g)).collect()
+    }
+}
+
+/// `Split::group_of` while planning: a command with no key (any group will do).
+const KEYLESS: usize = usize::MAX;
 
 /// How the first attempt of one node's share of a split pipeline ended.
 enum First {
@@ -60,53 +93,91 @@ struct Held {
 }
 
 /// Plan `p` against the slot map `map`: one node, or a split by the primary that owns
-/// each command's slot (keyless commands join the first group).
+/// each command's slot (keyless commands join the first group). Each command's slot is
+/// computed once.
 fn plan<'m>(p: &Pipeline, map: &'m SlotMap) -> Result<Plan<'m>> {
+    let cmds = p.commands();
     let mut slot = SlotOf::Any;
-    let mut slots = Vec::with_capacity(p.len());
-    for c in p.commands() {
+    // Each command's slot (KEYLESS: none), turned into its group below.
+    let mut group_of = Vec::with_capacity(cmds.len());
+    for c in cmds {
         let s = slot_of(c);
-        if let SlotOf::Cross(a, b) = s {
-            return Err(cross_slot(a, b));
-        }
-        if s == SlotOf::Any {
-            one_node_scan(c, None)?;
-        }
-        slots.push(s);
+        group_of.push(match s {
+            SlotOf::Slot(s) => usize::from(s),
+            SlotOf::Any => {
+                one_node_scan(c, None)?;
+                KEYLESS
+            }
+            SlotOf::Cross(a, b) => return Err(cross_slot(a, b)),
+        });
         slot = slot.merge(s);
     }
     if p.is_atomic() || !matches!(slot, SlotOf::Cross(..)) {
         return Ok(Plan::One(slot_or_cross(slot)?));
     }
-    // Addresses borrowed from the map snapshot: no allocation per command.
+    // Addresses borrowed from the map snapshot: no allocation per command. A group's `end`
+    // counts its commands until the offsets are laid out.
     let mut groups: Vec<Group<'m>> = Vec::new();
-    let mut keyless = Vec::new();
-    for (i, s) in slots.iter().enumerate() {
-        let SlotOf::Slot(s) = *s else {
-            keyless.push(i);
+    // Each shard's group (NO_GROUP: none yet).
+    const NO_GROUP: usize = usize::MAX;
+    let mut by_shard = vec![NO_GROUP; map.shards().len()];
+    let mut keyless = 0;
+    let mut keyless_idempotent = true;
+    for (g, c) in group_of.iter_mut().zip(cmds) {
+        if *g == KEYLESS {
+            keyless += 1;
+            keyless_idempotent &= routing::is_idempotent(c);
             continue;
+        }
+        // (A slot: below SLOTS.)
+        let s = *g as u16;
+        let Some(shard) = map.shard_index(s) else {
+            return Err(no_owner(s));
         };
-        let addr = match map.shard(s) {
-            Some(sh) => sh.primary.as_str(),
-            None => return Err(no_owner(s)),
-        };
-        // One `String` per shard in the snapshot: the same shard is the same pointer.
-        match groups.iter_mut().find(|g| std::ptr::eq(g.addr, addr)) {
-            Some(g) => g.idx.push(i),
-            None => groups.push(Group {
-                addr,
-                idx: vec![i],
+        let k = &mut by_shard[shard];
+        if *k == NO_GROUP {
+            *k = groups.len();
+            groups.push(Group {
+                addr: map.shards()[shard].primary.as_str(),
+                start: 0,
+                end: 0,
                 slot: Some(s),
-            }),
+                shard,
+                idempotent: true,
+            });
         }
+        *g = *k;
+        let group = &mut groups[*k];
+        group.end += 1;
+        group.idempotent = group.idempotent && routing::is_idempotent(c);
     }
-    if let Some(first) = groups.first_mut() {
-        if !keyless.is_empty() {
-            first.idx.extend(keyless);
-            first.idx.sort_unstable();
+    // A cross-slot pipeline has keyed commands: there is a first group.
+    if keyless > 0 {
+        for g in group_of.iter_mut().filter(|g| **g == KEYLESS) {
+            *g = 0;
         }
+        groups[0].end += keyless;
+        groups[0].idempotent &= keyless_idempotent;
     }
-    Ok(Plan::Split(groups))
+    let mut at = 0;
+    for g in &mut groups {
+        let n = g.end;
+        g.start = at;
+        g.end = at;
+        at += n;
+    }
+    let mut order = vec![0; cmds.len()];
+    for (i, &g) in group_of.iter().enumerate() {
+        let group = &mut groups[g];
+        order[group.end] = i;
+        group.end += 1;
+    }
+    Ok(Plan::Split(Split {
+        map,
+        groups,
+        order,
+        group_of,
+    }))
 }
 
 /// True when running the share twice is the same as running it once.
@@ -121,9 +192,9 @@ impl Client {
     /// slot.
     pub(super) fn cluster_pipeline(&self, p: &Pipeline) -> Result<Vec<Value>> {
         let map = self.cluster().nodes.map();
-        let groups = match plan(p, &map)? {
+        let split = match plan(p, &map)? {
             Plan::One(slot) => return self.one_node_pipeline(p, slot),
-            Plan::Split(groups) => groups,
+            Plan::Split(split) => split,
         };
         let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
         let t0 = Instant::now();
@@ -131,22 +202,25 @@ impl Client {
         // time, no thread per node). A group that could not be checked out, or whose
         // attempt failed in a way the retry policy may repeat (or was redirected as a
         // whole), goes through the full per-group path below: redirects, retries, breaker.
-        let firsts = self.send_groups_together(p, &groups);
+        let firsts = self.send_groups_together(p, &split);
         let rest = self.rest_policy();
         let mut paused = false;
-        let mut results = Vec::with_capacity(groups.len());
-        for (g, first) in groups.iter().zip(firsts) {
+        let mut results = Vec::with_capacity(split.groups.len());
+        for (g, first) in firsts.into_iter().enumerate() {
             results.push(match first {
                 First::Done(r) => r,
-                First::Again(e) => self.share_again(p.share(&g.idx), g.slot, e, &rest, &mut paused),
+                First::Again(e) => {
+                    let slot = split.groups[g].slot;
+                    self.share_again(split.share(p, g), slot, e, &rest, &mut paused)
+                }
             });
         }
         let mut replies: Vec<Option<Value>> = vec![None; p.len()];
         let mut failure = None;
-        for (g, r) in groups.iter().zip(results) {
+        for (g, r) in results.into_iter().enumerate() {
             match r {
                 Ok(vals) => {
-                    for (&i, v) in g.idx.iter().zip(vals) {
+                    for (&i, v) in split.share(p, g).indexes().iter().zip(vals) {
                         replies[i] = Some(v);
                     }
                 }
@@ -189,14 +263,14 @@ impl Client {
     ) -> Option<Result<()>> {
         debug_assert!(!p.is_atomic());
         let map = self.cluster().nodes.map();
-        let groups = match plan(p, &map) {
+        let split = match plan(p, &map) {
             Err(e) => return Some(Err(e)),
             Ok(Plan::One(_)) => return None,
-            Ok(Plan::Split(groups)) => groups,
+            Ok(Plan::Split(split)) => split,
         };
         let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
         let t0 = Instant::now();
-        let r = self.split_in_place(p, &groups, build);
+        let r = self.split_in_place(p, &split, build);
         let name = CommandName::PIPELINE;
         self.observe_cluster(name, false, p.len(), (started, t0), 1, r.as_ref().err());
         Some(r)
@@ -301,21 +375,23 @@ impl Client {
     /// `Client` does (`PoolOptions::skip_check_when_resendable`): if the server closed it,
     /// the share fails on it and runs again through the per-group path, on checked
     /// connections. Other shares are checked.
-    fn check_out(&self, p: &Pipeline, groups: &[Group<'_>]) -> (Vec<Held>, Vec<Option<Error>>) {
+    fn check_out(&self, split: &Split<'_>) -> (Vec<Held>, Vec<Option<Error>>) {
         let topo = self.cluster();
         let retries = self.shared.retry.attempts > 1;
         let start = Instant::now();
+        let groups = &split.groups;
         let mut failed: Vec<Option<Error>> = (0..groups.len()).map(|_| None).collect();
         let mut held = Vec::with_capacity(groups.len());
         for (g, group) in groups.iter().enumerate() {
             let breaker = topo.breaker(group.addr);
             let checkout = breaker.acquire().and_then(|permit| {
-                let conn = topo.nodes.pool(group.addr, false).and_then(|pool| {
-                    let unchecked = retries
-                        && pool.trusts_resendable()
-                        && share_is_idempotent(p.share(&group.idx));
-                    pool.get_since(start, unchecked)
-                });
+                let conn = topo
+                    .nodes
+                    .primary_pool(split.map, group.shard)
+                    .and_then(|pool| {
+                        let unchecked = retries && pool.trusts_resendable() && group.idempotent;
+                        pool.get_since(start, unchecked)
+                    });
                 match conn {
                     Ok(conn) => Ok((permit, conn)),
                     Err(e) => {
@@ -343,9 +419,9 @@ impl Client {
     /// replies, with redirects inside followed, or an error the retry policy must not
     /// repeat), [`First::Again`] when the full per-group path must run (redirected as a
     /// whole, or a failure the policy may retry: not checked out, breaker open, ...).
-    fn send_groups_together(&self, p: &Pipeline, groups: &[Group<'_>]) -> Vec<First> {
-        let shares: Vec<Share<'_>> = groups.iter().map(|g| p.share(&g.idx)).collect();
-        let (held, failed) = self.check_out(p, groups);
+    fn send_groups_together(&self, p: &Pipeline, split: &Split<'_>) -> Vec<First> {
+        let shares = split.shares(p);
+        let (held, failed) = self.check_out(split);
         let mut out: Vec<Option<First>> = failed
             .into_iter()
             .zip(&shares)
@@ -387,11 +463,12 @@ impl Client {
     fn split_in_place(
         &self,
         p: &Pipeline,
-        groups: &[Group<'_>],
+        split: &Split<'_>,
         build: &mut BuildReplies<'_>,
     ) -> Result<()> {
-        let (held, failed) = self.check_out(p, groups);
-        let (r, share_failed) = self.read_in_place(p, groups, &held, failed, build);
+        let shares = split.shares(p);
+        let (held, failed) = self.check_out(split);
+        let (r, share_failed) = self.read_in_place(p, split, shares, &held, failed, build);
         for h in held {
             h.breaker.record(h.permit, share_failed[h.g]);
         }
@@ -400,15 +477,16 @@ impl Client {
 
     /// [`Client::split_in_place`] with a connection checked out per group (`held`; `failed`:
     /// why not, per group): the result, and per group whether its connection failed.
-    fn read_in_place(
+    fn read_in_place<'p>(
         &self,
-        p: &Pipeline,
-        groups: &[Group<'_>],
+        p: &'p Pipeline,
+        split: &'p Split<'p>,
+        shares: Vec<Share<'p>>,
         held: &[Held],
         failed: Vec<Option<Error>>,
         build: &mut BuildReplies<'_>,
     ) -> (Result<()>, Vec<bool>) {
-        let shares: Vec<Share<'_>> = groups.iter().map(|g| p.share(&g.idx)).collect();
+        let groups = &split.groups;
         let jobs: Vec<(&Connection, Share<'_>)> =
             held.iter().map(|h| (&*h.conn, shares[h.g])).collect();
         let (sent, sent_results) = SentShares::send(&jobs);
@@ -432,18 +510,12 @@ impl Client {
                 }
             };
         }
-        let mut group_of = vec![0; p.len()];
-        for (g, group) in groups.iter().enumerate() {
-            for &i in &group.idx {
-                group_of[i] = g;
-            }
-        }
         let mut run = InPlace {
             client: self,
             cmds: p.commands(),
             groups,
             shares,
-            group_of,
+            group_of: &split.group_of,
             sent,
             sources,
             failures,
@@ -583,7 +655,7 @@ struct InPlace<'c, 'p, 'a> {
     groups: &'p [Group<'p>],
     shares: Vec<Share<'p>>,
     /// Each command's group.
-    group_of: Vec<usize>,
+    group_of: &'p [usize],
     sent: SentShares<'a>,
     sources: Vec<Source>,
     /// Per group, why it failed as a whole.

@@ -8,7 +8,7 @@ mod addr_map;
 mod discovery;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,10 @@ pub(crate) struct Shard {
 pub(crate) struct SlotMap {
     owner: Vec<u16>,
     shards: Vec<Shard>,
+    /// Each shard's primary pool, filled on first use by [`Nodes::primary_pool`]: a
+    /// command routed by this map takes its pool without hashing the address. (The pool
+    /// `Nodes::pool` gives for that address: pools are never replaced.)
+    primary_pools: Vec<OnceLock<Pool>>,
 }
 
 const NO_OWNER: u16 = u16::MAX;
@@ -47,10 +51,21 @@ impl SlotMap {
                 owner[usize::from(s)] = shard as u16;
             }
         }
-        SlotMap { owner, shards }
+        let primary_pools = shards.iter().map(|_| OnceLock::new()).collect();
+        SlotMap {
+            owner,
+            shards,
+            primary_pools,
+        }
     }
 
     /// The shard serving `slot`, if any.
+    /// The index in [`SlotMap::shards`] of the shard that owns `slot`.
+    pub(crate) fn shard_index(&self, slot: u16) -> Option<usize> {
+        let i = usize::from(*self.owner.get(usize::from(slot))?);
+        (i < self.shards.len()).then_some(i)
+    }
+
     pub(crate) fn shard(&self, slot: u16) -> Option<&Shard> {
         let i = *self.owner.get(usize::from(slot))?;
         self.shards.get(usize::from(i))
@@ -195,6 +210,21 @@ impl Nodes {
 
     /// The connection settings of the node at `addr` (`host:port`): the first seed's,
     /// with the address replaced (`read_only`: send `READONLY` in the handshake).
+    /// The pool of the primary of `map.shards()[shard]` (`map`: a map of these nodes), from
+    /// the map's own cache after its first use.
+    pub(crate) fn primary_pool(&self, map: &SlotMap, shard: usize) -> Result<Pool> {
+        if let Some(pool) = map.primary_pools.get(shard).and_then(OnceLock::get) {
+            return Ok(pool.clone());
+        }
+        let Some(primary) = map.shards.get(shard) else {
+            return Err(Error::new(ErrorKind::Protocol, "cluster: no such shard"));
+        };
+        let pool = self.pool(&primary.primary, false)?;
+        // (Another thread may have set it first: the same pool.)
+        let _ = map.primary_pools[shard].set(pool.clone());
+        Ok(pool)
+    }
+
     pub(crate) fn node_config(&self, addr: &str, read_only: bool) -> Result<ConnectionConfig> {
         let Some((host, port)) = split_addr(addr) else {
             return Err(Error::new(

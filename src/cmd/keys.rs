@@ -127,8 +127,75 @@ fn scan_tag(cmd: &Cmd) -> Option<&[u8]> {
     (len > 0 && literal(&pattern[..open + 1 + len])).then_some(pattern)
 }
 
+/// Per row of the command table: whether the command's one key is its first argument,
+/// whatever the other arguments (`Fixed { first: 1, last: 1 }`, no subcommand rows): GET,
+/// SET, INCR, HGET, ... the commands routed most.
+const FIRST_ARG_KEY: [bool; spec::TABLE.len()] = first_arg_key();
+
+const fn first_arg_key() -> [bool; spec::TABLE.len()] {
+    let mut out = [false; spec::TABLE.len()];
+    let mut k = 0;
+    while k < out.len() {
+        let row = &spec::TABLE[k];
+        out[k] =
+            row.subcommands.is_empty() && matches!(row.keys, KeySpec::Fixed { first: 1, last: 1 });
+        k += 1;
+    }
+    out
+}
+
+/// The argument whose RESP header starts at `at` in a command's encoded arguments, and
+/// where the next header starts; `None` past the end. (The buffer is the command's own
+/// encoding, `$<len>\r\n<bytes>\r\n` back to back, so nothing is validated beyond
+/// staying in bounds.)
+#[inline(always)]
+fn encoded_arg(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let mut i = at + 1;
+    let mut len = 0usize;
+    while let Some(&d) = data.get(i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        len = len * 10 + usize::from(d - b'0');
+        i += 1;
+    }
+    let start = i + 2;
+    let end = start.checked_add(len)?;
+    Some((data.get(start..end)?, end + 2))
+}
+
+/// The slot of a command whose one key is its first argument (see [`FIRST_ARG_KEY`]),
+/// read straight from the command's encoded buffer: no iterator over the arguments, no
+/// key-spec match. `None` when the command is not of that kind, or keeps a large argument
+/// aside (the general path reads those).
+#[inline(always)]
+fn first_arg_slot(cmd: &Cmd) -> Option<SlotOf> {
+    // A command the table does not know takes its first argument as its only key too.
+    let first_arg_key = cmd.spec_index().map_or(true, |k| FIRST_ARG_KEY[k]);
+    if !first_arg_key || cmd.large.is_some() {
+        return None;
+    }
+    if cmd.argc < 2 {
+        return Some(SlotOf::Any);
+    }
+    let data = cmd.data.as_slice();
+    let (_name, next) = encoded_arg(data, 0)?;
+    let (key, _) = encoded_arg(data, next)?;
+    Some(SlotOf::of_key(key))
+}
+
 /// The slot every key of `cmd` hashes to.
+#[inline]
 pub(crate) fn slot_of(cmd: &Cmd) -> SlotOf {
+    match first_arg_slot(cmd) {
+        Some(s) => s,
+        None => slot_of_keys(cmd),
+    }
+}
+
+/// [`slot_of`] through the key spec: every key walked.
+#[inline(never)]
+fn slot_of_keys(cmd: &Cmd) -> SlotOf {
     if let Some(pattern) = scan_tag(cmd) {
         return SlotOf::of_key(pattern);
     }
@@ -217,6 +284,50 @@ mod tests {
             ["s"]
         );
         assert_eq!(k(cmd("SCRIPT").arg("LOAD").arg("x")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_first_argument_shortcut_agrees_with_the_key_walk() {
+        let big = vec![b'k'; crate::cmd::LARGE_ARG];
+        let cases = [
+            cmd("GET").arg("a"),
+            cmd("get").arg("{user:1}:x"),
+            cmd("GET"),
+            cmd("GET").arg(""),
+            cmd("SET").arg("k").arg("v").arg("EX").arg(1),
+            cmd("SET").arg("k".repeat(200)).arg("v".repeat(300)),
+            cmd("SET").arg(&big[..]).arg("v"),
+            cmd("SET").arg("k").arg(&big[..]),
+            cmd("HGET").arg("h").arg("f"),
+            cmd("MY.MODULECMD").arg("mk").arg("x"),
+            cmd("MGET").arg("{a}1").arg("{a}2"),
+            cmd("OBJECT").arg("ENCODING").arg("a"),
+            cmd("PING"),
+            Cmd::new(),
+            Cmd::new().arg("GET").arg("b"),
+        ];
+        for c in &cases {
+            let walked = slot_of_keys(c);
+            assert_eq!(
+                slot_of(c),
+                walked,
+                "{:?}",
+                c.name().escape_ascii().to_string()
+            );
+            if let Some(s) = first_arg_slot(c) {
+                assert_eq!(s, walked);
+            }
+        }
+        assert!(first_arg_slot(&cmd("GET").arg("a")).is_some());
+        assert!(first_arg_slot(&cmd("SET").arg(&big[..]).arg("v")).is_none());
+        assert!(first_arg_slot(&cmd("MGET").arg("a")).is_none());
+        assert!(first_arg_slot(&cmd("SCAN").arg(0)).is_none());
+        // Keys long enough for multi-digit length headers.
+        for n in [0, 1, 9, 10, 99, 100, 1000, 70_000] {
+            let key = "x".repeat(n);
+            let c = cmd("GET").arg(&key);
+            assert_eq!(slot_of(&c), SlotOf::Slot(key_slot(key.as_bytes())));
+        }
     }
 
     #[test]

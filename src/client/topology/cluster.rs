@@ -26,7 +26,7 @@ use crate::client::reader_sync::ReaderSync;
 use crate::client::retry::RetryPolicy;
 use crate::client::run::{attempt_loop, Tally};
 use crate::client::{Endpoint, Retry, Target};
-use crate::cluster::{AddrMap, Nodes, Refresher};
+use crate::cluster::{AddrMap, Nodes, Refresher, SlotMap};
 use crate::cmd::keys::SlotOf;
 use crate::cmd::Cmd;
 use crate::conn::Connection;
@@ -69,12 +69,57 @@ pub(crate) struct ClusterTopology {
 /// The node one attempt goes to.
 pub(crate) struct Hop<'t> {
     nodes: &'t Nodes,
-    pub(super) addr: String,
+    pub(super) addr: HopAddr,
     breaker: Arc<Breaker>,
     /// Over a `READONLY` connection (a replica read).
     pub(super) replica: bool,
     /// `ASKING` first.
     pub(super) asking: bool,
+}
+
+/// The address of a hop: a node of the slot map snapshot it was chosen from (the snapshot
+/// held, no copy of the address: routing a command allocates nothing), or the one a
+/// redirect named.
+pub(crate) enum HopAddr {
+    /// The primary (`None`) or a replica of `map.shards()[shard]`.
+    Map {
+        map: Arc<SlotMap>,
+        shard: usize,
+        replica: Option<usize>,
+    },
+    /// Named by a redirect.
+    Given(String),
+}
+
+impl HopAddr {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            HopAddr::Map {
+                map,
+                shard,
+                replica,
+            } => {
+                let shard = &map.shards()[*shard];
+                match replica {
+                    None => &shard.primary,
+                    Some(r) => &shard.replicas[*r],
+                }
+            }
+            HopAddr::Given(addr) => addr,
+        }
+    }
+}
+
+impl std::fmt::Debug for HopAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for HopAddr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Node for Hop<'_> {
@@ -83,9 +128,16 @@ impl Node for Hop<'_> {
     }
 
     fn checkout(&self, start: Instant, unchecked: bool) -> Result<PooledConnection> {
-        self.nodes
-            .pool(&self.addr, self.replica)?
-            .get_since(start, unchecked)
+        let pool = match &self.addr {
+            // A primary of the map: its pool from the map's cache (no address hashed).
+            HopAddr::Map {
+                map,
+                shard,
+                replica: None,
+            } => self.nodes.primary_pool(map, *shard)?,
+            _ => self.nodes.pool(self.addr.as_str(), self.replica)?,
+        };
+        pool.get_since(start, unchecked)
     }
 
     /// Every cluster checkout checks the socket: a dead connection there would cost a map
@@ -132,7 +184,13 @@ impl Topology for ClusterTopology {
         {
             if let Some((_, addr)) = e.redirect() {
                 let ask = e.kind() == ErrorKind::Server(ServerErrorKind::Ask);
-                return Ok(self.hop(addr, false, ask));
+                return Ok(Hop {
+                    nodes: &self.nodes,
+                    addr: HopAddr::Given(addr.to_owned()),
+                    breaker: self.breaker(addr),
+                    replica: false,
+                    asking: ask,
+                });
             }
         }
         self.first_hop(call.slot, call.reads)
@@ -262,55 +320,56 @@ impl ClusterTopology {
         x
     }
 
-    fn hop(&self, addr: &str, replica: bool, asking: bool) -> Hop<'_> {
-        Hop {
-            nodes: &self.nodes,
-            addr: addr.to_owned(),
-            breaker: self.breaker(addr),
-            replica,
-            asking,
-        }
-    }
-
     /// The node for a command of `slot` (`None`: keyless) from the slot map.
     fn first_hop(&self, slot: Option<u16>, read: Reads) -> Result<Hop<'_>> {
         let map = self.nodes.map();
         let shard = match slot {
-            Some(s) => map.shard(s).ok_or_else(|| no_owner(s))?,
-            None => map
-                .shards()
-                .first()
-                .ok_or_else(|| Error::from(ServerError::new("CLUSTERDOWN no primary known")))?,
+            Some(s) => map.shard_index(s).ok_or_else(|| no_owner(s))?,
+            None if map.shards().is_empty() => {
+                return Err(Error::from(ServerError::new(
+                    "CLUSTERDOWN no primary known",
+                )))
+            }
+            None => 0,
         };
-        let in_sync: Vec<String>;
-        let replicas =
+        let replicas = &map.shards()[shard].replicas;
+        // The replicas a read may go to, by index (all of them unless only those in sync).
+        let in_sync: Option<Vec<usize>> =
             if read == Reads::ReplicaInSync && self.replica_reads != ReplicaReads::PrimaryOnly {
-                in_sync = shard
-                    .replicas
-                    .iter()
-                    .filter(|r| self.replica_in_sync(r))
-                    .cloned()
-                    .collect();
-                &in_sync
+                Some(
+                    (0..replicas.len())
+                        .filter(|&r| self.replica_in_sync(&replicas[r]))
+                        .collect(),
+                )
             } else {
-                &shard.replicas
+                None
             };
+        let count = in_sync.as_ref().map_or(replicas.len(), Vec::len);
+        let nth = |k: usize| in_sync.as_ref().map_or(k, |v| v[k]);
         let read = read != Reads::Primary;
-        Ok(match (read, self.replica_reads) {
-            (true, ReplicaReads::PreferReplica) if !replicas.is_empty() => self.hop(
-                &replicas[self.nodes.next_turn() % replicas.len()],
-                true,
-                false,
-            ),
-            (true, ReplicaReads::RoundRobin) if !replicas.is_empty() => {
-                let turn = self.nodes.next_turn() % (replicas.len() + 1);
-                if turn == 0 {
-                    self.hop(&shard.primary, false, false)
-                } else {
-                    self.hop(&replicas[turn - 1], true, false)
+        let replica = match (read, self.replica_reads) {
+            (true, ReplicaReads::PreferReplica) if count > 0 => {
+                Some(nth(self.nodes.next_turn() % count))
+            }
+            (true, ReplicaReads::RoundRobin) if count > 0 => {
+                match self.nodes.next_turn() % (count + 1) {
+                    0 => None,
+                    turn => Some(nth(turn - 1)),
                 }
             }
-            _ => self.hop(&shard.primary, false, false),
+            _ => None,
+        };
+        let addr = HopAddr::Map {
+            map,
+            shard,
+            replica,
+        };
+        Ok(Hop {
+            nodes: &self.nodes,
+            breaker: self.breaker(addr.as_str()),
+            addr,
+            replica: replica.is_some(),
+            asking: false,
         })
     }
 
