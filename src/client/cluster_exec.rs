@@ -46,10 +46,10 @@ fn keyless_kind(c: &Cmd) -> Keyless {
     }
 }
 
-/// The fan-out rule of a keyless command, `None` for a command with keys or one that
-/// runs on one node.
-fn fan_out_kind(c: &Cmd) -> Option<Keyless> {
-    if slot_of(c) != SlotOf::Any {
+/// The fan-out rule of a command whose keys hash to `slot`: `None` for a command with keys
+/// or one that runs on one node.
+fn fan_out_kind(c: &Cmd, slot: SlotOf) -> Option<Keyless> {
+    if slot != SlotOf::Any {
         return None;
     }
     match keyless_kind(c) {
@@ -115,8 +115,18 @@ impl Client {
         c: &Cmd,
         f: impl FnMut(&Connection) -> Result<T>,
     ) -> Result<T> {
+        self.cluster_command_in(c, slot_of(c), f)
+    }
+
+    /// [`Client::cluster_command`] with the command's slot found already.
+    fn cluster_command_in<T>(
+        &self,
+        c: &Cmd,
+        slot: SlotOf,
+        f: impl FnMut(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let name = CommandName::of(c);
-        let slot = match slot_or_cross(slot_of(c)).and_then(|s| one_node_scan(c, s).map(|()| s)) {
+        let slot = match slot_or_cross(slot).and_then(|s| one_node_scan(c, s).map(|()| s)) {
             Ok(s) => s,
             Err(e) => {
                 let started = (!self.shared.observers.is_empty()).then(SystemTime::now);
@@ -134,10 +144,11 @@ impl Client {
 
     /// `exec` on a cluster: keyless fan-out commands run on every primary.
     pub(super) fn cluster_exec(&self, c: &Cmd) -> Result<Value> {
-        if let Some(kind) = fan_out_kind(c) {
+        let slot = slot_of(c);
+        if let Some(kind) = fan_out_kind(c, slot) {
             return self.fan_out(c, kind);
         }
-        self.cluster_command(c, |conn| conn.exec(c))
+        self.cluster_command_in(c, slot, |conn| conn.exec(c))
     }
 
     /// `exec_frame` on a cluster.
@@ -146,11 +157,12 @@ impl Client {
         c: &Cmd,
         read: &mut dyn FnMut(crate::resp::Frame<'_>) -> Result<()>,
     ) -> Result<()> {
-        if let Some(kind) = fan_out_kind(c) {
+        let slot = slot_of(c);
+        if let Some(kind) = fan_out_kind(c, slot) {
             let v = self.fan_out(c, kind)?;
             return crate::resp::with_value_frame(&v, read);
         }
-        self.cluster_command(c, |conn| conn.exec_frame(c, &mut *read))
+        self.cluster_command_in(c, slot, |conn| conn.exec_frame(c, &mut *read))
     }
 
     pub(super) fn primaries(&self) -> Vec<String> {
