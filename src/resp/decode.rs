@@ -371,6 +371,13 @@ impl Decoder {
                 return Ok(Some(start));
             }
         }
+        self.take_scanned()
+    }
+
+    /// [`Decoder::take_reply`] past its fast path: the general scan. Out of line, so that
+    /// the fast path stays small enough to inline into every `next_*` caller.
+    #[inline(never)]
+    fn take_scanned(&mut self) -> Result<Option<usize>> {
         self.compact();
         if let Some(detail) = &self.failed {
             let detail = format!("decoder failed earlier: {detail}");
