@@ -371,6 +371,13 @@ impl Decoder {
                 return Ok(Some(start));
             }
         }
+        self.take_scanned()
+    }
+
+    /// [`Decoder::take_reply`] past its fast path: the general scan. Out of line, so that
+    /// the fast path stays small enough to inline into every `next_*` caller.
+    #[inline(never)]
+    fn take_scanned(&mut self) -> Result<Option<usize>> {
         self.compact();
         if let Some(detail) = &self.failed {
             let detail = format!("decoder failed earlier: {detail}");
@@ -698,6 +705,68 @@ pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>> {
 )]
 mod tests {
     use super::*;
+
+    /// The scanner's fast lane (children of counted aggregates) stops at whatever breaks a
+    /// rule, so the general path reports it exactly as it would at the top level.
+    #[test]
+    fn fast_lane_leaves_rules_to_the_general_path() {
+        use crate::error::Limit;
+        let with = |f: fn(&mut Limits)| {
+            let mut l = Limits::default();
+            f(&mut l);
+            l
+        };
+        let limit_of = |wire: &[u8], l: Limits| {
+            let mut d = Decoder::with_limits(l);
+            d.feed(wire);
+            d.next_value().unwrap_err().limit()
+        };
+        let wire = b"*2\r\n:1\r\n$16\r\n0123456789abcdef\r\n";
+        assert_eq!(
+            limit_of(wire, with(|l| l.max_bulk_len = 15)),
+            Some(Limit::BulkLen)
+        );
+        assert_eq!(
+            limit_of(wire, with(|l| l.max_line_len = 1)),
+            Some(Limit::LineLen)
+        );
+        let mut d = Decoder::with_limits(with(|l| l.max_bulk_len = 16));
+        d.feed(wire);
+        assert!(d.next_value().unwrap().is_some());
+        let nested = b"*1\r\n%1\r\n$1\r\na\r\n*3\r\n:1\r\n:2\r\n:3\r\n";
+        assert_eq!(
+            limit_of(nested, with(|l| l.max_aggregate_len = 2)),
+            Some(Limit::AggregateLen)
+        );
+        assert_eq!(
+            limit_of(nested, with(|l| l.max_depth = 2)),
+            Some(Limit::Depth)
+        );
+        // Not canonical: a protocol error, not a limit.
+        for bad in [
+            &b"*2\r\n$01\r\na\r\n:1\r\n"[..],
+            b"*2\r\n:01\r\n:1\r\n",
+            b"*1\r\n$2\r\nab\r\r",
+        ] {
+            let mut d = Decoder::new();
+            d.feed(bad);
+            let e = d.next_value().unwrap_err();
+            assert_eq!(e.limit(), None, "{bad:?}: {e}");
+        }
+        // The same reply in one piece and byte by byte: the same tape.
+        let mut whole = Decoder::new();
+        whole.feed(nested);
+        let want = whole.next_value().unwrap().unwrap();
+        let mut split = Decoder::new();
+        let mut got = None;
+        for b in nested {
+            split.feed(&[*b]);
+            if let Some(v) = split.next_value().unwrap() {
+                got = Some(v);
+            }
+        }
+        assert_eq!(got, Some(want));
+    }
 
     /// A large bulk string's announced size is allocated at once up to 512 KiB past what
     /// arrived (no regrowth copies), and a hostile length reserves no more than twice what

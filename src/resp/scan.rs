@@ -156,6 +156,12 @@ struct Open {
 }
 
 impl Open {
+    /// An array, set or map with a length (the fast lane's kind, see [`lane`]).
+    #[inline(always)]
+    fn counted(&self) -> bool {
+        !self.streamed && matches!(self.kind, OpenKind::Seq | OpenKind::Map)
+    }
+
     /// An attribute whose pairs are all in, waiting for the value it describes.
     fn attr_value_phase(&self) -> bool {
         self.kind == OpenKind::Attr && !self.streamed && self.left == 1
@@ -290,6 +296,10 @@ impl Scan {
             return Ok(Some(len));
         }
         loop {
+            if self.fast_lane(buf, lim)? {
+                self.done = true;
+                return Ok(Some(self.at));
+            }
             let rest = buf.get(self.at..).unwrap_or_default();
             let completed = match self.item(rest, lim)? {
                 Item::Leaf(used) => {
@@ -326,6 +336,35 @@ impl Scan {
             if self.finish_child(buf, lim, completed)? {
                 self.done = true;
                 return Ok(Some(self.at));
+            }
+        }
+    }
+
+    /// The fast lane of [`Scan::scan`] (see [`lane`]), when the innermost open aggregate is
+    /// an array, set or map (counted, not streamed: what MGET, HGETALL and most RESP3
+    /// replies are made of). `Ok(true)` when the reply is complete; `Ok(false)` when the
+    /// general path must take the next item.
+    #[inline(always)]
+    fn fast_lane(&mut self, buf: &[u8], lim: &Limits) -> Result<bool> {
+        loop {
+            match self.open.last() {
+                Some(top) if top.counted() => {}
+                _ => return Ok(false),
+            }
+            let at = self.at;
+            let stop = lane(&mut self.tape, &mut self.open, &mut self.at, buf, lim);
+            if self.at != at {
+                // A partial line scanned by an earlier call was taken whole by the lane.
+                self.scanned = 0;
+            }
+            match stop {
+                Lane::Done => return Ok(true),
+                Lane::Stop => return Ok(false),
+                Lane::Closed(node) => {
+                    if self.finish_child(buf, lim, node)? {
+                        return Ok(true);
+                    }
+                }
             }
         }
     }
@@ -807,17 +846,8 @@ fn fast_leaf(buf: &[u8], lim: &Limits) -> Option<(Node, usize)> {
         }
         b':' => fast_int(buf, lim.max_line_len).map(|(n, len)| (Node::Int(n), len)),
         b'$' => {
-            let (n, digits) = fast_digits(buf.get(1..)?, lim.max_line_len)?;
-            let n = usize::try_from(n).ok()?;
-            if n > lim.max_bulk_len {
-                return None;
-            }
-            let start = digits.wrapping_add(3);
-            let end = start.checked_add(n)?;
-            let after = end.checked_add(2)?;
-            if buf.get(end..after)? != b"\r\n" {
-                return None;
-            }
+            let (n, start) = bulk_head(buf, lim)?;
+            let (end, after) = body_crlf(buf, start, n)?;
             Some((Node::Bulk(Span { start, end }), after))
         }
         _ => None,
@@ -865,6 +895,210 @@ fn simple_in_word(buf: &[u8], max_line: usize) -> Option<Option<(Node, usize)>> 
         Node::Simple(Span { start: 1, end }),
         end.wrapping_add(2),
     )))
+}
+
+/// Where [`lane`] stopped.
+enum Lane {
+    /// At an item it does not take (the general path takes it).
+    Stop,
+    /// The reply is complete.
+    Done,
+    /// It closed the aggregate at this tape index, whose parent is not counted (see
+    /// [`Open::counted`]): the general path counts it in.
+    Closed(usize),
+}
+
+/// The fast lane of [`Scan::scan`], entered when the innermost open aggregate is counted
+/// (an array, set or map with a length, see [`Open::counted`]): the common items inside
+/// such aggregates, in one tight loop, without the general item machinery.
+///
+/// It takes complete, well-formed bulk strings and integers, and headers of non-empty
+/// counted aggregates (which it opens, then fills the same way), closing every aggregate
+/// whose last child it took. Anything else (another type, an incomplete item, a number
+/// that is not canonical or breaks a [`Limits`] rule, an aggregate inside an uncounted
+/// one) stops it with nothing of that item consumed: the general path then takes it, and
+/// owns every rule and error message. So the lane never fails, and what it builds on the
+/// tape is exactly what the general path would.
+#[inline(never)]
+fn lane(
+    tape: &mut Vec<Node>,
+    open: &mut Vec<Open>,
+    at: &mut usize,
+    buf: &[u8],
+    lim: &Limits,
+) -> Lane {
+    // A local `Vec`, so that its length stays in a register.
+    let mut nodes = std::mem::take(tape);
+    let mut pos = *at;
+    // Lengths of one or two digits need no limit check under the usual limits.
+    let short_ok = lim.max_bulk_len >= 99 && lim.max_line_len >= 2;
+    let max_depth = lim.depth();
+    let stop = 'lane: loop {
+        let Some(top) = open.last_mut() else {
+            break Lane::Done;
+        };
+        // The leaves of `top`, with its counter in a register. (`count + left` is
+        // constant while an aggregate is counted.)
+        let mut left = top.left;
+        while left != 0 {
+            let Some(rest) = buf.get(pos..) else {
+                break;
+            };
+            let (node, used) = match rest.first() {
+                Some(b'$') => {
+                    let (n, head) = match short_bulk_head(rest) {
+                        Some(head) if short_ok => head,
+                        _ => match long_bulk_head(rest, lim) {
+                            Some(head) => head,
+                            None => break,
+                        },
+                    };
+                    let Some((end, used)) = body_crlf(rest, head, n) else {
+                        break;
+                    };
+                    // (all within `buf`: no overflow)
+                    let s = Span {
+                        start: pos.wrapping_add(head),
+                        end: pos.wrapping_add(end),
+                    };
+                    (Node::Bulk(s), used)
+                }
+                Some(b':') => {
+                    let Some((v, used)) = int_item(rest, lim) else {
+                        break;
+                    };
+                    (Node::Int(v), used)
+                }
+                _ => break,
+            };
+            nodes.push(node);
+            pos = pos.wrapping_add(used);
+            left = left.wrapping_sub(1);
+        }
+        top.count = top.count.saturating_add(top.left.wrapping_sub(left));
+        top.left = left;
+        if left == 0 {
+            // Close `top`, and every counted parent this completes.
+            loop {
+                let Some(o) = open.pop() else {
+                    break 'lane Lane::Done;
+                };
+                let end = nodes.len();
+                if let Some(node) = nodes.get_mut(o.node) {
+                    node.set_agg(Agg {
+                        children: o.count,
+                        end,
+                    });
+                }
+                match open.last_mut() {
+                    None => break 'lane Lane::Done,
+                    Some(parent) if parent.counted() => {
+                        parent.count = parent.count.saturating_add(1);
+                        parent.left = parent.left.saturating_sub(1);
+                        if parent.left != 0 {
+                            continue 'lane;
+                        }
+                    }
+                    Some(_) => break 'lane Lane::Closed(o.node),
+                }
+            }
+        }
+        // Not a leaf taken above: the header of a non-empty counted aggregate?
+        let Some(rest) = buf.get(pos..) else {
+            break Lane::Stop;
+        };
+        let Some(&t @ (b'*' | b'~' | b'%')) = rest.first() else {
+            break Lane::Stop;
+        };
+        let Some((n, digits)) = rest.get(1..).and_then(|r| fast_digits(r, lim.max_line_len)) else {
+            break Lane::Stop;
+        };
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n == 0 || n > lim.max_aggregate_len || open.len() >= max_depth {
+            break Lane::Stop;
+        }
+        let idx = nodes.len();
+        let shape = Agg {
+            children: 0,
+            end: idx.saturating_add(1),
+        };
+        let (node, kind, children) = match t {
+            b'*' => (Node::Array(shape), OpenKind::Seq, n),
+            b'~' => (Node::Set(shape), OpenKind::Seq, n),
+            _ => (Node::Map(shape), OpenKind::Map, n.saturating_mul(2)),
+        };
+        nodes.push(node);
+        open.push(Open {
+            kind,
+            node: idx,
+            left: children,
+            count: 0,
+            streamed: false,
+            total: 0,
+        });
+        pos = pos.wrapping_add(digits.wrapping_add(3));
+    };
+    *tape = nodes;
+    *at = pos;
+    stop
+}
+
+/// [`bulk_head`] out of line: the fast lane's loop keeps its registers for the usual case.
+#[inline(never)]
+fn long_bulk_head(rest: &[u8], lim: &Limits) -> Option<(usize, usize)> {
+    bulk_head(rest, lim)
+}
+
+/// [`fast_int`] out of line, for the fast lane (see [`long_bulk_head`]).
+#[inline(never)]
+fn int_item(rest: &[u8], lim: &Limits) -> Option<(i64, usize)> {
+    fast_int(rest, lim.max_line_len)
+}
+
+/// The length and header size of a complete, canonical `$<len>\r\n` header at `rest[0]`
+/// whose length is within [`Limits`]; `None` for anything else (the general path decides).
+#[inline(always)]
+fn bulk_head(rest: &[u8], lim: &Limits) -> Option<(usize, usize)> {
+    let (n, digits) = match short_bulk_head(rest) {
+        Some((n, head)) => (n, head.wrapping_sub(3)),
+        None => {
+            let (n, digits) = fast_digits(rest.get(1..)?, lim.max_line_len)?;
+            (usize::try_from(n).ok()?, digits)
+        }
+    };
+    if n > lim.max_bulk_len || digits > lim.max_line_len {
+        return None;
+    }
+    Some((n, digits.wrapping_add(3)))
+}
+
+/// The end of a body of `n` bytes after a `head`-byte header (its offset in `rest`) and
+/// the bytes the item takes with the CRLF after it; `None` when incomplete or not
+/// followed by CRLF (the general path decides).
+#[inline(always)]
+fn body_crlf(rest: &[u8], head: usize, n: usize) -> Option<(usize, usize)> {
+    let end = head.checked_add(n)?;
+    let after = end.checked_add(2)?;
+    (rest.get(end..after)? == b"\r\n").then_some((end, after))
+}
+
+/// The length and header size of a `$` header at `rest[0]` whose length has one or two
+/// digits (most values), read from one 4-byte word; `None` for anything else. Canonical
+/// (no leading zero); the caller checks it against [`Limits`].
+#[inline(always)]
+fn short_bulk_head(rest: &[u8]) -> Option<(usize, usize)> {
+    const CRLF: u32 = u16::from_le_bytes(*b"\r\n") as u32;
+    let word = u32::from_le_bytes(rest.get(1..5).and_then(|w| <[u8; 4]>::try_from(w).ok())?);
+    let d0 = (word & 0xff).wrapping_sub(u32::from(b'0'));
+    let d1 = ((word >> 8) & 0xff).wrapping_sub(u32::from(b'0'));
+    if word >> 16 == CRLF && d0.wrapping_sub(1) <= 8 && d1 <= 9 {
+        // (`d0` from 1: no leading zero)
+        return Some((d0.wrapping_mul(10).wrapping_add(d1) as usize, 5));
+    }
+    if (word >> 8) & 0xffff == CRLF && d0 <= 9 {
+        return Some((d0 as usize, 4));
+    }
+    None
 }
 
 /// Offsets of a body of `n` bytes after a `head`-byte header, for an item at `base`.
