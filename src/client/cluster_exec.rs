@@ -270,7 +270,7 @@ impl Client {
     /// commands: `SCAN` of one node, `INFO`, `CLUSTER INFO`.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when the client is not a cluster client; the node's errors.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the client is not a cluster client; the node's errors.
     pub fn exec_on_node(&self, addr: &str, c: &Cmd) -> Result<Value> {
         if self.shared.shape.cluster().is_none() {
             return Err(Error::config(
