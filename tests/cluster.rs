@@ -1341,6 +1341,87 @@ fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
     assert_eq!(client.metrics().retries_total(), before, "no retry");
 }
 
+/// A single command that may be resent (GET: idempotent, retries left) takes a recently
+/// returned connection without the socket check, as on a single server: two system calls
+/// per GET instead of five. When the node closed that connection meanwhile, the GET is
+/// resent on a checked connection (one retry counted) and the slot map is not refreshed: a
+/// connection closed while idle says nothing of the topology. A command that must not run
+/// twice (INCR) is checked first: applied once, no retry.
+#[test]
+fn single_commands_skip_the_socket_check_when_resendable_without_a_map_refresh() {
+    let c = cluster();
+    let name = key("single-unchecked").replace(':', "-");
+    let seeds: Vec<String> = c
+        .urls()
+        .iter()
+        .take(2)
+        .map(|u| format!("{u}?client_name={name}"))
+        .collect();
+    let client = Client::builder()
+        .cluster(seeds.iter().map(String::as_str))
+        // No periodic refresh during the test, no maintenance thread (it would notice the
+        // closed connection first), and a window no slow machine outlasts.
+        .cluster_refresh_interval(Duration::from_secs(3600))
+        .pool(
+            valkit::PoolOptions::new()
+                .max_size(1)
+                .max_idle_time(None)
+                .max_lifetime(None)
+                .skip_check_when_resendable(Duration::from_secs(30)),
+        )
+        .build()
+        .unwrap();
+    let k = key("single-unchecked:k");
+    client.set(&k, 7).unwrap();
+    let node = port_of(&client.cluster_node_for(k.as_bytes()).unwrap());
+    let kill_ours = || {
+        let admin = node_conn(node);
+        let list: String = admin.query(&cmd("CLIENT").arg("LIST")).unwrap();
+        let mut killed = 0;
+        for line in list.lines() {
+            if !line.split(' ').any(|f| f == format!("name={name}")) {
+                continue;
+            }
+            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+            let n: i64 = admin
+                .query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id))
+                .unwrap();
+            killed += n;
+        }
+        assert_eq!(killed, 1, "the client's one pooled connection on {node}");
+        // Let the FIN reach the client's socket, and the last refresh grow older than the
+        // client's minimum gap between refreshes (50 ms): a refresh asked for would run.
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for round in 0..2 {
+        let warm: Option<i64> = client.get(&k).unwrap();
+        assert_eq!(warm, Some(7));
+        kill_ours();
+        let (retries, refreshes) = (client.metrics().retries_total(), client.cluster_refreshes());
+        let v: Option<i64> = client.get(&k).unwrap();
+        assert_eq!(v, Some(7), "round {round}");
+        assert_eq!(
+            client.metrics().retries_total(),
+            retries + 1,
+            "round {round}: the GET went out unchecked on the closed connection, then again"
+        );
+        assert_eq!(
+            client.cluster_refreshes(),
+            refreshes,
+            "round {round}: a connection closed while idle is not a topology change"
+        );
+    }
+    kill_ours();
+    let retries = client.metrics().retries_total();
+    let n: i64 = client.incr(&k).unwrap();
+    assert_eq!(n, 8, "applied once");
+    assert_eq!(
+        client.metrics().retries_total(),
+        retries,
+        "checked: no retry"
+    );
+}
+
 #[test]
 fn scan_cluster_iter_walks_every_primary_batch_by_batch_with_the_options() {
     let client = client();

@@ -168,9 +168,15 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
         if attempts < policy.attempts && may_retry(policy, &retry, &e) {
             // Resends look at the socket: a dead connection costs one attempt at most.
             // (The backoff stays: resending at once changes how an outage is seen, see
-            // tests/availability.rs.)
+            // tests/availability.rs.) A connection taken unchecked that failed on the
+            // socket may just have been closed while idle: that says nothing of the node,
+            // so the topology is not told (no slot map refresh); if the node is really
+            // gone, the checked resend fails too, and that failure is told.
+            let stale = unchecked && matches!(e.kind(), ErrorKind::Io | ErrorKind::Broken);
             unchecked = false;
-            topo.before_next(Some(&node), &e, false, epoch);
+            if !stale {
+                topo.before_next(Some(&node), &e, false, epoch);
+            }
             delay = policy.backoff.delay(attempts, delay, rand::random::<f64>());
             on_retry(&e, delay);
             std::thread::sleep(delay);

@@ -187,6 +187,12 @@ impl Nodes {
         self.refreshes.load(Ordering::Relaxed)
     }
 
+    /// True when the nodes' pools may hand a resendable call's first attempt an unchecked
+    /// connection (`PoolOptions::skip_check_when_resendable` is not zero).
+    pub(crate) fn trusts_resendable(&self) -> bool {
+        !self.pool_options.skip_check_when_resendable.is_zero()
+    }
+
     /// A rotating counter for round-robin choices.
     pub(crate) fn next_turn(&self) -> usize {
         self.round_robin.fetch_add(1, Ordering::Relaxed)

@@ -140,10 +140,13 @@ impl Node for Hop<'_> {
         pool.get_since(start, unchecked)
     }
 
-    /// Every cluster checkout checks the socket: a dead connection there would cost a map
-    /// refresh and a backoff.
+    /// As on a single server: a resendable call's first attempt may take a recently
+    /// returned connection unchecked. If the node closed it meanwhile, the attempt loop
+    /// resends on a checked connection without refreshing the slot map (a stale connection
+    /// says nothing about the topology; a node that is really gone fails the checked
+    /// attempt, and that failure refreshes).
     fn trusts_resendable(&self) -> bool {
-        false
+        self.nodes.trusts_resendable()
     }
 
     fn endpoint(&self) -> Endpoint {

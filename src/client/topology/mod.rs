@@ -139,7 +139,8 @@ pub(crate) trait Topology {
 
     /// After a failed attempt that will be followed by another (`redirected`: at once, as a
     /// redirect; else after a backoff): the cluster refreshes its map here. `failed` is
-    /// `None` when no node could be chosen.
+    /// `None` when no node could be chosen. Not called after an unchecked connection failed
+    /// on its socket (closed while idle, not a sign the node is gone).
     #[inline]
     fn before_next(
         &self,
