@@ -56,6 +56,28 @@ impl State {
         self.connect_not_before.filter(|t| *t > now)
     }
 
+    /// A connect that began at `started` succeeded. It shows the server has room again
+    /// (the ramp of pauses starts again from its shortest step) only when it began after
+    /// the last refusal: a connect in flight together with refused ones was admitted
+    /// before the server filled up and says nothing of the room left. (Were the ramp reset
+    /// by such a connect, the threads the refusals' gate held would all find the gate open
+    /// once it lapsed, and connect at once: a second burst at a full server.)
+    pub(crate) fn note_connected(&mut self, started: Instant) {
+        self.open += 1;
+        self.consecutive_failures = 0;
+        if !matches!(self.last_busy, Some(refused) if started <= refused) {
+            self.busy_failures = 0;
+        }
+    }
+
+    /// The server turned a connect away as busy at `now`: no connect starts before the
+    /// next step of the ramp, pool-wide.
+    pub(crate) fn note_refused_busy(&mut self, now: Instant) {
+        self.busy_failures = self.busy_failures.saturating_add(1);
+        self.last_busy = Some(now);
+        self.connect_not_before = Some(now + busy_backoff(self.busy_failures));
+    }
+
     /// A connect is about to start: while the server reports itself busy, close the gate
     /// for the next interval so that the other threads wait instead of connecting too.
     pub(crate) fn pass_connect_gate(&mut self, now: Instant) {
@@ -103,7 +125,8 @@ impl Shared {
     /// Open a connection for a slot the caller already reserved (`connecting += 1`),
     /// finishing by `deadline` at the latest. Runs without the lock.
     pub(crate) fn connect(&self, deadline: Instant) -> Result<Connection> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let started = Instant::now();
+        let remaining = deadline.saturating_duration_since(started);
         let result = if remaining < self.config.connect_timeout {
             let mut cfg = self.config.clone();
             cfg.connect_timeout = remaining.max(Duration::from_millis(1));
@@ -117,11 +140,8 @@ impl Shared {
             Ok(conn) => {
                 // Counters move under the lock with the gauges, so a snapshot taken while
                 // nothing else happens always has created - closed == open.
-                st.open += 1;
-                st.consecutive_failures = 0;
-                // The ramp starts again from its shortest step; a gate a concurrent refusal
-                // set stays (see `last_busy`).
-                st.busy_failures = 0;
+                // A gate a concurrent refusal set stays (see `last_busy`).
+                st.note_connected(started);
                 Counters::bump(&self.counters.created);
                 drop(st);
                 log::debug!("pool {}: opened a connection", self.config.addr);
@@ -138,9 +158,7 @@ impl Shared {
                 // a reset): the server is up and refusing, so space attempts out pool-wide
                 // rather than let every waiting thread try on its own schedule.
                 if is_server_busy(&e) || (st.open > 0 && is_refused_while_up(&e)) {
-                    st.busy_failures = st.busy_failures.saturating_add(1);
-                    st.last_busy = Some(now);
-                    st.connect_not_before = Some(now + busy_backoff(st.busy_failures));
+                    st.note_refused_busy(now);
                 }
                 drop(st);
                 // The slot is free again: someone waiting may try.
@@ -393,5 +411,47 @@ impl Drop for Shared {
                 .closed
                 .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Regression: a connect admitted in the same burst as twelve refused ones used to reset
+    /// the ramp when it completed; once the refusals' gate lapsed (250 ms, as long as the
+    /// window `last_busy` keeps attempts one at a time) every waiting thread found the gate
+    /// open and connected at once, a second burst at a full server (tests/maxclients.rs saw
+    /// 33 connects in 1.5 s where the bound is 32).
+    #[test]
+    fn a_connect_in_flight_with_refusals_does_not_reset_the_ramp() {
+        let shared = Shared::new(ConnectionConfig::new("127.0.0.1", 1), PoolOptions::new());
+        let mut st = shared.state.lock();
+        let t0 = Instant::now();
+        for i in 1..=12 {
+            st.note_refused_busy(t0 + ms(i));
+        }
+        st.note_connected(t0);
+        let lapsed = t0 + ms(12) + BUSY_BACKOFF_CAP + ms(10);
+        assert!(st.connect_gate(lapsed).is_none(), "the gate lapsed");
+        st.pass_connect_gate(lapsed);
+        assert_eq!(
+            st.connect_gate(lapsed + ms(1)),
+            Some(lapsed + BUSY_BACKOFF_CAP),
+            "still refusing as far as anyone knows: the next attempt waits a full step"
+        );
+
+        // A connect that began after the last refusal and succeeded: room again, the ramp
+        // starts over (one attempt at a time for a while, 10 ms apart).
+        let later = lapsed + ms(5);
+        st.note_connected(later);
+        assert_eq!(st.busy_failures, 0);
+        let next = later + ms(300);
+        st.pass_connect_gate(next);
+        assert_eq!(st.connect_gate(next), None, "past the window: no gate");
     }
 }
