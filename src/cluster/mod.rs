@@ -7,6 +7,7 @@
 mod addr_map;
 mod discovery;
 
+use std::any::Any;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
@@ -38,6 +39,10 @@ pub(crate) struct SlotMap {
     /// command routed by this map takes its pool without hashing the address. (The pool
     /// `Nodes::pool` gives for that address: pools are never replaced.)
     primary_pools: Vec<OnceLock<Pool>>,
+    /// A value the layer above keeps per shard primary for the life of this map, filled on
+    /// first use by [`SlotMap::primary_local`] (the client's per-node breaker: found
+    /// without hashing the address on every command).
+    primary_locals: Vec<OnceLock<Arc<dyn Any + Send + Sync>>>,
 }
 
 const NO_OWNER: u16 = u16::MAX;
@@ -52,11 +57,37 @@ impl SlotMap {
             }
         }
         let primary_pools = shards.iter().map(|_| OnceLock::new()).collect();
+        let primary_locals = shards.iter().map(|_| OnceLock::new()).collect();
         SlotMap {
             owner,
             shards,
             primary_pools,
+            primary_locals,
         }
+    }
+
+    /// The value kept for the primary of `shard` (one type per map: the client's per-node
+    /// breaker), made by `make` on first use. The same value `make` returns for that
+    /// address is expected (a cache, not a new identity).
+    pub(crate) fn primary_local<T: Any + Send + Sync>(
+        &self,
+        shard: usize,
+        make: impl FnOnce() -> Arc<T>,
+    ) -> Arc<T> {
+        let Some(cell) = self.primary_locals.get(shard) else {
+            return make();
+        };
+        if let Some(kept) = cell.get() {
+            if let Ok(v) = Arc::clone(kept).downcast::<T>() {
+                return v;
+            }
+            // Another type kept here: not cached for this one.
+            return make();
+        }
+        let v = make();
+        // (Another thread may have set it first: the same value, by the contract above.)
+        let _ = cell.set(Arc::clone(&v) as Arc<dyn Any + Send + Sync>);
+        v
     }
 
     /// The shard serving `slot`, if any.
@@ -383,6 +414,34 @@ impl Drop for Refresher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn primary_local_is_made_once_per_shard_and_map() {
+        let shard = |p: &str| Shard {
+            primary: p.into(),
+            replicas: vec![],
+        };
+        let map = SlotMap::new(
+            vec![shard("a:1"), shard("b:2")],
+            &[(0, 99, 0), (100, 199, 1)],
+        );
+        let made = AtomicUsize::new(0);
+        let make = |v: u32| {
+            made.fetch_add(1, Ordering::Relaxed);
+            Arc::new(v)
+        };
+        let a = map.primary_local(0, || make(10));
+        let again = map.primary_local(0, || make(11));
+        assert!(Arc::ptr_eq(&a, &again), "kept, not made again");
+        assert_eq!(*map.primary_local(1, || make(20)), 20, "per shard");
+        assert_eq!(made.load(Ordering::Relaxed), 2);
+        // Another type, or a shard the map does not have: made each time, never wrong.
+        assert_eq!(*map.primary_local(0, || Arc::new("other")), "other");
+        assert_eq!(*map.primary_local(9, || make(90)), 90);
+        // A new map (a refresh) starts empty.
+        let fresh = SlotMap::new(vec![shard("a:1")], &[(0, 99, 0)]);
+        assert_eq!(*fresh.primary_local(0, || make(12)), 12);
+    }
 
     #[test]
     fn slot_map_lookup() {

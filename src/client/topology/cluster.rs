@@ -362,6 +362,11 @@ impl ClusterTopology {
             }
             _ => None,
         };
+        let breaker = match replica {
+            // A primary's breaker is kept in the map (no address hashed per command).
+            None => map.primary_local(shard, || self.breaker(&map.shards()[shard].primary)),
+            Some(r) => self.breaker(&replicas[r]),
+        };
         let addr = HopAddr::Map {
             map,
             shard,
@@ -369,7 +374,7 @@ impl ClusterTopology {
         };
         Ok(Hop {
             nodes: &self.nodes,
-            breaker: self.breaker(addr.as_str()),
+            breaker,
             addr,
             replica: replica.is_some(),
             asking: false,
