@@ -12,7 +12,7 @@ use super::options::PoolOptions;
 use super::stats::{Counters, PoolStats};
 use crate::cmd::cmd;
 use crate::config::{ConnectionConfig, Protocol};
-use crate::conn::{Connection, PeerState};
+use crate::conn::{Connection, PeerState, SessionState};
 use crate::error::{Error, Result};
 
 /// A connection resting in the pool.
@@ -163,6 +163,7 @@ impl Shared {
     /// the socket can vouch for it. Returns it, or discards it and returns `None`.
     /// `resendable`: the caller will resend the call on a checked connection if this one
     /// turns out dead (see `PoolOptions::skip_check_when_resendable`).
+    #[inline(always)]
     pub(crate) fn vet(&self, idle: Idle, now: Instant, resendable: bool) -> Option<Idle> {
         let window = if resendable {
             self.options
@@ -171,11 +172,34 @@ impl Shared {
         } else {
             self.options.skip_check_within
         };
+        // (One subtraction serves every comparison.)
+        let idle_for = now.saturating_duration_since(idle.since);
+        // The usual case, decided here: used moments ago, so no system call; what the
+        // connection itself knows (broken, unread bytes) is still checked.
+        if !past(idle.expires, now)
+            && idle_for < window.min(self.options.idle_check_after)
+            && matches!(
+                idle.conn.local_state(),
+                PeerState::Open | PeerState::Unknown
+            )
+        {
+            return Some(idle);
+        }
+        self.vet_further(idle, now, idle_for, window)
+    }
+
+    /// The rest of [`Shared::vet`] (`idle_for`: how long `idle` sat in the pool at `now`).
+    #[inline(never)]
+    fn vet_further(
+        &self,
+        idle: Idle,
+        now: Instant,
+        idle_for: Duration,
+        window: Duration,
+    ) -> Option<Idle> {
         let why: Option<String> = if past(idle.expires, now) {
             Some("past max_lifetime".into())
-        } else if now.saturating_duration_since(idle.since)
-            < window.min(self.options.idle_check_after)
-        {
+        } else if idle_for < window.min(self.options.idle_check_after) {
             // Used moments ago: no system call. What the connection itself knows (broken,
             // unread bytes) is still checked. (A PING asked for by `idle_check_after` is
             // never skipped.)
@@ -188,12 +212,7 @@ impl Shared {
             match idle.conn.peer_state() {
                 PeerState::Closed => Some("closed by the server".into()),
                 PeerState::DataPending => Some("unsolicited bytes arrived while idle".into()),
-                PeerState::Open
-                    if now.saturating_duration_since(idle.since)
-                        < self.options.idle_check_after =>
-                {
-                    None
-                }
+                PeerState::Open if idle_for < self.options.idle_check_after => None,
                 PeerState::Open | PeerState::Unknown => {
                     Counters::bump(&self.counters.health_checks);
                     // Bounded like a new connection would be, not by the read timeout.
@@ -217,10 +236,31 @@ impl Shared {
     /// Take a connection back from its user: reset a changed session, drop a broken or
     /// expired one, keep the rest for the next checkout.
     /// Returns the clock reading it took (for a caller that needs "now" next).
+    #[inline(always)]
     pub(crate) fn put_back(&self, conn: Box<Connection>, expires: Option<Instant>) -> Instant {
         // Pushes nobody asked for are dropped here: the next user must not see them.
         let (broken, session) = conn.returned();
         let now = Instant::now();
+        if !broken && session.is_clean() && !past(expires, now) {
+            // The usual case: healthy, as the handshake left it, not too old.
+            self.put_idle_at(conn, expires, now);
+        } else {
+            self.put_back_changed(conn, expires, now, broken, session);
+        }
+        now
+    }
+
+    /// `put_back` of a connection that is broken, has a changed session, or is past
+    /// `max_lifetime` (at `now`).
+    #[cold]
+    fn put_back_changed(
+        &self,
+        conn: Box<Connection>,
+        expires: Option<Instant>,
+        now: Instant,
+        broken: bool,
+        session: SessionState,
+    ) {
         let why: Option<String> = if broken {
             Some("broken".into())
         } else if !session.is_clean() {
@@ -245,12 +285,10 @@ impl Shared {
         } else {
             None
         };
-        if let Some(why) = why {
-            self.discard(conn, &why);
-            return now;
+        match why {
+            Some(why) => self.discard(conn, &why),
+            None => self.put_idle_at(conn, expires, now),
         }
-        self.put_idle_at(conn, expires, now);
-        now
     }
 
     pub(crate) fn put_idle(&self, conn: Box<Connection>, expires: Option<Instant>) {
@@ -258,6 +296,7 @@ impl Shared {
     }
 
     /// Keep `conn` for the next checkout, idle since `since`.
+    #[inline(always)]
     fn put_idle_at(&self, conn: Box<Connection>, expires: Option<Instant>, since: Instant) {
         let idle = Idle {
             conn,
