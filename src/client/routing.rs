@@ -27,7 +27,7 @@ impl<'a> CommandName<'a> {
     pub(crate) const MULTI: CommandName<'static> = CommandName::Known(spec::index_of("MULTI"));
 
     /// The name of `cmd`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of(cmd: &'a Cmd) -> CommandName<'a> {
         match cmd.spec_index() {
             Some(k) => CommandName::Known(k),

@@ -150,11 +150,12 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
                 node.breaker().record(permit, failed);
             }
             match r {
-                Ok(v) => {
-                    last = Some(node);
-                    break 'call Ok(v);
-                }
                 Err(e) => e,
+                // (Passed on as it is: not taken apart and rebuilt.)
+                ok => {
+                    last = Some(node);
+                    break 'call ok;
+                }
             }
         };
         if P::FOLLOWS_REDIRECTS && redirects < MAX_REDIRECTS && e.redirect().is_some() {

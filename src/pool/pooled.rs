@@ -109,10 +109,12 @@ impl std::fmt::Debug for PooledConnection {
 }
 
 impl Drop for PooledConnection {
+    // Small enough to inline, so that after `release` (which takes the connection) the
+    // check folds away.
     #[inline]
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let _ = self.shared.put_back(conn, self.expires);
+            self.shared.put_back_dropped(conn, self.expires);
         }
     }
 }

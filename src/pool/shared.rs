@@ -250,6 +250,12 @@ impl Shared {
         now
     }
 
+    /// [`Shared::put_back`] for a connection dropped by its user (no clock reading wanted).
+    #[inline(never)]
+    pub(crate) fn put_back_dropped(&self, conn: Box<Connection>, expires: Option<Instant>) {
+        let _ = self.put_back(conn, expires);
+    }
+
     /// `put_back` of a connection that is broken, has a changed session, or is past
     /// `max_lifetime` (at `now`).
     #[cold]
