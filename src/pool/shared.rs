@@ -73,6 +73,13 @@ impl State {
 pub(crate) struct Shared {
     pub config: ConnectionConfig,
     pub options: PoolOptions,
+    /// How long a returned connection is handed out on what it knows itself (no system
+    /// call): `skip_check_within`, at most `idle_check_after`; and the same for a
+    /// resendable checkout (the longer of `skip_check_within` and
+    /// `skip_check_when_resendable`, at most `idle_check_after`). Found once, from the
+    /// options, which never change.
+    trust_within: Duration,
+    trust_within_resendable: Duration,
     pub state: Mutex<State>,
     /// Signalled when a connection is returned or a slot is freed.
     pub available: Condvar,
@@ -81,9 +88,16 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: ConnectionConfig, options: PoolOptions) -> Shared {
+        let trust_within = options.skip_check_within.min(options.idle_check_after);
+        let trust_within_resendable = options
+            .skip_check_within
+            .max(options.skip_check_when_resendable)
+            .min(options.idle_check_after);
         Shared {
             config,
             options,
+            trust_within,
+            trust_within_resendable,
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -166,18 +180,16 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn vet(&self, idle: Idle, now: Instant, resendable: bool) -> Option<Idle> {
         let window = if resendable {
-            self.options
-                .skip_check_within
-                .max(self.options.skip_check_when_resendable)
+            self.trust_within_resendable
         } else {
-            self.options.skip_check_within
+            self.trust_within
         };
         // (One subtraction serves every comparison.)
         let idle_for = now.saturating_duration_since(idle.since);
         // The usual case, decided here: used moments ago, so no system call; what the
         // connection itself knows (broken, unread bytes) is still checked.
         if !past(idle.expires, now)
-            && idle_for < window.min(self.options.idle_check_after)
+            && idle_for < window
             && matches!(
                 idle.conn.local_state(),
                 PeerState::Open | PeerState::Unknown
@@ -188,7 +200,8 @@ impl Shared {
         self.vet_further(idle, now, idle_for, window)
     }
 
-    /// The rest of [`Shared::vet`] (`idle_for`: how long `idle` sat in the pool at `now`).
+    /// The rest of [`Shared::vet`] (`idle_for`: how long `idle` sat in the pool at `now`;
+    /// `window`: how long it is trusted without a system call).
     #[inline(never)]
     fn vet_further(
         &self,
@@ -199,7 +212,7 @@ impl Shared {
     ) -> Option<Idle> {
         let why: Option<String> = if past(idle.expires, now) {
             Some("past max_lifetime".into())
-        } else if idle_for < window.min(self.options.idle_check_after) {
+        } else if idle_for < window {
             // Used moments ago: no system call. What the connection itself knows (broken,
             // unread bytes) is still checked. (A PING asked for by `idle_check_after` is
             // never skipped.)
