@@ -184,12 +184,14 @@ impl Shared {
         } else {
             self.trust_within
         };
-        // (One subtraction serves every comparison.)
-        let idle_for = now.saturating_duration_since(idle.since);
         // The usual case, decided here: used moments ago, so no system call; what the
-        // connection itself knows (broken, unread bytes) is still checked.
+        // connection itself knows (broken, unread bytes) is still checked. ("Idle for
+        // less than `window`" as `now < since + window`: an addition is cheaper than the
+        // subtraction of two instants. A window too large to add falls through to
+        // `vet_further`, which subtracts.)
         if !past(idle.expires, now)
-            && idle_for < window
+            && !window.is_zero()
+            && idle.since.checked_add(window).is_some_and(|t| now < t)
             && matches!(
                 idle.conn.local_state(),
                 PeerState::Open | PeerState::Unknown
@@ -197,19 +199,15 @@ impl Shared {
         {
             return Some(idle);
         }
-        self.vet_further(idle, now, idle_for, window)
+        self.vet_further(idle, now, window)
     }
 
-    /// The rest of [`Shared::vet`] (`idle_for`: how long `idle` sat in the pool at `now`;
-    /// `window`: how long it is trusted without a system call).
+    /// The rest of [`Shared::vet`] (`window`: how long `idle` is trusted without a system
+    /// call).
     #[inline(never)]
-    fn vet_further(
-        &self,
-        idle: Idle,
-        now: Instant,
-        idle_for: Duration,
-        window: Duration,
-    ) -> Option<Idle> {
+    fn vet_further(&self, idle: Idle, now: Instant, window: Duration) -> Option<Idle> {
+        // (One subtraction serves both comparisons below.)
+        let idle_for = now.saturating_duration_since(idle.since);
         let why: Option<String> = if past(idle.expires, now) {
             Some("past max_lifetime".into())
         } else if idle_for < window {
