@@ -55,6 +55,7 @@ struct Histogram {
 }
 
 impl Histogram {
+    #[inline]
     fn observe(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         if let Some(i) = LATENCY_BUCKETS_NANOS.iter().position(|&b| nanos <= b) {
@@ -171,6 +172,7 @@ impl Observer for Metrics {
 impl Metrics {
     /// Count one command (or batch) the client ran: what the [`Observer`] impl does, with
     /// the name already found (the client's path: no allocation, no lock for a known name).
+    #[inline(always)]
     pub(crate) fn record(
         &self,
         name: CommandName<'_>,
@@ -191,7 +193,7 @@ impl Metrics {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
-    #[inline]
+    #[inline(always)]
     fn count_known(&self, k: usize, endpoint: Endpoint, ok: bool) {
         self.known[k][endpoint_index(endpoint)][usize::from(ok)].fetch_add(1, Ordering::Relaxed);
     }
@@ -207,12 +209,17 @@ impl Metrics {
         slots[endpoint_index(endpoint)][usize::from(ok)] += 1;
     }
 
-    #[inline]
+    #[inline(always)]
     fn count_outcome(&self, endpoint: Endpoint, error: Option<&Error>, duration: Duration) {
         if let Some(err) = error {
-            *self.errors.lock().entry(error_label(err)).or_insert(0) += 1;
+            self.count_error(err);
         }
         self.latency[endpoint_index(endpoint)].observe(duration);
+    }
+
+    #[cold]
+    fn count_error(&self, err: &Error) {
+        *self.errors.lock().entry(error_label(err)).or_insert(0) += 1;
     }
 
     /// (command, endpoint, ok) -> count, known and other names together, sorted.

@@ -27,7 +27,7 @@ impl<'a> CommandName<'a> {
     pub(crate) const MULTI: CommandName<'static> = CommandName::Known(spec::index_of("MULTI"));
 
     /// The name of `cmd`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of(cmd: &'a Cmd) -> CommandName<'a> {
         match cmd.spec_index() {
             Some(k) => CommandName::Known(k),
@@ -47,6 +47,7 @@ impl<'a> CommandName<'a> {
         }
     }
 
+    #[inline]
     fn access(self) -> Option<Access> {
         match self {
             CommandName::Known(k) => Some(TABLE[k].access),
@@ -61,23 +62,27 @@ impl<'a> CommandName<'a> {
     }
 
     /// True when running `cmd` (named `self`) twice is the same as running it once.
+    #[inline(always)]
     pub(crate) fn is_idempotent(self, cmd: &Cmd) -> bool {
         if let Some(hint) = cmd.idempotent_hint() {
             return hint;
         }
         match self.access() {
             Some(Access::ReadOnly | Access::IdempotentWrite) => true,
-            // (A command with no argument from `from` on is not looked at: `SET k v`.)
-            Some(Access::IdempotentUnless { from, words }) => {
-                cmd.len() <= from
-                    || !cmd
-                        .args()
-                        .skip(from)
-                        .any(|a| words.iter().any(|w| a.eq_ignore_ascii_case(w.as_bytes())))
-            }
+            Some(Access::IdempotentUnless { from, words }) => idempotent_unless(cmd, from, words),
             Some(Access::Write) | None => false,
         }
     }
+}
+
+/// True when none of `words` (ASCII case-insensitive) appears in `cmd` from argument
+/// `from` on. (A command with no argument from `from` on is not looked at: `SET k v`.)
+fn idempotent_unless(cmd: &Cmd, from: usize, words: &[&str]) -> bool {
+    cmd.len() <= from
+        || !cmd
+            .args()
+            .skip(from)
+            .any(|a| words.iter().any(|w| a.eq_ignore_ascii_case(w.as_bytes())))
 }
 
 /// True when `cmd` never writes, so it may go to a replica.

@@ -71,7 +71,7 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
     // The previous attempt: its node (`None`: none could be chosen), its error, and
     // whether it is followed as a redirect.
     let mut previous: Option<(Option<P::Node<'t>>, Error, bool)> = None;
-    let result = 'call: loop {
+    let result = loop {
         let epoch = topo.epoch();
         let chosen = topo.choose(
             call,
@@ -150,11 +150,18 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
                 node.breaker().record(permit, failed);
             }
             match r {
-                Ok(v) => {
-                    last = Some(node);
-                    break 'call Ok(v);
-                }
                 Err(e) => e,
+                // Done: what follows the loop, for a success, and the result returned as
+                // it is (not taken apart, rebuilt and moved through the loop's value).
+                ok => {
+                    if let Some(permit) = call_permit {
+                        node.breaker().record(permit, false);
+                    }
+                    tally.attempts = attempts;
+                    tally.endpoint = node.endpoint();
+                    tally.returned = returned;
+                    return ok;
+                }
             }
         };
         if P::FOLLOWS_REDIRECTS && redirects < MAX_REDIRECTS && e.redirect().is_some() {
@@ -186,6 +193,7 @@ pub(crate) fn attempt_loop<'t, P: Topology, T>(
         last = Some(node);
         break Err(e);
     };
+    // (Only failures leave the loop: a success returns from inside it.)
     if let (Some(permit), Some(node)) = (call_permit, &last) {
         let failed = result.as_ref().err().is_some_and(breaker_failure::<P>);
         node.breaker().record(permit, failed);

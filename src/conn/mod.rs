@@ -282,9 +282,12 @@ impl Connection {
     /// What a pool checks when the connection comes back, under one lock: whether it is
     /// broken, and its session; pushes nobody took are dropped (the next user must not see
     /// them).
+    #[inline]
     pub(crate) fn returned(&self) -> (bool, SessionState) {
         let mut inner = self.inner.lock();
-        inner.pushes.clear();
+        if !inner.pushes.is_empty() {
+            inner.pushes.clear();
+        }
         (inner.broken.is_some(), inner.session)
     }
 

@@ -238,6 +238,30 @@ impl Pool {
         resendable: bool,
     ) -> Result<PooledConnection> {
         let shared = &self.handle.shared;
+        let mut st = shared.state.lock();
+        // The usual case: an idle connection passes its check. The clock read at the
+        // start serves the look, and no deadline is needed.
+        if let Some(idle) = st.idle.pop() {
+            drop(st);
+            if let Some(idle) = shared.vet(idle, start, resendable) {
+                return Ok(self.hand_out(idle.conn, idle.expires, start, false));
+            }
+            st = shared.state.lock();
+        }
+        self.checkout_slow(st, timeout, start, resendable)
+    }
+
+    /// The rest of a checkout: try the other idle connections, connect, or wait, until
+    /// the deadline. `st` is the pool's locked state.
+    #[cold]
+    fn checkout_slow<'p>(
+        &'p self,
+        mut st: parking_lot::MutexGuard<'p, shared::State>,
+        timeout: Duration,
+        start: Instant,
+        resendable: bool,
+    ) -> Result<PooledConnection> {
+        let shared = &self.handle.shared;
         // A timeout too large to add means "a very long time", not an overflow panic.
         let deadline = start
             .checked_add(timeout)
@@ -245,18 +269,10 @@ impl Pool {
         let mut waited = false;
         let mut own_error = None;
         let mut backoff = Duration::from_millis(5);
-        let mut start_unused = Some(start);
-        let mut st = shared.state.lock();
         loop {
             if let Some(idle) = st.idle.pop() {
                 drop(st);
-                // The clock read at the start serves the first look, unless this
-                // checkout waited.
-                let now = match start_unused.take() {
-                    Some(t) if !waited => t,
-                    _ => Instant::now(),
-                };
-                if let Some(idle) = shared.vet(idle, now, resendable) {
+                if let Some(idle) = shared.vet(idle, Instant::now(), resendable) {
                     return Ok(self.hand_out(idle.conn, idle.expires, start, waited));
                 }
                 st = shared.state.lock();

@@ -51,6 +51,7 @@ impl PooledConnection {
 
     /// Give the connection back now (as dropping does) and return the clock reading the
     /// pool took while doing so: the client's command path uses it as its end time.
+    #[inline(always)]
     pub(crate) fn release(mut self) -> Instant {
         match self.conn.take() {
             Some(conn) => self.shared.put_back(conn, self.expires),
@@ -108,9 +109,12 @@ impl std::fmt::Debug for PooledConnection {
 }
 
 impl Drop for PooledConnection {
+    // Small enough to inline, so that after `release` (which takes the connection) the
+    // check folds away.
+    #[inline]
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let _ = self.shared.put_back(conn, self.expires);
+            self.shared.put_back_dropped(conn, self.expires);
         }
     }
 }

@@ -12,7 +12,7 @@ use super::options::PoolOptions;
 use super::stats::{Counters, PoolStats};
 use crate::cmd::cmd;
 use crate::config::{ConnectionConfig, Protocol};
-use crate::conn::{Connection, PeerState};
+use crate::conn::{Connection, PeerState, SessionState};
 use crate::error::{Error, Result};
 
 /// A connection resting in the pool.
@@ -95,6 +95,13 @@ impl State {
 pub(crate) struct Shared {
     pub config: ConnectionConfig,
     pub options: PoolOptions,
+    /// How long a returned connection is handed out on what it knows itself (no system
+    /// call): `skip_check_within`, at most `idle_check_after`; and the same for a
+    /// resendable checkout (the longer of `skip_check_within` and
+    /// `skip_check_when_resendable`, at most `idle_check_after`). Found once, from the
+    /// options, which never change.
+    trust_within: Duration,
+    trust_within_resendable: Duration,
     pub state: Mutex<State>,
     /// Signalled when a connection is returned or a slot is freed.
     pub available: Condvar,
@@ -103,9 +110,16 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: ConnectionConfig, options: PoolOptions) -> Shared {
+        let trust_within = options.skip_check_within.min(options.idle_check_after);
+        let trust_within_resendable = options
+            .skip_check_within
+            .max(options.skip_check_when_resendable)
+            .min(options.idle_check_after);
         Shared {
             config,
             options,
+            trust_within,
+            trust_within_resendable,
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -181,19 +195,40 @@ impl Shared {
     /// the socket can vouch for it. Returns it, or discards it and returns `None`.
     /// `resendable`: the caller will resend the call on a checked connection if this one
     /// turns out dead (see `PoolOptions::skip_check_when_resendable`).
+    #[inline(always)]
     pub(crate) fn vet(&self, idle: Idle, now: Instant, resendable: bool) -> Option<Idle> {
         let window = if resendable {
-            self.options
-                .skip_check_within
-                .max(self.options.skip_check_when_resendable)
+            self.trust_within_resendable
         } else {
-            self.options.skip_check_within
+            self.trust_within
         };
+        // The usual case, decided here: used moments ago, so no system call; what the
+        // connection itself knows (broken, unread bytes) is still checked. ("Idle for
+        // less than `window`" as `now < since + window`: an addition is cheaper than the
+        // subtraction of two instants. A window too large to add falls through to
+        // `vet_further`, which subtracts.)
+        if !past(idle.expires, now)
+            && !window.is_zero()
+            && idle.since.checked_add(window).is_some_and(|t| now < t)
+            && matches!(
+                idle.conn.local_state(),
+                PeerState::Open | PeerState::Unknown
+            )
+        {
+            return Some(idle);
+        }
+        self.vet_further(idle, now, window)
+    }
+
+    /// The rest of [`Shared::vet`] (`window`: how long `idle` is trusted without a system
+    /// call).
+    #[inline(never)]
+    fn vet_further(&self, idle: Idle, now: Instant, window: Duration) -> Option<Idle> {
+        // (One subtraction serves both comparisons below.)
+        let idle_for = now.saturating_duration_since(idle.since);
         let why: Option<String> = if past(idle.expires, now) {
             Some("past max_lifetime".into())
-        } else if now.saturating_duration_since(idle.since)
-            < window.min(self.options.idle_check_after)
-        {
+        } else if idle_for < window {
             // Used moments ago: no system call. What the connection itself knows (broken,
             // unread bytes) is still checked. (A PING asked for by `idle_check_after` is
             // never skipped.)
@@ -206,12 +241,7 @@ impl Shared {
             match idle.conn.peer_state() {
                 PeerState::Closed => Some("closed by the server".into()),
                 PeerState::DataPending => Some("unsolicited bytes arrived while idle".into()),
-                PeerState::Open
-                    if now.saturating_duration_since(idle.since)
-                        < self.options.idle_check_after =>
-                {
-                    None
-                }
+                PeerState::Open if idle_for < self.options.idle_check_after => None,
                 PeerState::Open | PeerState::Unknown => {
                     Counters::bump(&self.counters.health_checks);
                     // Bounded like a new connection would be, not by the read timeout.
@@ -235,10 +265,37 @@ impl Shared {
     /// Take a connection back from its user: reset a changed session, drop a broken or
     /// expired one, keep the rest for the next checkout.
     /// Returns the clock reading it took (for a caller that needs "now" next).
+    #[inline(always)]
     pub(crate) fn put_back(&self, conn: Box<Connection>, expires: Option<Instant>) -> Instant {
         // Pushes nobody asked for are dropped here: the next user must not see them.
         let (broken, session) = conn.returned();
         let now = Instant::now();
+        if !broken && session.is_clean() && !past(expires, now) {
+            // The usual case: healthy, as the handshake left it, not too old.
+            self.put_idle_at(conn, expires, now);
+        } else {
+            self.put_back_changed(conn, expires, now, broken, session);
+        }
+        now
+    }
+
+    /// [`Shared::put_back`] for a connection dropped by its user (no clock reading wanted).
+    #[inline(never)]
+    pub(crate) fn put_back_dropped(&self, conn: Box<Connection>, expires: Option<Instant>) {
+        let _ = self.put_back(conn, expires);
+    }
+
+    /// `put_back` of a connection that is broken, has a changed session, or is past
+    /// `max_lifetime` (at `now`).
+    #[cold]
+    fn put_back_changed(
+        &self,
+        conn: Box<Connection>,
+        expires: Option<Instant>,
+        now: Instant,
+        broken: bool,
+        session: SessionState,
+    ) {
         let why: Option<String> = if broken {
             Some("broken".into())
         } else if !session.is_clean() {
@@ -263,12 +320,10 @@ impl Shared {
         } else {
             None
         };
-        if let Some(why) = why {
-            self.discard(conn, &why);
-            return now;
+        match why {
+            Some(why) => self.discard(conn, &why),
+            None => self.put_idle_at(conn, expires, now),
         }
-        self.put_idle_at(conn, expires, now);
-        now
     }
 
     pub(crate) fn put_idle(&self, conn: Box<Connection>, expires: Option<Instant>) {
@@ -276,6 +331,7 @@ impl Shared {
     }
 
     /// Keep `conn` for the next checkout, idle since `since`.
+    #[inline(always)]
     fn put_idle_at(&self, conn: Box<Connection>, expires: Option<Instant>, since: Instant) {
         let idle = Idle {
             conn,
