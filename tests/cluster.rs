@@ -894,6 +894,34 @@ impl Execute for ValuesOnly<'_> {
     }
 }
 
+/// Two of the cluster's seed URLs, naming their connections `name` (`CLIENT LIST`).
+fn named_seeds(name: &str) -> Vec<String> {
+    cluster()
+        .urls()
+        .iter()
+        .take(2)
+        .map(|u| format!("{u}?client_name={name}"))
+        .collect()
+}
+
+/// Close the connections named `name` on the node at `port` (and only those); how many.
+fn kill_named_clients(port: u16, name: &str) -> i64 {
+    let admin = node_conn(port);
+    let list: String = admin.query(&cmd("CLIENT").arg("LIST")).unwrap();
+    let mut killed = 0;
+    for line in list.lines() {
+        if !line.split(' ').any(|f| f == format!("name={name}")) {
+            continue;
+        }
+        let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
+        let n: i64 = admin
+            .query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id))
+            .unwrap();
+        killed += n;
+    }
+    killed
+}
+
 /// Keys `{prefix}{i}` for `i` in `0..n`, checked to span every primary.
 fn spread_keys(client: &Client, prefix: &str, n: usize) -> Vec<String> {
     let keys: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
@@ -1255,14 +1283,8 @@ fn a_split_pipeline_failing_mid_share_fails_whole_and_leaves_connections_in_step
 /// is checked first, so it goes out on a live connection and is applied once.
 #[test]
 fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
-    let c = cluster();
     let name = key("split-unchecked").replace(':', "-");
-    let seeds: Vec<String> = c
-        .urls()
-        .iter()
-        .take(2)
-        .map(|u| format!("{u}?client_name={name}"))
-        .collect();
+    let seeds = named_seeds(&name);
     let client = Client::builder()
         .cluster(seeds.iter().map(String::as_str))
         // No maintenance thread (it would notice the closed connections first), and a
@@ -1283,19 +1305,7 @@ fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
     let node = port_of(&client.cluster_node_for(keys[0].as_bytes()).unwrap());
     // Close this client's connections on `node` (and only those).
     let kill_ours = || {
-        let admin = node_conn(node);
-        let list: String = admin.query(&cmd("CLIENT").arg("LIST")).unwrap();
-        let mut killed = 0;
-        for line in list.lines() {
-            if !line.split(' ').any(|f| f == format!("name={name}")) {
-                continue;
-            }
-            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
-            let n: i64 = admin
-                .query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id))
-                .unwrap();
-            killed += n;
-        }
+        let killed = kill_named_clients(node, &name);
         assert!(killed >= 1, "the client's pooled connection on {node}");
         // Let the FIN reach the client's sockets.
         std::thread::sleep(Duration::from_millis(20));
@@ -1349,14 +1359,8 @@ fn split_pipelines_skip_the_socket_check_only_for_shares_that_can_run_again() {
 /// twice (INCR) is checked first: applied once, no retry.
 #[test]
 fn single_commands_skip_the_socket_check_when_resendable_without_a_map_refresh() {
-    let c = cluster();
     let name = key("single-unchecked").replace(':', "-");
-    let seeds: Vec<String> = c
-        .urls()
-        .iter()
-        .take(2)
-        .map(|u| format!("{u}?client_name={name}"))
-        .collect();
+    let seeds = named_seeds(&name);
     let client = Client::builder()
         .cluster(seeds.iter().map(String::as_str))
         // No periodic refresh during the test, no maintenance thread (it would notice the
@@ -1375,19 +1379,7 @@ fn single_commands_skip_the_socket_check_when_resendable_without_a_map_refresh()
     client.set(&k, 7).unwrap();
     let node = port_of(&client.cluster_node_for(k.as_bytes()).unwrap());
     let kill_ours = || {
-        let admin = node_conn(node);
-        let list: String = admin.query(&cmd("CLIENT").arg("LIST")).unwrap();
-        let mut killed = 0;
-        for line in list.lines() {
-            if !line.split(' ').any(|f| f == format!("name={name}")) {
-                continue;
-            }
-            let id = line.split(' ').find_map(|f| f.strip_prefix("id=")).unwrap();
-            let n: i64 = admin
-                .query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id))
-                .unwrap();
-            killed += n;
-        }
+        let killed = kill_named_clients(node, &name);
         assert_eq!(killed, 1, "the client's one pooled connection on {node}");
         // Let the FIN reach the client's socket, and the last refresh grow older than the
         // client's minimum gap between refreshes (50 ms): a refresh asked for would run.
