@@ -739,6 +739,59 @@ impl ShardRouter for GatedRouter {
     }
 }
 
+/// A router whose every slot lives on a node nothing listens on, and whose refresh waits
+/// at a gate.
+struct DeadNodeRouter {
+    entered: crossbeam_channel::Sender<()>,
+    gate: crossbeam_channel::Receiver<()>,
+}
+
+impl ShardRouter for DeadNodeRouter {
+    fn node_for_slot(&self, _slot: u16) -> valkit::Result<(String, ConnectionConfig)> {
+        Ok(("127.0.0.1:1".into(), ConnectionConfig::new("127.0.0.1", 1)))
+    }
+
+    fn refresh(&self) -> valkit::Result<()> {
+        let _ = self.entered.try_send(());
+        let _ = self.gate.recv_timeout(Duration::from_secs(10));
+        Ok(())
+    }
+}
+
+/// Regression: a subscription whose node could not be reached re-read the slot map (and
+/// paused before trying again) while holding the subscriber's state lock, so a slow
+/// refresh held up every other caller.
+#[test]
+fn a_subscription_refreshing_the_map_does_not_hold_up_other_callers() {
+    let (entered_tx, entered) = crossbeam_channel::bounded(1);
+    let (open_gate, gate) = crossbeam_channel::unbounded();
+    let sub = ShardSubscriber::new(DeadNodeRouter {
+        entered: entered_tx,
+        gate,
+    })
+    .unwrap();
+    let sub = &sub;
+    thread::scope(|s| {
+        let subscribing = s.spawn(move || sub.ssubscribe(&["nowhere"]));
+        entered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the subscription refreshes the map after its node refused");
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        s.spawn(move || {
+            let _ = done_tx.send(sub.nodes().len());
+        });
+        let r = done.recv_timeout(Duration::from_secs(2));
+        // Let every refresh through, so the subscription ends (with its connect error).
+        drop(open_gate);
+        let e = subscribing.join().unwrap().unwrap_err();
+        assert_eq!(e.kind(), valkit::ErrorKind::Connect, "{e}");
+        assert!(
+            r.is_ok(),
+            "a caller waited for another caller's slot-map refresh"
+        );
+    });
+}
+
 /// Regression: the supervisor re-read the slot map while holding the subscriber's state
 /// lock, so a slow refresh (connect timeouts to a lost node) held up every caller.
 #[test]

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::message::{Event, Message};
 use super::subscriber::{GroupLink, Lost, StopHandle, Subscriber, SubscriberOptions};
@@ -101,8 +101,10 @@ impl Group {
 
     /// Subscribe `channel` at the node serving its slot; after a refusal (`MOVED`) or an
     /// unreachable node, refresh the map and try again (bounded). The node's name on
-    /// success.
-    fn subscribe_one(&self, state: &mut State, channel: &[u8]) -> Result<String> {
+    /// success. The map is re-read, and the pause before the next try taken, with the
+    /// state lock released: a slow refresh (a connect timeout per unreachable node) does
+    /// not hold up other callers.
+    fn subscribe_one(&self, state: &mut MutexGuard<'_, State>, channel: &[u8]) -> Result<String> {
         let slot = key_slot(channel);
         let mut attempt = 0;
         loop {
@@ -116,8 +118,10 @@ impl Group {
                 Err(e) if attempt < ATTEMPTS && !self.stopped() && moved_or_down(&e) => {
                     log::debug!("shard subscription refused or node down, refreshing: {e}");
                     prune(state);
-                    let _ = self.router.refresh();
-                    std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+                    MutexGuard::unlocked(state, || {
+                        let _ = self.router.refresh();
+                        std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+                    });
                 }
                 Err(e) => {
                     prune(state);
