@@ -792,6 +792,52 @@ fn a_subscription_refreshing_the_map_does_not_hold_up_other_callers() {
     });
 }
 
+/// A router whose every slot lives on a node that accepts connections and never answers
+/// (a listener nobody reads from): a handshake there waits out the timeouts.
+struct SilentNodeRouter {
+    port: u16,
+}
+
+impl ShardRouter for SilentNodeRouter {
+    fn node_for_slot(&self, _slot: u16) -> valkit::Result<(String, ConnectionConfig)> {
+        let mut config = ConnectionConfig::new("127.0.0.1", self.port);
+        config.connect_timeout = Duration::from_millis(1500);
+        config.read_timeout = Some(Duration::from_millis(1500));
+        Ok((format!("127.0.0.1:{}", self.port), config))
+    }
+
+    fn refresh(&self) -> valkit::Result<()> {
+        Ok(())
+    }
+}
+
+/// Regression: a subscription connected to its node (a connect timeout and a handshake, at
+/// worst) while holding the subscriber's state lock, so a node that was slow to answer held
+/// up every other caller.
+#[test]
+fn a_subscription_connecting_to_a_slow_node_does_not_hold_up_other_callers() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let sub = ShardSubscriber::new(SilentNodeRouter { port }).unwrap();
+    let sub = &sub;
+    thread::scope(|s| {
+        let subscribing = s.spawn(move || sub.ssubscribe(&["slow"]));
+        // Let the subscription reach its handshake.
+        thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let nodes = sub.nodes();
+        let waited = t.elapsed();
+        let e = subscribing.join().unwrap().unwrap_err();
+        assert_eq!(e.kind(), valkit::ErrorKind::Timeout, "{e}");
+        assert!(nodes.is_empty(), "{nodes:?}");
+        assert!(
+            waited < Duration::from_millis(500),
+            "a caller waited {waited:?} for another caller's connect"
+        );
+    });
+    drop(silent);
+}
+
 /// Regression: the supervisor re-read the slot map while holding the subscriber's state
 /// lock, so a slow refresh (connect timeouts to a lost node) held up every caller.
 #[test]

@@ -76,10 +76,12 @@ impl Group {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// The member for `addr`, connected on first use.
+    /// The member for `addr`, connected on first use. The connect (a connect timeout and a
+    /// handshake, at worst) runs with the state lock released, so other callers are not
+    /// held up: what the caller read under the lock may have changed when this returns.
     fn member<'s>(
         &self,
-        state: &'s mut State,
+        state: &'s mut MutexGuard<'_, State>,
         addr: &str,
         config: &ConnectionConfig,
     ) -> Result<&'s Subscriber> {
@@ -93,8 +95,21 @@ impl Group {
                 stop: Arc::clone(&self.stop),
                 lost: self.lost_tx.clone(),
             };
-            let sub = Subscriber::start(config, self.opts.clone(), Some(link))?;
-            state.nodes.insert(addr.to_owned(), sub);
+            let sub = MutexGuard::unlocked(state, || {
+                Subscriber::start(config, self.opts.clone(), Some(link))
+            })?;
+            if self.stopped() {
+                // Stopped meanwhile: the stop has taken the members already; this one
+                // stops here (its thread joined without the lock).
+                MutexGuard::unlocked(state, || drop(sub));
+                return Err(stopped());
+            }
+            if state.nodes.contains_key(addr) {
+                // Another caller connected to the node meanwhile: keep theirs.
+                MutexGuard::unlocked(state, || drop(sub));
+            } else {
+                state.nodes.insert(addr.to_owned(), sub);
+            }
         }
         Ok(&state.nodes[addr])
     }
@@ -195,6 +210,11 @@ impl Group {
             if self.stopped() {
                 return;
             }
+            // Still subscribed where the list says? (A connect of an earlier turn ran
+            // without the lock: a caller may have unsubscribed it meanwhile.)
+            if state.channels.get(&channel) != Some(&node) {
+                continue;
+            }
             let homeless = state.homeless.get(&channel).copied();
             let Ok((addr, config)) = self.router.node_for_slot(key_slot(&channel)) else {
                 continue;
@@ -212,9 +232,19 @@ impl Group {
                     down_since.get(&node).copied().unwrap_or(now)
                 }
             };
-            let r = self
-                .member(&mut state, &addr, &config)
-                .and_then(|m| m.ssubscribe(&[&channel[..]]));
+            if let Err(e) = self.member(&mut state, &addr, &config) {
+                log::debug!("shard subscriber: connecting to {addr} failed: {e}");
+                state.homeless.insert(channel, since);
+                continue;
+            }
+            // The connect may have run without the lock: unsubscribed meanwhile, it stays so.
+            if state.channels.get(&channel) != Some(&node) {
+                continue;
+            }
+            let r = match state.nodes.get(&addr) {
+                Some(m) => m.ssubscribe(&[&channel[..]]),
+                None => Err(stopped()),
+            };
             match r {
                 Ok(()) => {
                     state.channels.insert(channel.clone(), addr.clone());
