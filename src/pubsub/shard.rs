@@ -232,13 +232,15 @@ impl Group {
                     down_since.get(&node).copied().unwrap_or(now)
                 }
             };
-            if let Err(e) = self.member(&mut state, &addr, &config) {
-                log::debug!("shard subscriber: connecting to {addr} failed: {e}");
-                state.homeless.insert(channel, since);
+            let connected = self.member(&mut state, &addr, &config).map(|_| ());
+            // The connect may have run without the lock: unsubscribed meanwhile, it stays so
+            // (and is not left homeless, which would keep the map being re-read).
+            if state.channels.get(&channel) != Some(&node) {
                 continue;
             }
-            // The connect may have run without the lock: unsubscribed meanwhile, it stays so.
-            if state.channels.get(&channel) != Some(&node) {
+            if let Err(e) = connected {
+                log::debug!("shard subscriber: connecting to {addr} failed: {e}");
+                state.homeless.insert(channel, since);
                 continue;
             }
             let r = match state.nodes.get(&addr) {
